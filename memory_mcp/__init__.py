@@ -1,0 +1,47 @@
+"""memory-mcp: long-term memory for AI assistants over the Model Context Protocol."""
+
+from __future__ import annotations
+
+from .embedder import HashEmbedder
+from .engine import MemoryEngine
+from .errors import (
+    ConfigError,
+    DuplicateError,
+    FilterError,
+    InvalidInputError,
+    MemoryMCPError,
+    NotFoundError,
+    StoreError,
+)
+from .index import NumpyIndex
+from .models import AddResult, HistoryEntry, Limits, Memory, MemoryId, Page, Scope, SearchHit
+from .protocols import Embedder, MemoryStore, VectorIndex
+from .store import SqliteStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AddResult",
+    "ConfigError",
+    "DuplicateError",
+    "Embedder",
+    "FilterError",
+    "HashEmbedder",
+    "HistoryEntry",
+    "InvalidInputError",
+    "Limits",
+    "Memory",
+    "MemoryEngine",
+    "MemoryId",
+    "MemoryMCPError",
+    "MemoryStore",
+    "NotFoundError",
+    "NumpyIndex",
+    "Page",
+    "Scope",
+    "SearchHit",
+    "SqliteStore",
+    "StoreError",
+    "VectorIndex",
+    "__version__",
+]

@@ -1,0 +1,67 @@
+"""The `memory-mcp` command: read settings, open the engine, serve MCP over stdio."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from . import __version__
+from .config import Settings, add_arguments, resolve
+from .embedder import HashEmbedder
+from .engine import MemoryEngine
+from .errors import MemoryMCPError
+from .server import build_server
+
+logger = logging.getLogger("memory_mcp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface; every flag has an env var twin."""
+    parser = argparse.ArgumentParser(
+        prog="memory-mcp",
+        description="Long-term memory for AI assistants, served over the Model Context Protocol on stdio.",
+        epilog="Point your MCP host (Claude Desktop, VS Code, Cursor, Claude Code) at this command.",
+    )
+    parser.add_argument("--version", action="version", version=f"memory-mcp {__version__}")
+    add_arguments(parser)
+    return parser
+
+
+async def serve(settings: Settings) -> None:
+    """Open the engine on the configured database and serve MCP over stdio until the client hangs up."""
+    embedder = HashEmbedder(settings.embed_dim)
+    async with MemoryEngine.open(
+        settings.db, embedder=embedder, limits=settings.limits, reembed=settings.reembed
+    ) as engine:
+        logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
+        if sys.stdin.isatty():  # started by hand, not by an MCP host: say what is going on
+            print(
+                f"memory-mcp {__version__}: serving MCP on stdio, database {settings.db} "
+                f"({len(engine.index)} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
+                "Claude Code, the MCP Inspector) to talk to it; see the README. Ctrl-C stops it.",
+                file=sys.stderr,
+            )
+        server = build_server(engine, resource_limit=settings.resource_limit)
+        await server.run_stdio_async()
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    environ = os.environ if env is None else env
+    # stdout carries the protocol: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = resolve(args, environ)
+        logging.getLogger("memory_mcp").setLevel(settings.log_level)
+        asyncio.run(serve(settings))
+    except MemoryMCPError as exc:
+        print(f"memory-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,164 @@
+"""Settings: every option is an env var MEMORY_MCP_* with a matching command-line flag."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from .errors import ConfigError
+from .models import Limits
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def default_db_path(env: Mapping[str, str]) -> Path:
+    """`$XDG_DATA_HOME/memory-mcp/memory.db` (`~/.local/share/...`), or `%LOCALAPPDATA%` on Windows."""
+    if os.name == "nt" and env.get("LOCALAPPDATA"):
+        return Path(env["LOCALAPPDATA"]) / "memory-mcp" / "memory.db"
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base).expanduser() / "memory-mcp" / "memory.db"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, env var, parser, default and the help line shown in --help and the README."""
+
+    name: str
+    flag: str
+    env: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _level(text: str) -> str:
+    upper = text.strip().upper()
+    if upper not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {text!r}")
+    return upper
+
+
+OPTIONS: Final = (
+    Option("db", "--db", "MEMORY_MCP_DB", str, "SQLite database file (created on first use)"),
+    Option("embed_dim", "--embed-dim", "MEMORY_MCP_EMBED_DIM", _positive, "length of the hash embedder's vectors"),
+    Option("reembed", "--reembed", "MEMORY_MCP_REEMBED", _bool, "re-embed stored memories if the embedder changed"),
+    Option("max_text_chars", "--max-text-chars", "MEMORY_MCP_MAX_TEXT_CHARS", _positive, "longest memory or query"),
+    Option(
+        "max_metadata_bytes",
+        "--max-metadata-bytes",
+        "MEMORY_MCP_MAX_METADATA_BYTES",
+        _positive,
+        "largest metadata object, as UTF-8 JSON",
+    ),
+    Option(
+        "max_metadata_depth",
+        "--max-metadata-depth",
+        "MEMORY_MCP_MAX_METADATA_DEPTH",
+        _positive,
+        "deepest nesting of metadata",
+    ),
+    Option("max_results", "--max-results", "MEMORY_MCP_MAX_RESULTS", _positive, "largest `limit` of search and list"),
+    Option(
+        "resource_limit",
+        "--resource-limit",
+        "MEMORY_MCP_RESOURCE_LIMIT",
+        _positive,
+        "memories shown by the memories resource",
+    ),
+    Option("log_level", "--log-level", "MEMORY_MCP_LOG_LEVEL", _level, "logging on stderr"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings: flag, else env var, else default."""
+
+    db: str
+    embed_dim: int = 1024
+    reembed: bool = False
+    max_text_chars: int = Limits.max_text_chars
+    max_metadata_bytes: int = Limits.max_metadata_bytes
+    max_metadata_depth: int = Limits.max_metadata_depth
+    max_results: int = Limits.max_results
+    resource_limit: int = 100
+    log_level: str = "WARNING"
+
+    @property
+    def limits(self) -> Limits:
+        """The engine's input limits."""
+        return Limits(
+            max_text_chars=self.max_text_chars,
+            max_metadata_bytes=self.max_metadata_bytes,
+            max_metadata_depth=self.max_metadata_depth,
+            max_results=self.max_results,
+        )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare one flag per option; values stay None unless given, so env vars can fill them."""
+    defaults = {f.name: f.default for f in fields(Settings)}
+    for option in OPTIONS:
+        default = defaults.get(option.name)
+        shown = "the user data folder" if option.name == "db" else default
+        if option.parse is _bool:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action="store_const",
+                const="true",
+                default=None,
+                help=f"{option.help} (env {option.env})",
+            )
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                default=None,
+                metavar=option.name.upper(),
+                help=f"{option.help} (env {option.env}; default: {shown})",
+            )
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Settings from parsed flags and the environment; ConfigError names the bad value."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        given: str | None = getattr(args, option.name, None)
+        source = option.flag
+        if given is None and env.get(option.env) not in (None, ""):
+            given, source = env[option.env], option.env
+        if given is None:
+            continue
+        try:
+            values[option.name] = option.parse(given)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    values.setdefault("db", str(default_db_path(env)))
+    return Settings(**values)
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Settings from a command line alone (for tests and embedding)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return resolve(parser.parse_args(list(argv)), env)

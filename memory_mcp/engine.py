@@ -1,0 +1,303 @@
+"""MemoryEngine: add, search, update and delete scoped memories over an embedder, an index and a store."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from . import validation
+from .embedder import HashEmbedder
+from .errors import DuplicateError, InvalidInputError, NotFoundError, StoreError
+from .filters import Predicate, compile_filter
+from .index import NumpyIndex
+from .models import AddResult, Cursor, HistoryEntry, Limits, Memory, MemoryId, Metadata, Page, Scope, SearchHit, Vector
+from .protocols import Embedder, MemoryStore, VectorIndex
+from .store import SqliteStore
+
+logger = logging.getLogger(__name__)
+
+_LOAD_BATCH: Final = 50_000
+_REEMBED_BATCH: Final = 1_000
+_FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
+
+
+def now() -> str:
+    """The current UTC time as a fixed-width ISO 8601 string (sorts like the time itself)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_cursor(position: Cursor) -> str:
+    """An opaque page token for a listing position."""
+    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> Cursor:
+    """The position inside a token from `encode_cursor`; InvalidInputError for anything else."""
+    try:
+        created_at, memory_id = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        if isinstance(created_at, str) and isinstance(memory_id, str):
+            return created_at, memory_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise InvalidInputError(
+        "cursor is not a next_cursor this server returned. Call list_memories without a cursor to start again."
+    )
+
+
+class MemoryEngine:
+    """Scoped long-term memory: the store is the source of truth, the index a fast copy of its vectors.
+
+    Writes are serialised within the process and committed to the store before the index changes, so
+    a search never returns a memory whose write failed. Reads run concurrently.
+    """
+
+    def __init__(
+        self, store: MemoryStore, index: VectorIndex, embedder: Embedder, limits: Limits | None = None
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.embedder = embedder
+        self.limits = limits or Limits()
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        db_path: str | Path,
+        *,
+        embedder: Embedder | None = None,
+        limits: Limits | None = None,
+        reembed: bool = False,
+    ) -> AsyncIterator[MemoryEngine]:
+        """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit."""
+        chosen = embedder or HashEmbedder()
+        store = await SqliteStore.open(db_path)
+        try:
+            engine = cls(store, NumpyIndex(chosen.dim), chosen, limits)
+            await engine.load(reembed=reembed)
+            yield engine
+        finally:
+            await store.close()
+
+    # -- start-up ---------------------------------------------------------------------------------
+
+    async def load(self, *, reembed: bool = False) -> None:
+        """Check the stored vectors were made by our embedder (or re-embed them), then fill the index."""
+        stored = await self.store.embedder_id()
+        if stored != self.embedder.id:
+            count = await self.store.count_all()
+            if stored is not None and count and not reembed:
+                raise StoreError(
+                    f"The database holds {count} memories embedded with {stored!r}, but this server uses "
+                    f"{self.embedder.id!r}; vectors of different embedders cannot be compared. Start with "
+                    "--reembed (MEMORY_MCP_REEMBED=1) to re-embed them from their text, or configure the "
+                    "embedder the database was made with."
+                )
+            if stored is not None and count:
+                await self._reembed(stored, count)
+            await self.store.set_embedder_id(self.embedder.id)
+        loaded = 0
+        async for batch in self.store.iter_vectors(_LOAD_BATCH):
+            blob = b"".join(row[2] for row in batch)
+            vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+            if vectors.size != len(batch) * self.embedder.dim:
+                raise StoreError(
+                    "Stored vectors have the wrong length for the configured embedder; run with --reembed."
+                )
+            self.index.add(((row[0], row[1]) for row in batch), vectors.reshape(len(batch), self.embedder.dim))
+            loaded += len(batch)
+        logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
+
+    async def _reembed(self, previous: str, count: int) -> None:
+        logger.warning("re-embedding %d memories from %s to %s", count, previous, self.embedder.id)
+        async for batch in self.store.iter_texts(_REEMBED_BATCH):
+            vectors = await self.embedder.embed_documents([text for _, text in batch])
+            await self.store.write_vectors([(memory_id, vectors[i]) for i, (memory_id, _) in enumerate(batch)])
+
+    # -- validation helpers -----------------------------------------------------------------------
+
+    def scope(self, user_id: Any, agent_id: Any = None, run_id: Any = None) -> Scope:
+        """A validated scope (InvalidInputError when an id is empty or malformed)."""
+        return validation.scope_of(user_id, agent_id, run_id, limits=self.limits)
+
+    def _filter(self, filters: Mapping[str, Any] | None) -> Predicate | None:
+        return None if filters is None else compile_filter(filters, max_nodes=self.limits.max_filter_nodes)
+
+    async def _embed_one(self, text: str) -> Vector:
+        vector: Vector = (await self.embedder.embed_documents([text]))[0]
+        return vector
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    async def add(self, text: str, scope: Scope, metadata: Metadata | None = None) -> AddResult:
+        """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy."""
+        clean = validation.text("text", text, self.limits)
+        fields = validation.metadata(metadata, self.limits)
+        digest = validation.content_hash(clean)
+        vector = await self._embed_one(clean)
+        async with self._write_lock:
+            existing = await self.store.find_by_hash(scope, digest)
+            if existing is not None:
+                return AddResult(existing, created=False)
+            stamp = now()
+            memory = Memory(MemoryId(str(uuid.uuid4())), clean, scope, fields, stamp, stamp)
+            try:
+                await self.store.insert(memory, digest, vector)
+            except DuplicateError:  # another process stored the same text in the meantime
+                raced = await self.store.find_by_hash(scope, digest)
+                if raced is None:
+                    raise
+                return AddResult(raced, created=False)
+            self.index.add([(memory.id, scope)], vector[np.newaxis])
+        return AddResult(memory, created=True)
+
+    async def update(
+        self, memory_id: str, scope: Scope, *, text: str | None = None, metadata: Metadata | None = None
+    ) -> Memory:
+        """Change the text and/or replace the metadata of a memory; re-embeds and records history."""
+        if text is None and metadata is None:
+            raise InvalidInputError("Nothing to update: give a new text, new metadata, or both.")
+        clean = None if text is None else validation.text("text", text, self.limits)
+        fields = None if metadata is None else validation.metadata(metadata, self.limits)
+        async with self._write_lock:
+            old = await self._get(memory_id, scope)
+            new_text = old.text if clean is None else clean
+            new_metadata = old.metadata if fields is None else fields
+            if new_text == old.text and new_metadata == old.metadata:
+                return old
+            updated = Memory(old.id, new_text, old.scope, new_metadata, old.created_at, now())
+            vector = await self._embed_one(new_text)
+            await self.store.replace(old, updated, validation.content_hash(new_text), vector)
+            self.index.add([(updated.id, updated.scope)], vector[np.newaxis])
+        return updated
+
+    async def delete(self, memory_id: str, scope: Scope) -> Memory:
+        """Forget one memory; returns it as it was."""
+        async with self._write_lock:
+            old = await self._get(memory_id, scope)
+            await self.store.delete(old, now())
+            self.index.remove([old.id])
+        return old
+
+    async def delete_all(self, scope: Scope) -> int:
+        """Forget every memory `scope` can see; returns how many."""
+        async with self._write_lock:
+            ids = await self.store.delete_scope(scope, now())
+            self.index.remove(ids)
+        return len(ids)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def _get(self, memory_id: str, scope: Scope) -> Memory:
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise InvalidInputError("memory_id is empty. Use search_memory or list_memories to find ids.")
+        memory = None if len(memory_id) > self.limits.id_max_chars else await self.store.get(scope, memory_id)
+        if memory is None:
+            raise NotFoundError(memory_id[: self.limits.id_max_chars])
+        return memory
+
+    async def get(self, memory_id: str, scope: Scope) -> Memory:
+        """One memory by id; NotFoundError when `scope` cannot see it (even if another user has it)."""
+        return await self._get(memory_id, scope)
+
+    async def search(
+        self,
+        query: str,
+        scope: Scope,
+        *,
+        limit: int = 10,
+        threshold: float | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[SearchHit]:
+        """The memories of `scope` most similar to `query`, best first, optionally filtered by metadata."""
+        clean = validation.text("query", query, self.limits)
+        wanted = validation.limit(limit, self.limits)
+        minimum = validation.threshold(threshold)
+        predicate = self._filter(filters)
+        vector = await self.embedder.embed_query(clean)
+        if not np.any(vector):
+            raise InvalidInputError(
+                "The query has no words to search by (only punctuation or very common words). "
+                "Add a distinctive word, or use list_memories to browse."
+            )
+        available = self.index.count(scope)
+
+        def passes(score: float) -> bool:
+            # Without a threshold, a memory must share something with the query: a score of 0 means unrelated.
+            return score > 0.0 if minimum is None else score >= minimum
+
+        k = wanted if predicate is None else wanted * _FILTER_WIDEN
+        hits: list[SearchHit] = []
+        seen: set[MemoryId] = set()
+        while True:
+            candidates = self.index.search(vector, scope, min(k, available))
+            fresh = [(memory_id, score) for memory_id, score in candidates if memory_id not in seen]
+            seen.update(memory_id for memory_id, _ in fresh)
+            # Candidates come best first: once one falls below the threshold, no later round can do better.
+            exhausted = bool(fresh) and not passes(fresh[-1][1])
+            fresh = [(memory_id, score) for memory_id, score in fresh if passes(score)]
+            found = await self.store.get_many(scope, [memory_id for memory_id, _ in fresh])
+            for memory_id, score in fresh:
+                memory = found.get(memory_id)  # None when deleted since the index was read
+                if memory is not None and (predicate is None or predicate(memory.metadata)):
+                    hits.append(SearchHit(memory, score))
+            if len(hits) >= wanted or len(candidates) >= available or exhausted:
+                return hits[:wanted]
+            k *= _FILTER_WIDEN
+
+    async def page(
+        self,
+        scope: Scope,
+        *,
+        cursor: str | None = None,
+        limit: int = 20,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Page:
+        """A page of the memories of `scope`, newest first, with the total and the next page's cursor."""
+        size = validation.limit(limit, self.limits)
+        after = None if cursor is None else decode_cursor(cursor)
+        predicate = self._filter(filters)
+        if predicate is None:
+            rows = await self.store.page(scope, after, size + 1)
+            total = await self.store.count(scope)
+        else:
+            matches = [
+                (memory_id, position)
+                for memory_id, position, meta in await self.store.listing(scope)
+                if predicate(meta)
+            ]
+            total = len(matches)
+            if after is not None:
+                matches = [(memory_id, position) for memory_id, position in matches if position < after]
+            chosen = matches[: size + 1]
+            found = await self.store.get_many(scope, [memory_id for memory_id, _ in chosen])
+            rows = [found[memory_id] for memory_id, _ in chosen if memory_id in found]
+        page = rows[:size]
+        more = len(rows) > size
+        next_cursor = encode_cursor((page[-1].created_at, page[-1].id)) if more and page else None
+        return Page(page, next_cursor, total)
+
+    async def history(self, memory_id: str, scope: Scope) -> list[HistoryEntry]:
+        """Every recorded change of a memory, oldest first; still there after it is deleted."""
+        if not isinstance(memory_id, str) or not memory_id.strip():
+            raise InvalidInputError("memory_id is empty. Use search_memory or list_memories to find ids.")
+        entries = [] if len(memory_id) > self.limits.id_max_chars else await self.store.history(scope, memory_id)
+        if not entries:
+            raise NotFoundError(memory_id[: self.limits.id_max_chars])
+        return entries
+
+    async def count(self, scope: Scope) -> int:
+        """How many memories `scope` can see."""
+        return await self.store.count(scope)

@@ -1,0 +1,56 @@
+"""Exceptions of memory-mcp; every message says what was wrong and what to do next.
+
+Exception hierarchy::
+
+    MemoryMCPError
+    ├── ConfigError           bad settings, raised at start-up
+    ├── InvalidInputError     an argument the engine cannot accept (empty text, bad limit, ...)
+    │   └── FilterError       a malformed metadata filter or an unknown operator
+    ├── NotFoundError         no such memory for this user (also when it belongs to someone else)
+    ├── DuplicateError        an update would make a memory an exact copy of another in its scope
+    └── StoreError            the database cannot be used as it is (schema, embedder mismatch)
+"""
+
+from __future__ import annotations
+
+
+class MemoryMCPError(Exception):
+    """Base class of every error memory-mcp raises on purpose."""
+
+
+class ConfigError(MemoryMCPError):
+    """A setting is missing or out of range."""
+
+
+class InvalidInputError(MemoryMCPError):
+    """An argument was rejected; nothing was changed."""
+
+
+class FilterError(InvalidInputError):
+    """A metadata filter is malformed or uses an operator we do not know."""
+
+
+class NotFoundError(MemoryMCPError):
+    """No memory with this id is visible in the caller's scope."""
+
+    def __init__(self, memory_id: str) -> None:
+        super().__init__(
+            f"No memory with id {memory_id!r} for this user. "
+            "Use search_memory or list_memories to find the ids of existing memories."
+        )
+        self.memory_id = memory_id
+
+
+class DuplicateError(MemoryMCPError):
+    """The change would duplicate another memory of the same scope."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(
+            f"Another memory in this scope already has exactly this text (id {existing_id!r}). "
+            "Delete one of the two with delete_memory, or keep the existing one."
+        )
+        self.existing_id = existing_id
+
+
+class StoreError(MemoryMCPError):
+    """The database cannot be used as it is."""

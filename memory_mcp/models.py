@@ -1,0 +1,100 @@
+"""Domain records of memory-mcp: scopes, memories, search hits, pages and history entries; no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, NewType
+
+import numpy as np
+import numpy.typing as npt
+
+MemoryId = NewType("MemoryId", str)
+Vector = npt.NDArray[np.float32]
+"""One embedding: a 1-D float32 array."""
+Matrix = npt.NDArray[np.float32]
+"""Embeddings as rows: a 2-D float32 array."""
+Metadata = dict[str, Any]
+"""A JSON object of the caller's own fields."""
+
+HistoryEvent = Literal["ADD", "UPDATE", "DELETE"]
+Cursor = tuple[str, str]
+"""A position in a newest-first listing: (created_at, id) of the last memory seen."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a memory belongs to: a user, optionally narrowed to one agent and/or one run (mem0 semantics)."""
+
+    user_id: str
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def contains(self, other: Scope) -> bool:
+        """True when a memory stored under `other` is visible from this scope."""
+        return (
+            self.user_id == other.user_id
+            and (self.agent_id is None or self.agent_id == other.agent_id)
+            and (self.run_id is None or self.run_id == other.run_id)
+        )
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One stored memory. Timestamps are ISO 8601 UTC strings."""
+
+    id: MemoryId
+    text: str
+    scope: Scope
+    metadata: Metadata
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The outcome of an add: the stored memory, and whether it was new or an existing exact duplicate."""
+
+    memory: Memory
+    created: bool
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A memory found by search, with its cosine score in [-1, 1] (higher is closer)."""
+
+    memory: Memory
+    score: float
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing, newest first; `next_cursor` is None on the last page."""
+
+    memories: list[Memory]
+    next_cursor: str | None
+    total: int
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One recorded change of a memory."""
+
+    memory_id: MemoryId
+    event: HistoryEvent
+    old_text: str | None
+    new_text: str | None
+    old_metadata: Metadata | None
+    new_metadata: Metadata | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits the engine enforces; every one is configurable."""
+
+    max_text_chars: int = 10_000
+    max_metadata_bytes: int = 16_384
+    max_metadata_depth: int = 8
+    max_results: int = 100
+    max_filter_nodes: int = 64
+    id_max_chars: int = 128

@@ -1,0 +1,128 @@
+"""Pydantic shapes of what the MCP tools and resources return, built from the engine's records."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .models import HistoryEntry, Memory, Page, SearchHit
+
+
+class MemoryOut(BaseModel):
+    """One stored memory."""
+
+    id: str = Field(description="The memory's id; pass it to get_memory, update_memory or delete_memory.")
+    text: str = Field(description="The remembered fact.")
+    user_id: str = Field(description="Whose memory it is.")
+    agent_id: str | None = Field(default=None, description="The agent it is limited to, if any.")
+    run_id: str | None = Field(default=None, description="The run (session) it is limited to, if any.")
+    metadata: dict[str, Any] = Field(description="The caller's own fields.")
+    created_at: str = Field(description="When it was first stored (ISO 8601, UTC).")
+    updated_at: str = Field(description="When it last changed (ISO 8601, UTC).")
+
+    @classmethod
+    def of(cls, memory: Memory) -> MemoryOut:
+        """The wire form of a domain memory."""
+        return cls(**_fields(memory))
+
+
+def _fields(memory: Memory) -> dict[str, Any]:
+    return {
+        "id": memory.id,
+        "text": memory.text,
+        "user_id": memory.scope.user_id,
+        "agent_id": memory.scope.agent_id,
+        "run_id": memory.scope.run_id,
+        "metadata": memory.metadata,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+    }
+
+
+class AddMemoryOut(MemoryOut):
+    """The outcome of add_memory."""
+
+    event: Literal["ADD", "NOOP"] = Field(
+        description="ADD: stored as a new memory. NOOP: exactly this text was already remembered in this scope; "
+        "the existing memory is returned unchanged (use update_memory to change its metadata)."
+    )
+
+
+class SearchHitOut(MemoryOut):
+    """A memory found by search_memory."""
+
+    score: float = Field(description="Cosine similarity to the query, from -1 to 1; higher is closer.")
+
+    @classmethod
+    def of_hit(cls, hit: SearchHit) -> SearchHitOut:
+        """The wire form of a search hit."""
+        return cls(**_fields(hit.memory), score=round(hit.score, 6))
+
+
+class SearchResultOut(BaseModel):
+    """What search_memory found."""
+
+    results: list[SearchHitOut] = Field(description="Matching memories, best first.")
+
+
+class MemoryPageOut(BaseModel):
+    """One page of list_memories."""
+
+    memories: list[MemoryOut] = Field(description="Memories on this page, newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null when this is the last page."
+    )
+    total: int = Field(description="How many memories match in all, across every page.")
+
+    @classmethod
+    def of(cls, page: Page) -> MemoryPageOut:
+        """The wire form of a page."""
+        return cls(memories=[MemoryOut.of(m) for m in page.memories], next_cursor=page.next_cursor, total=page.total)
+
+
+class DeleteAllOut(BaseModel):
+    """The outcome of delete_all_memories."""
+
+    deleted: int = Field(description="How many memories were deleted.")
+
+
+class HistoryEntryOut(BaseModel):
+    """One recorded change."""
+
+    event: Literal["ADD", "UPDATE", "DELETE"]
+    old_text: str | None = Field(description="Text before the change (null for ADD).")
+    new_text: str | None = Field(description="Text after the change (null for DELETE).")
+    old_metadata: dict[str, Any] | None = Field(description="Metadata before the change (null for ADD).")
+    new_metadata: dict[str, Any] | None = Field(description="Metadata after the change (null for DELETE).")
+    created_at: str = Field(description="When the change happened (ISO 8601, UTC).")
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> HistoryEntryOut:
+        """The wire form of a history entry."""
+        return cls(
+            event=entry.event,
+            old_text=entry.old_text,
+            new_text=entry.new_text,
+            old_metadata=entry.old_metadata,
+            new_metadata=entry.new_metadata,
+            created_at=entry.created_at,
+        )
+
+
+class HistoryOut(BaseModel):
+    """The changes of one memory, oldest first."""
+
+    memory_id: str
+    history: list[HistoryEntryOut]
+
+
+class MemoriesResourceOut(BaseModel):
+    """Content of memory://users/{user_id}/memories."""
+
+    user_id: str
+    total: int = Field(description="How many memories the user has in all.")
+    shown: int = Field(description="How many are included here (the newest).")
+    truncated: bool = Field(description="True when more memories exist than are shown.")
+    note: str | None = Field(default=None, description="How to see the rest, when truncated.")
+    memories: list[MemoryOut]

@@ -1,0 +1,357 @@
+"""build_server(engine): the MCP tools and resources, thin wiring over one MemoryEngine."""
+
+# No `from __future__ import annotations` here: the tool signatures use Annotated types built inside
+# build_server (their limits come from the engine's settings), which only resolve when evaluated eagerly.
+
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Final, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from . import __version__
+from .engine import MemoryEngine
+from .errors import InvalidInputError, MemoryMCPError, NotFoundError
+from .filters import OPERATORS
+from .models import Scope
+from .schemas import (
+    AddMemoryOut,
+    DeleteAllOut,
+    HistoryEntryOut,
+    HistoryOut,
+    MemoriesResourceOut,
+    MemoryOut,
+    MemoryPageOut,
+    SearchHitOut,
+    SearchResultOut,
+)
+from .validation import ID_PATTERN
+
+logger = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+INSTRUCTIONS: Final = """\
+Long-term memory about the people you talk with, kept between conversations.
+- Before answering anything that may depend on what you know about the user (preferences, plans, people,
+  past decisions), call search_memory with a short query.
+- When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
+  Search first: if a stored memory says something older or different, call update_memory on it instead.
+- When the user asks you to forget something, find it with search_memory and call delete_memory.
+Always pass the same user_id for the same person."""
+
+ADD: Final = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+READ: Final = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+DESTRUCTIVE: Final = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+
+FILTER_HELP: Final = (
+    'Optional metadata filter. Equality: {"topic": "food"}. Operators: '
+    + ", ".join(OPERATORS)
+    + ' as in {"rating": {"gte": 4}} or {"tags": {"contains": "work"}}. Combine with '
+    '{"AND": [...]}, {"OR": [...]}, {"NOT": {...}}. Unknown operators are an error.'
+)
+
+
+def memories_uri(user_id: str) -> str:
+    """URI of a user's memories resource."""
+    return f"memory://users/{user_id}/memories"
+
+
+def memory_uri(user_id: str, memory_id: str) -> str:
+    """URI of one memory's resource."""
+    return f"memory://users/{user_id}/memories/{memory_id}"
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Turn the engine's expected errors into ToolErrors whose text the model can act on."""
+    try:
+        yield
+    except MemoryMCPError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> None:
+    """Tell subscribers that a user's memories changed, on both protocol eras."""
+    uris = [memories_uri(user_id), *(memory_uri(user_id, memory_id) for memory_id in memory_ids)]
+    for uri in uris:
+        try:
+            await ctx.notify_resource_updated(uri)  # 2026-07-28: subscriptions/listen streams
+            await ctx.session.send_resource_updated(uri)  # handshake era: notifications/resources/updated
+        except Exception:  # a lost notification must never fail a committed write
+            logger.debug("could not send resource-updated for %s", uri, exc_info=True)
+
+
+def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    """Register a tool whose description is its docstring without the source indentation."""
+
+    def register(fn: _F) -> _F:
+        description = inspect.cleandoc(fn.__doc__ or "")
+        return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
+
+    return register
+
+
+def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServer:
+    """An MCPServer whose tools and resources delegate to `engine`."""
+    limits = engine.limits
+    mcp = MCPServer("memory-mcp", title="Memory", version=__version__, instructions=INSTRUCTIONS)
+
+    user_id_t = Annotated[
+        str,
+        Field(
+            description="Whose memories to use: a stable id for the person (e.g. their username). "
+            "Always the same for the same person.",
+            min_length=1,
+            max_length=limits.id_max_chars,
+            pattern=ID_PATTERN,
+        ),
+    ]
+    agent_id_t = Annotated[
+        str | None,
+        Field(
+            description="Optional: limit to memories of one agent (assistant persona). Omit to use all.",
+            min_length=1,
+            max_length=limits.id_max_chars,
+            pattern=ID_PATTERN,
+        ),
+    ]
+    run_id_t = Annotated[
+        str | None,
+        Field(
+            description="Optional: limit to memories of one run (conversation or session). Omit to use all.",
+            min_length=1,
+            max_length=limits.id_max_chars,
+            pattern=ID_PATTERN,
+        ),
+    ]
+    memory_id_t = Annotated[
+        str,
+        Field(description="The id of a memory, as returned by search_memory, list_memories or add_memory."),
+    ]
+    metadata_t = Annotated[
+        dict[str, Any] | None,
+        Field(
+            description='Optional JSON object of your own fields, e.g. {"topic": "food", "confidence": 0.9}. '
+            f"At most {limits.max_metadata_bytes} bytes; keys user_id, agent_id and run_id are not allowed."
+        ),
+    ]
+    filters_t = Annotated[dict[str, Any] | None, Field(description=FILTER_HELP)]
+
+    def scope(user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
+        return engine.scope(user_id, agent_id, run_id)
+
+    @_tool(mcp, "Remember a fact", ADD)
+    async def add_memory(
+        user_id: user_id_t,
+        text: Annotated[
+            str,
+            Field(
+                description="One self-contained fact in plain words, e.g. 'Prefers window seats on flights'. "
+                f"At most {limits.max_text_chars} characters.",
+                min_length=1,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        metadata: metadata_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> AddMemoryOut:
+        """Store a lasting fact about the user so it can be recalled in later conversations.
+
+        Use it when the user shares a preference, plan, relationship or decision worth keeping. Store one
+        fact per call. If exactly this text is already stored for the user, nothing is duplicated: the
+        existing memory comes back with event NOOP. Returns the memory with its id.
+        """
+        with tool_errors():
+            result = await engine.add(text, scope(user_id, agent_id, run_id), metadata)
+        if result.created:
+            await announce(ctx, user_id, result.memory.id)
+        return AddMemoryOut(**MemoryOut.of(result.memory).model_dump(), event="ADD" if result.created else "NOOP")
+
+    @_tool(mcp, "Search memories", READ)
+    async def search_memory(
+        user_id: user_id_t,
+        query: Annotated[
+            str, Field(description="What to look for, in a few words, e.g. 'favourite food'.", min_length=1)
+        ],
+        limit: Annotated[int, Field(description="How many results at most.", ge=1, le=limits.max_results)] = 10,
+        threshold: Annotated[
+            float | None,
+            Field(
+                description="Optional minimum score from -1 to 1. Without it, every memory sharing at least "
+                "something with the query (score above 0) can come back.",
+                ge=-1,
+                le=1,
+            ),
+        ] = None,
+        filters: filters_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> SearchResultOut:
+        """Find the user's stored memories most related to a query, best first.
+
+        Call it before answering anything that may depend on what you know about the user. Each result
+        has the memory's id, text, score (higher is closer) and metadata. An empty list means nothing
+        relevant is stored.
+        """
+        with tool_errors():
+            hits = await engine.search(
+                query, scope(user_id, agent_id, run_id), limit=limit, threshold=threshold, filters=filters
+            )
+        return SearchResultOut(results=[SearchHitOut.of_hit(hit) for hit in hits])
+
+    @_tool(mcp, "Get a memory", READ)
+    async def get_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Read one memory by its id."""
+        with tool_errors():
+            return MemoryOut.of(await engine.get(memory_id, scope(user_id, agent_id, run_id)))
+
+    @_tool(mcp, "List memories", READ)
+    async def list_memories(
+        user_id: user_id_t,
+        cursor: Annotated[
+            str | None, Field(description="The next_cursor of the previous page; omit for the first page.")
+        ] = None,
+        limit: Annotated[int, Field(description="Page size.", ge=1, le=limits.max_results)] = 20,
+        filters: filters_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryPageOut:
+        """List the user's memories, newest first, one page at a time.
+
+        Use it to browse everything stored (search_memory is better for finding something specific).
+        Returns the page, `total` (how many in all) and `next_cursor` (null on the last page).
+        """
+        with tool_errors():
+            page = await engine.page(scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters)
+        return MemoryPageOut.of(page)
+
+    @_tool(mcp, "Correct a memory", DESTRUCTIVE)
+    async def update_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        ctx: Context[Any, Any],
+        text: Annotated[
+            str | None, Field(description="The corrected fact, replacing the old text. Omit to keep it.")
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description="New metadata, replacing the old object entirely. Omit to keep it."),
+        ] = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Change a stored memory when a fact has changed or was wrong, instead of adding a contradicting one.
+
+        Give a new text, new metadata, or both. The change is recorded in memory_history. Returns the
+        updated memory.
+        """
+        with tool_errors():
+            memory = await engine.update(memory_id, scope(user_id, agent_id, run_id), text=text, metadata=metadata)
+        await announce(ctx, user_id, memory.id)
+        return MemoryOut.of(memory)
+
+    @_tool(mcp, "Forget a memory", DESTRUCTIVE)
+    async def delete_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Forget one memory, e.g. when the user asks you to or it is no longer true.
+
+        Returns the memory as it was before deletion. Its history stays readable with memory_history.
+        """
+        with tool_errors():
+            memory = await engine.delete(memory_id, scope(user_id, agent_id, run_id))
+        await announce(ctx, user_id, memory.id)
+        return MemoryOut.of(memory)
+
+    @_tool(mcp, "Forget everything", DESTRUCTIVE)
+    async def delete_all_memories(
+        user_id: user_id_t,
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> DeleteAllOut:
+        """Forget all of the user's memories (or only one agent's or run's, when given).
+
+        Only call this when the user clearly asks to erase everything. Returns how many were deleted.
+        """
+        with tool_errors():
+            deleted = await engine.delete_all(scope(user_id, agent_id, run_id))
+        if deleted:
+            await announce(ctx, user_id)
+        return DeleteAllOut(deleted=deleted)
+
+    @_tool(mcp, "Memory history", READ)
+    async def memory_history(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> HistoryOut:
+        """Show how one memory changed over time (ADD, UPDATE, DELETE), oldest first.
+
+        Works for deleted memories too, so you can tell the user what was forgotten.
+        """
+        with tool_errors():
+            entries = await engine.history(memory_id, scope(user_id, agent_id, run_id))
+        return HistoryOut(memory_id=memory_id, history=[HistoryEntryOut.of(entry) for entry in entries])
+
+    @mcp.resource(
+        "memory://users/{user_id}/memories",
+        name="user_memories",
+        title="A user's memories",
+        description=f"The user's memories as JSON, newest first (at most {resource_limit}; says when more exist).",
+        mime_type="application/json",
+    )
+    async def user_memories(user_id: str) -> str:
+        try:
+            page = await engine.page(engine.scope(user_id), limit=min(resource_limit, limits.max_results))
+        except InvalidInputError as exc:
+            raise ResourceError(str(exc)) from exc
+        truncated = page.next_cursor is not None
+        content = MemoriesResourceOut(
+            user_id=user_id,
+            total=page.total,
+            shown=len(page.memories),
+            truncated=truncated,
+            note=f"Showing the newest {len(page.memories)} of {page.total}; use the list_memories tool to page "
+            "through all of them."
+            if truncated
+            else None,
+            memories=[MemoryOut.of(m) for m in page.memories],
+        )
+        return content.model_dump_json(indent=2)
+
+    @mcp.resource(
+        "memory://users/{user_id}/memories/{memory_id}",
+        name="user_memory",
+        title="One memory",
+        description="One memory of the user as JSON.",
+        mime_type="application/json",
+    )
+    async def user_memory(user_id: str, memory_id: str) -> str:
+        try:
+            memory = await engine.get(memory_id, engine.scope(user_id))
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
+        except InvalidInputError as exc:
+            raise ResourceError(str(exc)) from exc
+        return MemoryOut.of(memory).model_dump_json(indent=2)
+
+    return mcp

@@ -1,0 +1,394 @@
+"""SqliteStore: memories, float32 vector BLOBs and history in one SQLite file (WAL), through aiosqlite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, Self
+
+import aiosqlite
+import numpy as np
+
+from .errors import DuplicateError, StoreError
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .models import Cursor, HistoryEntry, Memory, MemoryId, Metadata, Scope, Vector
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS: Final = 10_000
+_IN_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
+_COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, created_at, updated_at"
+_EMBEDDER_KEY: Final = "embedder_id"
+
+
+def encode_vector(vector: Vector) -> bytes:
+    """A vector as a little-endian float32 BLOB."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def decode_vector(blob: bytes) -> Vector:
+    """The inverse of `encode_vector`."""
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+def _dump(metadata: Metadata | None) -> str | None:
+    return None if metadata is None else json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+
+
+def _scope_where(scope: Scope) -> tuple[str, list[str]]:
+    clause, params = "user_id = ?", [scope.user_id]
+    if scope.agent_id is not None:
+        clause += " AND agent_id = ?"
+        params.append(scope.agent_id)
+    if scope.run_id is not None:
+        clause += " AND run_id = ?"
+        params.append(scope.run_id)
+    return clause, params
+
+
+def _exact(scope: Scope) -> list[str]:
+    return [scope.user_id, scope.agent_id or "", scope.run_id or ""]
+
+
+def _memory(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
+    memory_id, user_id, agent_id, run_id, text, metadata, created_at, updated_at = row
+    return Memory(
+        id=MemoryId(memory_id),
+        text=text,
+        scope=Scope(user_id, agent_id or None, run_id or None),
+        metadata=json.loads(metadata),
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    # isolation_level=None: we open every write transaction ourselves with BEGIN IMMEDIATE, which takes
+    # the write lock up front instead of failing half-way when another process writes too.
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA synchronous = FULL")
+        await connection.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+class SqliteStore:
+    """The source of truth: one writer connection (serialised) and one reader connection.
+
+    Readers never see a half-done write: WAL gives the reader connection only committed data.
+    """
+
+    def __init__(self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        """Open (creating the file and its folder if needed) and migrate the database at `path`."""
+        location = _prepare(path)
+        try:
+            writer = await _connect(location)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the database at {location!r}: {exc}. Check the path and its permissions."
+            ) from exc
+        try:
+            await _migrate(writer, location)
+            # A ":memory:" database exists only inside its one connection, so it reads through the writer.
+            reader = writer if location == ":memory:" else await _connect(location)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(location, writer, reader)
+
+    async def close(self) -> None:
+        """Close both connections."""
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    async def embedder_id(self) -> str | None:
+        """The id of the embedder whose vectors the database holds, None before the first write."""
+        async with self._reader.execute("SELECT value FROM settings WHERE key = ?", (_EMBEDDER_KEY,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else str(row[0])
+
+    async def set_embedder_id(self, embedder_id: str) -> None:
+        """Record which embedder made the stored vectors."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_EMBEDDER_KEY, embedder_id),
+            )
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    async def _history(
+        self, db: aiosqlite.Connection, event: str, at: str, old: Memory | None = None, new: Memory | None = None
+    ) -> None:
+        memory = new if new is not None else old
+        if memory is None:
+            raise ValueError("a history row needs the old or the new memory")
+        await db.execute(
+            "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, old_text, new_text,"
+            " old_metadata, new_metadata, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                memory.id,
+                *_exact(memory.scope),
+                event,
+                old.text if old else None,
+                new.text if new else None,
+                _dump(old.metadata) if old else None,
+                _dump(new.metadata) if new else None,
+                at,
+            ),
+        )
+
+    async def insert(self, memory: Memory, content_hash: str, vector: Vector) -> None:
+        """Store a new memory and its ADD history row; DuplicateError if its scope has the same text."""
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        memory.id,
+                        *_exact(memory.scope),
+                        memory.text,
+                        _dump(memory.metadata),
+                        content_hash,
+                        encode_vector(vector),
+                        memory.created_at,
+                        memory.updated_at,
+                    ),
+                )
+                await self._history(db, "ADD", memory.created_at, new=memory)
+        except sqlite3.IntegrityError as exc:
+            raise await self._duplicate(memory.scope, content_hash, exc) from exc
+
+    async def replace(self, old: Memory, new: Memory, content_hash: str, vector: Vector) -> None:
+        """Overwrite text, metadata and vector of `old` and record an UPDATE."""
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, embedding = ?, updated_at = ?"
+                    " WHERE id = ? AND user_id = ?",
+                    (
+                        new.text,
+                        _dump(new.metadata),
+                        content_hash,
+                        encode_vector(vector),
+                        new.updated_at,
+                        old.id,
+                        old.scope.user_id,
+                    ),
+                )
+                await self._history(db, "UPDATE", new.updated_at, old=old, new=new)
+        except sqlite3.IntegrityError as exc:
+            raise await self._duplicate(old.scope, content_hash, exc) from exc
+
+    async def _duplicate(self, scope: Scope, content_hash: str, exc: sqlite3.IntegrityError) -> Exception:
+        existing = await self.find_by_hash(scope, content_hash)
+        return DuplicateError(existing.id) if existing is not None else exc
+
+    async def delete(self, memory: Memory, deleted_at: str) -> None:
+        """Remove one memory and record a DELETE."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM memories WHERE id = ? AND user_id = ?", (memory.id, memory.scope.user_id))
+            await self._history(db, "DELETE", deleted_at, old=memory)
+
+    async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
+        """Remove every memory `scope` can see, recording a DELETE for each; returns their ids."""
+        where, params = _scope_where(scope)
+        async with self._transaction() as db:
+            async with db.execute(f"SELECT id FROM memories WHERE {where}", params) as cursor:
+                ids = [MemoryId(row[0]) async for row in cursor]
+            await db.execute(
+                "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, old_text, old_metadata, created_at)"
+                f" SELECT id, user_id, agent_id, run_id, 'DELETE', text, metadata, ? FROM memories WHERE {where}",
+                [deleted_at, *params],
+            )
+            await db.execute(f"DELETE FROM memories WHERE {where}", params)
+        return ids
+
+    async def write_vectors(self, vectors: Sequence[tuple[MemoryId, Vector]]) -> None:
+        """Overwrite stored vectors (re-embedding); text and history are untouched."""
+        async with self._transaction() as db:
+            await db.executemany(
+                "UPDATE memories SET embedding = ? WHERE id = ?",
+                [(encode_vector(vector), memory_id) for memory_id, vector in vectors],
+            )
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def get(self, scope: Scope, memory_id: str) -> Memory | None:
+        """The memory with this id if `scope` can see it."""
+        where, params = _scope_where(scope)
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params]
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _memory(row)
+
+    async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
+        """The memories among `ids` that `scope` can see, by id."""
+        where, params = _scope_where(scope)
+        found: dict[MemoryId, Memory] = {}
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = list(ids[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            async with self._reader.execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks}) AND {where}", [*chunk, *params]
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    memory = _memory(row)
+                    found[memory.id] = memory
+        return found
+
+    async def find_by_hash(self, scope: Scope, content_hash: str) -> Memory | None:
+        """The memory of exactly this scope whose normalised text has this hash."""
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash = ?",
+            [*_exact(scope), content_hash],
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else _memory(row)
+
+    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
+        """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
+        where, params = _scope_where(scope)
+        if after is not None:
+            where += " AND (created_at, id) < (?, ?)"
+            params = [*params, *after]
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*params, limit],
+        ) as cursor:
+            return [_memory(row) for row in await cursor.fetchall()]
+
+    async def listing(self, scope: Scope) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of every memory of `scope`, newest first (for filtered listings)."""
+        where, params = _scope_where(scope)
+        async with self._reader.execute(
+            f"SELECT id, created_at, metadata FROM memories WHERE {where} ORDER BY created_at DESC, id DESC", params
+        ) as cursor:
+            return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in await cursor.fetchall()]
+
+    async def count(self, scope: Scope) -> int:
+        """How many memories `scope` can see."""
+        where, params = _scope_where(scope)
+        async with self._reader.execute(f"SELECT count(*) FROM memories WHERE {where}", params) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def count_all(self) -> int:
+        """How many memories the database holds, all users together."""
+        async with self._reader.execute("SELECT count(*) FROM memories") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]:
+        """The changes of one memory `scope` can see, oldest first (kept after the memory is deleted)."""
+        where, params = _scope_where(scope)
+        async with self._reader.execute(
+            "SELECT memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at FROM history"
+            f" WHERE memory_id = ? AND {where} ORDER BY seq",
+            [memory_id, *params],
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            HistoryEntry(
+                memory_id=MemoryId(mid),
+                event=event,
+                old_text=old_text,
+                new_text=new_text,
+                old_metadata=None if old_meta is None else json.loads(old_meta),
+                new_metadata=None if new_meta is None else json.loads(new_meta),
+                created_at=created_at,
+            )
+            for mid, event, old_text, new_text, old_meta, new_meta, created_at in rows
+        ]
+
+    async def iter_vectors(self, batch_size: int = 10_000) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes]]]:
+        """Every stored vector with its id and scope, in batches (start-up fills the index from this)."""
+        async with self._reader.execute("SELECT id, user_id, agent_id, run_id, embedding FROM memories") as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                yield [(MemoryId(i), Scope(u, a or None, r or None), blob) for i, u, a, r, blob in rows]
+
+    async def iter_texts(self, batch_size: int = 1_000) -> AsyncIterator[list[tuple[MemoryId, str]]]:
+        """Every stored text with its id, in batches (for re-embedding)."""
+        async with self._reader.execute("SELECT id, text FROM memories ORDER BY id") as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                yield [(MemoryId(i), text) for i, text in rows]
+
+
+def _prepare(path: str | Path) -> str:
+    """The path SQLite should open, with its folder created (`:memory:` passes as it is)."""
+    location = str(path)
+    if location == ":memory:":
+        return location
+    resolved = Path(location).expanduser()
+    try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the folder for the database {str(resolved)!r}: {exc}.") from exc
+    return str(resolved)
+
+
+def _known_version(version: int, location: str) -> int:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"The database at {location!r} has schema version {version}, newer than this memory-mcp "
+            f"understands ({SCHEMA_VERSION}). Upgrade memory-mcp, or point --db at another file."
+        )
+    return version
+
+
+async def _migrate(db: aiosqlite.Connection, location: str) -> None:
+    """Bring the schema up to date in one IMMEDIATE transaction, so concurrent starters migrate once."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        async with db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = _known_version(int(row[0]) if row else 0, location)
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number]:
+                await db.execute(statement)
+            logger.info("database %s migrated to schema version %d", location, number + 1)
+        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        await db.execute("ROLLBACK")
+        raise
+    await db.execute("COMMIT")

@@ -1,0 +1,126 @@
+"""Checks on every value the engine accepts; each failure says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from typing import Any, Final
+
+from .errors import InvalidInputError
+from .filters import SCOPE_FIELDS
+from .models import Limits, Metadata, Scope
+
+ID_PATTERN: Final = r"^[\w.@:+\-]+$"
+"""Letters, digits and `_ . @ : + -`: safe in URIs, logs and file names."""
+_ID = re.compile(ID_PATTERN)
+
+
+def scope_of(user_id: Any, agent_id: Any = None, run_id: Any = None, *, limits: Limits) -> Scope:
+    """A validated Scope; `user_id` is required, `agent_id` and `run_id` narrow it."""
+    return Scope(
+        _identifier("user_id", user_id, limits),
+        None if agent_id is None else _identifier("agent_id", agent_id, limits),
+        None if run_id is None else _identifier("run_id", run_id, limits),
+    )
+
+
+def _identifier(name: str, value: Any, limits: Limits) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInputError(f"{name} must be a non-empty string.")
+    if len(value) > limits.id_max_chars or not _ID.fullmatch(value):
+        raise InvalidInputError(
+            f"{name} {value[:40]!r} is not a valid id: use 1-{limits.id_max_chars} letters, digits "
+            "or the characters _ . @ : + - (no spaces or slashes)."
+        )
+    return value
+
+
+def _encodable(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise InvalidInputError(f"{name} contains a NUL character; remove it and try again.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(f"{name} is not valid Unicode (it has a lone surrogate); send proper UTF-8.") from None
+
+
+def text(name: str, value: Any, limits: Limits) -> str:
+    """Stripped, non-empty text within the length limit."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be a string.")
+    stripped = value.strip()
+    if not stripped:
+        raise InvalidInputError(f"{name} is empty. Give the fact to remember in plain words.")
+    if len(stripped) > limits.max_text_chars:
+        raise InvalidInputError(
+            f"{name} is {len(stripped)} characters long; the limit is {limits.max_text_chars}. "
+            "Split it into shorter memories, one fact each."
+        )
+    _encodable(name, stripped)
+    return stripped
+
+
+def metadata(value: Any, limits: Limits) -> Metadata:
+    """A JSON object within the size and depth limits, with no scope fields in it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInputError('metadata must be a JSON object, e.g. {"topic": "food"}.')
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError("metadata keys must be non-empty strings.")
+        if key in SCOPE_FIELDS:
+            raise InvalidInputError(
+                f"metadata may not contain {key!r}: the scope is set by the user_id, agent_id and run_id "
+                "arguments and cannot be changed through metadata. Rename the key."
+            )
+    _depth(value, 1, limits.max_metadata_depth)
+    try:
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must hold only JSON values (no NaN or Infinity): {exc}.") from None
+    _encodable("metadata", encoded)
+    size = len(encoded.encode("utf-8"))
+    if size > limits.max_metadata_bytes:
+        raise InvalidInputError(
+            f"metadata is {size} bytes as JSON; the limit is {limits.max_metadata_bytes}. Keep only short fields."
+        )
+    result: Metadata = json.loads(encoded)
+    return result
+
+
+def _depth(value: Any, level: int, limit: int) -> None:
+    if level > limit:
+        raise InvalidInputError(f"metadata is nested more than {limit} levels deep; flatten it.")
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        if isinstance(child, dict | list):
+            _depth(child, level + 1, limit)
+
+
+def limit(value: Any, limits: Limits) -> int:
+    """A page or result size between 1 and the configured maximum."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_results:
+        raise InvalidInputError(f"limit must be a whole number from 1 to {limits.max_results}, got {value!r}.")
+    return value
+
+
+def threshold(value: Any) -> float | None:
+    """A minimum cosine score in [-1, 1], or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
+        raise InvalidInputError(f"threshold must be a number from -1 to 1 (higher is stricter), got {value!r}.")
+    return float(value)
+
+
+def normalise(value: str) -> str:
+    """The form under which two texts count as the same memory: NFKC, case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
+def content_hash(value: str) -> str:
+    """SHA-256 of the normalised text (duplicate detection)."""
+    return hashlib.sha256(normalise(value).encode("utf-8")).hexdigest()

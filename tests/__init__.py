@@ -1,0 +1,1 @@
+"""memory-mcp test suite."""

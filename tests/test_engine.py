@@ -1,0 +1,340 @@
+"""MemoryEngine behaviour: add, dedup, search, filters, pages, update, delete, history, restart, embedders."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memory_mcp.embedder import HashEmbedder
+from memory_mcp.engine import MemoryEngine, decode_cursor
+from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
+from memory_mcp.models import Limits, Scope
+
+ALICE = Scope("alice")
+BOB = Scope("bob")
+
+
+async def test_add_returns_the_stored_memory(engine: MemoryEngine) -> None:
+    result = await engine.add("  Prefers window seats  ", ALICE, {"topic": "travel"})
+    assert result.created
+    memory = result.memory
+    assert memory.text == "Prefers window seats"
+    assert memory.metadata == {"topic": "travel"}
+    assert memory.created_at == memory.updated_at
+    assert await engine.get(memory.id, ALICE) == memory
+
+
+async def test_exact_duplicate_is_a_noop_returning_the_existing_memory(engine: MemoryEngine) -> None:
+    first = await engine.add("Likes green tea", ALICE)
+    again = await engine.add("  likes   GREEN tea ", ALICE, {"other": "metadata"})
+    assert not again.created
+    assert again.memory == first.memory
+    assert await engine.count(ALICE) == 1
+    # Same text, other scope: a separate memory.
+    assert (await engine.add("Likes green tea", Scope("alice", "coach"))).created
+    assert (await engine.add("Likes green tea", BOB)).created
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("", "empty", id="empty"),
+        pytest.param("   \n\t ", "empty", id="whitespace"),
+        pytest.param("x" * 101, "limit is 100", id="too-long"),
+        pytest.param("nul\x00byte", "NUL", id="nul"),
+        pytest.param("lone \ud800 surrogate", "surrogate", id="surrogate"),
+        pytest.param(42, "must be a string", id="not-a-string"),
+    ],
+)
+async def test_bad_text_is_rejected_and_nothing_is_stored(db_path: Path, text: object, message: str) -> None:
+    async with MemoryEngine.open(db_path, limits=Limits(max_text_chars=100)) as engine:
+        with pytest.raises(InvalidInputError, match=message):
+            await engine.add(text, ALICE)  # type: ignore[arg-type]
+        assert await engine.count(ALICE) == 0
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        pytest.param(["a"], "JSON object", id="not-an-object"),
+        pytest.param({"user_id": "bob"}, "scope", id="scope-key"),
+        pytest.param({"run_id": "x"}, "scope", id="run-key"),
+        pytest.param({"x": float("nan")}, "NaN", id="nan"),
+        pytest.param({"x": object()}, "JSON values", id="not-json"),
+        pytest.param({"x": "y" * 300}, "limit is 256", id="too-big"),
+        pytest.param({"a": {"b": {"c": {"d": 1}}}}, "nested more than 3", id="too-deep"),
+        pytest.param({"": 1}, "non-empty strings", id="empty-key"),
+    ],
+)
+async def test_bad_metadata_is_rejected(db_path: Path, metadata: object, message: str) -> None:
+    limits = Limits(max_metadata_bytes=256, max_metadata_depth=3)
+    async with MemoryEngine.open(db_path, limits=limits) as engine:
+        with pytest.raises(InvalidInputError, match=message):
+            await engine.add("fact", ALICE, metadata)  # type: ignore[arg-type]
+        assert await engine.count(ALICE) == 0
+
+
+@pytest.mark.parametrize(
+    "scope_args",
+    [
+        pytest.param(("",), id="empty-user"),
+        pytest.param(("a/b",), id="slash"),
+        pytest.param(("../etc",), id="dots-and-slash"),
+        pytest.param(("alice", ""), id="empty-agent"),
+        pytest.param(("alice", None, "run 1"), id="space-in-run"),
+        pytest.param(("x" * 200,), id="too-long"),
+        pytest.param((None,), id="missing-user"),
+    ],
+)
+def test_malformed_scope_ids_are_rejected(engine: MemoryEngine, scope_args: tuple[object, ...]) -> None:
+    with pytest.raises(InvalidInputError, match=r"user_id|agent_id|run_id"):
+        engine.scope(*scope_args)
+
+
+def test_ids_may_be_emails_and_non_ascii_names(engine: MemoryEngine) -> None:
+    assert engine.scope("alice@example.com", "coach:v2", "run-1.3").user_id == "alice@example.com"
+    assert engine.scope("zoë").user_id == "zoë"
+
+
+async def test_search_finds_the_closest_memory_first(engine: MemoryEngine) -> None:
+    for text in [
+        "I love hiking in the Swiss Alps",
+        "My sister Anna lives in Berlin",
+        "Allergic to peanuts and shellfish",
+        "Works as a nurse at the city hospital",
+    ]:
+        await engine.add(text, ALICE)
+    hits = await engine.search("hiking", ALICE)
+    assert hits[0].memory.text == "I love hiking in the Swiss Alps"
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
+    assert all(-1.0 <= hit.score <= 1.0 for hit in hits)
+    # Without a threshold only memories that share something with the query come back.
+    assert [hit.memory.text for hit in hits] == ["I love hiking in the Swiss Alps"]
+
+
+async def test_search_limit_and_threshold(engine: MemoryEngine) -> None:
+    await engine.add("tea with milk", ALICE)
+    await engine.add("tea with lemon and honey and ginger", ALICE)
+    await engine.add("tea", ALICE)
+    assert len(await engine.search("tea", ALICE, limit=2)) == 2
+    strict = await engine.search("tea", ALICE, threshold=0.99)
+    assert [hit.memory.text for hit in strict] == ["tea"]
+    everything = await engine.search("coffee", ALICE, threshold=-1.0)
+    assert len(everything) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param({"limit": 0}, "limit", id="zero-limit"),
+        pytest.param({"limit": 10_000}, "limit", id="huge-limit"),
+        pytest.param({"limit": True}, "limit", id="bool-limit"),
+        pytest.param({"threshold": 2.0}, "threshold", id="threshold-above-one"),
+        pytest.param({"filters": {"x": {"like": 1}}}, "Unknown filter operator", id="bad-filter"),
+    ],
+)
+async def test_bad_search_arguments_are_errors(engine: MemoryEngine, kwargs: dict[str, object], message: str) -> None:
+    await engine.add("tea", ALICE)
+    with pytest.raises(InvalidInputError, match=message):
+        await engine.search("tea", ALICE, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_a_query_without_words_is_an_error_not_random_results(engine: MemoryEngine) -> None:
+    await engine.add("tea", ALICE)
+    with pytest.raises(InvalidInputError, match="no words"):
+        await engine.search("?!", ALICE)
+
+
+async def test_filters_apply_before_the_limit(engine: MemoryEngine) -> None:
+    """A filter that matches only weak candidates still fills the results (the search widens)."""
+    for i in range(40):
+        await engine.add(f"project note {i} about the garden shed", ALICE, {"kind": "note"})
+    await engine.add("project deadline for the garden", ALICE, {"kind": "deadline", "priority": 2})
+    hits = await engine.search("project garden shed note", ALICE, limit=3, filters={"kind": "deadline"})
+    assert [hit.memory.text for hit in hits] == ["project deadline for the garden"]
+    hits = await engine.search("project", ALICE, limit=5, filters={"NOT": {"kind": "deadline"}})
+    assert len(hits) == 5
+    assert all(hit.memory.metadata["kind"] == "note" for hit in hits)
+    with pytest.raises(FilterError):
+        await engine.search("project", ALICE, filters={"kind": {"regex": ".*"}})
+
+
+async def test_users_never_see_each_others_memories(engine: MemoryEngine) -> None:
+    secret = (await engine.add("Alice's bank PIN hint is her cat", ALICE)).memory
+    await engine.add("Bob has a cat", BOB)
+    assert [h.memory.text for h in await engine.search("cat", BOB)] == ["Bob has a cat"]
+    with pytest.raises(NotFoundError) as caught:
+        await engine.get(secret.id, BOB)
+    unknown = NotFoundError("00000000-0000-0000-0000-000000000000")
+    # The message for someone else's memory is the same as for one that does not exist.
+    assert str(caught.value) == str(unknown).replace(unknown.memory_id, secret.id)
+    for action in (
+        engine.update(secret.id, BOB, text="hacked"),
+        engine.delete(secret.id, BOB),
+        engine.history(secret.id, BOB),
+    ):
+        with pytest.raises(NotFoundError):
+            await action
+    assert (await engine.page(BOB)).total == 1
+    assert await engine.delete_all(BOB) == 1
+    assert await engine.get(secret.id, ALICE) == secret
+
+
+async def test_agent_and_run_narrow_the_scope(engine: MemoryEngine) -> None:
+    await engine.add("general fact about tea", ALICE)
+    coach = (await engine.add("coach fact about tea", Scope("alice", "coach"))).memory
+    await engine.add("run fact about tea", Scope("alice", "coach", "r1"))
+    assert len(await engine.search("tea", ALICE)) == 3
+    assert len(await engine.search("tea", Scope("alice", "coach"))) == 2
+    assert len(await engine.search("tea", Scope("alice", None, "r1"))) == 1
+    assert (await engine.page(Scope("alice", "coach"))).total == 2
+    with pytest.raises(NotFoundError):
+        await engine.get(coach.id, Scope("alice", "writer"))
+    assert await engine.delete_all(Scope("alice", "coach")) == 2
+    assert (await engine.page(ALICE)).total == 1
+
+
+async def test_pages_cover_everything_once_newest_first(engine: MemoryEngine) -> None:
+    added = [(await engine.add(f"fact number {i}", ALICE)).memory.id for i in range(23)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await engine.page(ALICE, cursor=cursor, limit=5)
+        assert page.total == 23
+        seen.extend(memory.id for memory in page.memories)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == list(reversed(added))
+
+
+async def test_filtered_pages_count_only_matches(engine: MemoryEngine) -> None:
+    for i in range(12):
+        await engine.add(f"fact {i}", ALICE, {"even": i % 2 == 0})
+    first = await engine.page(ALICE, limit=4, filters={"even": True})
+    assert first.total == 6
+    assert first.next_cursor is not None
+    second = await engine.page(ALICE, cursor=first.next_cursor, limit=4, filters={"even": True})
+    texts = [m.text for m in first.memories + second.memories]
+    assert texts == ["fact 10", "fact 8", "fact 6", "fact 4", "fact 2", "fact 0"]
+    assert second.next_cursor is None
+
+
+async def test_a_forged_cursor_is_an_error(engine: MemoryEngine) -> None:
+    with pytest.raises(InvalidInputError, match="cursor"):
+        await engine.page(ALICE, cursor="not-a-cursor")
+    with pytest.raises(InvalidInputError, match="cursor"):
+        decode_cursor("WzEsMl0")  # base64 of [1,2]: valid JSON, wrong types
+
+
+async def test_update_changes_text_keeps_created_at_and_reembeds(engine: MemoryEngine) -> None:
+    memory = (await engine.add("Lives in Paris", ALICE, {"topic": "home"})).memory
+    updated = await engine.update(memory.id, ALICE, text="Lives in Lisbon")
+    assert updated.text == "Lives in Lisbon"
+    assert updated.metadata == {"topic": "home"}
+    assert updated.created_at == memory.created_at
+    assert updated.updated_at > memory.updated_at
+    assert [hit.memory.id for hit in await engine.search("Lisbon", ALICE)] == [memory.id]
+    assert await engine.search("Paris", ALICE) == []
+    replaced = await engine.update(memory.id, ALICE, metadata={"topic": "city"})
+    assert replaced.metadata == {"topic": "city"}
+    assert replaced.text == "Lives in Lisbon"
+    events = [(e.event, e.old_text, e.new_text) for e in await engine.history(memory.id, ALICE)]
+    assert events == [
+        ("ADD", None, "Lives in Paris"),
+        ("UPDATE", "Lives in Paris", "Lives in Lisbon"),
+        ("UPDATE", "Lives in Lisbon", "Lives in Lisbon"),
+    ]
+
+
+async def test_update_without_changes_writes_no_history(engine: MemoryEngine) -> None:
+    memory = (await engine.add("Lives in Paris", ALICE)).memory
+    assert await engine.update(memory.id, ALICE, text="Lives in Paris") == memory
+    assert len(await engine.history(memory.id, ALICE)) == 1
+    with pytest.raises(InvalidInputError, match="Nothing to update"):
+        await engine.update(memory.id, ALICE)
+
+
+async def test_update_into_a_duplicate_names_the_other_memory(engine: MemoryEngine) -> None:
+    tea = (await engine.add("likes tea", ALICE)).memory
+    coffee = (await engine.add("likes coffee", ALICE)).memory
+    with pytest.raises(DuplicateError) as caught:
+        await engine.update(coffee.id, ALICE, text="Likes tea")
+    assert caught.value.existing_id == tea.id
+    assert (await engine.get(coffee.id, ALICE)).text == "likes coffee"
+
+
+async def test_delete_forgets_but_history_remains(engine: MemoryEngine) -> None:
+    memory = (await engine.add("Has a dog named Rex", ALICE)).memory
+    deleted = await engine.delete(memory.id, ALICE)
+    assert deleted == memory
+    with pytest.raises(NotFoundError):
+        await engine.get(memory.id, ALICE)
+    assert await engine.search("dog", ALICE) == []
+    assert [e.event for e in await engine.history(memory.id, ALICE)] == ["ADD", "DELETE"]
+    with pytest.raises(NotFoundError):
+        await engine.delete(memory.id, ALICE)
+    with pytest.raises(NotFoundError):
+        await engine.history("no-such-id", ALICE)
+
+
+async def test_delete_all_records_history_for_each(engine: MemoryEngine) -> None:
+    ids = [(await engine.add(f"fact {i}", ALICE)).memory.id for i in range(3)]
+    assert await engine.delete_all(ALICE) == 3
+    assert await engine.delete_all(ALICE) == 0
+    assert len(engine.index) == 0
+    for memory_id in ids:
+        assert [e.event for e in await engine.history(memory_id, ALICE)] == ["ADD", "DELETE"]
+
+
+async def test_memories_survive_a_restart(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as engine:
+        kept = (await engine.add("I love hiking in the Swiss Alps", ALICE)).memory
+        gone = (await engine.add("temporary note", ALICE)).memory
+        await engine.delete(gone.id, ALICE)
+    async with MemoryEngine.open(db_path) as engine:
+        assert len(engine.index) == 1
+        hits = await engine.search("hiking", ALICE)
+        assert [hit.memory for hit in hits] == [kept]
+
+
+async def test_another_embedder_is_refused_with_advice(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+        await engine.add("I love hiking", ALICE)
+    with pytest.raises(StoreError, match="--reembed"):
+        async with MemoryEngine.open(db_path, embedder=HashEmbedder(512)):
+            pass
+
+
+async def test_reembed_converts_every_vector_to_the_new_embedder(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+        for text in ("I love hiking", "sister lives in Berlin"):
+            await engine.add(text, ALICE)
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(512), reembed=True) as engine:
+        assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v1-512"
+        lengths = {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")}
+    assert lengths == {512 * 4}
+    # And it now opens without --reembed.
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(512)) as engine:
+        assert len(engine.index) == 2
+
+
+async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) -> None:
+    ids = [(await engine.add(f"memory {i} about topic {i % 3}", ALICE)).memory.id for i in range(20)]
+    for memory_id in ids[::3]:
+        await engine.delete(memory_id, ALICE)
+    for memory_id in ids[1::3]:
+        await engine.update(memory_id, ALICE, text=f"changed {memory_id}")
+    page = await engine.page(ALICE, limit=100)
+    assert engine.index.ids(ALICE) == {memory.id for memory in page.memories}
+    query = await engine.embedder.embed_query(f"changed {ids[1]}")
+    [(top, score)] = engine.index.search(query, ALICE, 1)
+    assert top == ids[1]
+    assert score == pytest.approx(1.0, abs=1e-5)
+    assert np.isfinite(score)

@@ -1,0 +1,86 @@
+"""The installed `memory-mcp` command over a real stdio pipe, as MCP hosts launch it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+BIN = Path(sys.executable).parent
+COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    assert result.is_error is False, result.content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
+
+
+def params(env: dict[str, str], *args: str) -> StdioServerParameters:
+    assert COMMAND.exists(), f"{COMMAND} is missing: install the project (pip install -e '.[test]') first"
+    return StdioServerParameters(command=str(COMMAND), args=list(args), env=env)
+
+
+@pytest.mark.parametrize("mode", [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="handshake")])
+async def test_console_script_serves_tools_over_stdio(tmp_path: Path, mode: str) -> None:
+    env = {"MEMORY_MCP_DB": str(tmp_path / "m.db"), "MEMORY_MCP_LOG_LEVEL": "DEBUG"}
+    async with Client(params(env), mode=mode) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"add_memory", "search_memory", "update_memory", "delete_memory"} <= names
+        added = data(await client.call_tool("add_memory", {"user_id": "u", "text": "I love hiking in the Swiss Alps"}))
+        found = data(await client.call_tool("search_memory", {"user_id": "u", "query": "hiking"}))
+    assert found["results"][0]["id"] == added["id"]
+
+
+async def test_memories_survive_a_server_restart(tmp_path: Path) -> None:
+    env = {"MEMORY_MCP_DB": str(tmp_path / "m.db")}
+    async with Client(params(env)) as client:
+        added = data(await client.call_tool("add_memory", {"user_id": "u", "text": "Allergic to peanuts"}))
+    async with Client(params(env), mode="legacy") as client:
+        found = data(await client.call_tool("search_memory", {"user_id": "u", "query": "peanuts"}))
+        resource = await client.read_resource(f"memory://users/u/memories/{added['id']}")
+    assert [r["id"] for r in found["results"]] == [added["id"]]
+    assert "Allergic to peanuts" in str(resource.contents[0])
+
+
+async def test_python_dash_m_with_db_flag(tmp_path: Path) -> None:
+    db = tmp_path / "flag.db"
+    server = StdioServerParameters(command=sys.executable, args=["-m", "memory_mcp", "--db", str(db)], env={})
+    async with Client(server) as client:
+        data(await client.call_tool("add_memory", {"user_id": "u", "text": "fact"}))
+    assert db.exists()
+
+
+async def test_default_database_lives_in_the_user_data_folder(tmp_path: Path) -> None:
+    async with Client(params({"HOME": str(tmp_path)})) as client:
+        data(await client.call_tool("add_memory", {"user_id": "u", "text": "fact"}))
+    assert (tmp_path / ".local" / "share" / "memory-mcp" / "memory.db").exists()
+
+
+def test_bad_setting_exits_with_a_message_and_writes_nothing_to_stdout(tmp_path: Path) -> None:
+    assert COMMAND.exists()
+    result = subprocess.run(
+        [str(COMMAND)],
+        env={"MEMORY_MCP_EMBED_DIM": "many", "MEMORY_MCP_DB": str(tmp_path / "m.db")},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "MEMORY_MCP_EMBED_DIM" in result.stderr
+
+
+def test_help_lists_every_setting() -> None:
+    result = subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=True)
+    for flag in ("--db", "--embed-dim", "--reembed", "--max-text-chars", "--max-results", "--log-level"):
+        assert flag in result.stdout
+    assert "MEMORY_MCP_DB" in result.stdout
