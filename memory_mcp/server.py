@@ -133,7 +133,10 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
     ]
     memory_id_t = Annotated[
         str,
-        Field(description="The id of a memory, as returned by search_memory, list_memories or add_memory."),
+        Field(
+            description="The id of a memory, as returned by search_memory, list_memories or add_memory.",
+            max_length=limits.id_max_chars,
+        ),
     ]
     metadata_t = Annotated[
         dict[str, Any] | None,
@@ -153,9 +156,9 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         text: Annotated[
             str,
             Field(
-                description="One self-contained fact in plain words, e.g. 'Prefers window seats on flights'. "
-                f"At most {limits.max_text_chars} characters.",
+                description="One self-contained fact in plain words, e.g. 'Prefers window seats on flights'.",
                 min_length=1,
+                max_length=limits.max_text_chars,
             ),
         ],
         ctx: Context[Any, Any],
@@ -179,7 +182,12 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
     async def search_memory(
         user_id: user_id_t,
         query: Annotated[
-            str, Field(description="What to look for, in a few words, e.g. 'favourite food'.", min_length=1)
+            str,
+            Field(
+                description="What to look for, in a few words, e.g. 'favourite food'.",
+                min_length=1,
+                max_length=limits.max_text_chars,
+            ),
         ],
         limit: Annotated[int, Field(description="How many results at most.", ge=1, le=limits.max_results)] = 10,
         threshold: Annotated[
@@ -244,7 +252,11 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         memory_id: memory_id_t,
         ctx: Context[Any, Any],
         text: Annotated[
-            str | None, Field(description="The corrected fact, replacing the old text. Omit to keep it.")
+            str | None,
+            Field(
+                description="The corrected fact, replacing the old text. Omit to keep it.",
+                max_length=limits.max_text_chars,
+            ),
         ] = None,
         metadata: Annotated[
             dict[str, Any] | None,

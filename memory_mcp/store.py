@@ -127,14 +127,22 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; an operational failure (locked, disk full, read-only) becomes a StoreError."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                    await self._writer.execute("COMMIT")
+                except BaseException:
+                    if self._writer.in_transaction:
+                        await self._writer.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StoreError(
+                    f"The database could not save the change ({exc}); nothing was changed. Try again in a moment; "
+                    "if it keeps failing, check the disk space and permissions of the database file."
+                ) from exc
 
     # -- settings ---------------------------------------------------------------------------------
 

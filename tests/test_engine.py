@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 from pathlib import Path
@@ -338,3 +339,62 @@ async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) ->
     assert top == ids[1]
     assert score == pytest.approx(1.0, abs=1e-5)
     assert np.isfinite(score)
+
+
+async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEngine) -> None:
+    """Many interleaved adds, updates, deletes and searches: no lost write, the index ends equal to the store."""
+    base = [(await engine.add(f"shared fact {i}", ALICE)).memory.id for i in range(10)]
+
+    async def add(i: int) -> object:
+        return await engine.add(f"new fact {i % 15}", ALICE)  # every text twice: dedup under concurrency
+
+    async def update(i: int) -> object:
+        try:
+            return await engine.update(base[i % 10], ALICE, metadata={"round": i})
+        except NotFoundError:  # deleted by a concurrent job first
+            return None
+
+    async def delete(i: int) -> object:
+        try:
+            return await engine.delete(base[i], ALICE)
+        except NotFoundError:
+            return None
+
+    async def search(i: int) -> object:
+        return await engine.search("fact", ALICE, limit=5)
+
+    jobs = [add(i) for i in range(30)] + [update(i) for i in range(20)] + [delete(i) for i in (0, 1, 2, 0, 1)]
+    jobs += [search(i) for i in range(20)]
+    await asyncio.gather(*jobs)
+
+    page = await engine.page(ALICE, limit=100)
+    assert page.total == 10 - 3 + 15
+    assert engine.index.ids(ALICE) == {memory.id for memory in page.memories}
+    texts = [memory.text for memory in page.memories]
+    assert len(texts) == len(set(texts))  # no duplicate slipped in
+    for memory_id in base[3:]:
+        history = await engine.history(memory_id, ALICE)
+        assert [entry.event for entry in history] == ["ADD"] + ["UPDATE"] * 2  # rounds i and i + 10
+    for memory_id in base[:3]:
+        assert [entry.event for entry in await engine.history(memory_id, ALICE)][-1] == "DELETE"
+
+
+async def test_a_locked_database_is_a_clear_error_and_changes_nothing(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("memory_mcp.store.BUSY_TIMEOUT_MS", 50)
+    async with MemoryEngine.open(db_path) as engine:
+        kept = (await engine.add("kept fact", ALICE)).memory
+        other = sqlite3.connect(db_path, timeout=0.05, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+            with pytest.raises(StoreError, match="could not save the change"):
+                await engine.add("blocked fact", ALICE)
+            with pytest.raises(StoreError, match="nothing was changed"):
+                await engine.delete(kept.id, ALICE)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert [m.text for m in (await engine.page(ALICE)).memories] == ["kept fact"]
+        assert engine.index.ids(ALICE) == {kept.id}
+        assert (await engine.add("blocked fact", ALICE)).created  # works once the lock is gone

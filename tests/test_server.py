@@ -164,7 +164,7 @@ async def test_filters_through_the_tool(server: MCPServer) -> None:
         pytest.param("delete_memory", {"memory_id": "nope"}, "search_memory or list_memories", id="unknown-id"),
         pytest.param("get_memory", {"memory_id": "nope"}, "No memory with id 'nope'", id="get-unknown"),
         pytest.param("add_memory", {"text": "   "}, "text is empty", id="blank-text"),
-        pytest.param("add_memory", {"text": "x" * 10_001}, "limit is 10000", id="too-long"),
+        pytest.param("add_memory", {"text": "x" * 10_001}, "at most 10000 characters", id="too-long"),
         pytest.param("add_memory", {"text": "a", "metadata": {"user_id": "bob"}}, "cannot be changed", id="scope-meta"),
         pytest.param(
             "search_memory",
