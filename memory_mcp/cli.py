@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 
 from . import __version__
@@ -46,7 +49,30 @@ async def serve(settings: Settings) -> None:
                 file=sys.stderr,
             )
         server = build_server(engine, resource_limit=settings.resource_limit)
+        _stop_on_interrupt()
         await server.run_stdio_async()
+
+
+def _stop_on_interrupt(grace: float = 1.0) -> None:
+    """Make Ctrl-C stop the server even while it waits for input.
+
+    The SDK reads stdin in a worker thread that a cancellation cannot interrupt (it waits for a line or
+    EOF), so after cancelling we give shutdown `grace` seconds and then exit. Every acknowledged write is
+    already committed, and SQLite rolls back anything unfinished, so no memory is lost either way.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def interrupted() -> None:
+        logger.info("interrupted: stopping")
+        if task is not None:
+            task.cancel()
+        timer = threading.Timer(grace, os._exit, args=(130,))
+        timer.daemon = True
+        timer.start()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows event loops
+        loop.add_signal_handler(signal.SIGINT, interrupted)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -62,6 +88,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except MemoryMCPError as exc:
         print(f"memory-mcp: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         return 130
     return 0

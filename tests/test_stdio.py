@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +86,44 @@ def test_help_lists_every_setting() -> None:
     for flag in ("--db", "--embed-dim", "--reembed", "--max-text-chars", "--max-results", "--log-level"):
         assert flag in result.stdout
     assert "MEMORY_MCP_DB" in result.stdout
+
+
+def _start_and_handshake(tmp_path: Path) -> subprocess.Popen[bytes]:
+    """Start the server on a pipe and wait for its answer to `initialize`, so it is surely serving."""
+    process = subprocess.Popen(
+        [str(COMMAND)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    process.stdin.write((json.dumps(request) + "\n").encode())
+    process.stdin.flush()
+    answer = json.loads(process.stdout.readline())
+    assert answer["id"] == 1
+    assert answer["result"]["serverInfo"]["name"] == "memory-mcp"
+    return process
+
+
+def test_closing_stdin_stops_the_server(tmp_path: Path) -> None:
+    with _start_and_handshake(tmp_path) as process:
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+
+
+def test_ctrl_c_stops_the_server_while_it_waits_for_input(tmp_path: Path) -> None:
+    with _start_and_handshake(tmp_path) as process:
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(timeout=30) == 130
+        finally:
+            process.kill()
