@@ -106,8 +106,10 @@ class MemoryEngine:
                     "embedder the database was made with."
                 )
             if stored is not None and count:
-                await self._reembed(stored, count)
-            await self.store.set_embedder_id(self.embedder.id)
+                logger.warning("re-embedding %d memories from %s to %s", count, stored, self.embedder.id)
+                await self.store.rewrite_vectors(self.embedder.id, self._reembedded())
+            else:
+                await self.store.set_embedder_id(self.embedder.id)
         loaded = 0
         async for batch in self.store.iter_vectors(_LOAD_BATCH):
             blob = b"".join(row[2] for row in batch)
@@ -120,11 +122,10 @@ class MemoryEngine:
             loaded += len(batch)
         logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
 
-    async def _reembed(self, previous: str, count: int) -> None:
-        logger.warning("re-embedding %d memories from %s to %s", count, previous, self.embedder.id)
+    async def _reembedded(self) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
         async for batch in self.store.iter_texts(_REEMBED_BATCH):
             vectors = await self.embedder.embed_documents([text for _, text in batch])
-            await self.store.write_vectors([(memory_id, vectors[i]) for i, (memory_id, _) in enumerate(batch)])
+            yield [(memory_id, vectors[i]) for i, (memory_id, _) in enumerate(batch)]
 
     # -- validation helpers -----------------------------------------------------------------------
 

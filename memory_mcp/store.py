@@ -251,12 +251,20 @@ class SqliteStore:
             await db.execute(f"DELETE FROM memories WHERE {where}", params)
         return ids
 
-    async def write_vectors(self, vectors: Sequence[tuple[MemoryId, Vector]]) -> None:
-        """Overwrite stored vectors (re-embedding); text and history are untouched."""
+    async def rewrite_vectors(
+        self, embedder_id: str, batches: AsyncIterator[Sequence[tuple[MemoryId, Vector]]]
+    ) -> None:
+        """Replace stored vectors and the embedder id in one transaction, so vectors are never mixed."""
         async with self._transaction() as db:
-            await db.executemany(
-                "UPDATE memories SET embedding = ? WHERE id = ?",
-                [(encode_vector(vector), memory_id) for memory_id, vector in vectors],
+            async for batch in batches:
+                await db.executemany(
+                    "UPDATE memories SET embedding = ? WHERE id = ?",
+                    [(encode_vector(vector), memory_id) for memory_id, vector in batch],
+                )
+            await db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (_EMBEDDER_KEY, embedder_id),
             )
 
     # -- reads ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from memory_mcp.embedder import HashEmbedder
 from memory_mcp.engine import MemoryEngine, decode_cursor
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
-from memory_mcp.models import Limits, Scope
+from memory_mcp.models import Limits, Matrix, Scope
 
 ALICE = Scope("alice")
 BOB = Scope("bob")
@@ -398,3 +399,34 @@ async def test_a_locked_database_is_a_clear_error_and_changes_nothing(
         assert [m.text for m in (await engine.page(ALICE)).memories] == ["kept fact"]
         assert engine.index.ids(ALICE) == {kept.id}
         assert (await engine.add("blocked fact", ALICE)).created  # works once the lock is gone
+
+
+class FailingEmbedder(HashEmbedder):
+    """Embeds the first batch, then fails: a re-embed interrupted half-way."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.calls = 0
+
+    async def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        self.calls += 1
+        if self.calls > 1:
+            raise RuntimeError("embedding service went away")
+        return await super().embed_documents(texts)
+
+
+async def test_an_interrupted_reembed_leaves_the_old_vectors_untouched(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+        for text in ("first fact", "second fact", "third fact"):
+            await engine.add(text, ALICE)
+    monkeypatch.setattr("memory_mcp.engine._REEMBED_BATCH", 1)
+    with pytest.raises(RuntimeError, match="went away"):
+        async with MemoryEngine.open(db_path, embedder=FailingEmbedder(512), reembed=True):
+            pass
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v1-256"
+        assert {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")} == {256 * 4}
+    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+        assert [hit.memory.text for hit in await engine.search("second", ALICE)] == ["second fact"]
