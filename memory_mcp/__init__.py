@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .analyzer import Analyzer
 from .embedder import HashEmbedder
 from .engine import MemoryEngine
 from .errors import (
@@ -15,13 +16,14 @@ from .errors import (
 )
 from .index import NumpyIndex
 from .models import AddResult, HistoryEntry, Limits, Memory, MemoryId, Page, Scope, SearchHit
-from .protocols import Embedder, MemoryStore, VectorIndex
+from .protocols import Embedder, MemoryStore, SearchIndex
 from .store import SqliteStore
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AddResult",
+    "Analyzer",
     "ConfigError",
     "DuplicateError",
     "Embedder",
@@ -40,8 +42,8 @@ __all__ = [
     "Page",
     "Scope",
     "SearchHit",
+    "SearchIndex",
     "SqliteStore",
     "StoreError",
-    "VectorIndex",
     "__version__",
 ]

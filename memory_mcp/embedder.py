@@ -1,11 +1,9 @@
-"""HashEmbedder: deterministic SHA-256 feature hashing of words into signed buckets; no model, no network."""
+"""HashEmbedder: deterministic SHA-256 feature hashing of character n-grams; no model, no network."""
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -14,59 +12,47 @@ from typing import Final
 import anyio.to_thread
 import numpy as np
 
+from .analyzer import words
 from .errors import ConfigError
 from .models import Matrix, Vector
 
-VERSION: Final = "hash-v1"
+VERSION: Final = "hash-v2"
+DEFAULT_DIM: Final = 256
 MIN_DIM: Final = 16
 MAX_DIM: Final = 65_536
+NGRAMS: Final = (3, 4, 5)
 _THREAD_BATCH: Final = 256  # batches larger than this are embedded off the event loop
 
-_WORD = re.compile(r"\w+")
 
-# Function words carry no meaning of their own; left in, they make every text look alike.
-_STOPWORD_TEXT: Final = """
-    a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most
-    my myself no nor not now of off on once only or other our ours ourselves out over own same she should
-    so some such than that the their theirs them themselves then there these they this those through to
-    too under until up very was we were what when where which while who whom why will with would you
-    your yours yourself yourselves s t d ll m re ve
-"""
-STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
+@lru_cache(maxsize=1 << 16)
+def _word_ngrams(word: str) -> tuple[str, ...]:
+    marked = f"<{word}>"  # the markers let prefixes and suffixes count as such
+    return tuple(marked[i : i + n] for n in NGRAMS for i in range(len(marked) - n + 1))
 
 
-def tokens(text: str) -> list[str]:
-    """Split `text` into normalised words: NFKC, case-folded, stopwords dropped."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return [word for word in _WORD.findall(folded) if word not in STOPWORDS]
-
-
-@lru_cache(maxsize=1 << 17)
-def _bucket(token: str, dim: int) -> tuple[int, float]:
-    """Bucket and sign of a token; SHA-256 so that every process and platform agrees."""
-    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-    index = int.from_bytes(digest[:8], "little") % dim
-    sign = 1.0 if digest[8] & 1 else -1.0
-    return index, sign
+@lru_cache(maxsize=1 << 18)
+def _bucket(gram: str, dim: int) -> tuple[int, float]:
+    """Bucket and sign of an n-gram; SHA-256, so every process and platform agrees."""
+    digest = hashlib.sha256(gram.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "little") % dim, (1.0 if digest[8] & 1 else -1.0)
 
 
 class HashEmbedder:
-    """Feature hashing of words with sublinear term frequency, L2-normalised float32 vectors.
+    """Character 3-5-grams of each word, hashed into signed buckets, sublinear counts, L2-normalised float32.
 
-    Two texts that share words get a positive cosine; texts with no word in common score about 0.
-    The vectors depend only on the text and `dim`, never on the process (no `hash()`).
+    Texts that share words or word pieces get a positive cosine ("hiking" ~ "hikes", "destress" ~
+    "de-stress", typos), texts with nothing in common score about 0. The vectors depend only on the
+    text and `dim`, never on the process (no `hash()`).
     """
 
-    def __init__(self, dim: int = 1024) -> None:
+    def __init__(self, dim: int = DEFAULT_DIM) -> None:
         if not MIN_DIM <= dim <= MAX_DIM:
             raise ConfigError(f"Embedding dimension must be between {MIN_DIM} and {MAX_DIM}, got {dim}.")
         self._dim = dim
 
     @property
     def id(self) -> str:
-        """Version and configuration, stored with the vectors, e.g. ``hash-v1-1024``."""
+        """Version and configuration, stored with the vectors, e.g. ``hash-v2-256``."""
         return f"{VERSION}-{self._dim}"
 
     @property
@@ -76,10 +62,11 @@ class HashEmbedder:
 
     def embed_one(self, text: str) -> Vector:
         """The unit vector of one text (all zeros when it has no words)."""
+        counts = Counter(gram for word in words(text) for gram in _word_ngrams(word))
         vector = np.zeros(self._dim, dtype=np.float32)
-        for token, count in Counter(tokens(text)).items():
-            index, sign = _bucket(token, self._dim)
-            vector[index] += sign * (1.0 + math.log(count))
+        for gram, tf in counts.items():
+            index, sign = _bucket(gram, self._dim)
+            vector[index] += sign * (1.0 + math.log(tf))  # sublinear: a repeated piece counts less each time
         norm = float(np.linalg.norm(vector))
         if norm > 0.0:
             vector /= norm

@@ -17,12 +17,13 @@ from typing import Any, Final
 import numpy as np
 
 from . import validation
+from .analyzer import Analyzer
 from .embedder import HashEmbedder
 from .errors import DuplicateError, InvalidInputError, NotFoundError, StoreError
 from .filters import Predicate, compile_filter
 from .index import NumpyIndex
 from .models import AddResult, Cursor, HistoryEntry, Limits, Memory, MemoryId, Metadata, Page, Scope, SearchHit, Vector
-from .protocols import Embedder, MemoryStore, VectorIndex
+from .protocols import Embedder, MemoryStore, SearchIndex
 from .store import SqliteStore
 
 logger = logging.getLogger(__name__)
@@ -63,11 +64,12 @@ class MemoryEngine:
     """
 
     def __init__(
-        self, store: MemoryStore, index: VectorIndex, embedder: Embedder, limits: Limits | None = None
+        self, store: MemoryStore, index: SearchIndex, embedder: Embedder, limits: Limits | None = None
     ) -> None:
         self.store = store
         self.index = index
         self.embedder = embedder
+        self.analyzer = Analyzer()
         self.limits = limits or Limits()
         self._write_lock = asyncio.Lock()
 
@@ -111,14 +113,15 @@ class MemoryEngine:
             else:
                 await self.store.set_embedder_id(self.embedder.id)
         loaded = 0
-        async for batch in self.store.iter_vectors(_LOAD_BATCH):
+        async for batch in self.store.iter_index_rows(_LOAD_BATCH):
             blob = b"".join(row[2] for row in batch)
             vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32)
             if vectors.size != len(batch) * self.embedder.dim:
                 raise StoreError(
-                    "Stored vectors have the wrong length for the configured embedder; run with --reembed."
+                    "Stored vectors have the wrong length for the configured embedder; start with --reembed."
                 )
-            self.index.add(((row[0], row[1]) for row in batch), vectors.reshape(len(batch), self.embedder.dim))
+            terms = [self.analyzer.terms(row[3]) for row in batch]
+            self.index.add([(row[0], row[1]) for row in batch], vectors.reshape(len(batch), self.embedder.dim), terms)
             loaded += len(batch)
         logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
 
@@ -161,7 +164,7 @@ class MemoryEngine:
                 if raced is None:
                     raise
                 return AddResult(raced, created=False)
-            self.index.add([(memory.id, scope)], vector[np.newaxis])
+            self.index.add([(memory.id, scope)], vector[np.newaxis], [self.analyzer.terms(clean)])
         return AddResult(memory, created=True)
 
     async def update(
@@ -181,7 +184,7 @@ class MemoryEngine:
             updated = Memory(old.id, new_text, old.scope, new_metadata, old.created_at, now())
             vector = await self._embed_one(new_text)
             await self.store.replace(old, updated, validation.content_hash(new_text), vector)
-            self.index.add([(updated.id, updated.scope)], vector[np.newaxis])
+            self.index.add([(updated.id, updated.scope)], vector[np.newaxis], [self.analyzer.terms(new_text)])
         return updated
 
     async def delete(self, memory_id: str, scope: Scope) -> Memory:
@@ -228,33 +231,27 @@ class MemoryEngine:
         minimum = validation.threshold(threshold)
         predicate = self._filter(filters)
         vector = await self.embedder.embed_query(clean)
-        if not np.any(vector):
+        terms = self.analyzer.terms(clean)
+        if not terms and not np.any(vector):
             raise InvalidInputError(
                 "The query has no words to search by (only punctuation or very common words). "
                 "Add a distinctive word, or use list_memories to browse."
             )
         available = self.index.count(scope)
-
-        def passes(score: float) -> bool:
-            # Without a threshold, a memory must share something with the query: a score of 0 means unrelated.
-            return score > 0.0 if minimum is None else score >= minimum
-
         k = wanted if predicate is None else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []
         seen: set[MemoryId] = set()
         while True:
-            candidates = self.index.search(vector, scope, min(k, available))
-            fresh = [(memory_id, score) for memory_id, score in candidates if memory_id not in seen]
-            seen.update(memory_id for memory_id, _ in fresh)
-            # Candidates come best first: once one falls below the threshold, no later round can do better.
-            exhausted = bool(fresh) and not passes(fresh[-1][1])
-            fresh = [(memory_id, score) for memory_id, score in fresh if passes(score)]
-            found = await self.store.get_many(scope, [memory_id for memory_id, _ in fresh])
-            for memory_id, score in fresh:
-                memory = found.get(memory_id)  # None when deleted since the index was read
+            candidates = self.index.search(vector, terms, scope, min(k, available), threshold=minimum)
+            fresh = [hit for hit in candidates if hit.id not in seen]
+            seen.update(hit.id for hit in fresh)
+            found = await self.store.get_many(scope, [hit.id for hit in fresh])
+            for hit in fresh:
+                memory = found.get(hit.id)  # None when deleted since the index was read
                 if memory is not None and (predicate is None or predicate(memory.metadata)):
-                    hits.append(SearchHit(memory, score))
-            if len(hits) >= wanted or len(candidates) >= available or exhausted:
+                    hits.append(SearchHit(memory, hit.score))
+            # Fewer candidates than asked for means every eligible memory has been seen.
+            if len(hits) >= wanted or len(candidates) < k or k >= available:
                 return hits[:wanted]
             k *= _FILTER_WIDEN
 

@@ -1,27 +1,68 @@
-"""NumpyIndex: exact cosine search over contiguous float32 matrices, one per scope partition."""
+"""NumpyIndex: hybrid search in memory, BM25 over words fused with cosine over vectors, per scope partition."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from .models import Matrix, MemoryId, Scope, Vector
+from .models import IndexHit, Matrix, MemoryId, Scope, Vector
 
 _MIN_CAPACITY: Final = 16
+K1: Final = 1.2
+B: Final = 0.5
+VECTOR_WEIGHT: Final = 0.1
+MIN_SIMILARITY: Final = 0.3
+"""Without a threshold, a hit must share a search term with the query or reach this cosine."""
 
 PartitionKey = tuple[str, str]
 """(agent_id, run_id) inside one user; the empty string stands for "none"."""
+
+Floats = npt.NDArray[np.float32]
+Rows = npt.NDArray[np.int32]
 
 
 def _key(scope: Scope) -> PartitionKey:
     return (scope.agent_id or "", scope.run_id or "")
 
 
+class _Postings:
+    """The rows that contain one term, with its count in each: growable arrays, unordered."""
+
+    __slots__ = ("n", "rows", "tf")
+
+    def __init__(self) -> None:
+        self.rows: Rows = np.empty(4, dtype=np.int32)
+        self.tf: Floats = np.empty(4, dtype=np.float32)
+        self.n = 0
+
+    def append(self, row: int, tf: int) -> None:
+        if self.n == len(self.rows):
+            self.rows = np.concatenate([self.rows, np.empty(self.n, dtype=np.int32)])
+            self.tf = np.concatenate([self.tf, np.empty(self.n, dtype=np.float32)])
+        self.rows[self.n] = row
+        self.tf[self.n] = tf
+        self.n += 1
+
+    def position(self, row: int) -> int:
+        return int(np.flatnonzero(self.rows[: self.n] == row)[0])
+
+    def discard(self, row: int) -> None:
+        at, last = self.position(row), self.n - 1
+        self.rows[at], self.tf[at] = self.rows[last], self.tf[last]
+        self.n = last
+
+    def rename(self, old: int, new: int) -> None:
+        self.rows[self.position(old)] = new
+
+
 class _Partition:
-    """The vectors of one (user, agent, run): a matrix whose first `len(ids)` rows are live.
+    """The memories of one (user, agent, run): vectors as matrix rows, words as postings over the same rows.
 
     Capacity doubles when full and halves when three quarters are free, so inserts and deletes are
     amortised O(dim); a delete moves the last row into the hole instead of shifting the matrix.
@@ -29,65 +70,105 @@ class _Partition:
 
     def __init__(self, dim: int) -> None:
         self.matrix: Matrix = np.empty((_MIN_CAPACITY, dim), dtype=np.float32)
+        self.lengths: Floats = np.empty(_MIN_CAPACITY, dtype=np.float32)
         self.ids: list[MemoryId] = []
+        self.terms: list[tuple[str, ...]] = []  # distinct terms of each row, to undo its postings
         self.rows: dict[MemoryId, int] = {}
+        self.postings: dict[str, _Postings] = {}
+        self.total_length = 0.0
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def _resize(self, capacity: int) -> None:
-        grown = np.empty((capacity, self.matrix.shape[1]), dtype=np.float32)
-        grown[: len(self.ids)] = self.matrix[: len(self.ids)]
-        self.matrix = grown
+        live = len(self.ids)
+        matrix = np.empty((capacity, self.matrix.shape[1]), dtype=np.float32)
+        matrix[:live] = self.matrix[:live]
+        lengths = np.empty(capacity, dtype=np.float32)
+        lengths[:live] = self.lengths[:live]
+        self.matrix, self.lengths = matrix, lengths
 
-    def put(self, ids: list[MemoryId], vectors: Matrix) -> None:
-        fresh: list[int] = []
-        for position, memory_id in enumerate(ids):
-            row = self.rows.get(memory_id)
-            if row is None:
-                fresh.append(position)
-            else:
-                self.matrix[row] = vectors[position]
-        if not fresh:
-            return
-        start, needed = len(self.ids), len(self.ids) + len(fresh)
-        if needed > self.matrix.shape[0]:
-            self._resize(max(needed, 2 * self.matrix.shape[0]))
-        self.matrix[start:needed] = vectors[fresh]
-        for offset, position in enumerate(fresh):
-            self.ids.append(ids[position])
-            self.rows[ids[position]] = start + offset
+    def _index_terms(self, row: int, terms: Sequence[str]) -> None:
+        counts = Counter(terms)
+        for term, tf in counts.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                postings = self.postings[sys.intern(term)] = _Postings()
+            postings.append(row, tf)
+        self.terms[row] = tuple(sys.intern(term) for term in counts)
+        self.lengths[row] = len(terms)
+        self.total_length += len(terms)
+
+    def _unindex_terms(self, row: int) -> None:
+        for term in self.terms[row]:
+            postings = self.postings[term]
+            postings.discard(row)
+            if postings.n == 0:
+                del self.postings[term]
+        self.total_length -= float(self.lengths[row])
+
+    def put(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str]) -> None:
+        row = self.rows.get(memory_id)
+        if row is None:
+            row = len(self.ids)
+            if row == self.matrix.shape[0]:
+                self._resize(2 * row)
+            self.ids.append(memory_id)
+            self.terms.append(())
+            self.rows[memory_id] = row
+        else:
+            self._unindex_terms(row)
+        self.matrix[row] = vector
+        self._index_terms(row, terms)
 
     def remove(self, memory_id: MemoryId) -> None:
         row = self.rows.pop(memory_id)
+        self._unindex_terms(row)
         last = len(self.ids) - 1
-        moved = self.ids.pop()
+        moved_id, moved_terms = self.ids.pop(), self.terms.pop()
         if row != last:
             self.matrix[row] = self.matrix[last]
-            self.ids[row] = moved
-            self.rows[moved] = row
+            self.lengths[row] = self.lengths[last]
+            self.ids[row], self.terms[row] = moved_id, moved_terms
+            self.rows[moved_id] = row
+            for term in moved_terms:
+                self.postings[term].rename(last, row)
         capacity = self.matrix.shape[0]
         if capacity > _MIN_CAPACITY and len(self.ids) < capacity // 4:
             self._resize(max(_MIN_CAPACITY, capacity // 2))
 
-    def top(self, query: Vector, k: int) -> tuple[npt.NDArray[np.float32], list[MemoryId]]:
-        """The k best rows: their scores (unsorted) and ids."""
-        scores: npt.NDArray[np.float32] = self.matrix[: len(self.ids)] @ query
-        if k < len(scores):
-            best = np.argpartition(-scores, k - 1)[:k]
-            return scores[best], [self.ids[i] for i in best]
-        return scores, list(self.ids)
+    def document_frequency(self, term: str) -> int:
+        postings = self.postings.get(term)
+        return 0 if postings is None else postings.n
+
+    def keyword_scores(self, weights: dict[str, float], average_length: float) -> Floats:
+        """BM25 of every row for query terms weighted by their IDF (0 where a row has none of them)."""
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        for term, idf in weights.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                continue
+            rows, tf = postings.rows[: postings.n], postings.tf[: postings.n]
+            norm = K1 * (1.0 - B + B * self.lengths[rows] / average_length)
+            scores[rows] += idf * tf * (K1 + 1.0) / (tf + norm)  # a row holds a term once: no duplicate rows
+        return scores
 
 
 class NumpyIndex:
-    """Exact cosine (dot product of unit vectors) search, partitioned per user and (agent, run).
+    """Hybrid search over the memories of a scope: BM25 on words fused with cosine on vectors.
 
-    A search reads only the partitions its scope can see, so one user's search never scans another
-    user's vectors and costs what that user's own memories cost.
+    score = (1 - w) * BM25 / (best BM25 the query could reach) + w * cosine, with w = `vector_weight`.
+    The BM25 part is in [0, 1] (the share of the query's weighted terms a memory matches, saturated),
+    the cosine part in [-1, 1], so scores lie in [-w, 1]; higher is closer. Term statistics (IDF,
+    average length) are those of the searched scope, kept current as memories come and go. A search
+    reads only the partitions its scope can see, so it never touches another user's memories.
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, *, vector_weight: float = VECTOR_WEIGHT) -> None:
+        if not 0.0 <= vector_weight <= 1.0:
+            raise ValueError(f"vector_weight must be between 0 and 1, got {vector_weight}")
         self._dim = dim
+        self.vector_weight = vector_weight
         self._users: dict[str, dict[PartitionKey, _Partition]] = {}
         self._where: dict[MemoryId, tuple[str, PartitionKey]] = {}
 
@@ -99,31 +180,24 @@ class NumpyIndex:
         """Length of the vectors this index holds."""
         return self._dim
 
-    def _check(self, vectors: Matrix, rows: int) -> Matrix:
+    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None:
+        """Insert or overwrite `items`; row i of `vectors` and entry i of `terms` belong to item i."""
         matrix = np.asarray(vectors, dtype=np.float32)
-        if matrix.ndim != 2 or matrix.shape != (rows, self._dim):
-            raise ValueError(f"expected {rows} vectors of length {self._dim}, got shape {matrix.shape}")
-        return matrix
-
-    def add(self, items: Iterable[tuple[MemoryId, Scope]], vectors: Matrix) -> None:
-        """Insert or overwrite the vectors of `items` (row i of `vectors` belongs to item i)."""
-        pairs = list(items)
-        matrix = self._check(vectors, len(pairs))
-        groups: dict[tuple[str, PartitionKey], list[int]] = {}
-        for position, (memory_id, scope) in enumerate(pairs):
+        if matrix.ndim != 2 or matrix.shape != (len(items), self._dim) or len(terms) != len(items):
+            raise ValueError(
+                f"expected {len(items)} vectors of length {self._dim} and {len(items)} term lists, "
+                f"got shape {matrix.shape} and {len(terms)} term lists"
+            )
+        for position, (memory_id, scope) in enumerate(items):
             place = (scope.user_id, _key(scope))
             previous = self._where.get(memory_id)
             if previous is not None and previous != place:
                 self.remove([memory_id])
-            groups.setdefault(place, []).append(position)
-        for (user_id, key), positions in groups.items():
-            partition = self._users.setdefault(user_id, {}).get(key)
+            partition = self._users.setdefault(place[0], {}).get(place[1])
             if partition is None:
-                partition = self._users[user_id][key] = _Partition(self._dim)
-            ids = [pairs[p][0] for p in positions]
-            partition.put(ids, matrix[positions])
-            for memory_id in ids:
-                self._where[memory_id] = (user_id, key)
+                partition = self._users[place[0]][place[1]] = _Partition(self._dim)
+            partition.put(memory_id, matrix[position], terms[position])
+            self._where[memory_id] = place
 
     def remove(self, ids: Iterable[MemoryId]) -> None:
         """Drop `ids`; unknown ids are ignored."""
@@ -147,27 +221,48 @@ class NumpyIndex:
                 yield partition
 
     def count(self, scope: Scope) -> int:
-        """How many vectors `scope` can see."""
+        """How many memories `scope` can see."""
         return sum(len(partition) for partition in self._visible(scope))
-
-    def search(self, query: Vector, scope: Scope, k: int) -> list[tuple[MemoryId, float]]:
-        """The `k` vectors of `scope` closest to `query`, best first, as (id, cosine score)."""
-        if k <= 0:
-            return []
-        query = np.asarray(query, dtype=np.float32).reshape(self._dim)
-        score_parts: list[npt.NDArray[np.float32]] = []
-        id_parts: list[MemoryId] = []
-        for partition in self._visible(scope):
-            scores, ids = partition.top(query, k)
-            score_parts.append(scores)
-            id_parts.extend(ids)
-        if not id_parts:
-            return []
-        scores = np.concatenate(score_parts)
-        # Stable sort on the negated scores: equal scores keep partition order, so results are repeatable.
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(id_parts[i], float(scores[i])) for i in order]
 
     def ids(self, scope: Scope) -> set[MemoryId]:
         """Every id `scope` can see (for consistency checks)."""
         return {memory_id for partition in self._visible(scope) for memory_id in partition.ids}
+
+    def search(
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+    ) -> list[IndexHit]:
+        """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
+
+        Without a threshold, only memories related to the query count: those sharing a search term
+        with it, or whose cosine similarity reaches MIN_SIMILARITY.
+        """
+        partitions = list(self._visible(scope))
+        if k <= 0 or not partitions:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(self._dim)
+        count = sum(len(partition) for partition in partitions)
+        average_length = max(sum(partition.total_length for partition in partitions) / count, 1.0)
+        weights: dict[str, float] = {}
+        for term in set(terms):
+            df = sum(partition.document_frequency(term) for partition in partitions)
+            if df:  # a word no memory has cannot be matched: it must not shrink every keyword score
+                weights[term] = math.log((count - df + 0.5) / (df + 0.5) + 1.0)
+        best_possible = sum(weights.values()) * (K1 + 1.0)
+
+        hits: list[IndexHit] = []
+        for partition in partitions:
+            similarity = partition.matrix[: len(partition)] @ query
+            keyword = partition.keyword_scores(weights, average_length)
+            if best_possible > 0:
+                keyword /= best_possible
+            fused = (1.0 - self.vector_weight) * keyword + self.vector_weight * similarity
+            related = (keyword > 0.0) | (similarity >= MIN_SIMILARITY)
+            candidates = np.flatnonzero(related if threshold is None else fused >= threshold)
+            if len(candidates) > k:
+                candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]
+            hits.extend(
+                IndexHit(partition.ids[row], float(fused[row]), float(keyword[row]), float(similarity[row]))
+                for row in candidates
+            )
+        hits.sort(key=lambda hit: -hit.score)
+        return hits[:k]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, NewType
+from typing import Any, Literal, NamedTuple, NewType
 
 import numpy as np
 import numpy.typing as npt
@@ -64,6 +64,17 @@ class SearchHit:
 
     memory: Memory
     score: float
+
+
+class IndexHit(NamedTuple):
+    """A search index's answer: the fused score and the two parts it is made of."""
+
+    id: MemoryId
+    score: float
+    keyword: float
+    """Share of the query's weighted terms the memory matches (BM25, saturated), from 0 to 1."""
+    similarity: float
+    """Cosine similarity of the embeddings, from -1 to 1."""
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""The three swappable parts of the engine, as structural protocols: Embedder, VectorIndex, MemoryStore."""
+"""The three swappable parts of the engine, as structural protocols: Embedder, SearchIndex, MemoryStore."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
-from .models import Cursor, HistoryEntry, Matrix, Memory, MemoryId, Metadata, Scope, Vector
+from .models import Cursor, HistoryEntry, IndexHit, Matrix, Memory, MemoryId, Metadata, Scope, Vector
 
 
 class Embedder(Protocol):
@@ -26,20 +26,22 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> Vector: ...
 
 
-class VectorIndex(Protocol):
-    """**Protocol:** in-memory cosine search over unit vectors, partitioned by scope.
+class SearchIndex(Protocol):
+    """**Protocol:** in-memory hybrid search over the memories of a scope: words (BM25) and vectors (cosine).
 
-    Scores are in [-1, 1], higher is more similar. Methods are synchronous on purpose: each one runs
-    to completion on the event loop, so concurrent async handlers never see a half-applied change.
+    Scores lie in [-1, 1], higher is closer. Methods are synchronous on purpose: each one runs to
+    completion on the event loop, so concurrent async handlers never see a half-applied change.
     """
 
     def __len__(self) -> int: ...
 
-    def add(self, items: Iterable[tuple[MemoryId, Scope]], vectors: Matrix) -> None: ...
+    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None: ...
 
     def remove(self, ids: Iterable[MemoryId]) -> None: ...
 
-    def search(self, query: Vector, scope: Scope, k: int) -> list[tuple[MemoryId, float]]: ...
+    def search(
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+    ) -> list[IndexHit]: ...
 
     def count(self, scope: Scope) -> int: ...
 
@@ -79,7 +81,7 @@ class MemoryStore(Protocol):
 
     async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]: ...
 
-    def iter_vectors(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes]]]: ...
+    def iter_index_rows(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes, str]]]: ...
 
     def iter_texts(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, str]]]: ...
 

@@ -357,11 +357,15 @@ class SqliteStore:
             for mid, event, old_text, new_text, old_meta, new_meta, created_at in rows
         ]
 
-    async def iter_vectors(self, batch_size: int = 10_000) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes]]]:
-        """Every stored vector with its id and scope, in batches (start-up fills the index from this)."""
-        async with self._reader.execute("SELECT id, user_id, agent_id, run_id, embedding FROM memories") as cursor:
+    async def iter_index_rows(
+        self, batch_size: int = 10_000
+    ) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes, str]]]:
+        """Every memory's id, scope, vector BLOB and text, in batches (start-up fills the index from this)."""
+        async with self._reader.execute(
+            "SELECT id, user_id, agent_id, run_id, embedding, text FROM memories"
+        ) as cursor:
             while rows := await cursor.fetchmany(batch_size):
-                yield [(MemoryId(i), Scope(u, a or None, r or None), blob) for i, u, a, r, blob in rows]
+                yield [(MemoryId(i), Scope(u, a or None, r or None), blob, text) for i, u, a, r, blob, text in rows]
 
     async def iter_texts(self, batch_size: int = 1_000) -> AsyncIterator[list[tuple[MemoryId, str]]]:
         """Every stored text with its id, in batches (for re-embedding)."""

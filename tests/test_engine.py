@@ -8,7 +8,6 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from memory_mcp.embedder import HashEmbedder
@@ -123,8 +122,13 @@ async def test_search_limit_and_threshold(engine: MemoryEngine) -> None:
     await engine.add("tea with lemon and honey and ginger", ALICE)
     await engine.add("tea", ALICE)
     assert len(await engine.search("tea", ALICE, limit=2)) == 2
-    strict = await engine.search("tea", ALICE, threshold=0.99)
+    ranked = await engine.search("tea", ALICE)
+    assert ranked[0].memory.text == "tea"  # the exact match is best: short, and nothing but the query
+    assert ranked[-1].memory.text == "tea with lemon and honey and ginger"
+    between = (ranked[0].score + ranked[1].score) / 2
+    strict = await engine.search("tea", ALICE, threshold=between)
     assert [hit.memory.text for hit in strict] == ["tea"]
+    assert await engine.search("coffee", ALICE) == []  # nothing related
     everything = await engine.search("coffee", ALICE, threshold=-1.0)
     assert len(everything) == 3
 
@@ -319,7 +323,7 @@ async def test_reembed_converts_every_vector_to_the_new_embedder(db_path: Path) 
     async with MemoryEngine.open(db_path, embedder=HashEmbedder(512), reembed=True) as engine:
         assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v1-512"
+        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-512"
         lengths = {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")}
     assert lengths == {512 * 4}
     # And it now opens without --reembed.
@@ -335,11 +339,12 @@ async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) ->
         await engine.update(memory_id, ALICE, text=f"changed {memory_id}")
     page = await engine.page(ALICE, limit=100)
     assert engine.index.ids(ALICE) == {memory.id for memory in page.memories}
-    query = await engine.embedder.embed_query(f"changed {ids[1]}")
-    [(top, score)] = engine.index.search(query, ALICE, 1)
-    assert top == ids[1]
-    assert score == pytest.approx(1.0, abs=1e-5)
-    assert np.isfinite(score)
+    text = f"changed {ids[1]}"
+    query = await engine.embedder.embed_query(text)
+    [top] = engine.index.search(query, engine.analyzer.terms(text), ALICE, 1)
+    assert top.id == ids[1]
+    assert top.similarity == pytest.approx(1.0, abs=1e-5)
+    assert top.keyword > 0.0
 
 
 async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEngine) -> None:
@@ -426,7 +431,7 @@ async def test_an_interrupted_reembed_leaves_the_old_vectors_untouched(
         async with MemoryEngine.open(db_path, embedder=FailingEmbedder(512), reembed=True):
             pass
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v1-256"
+        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-256"
         assert {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")} == {256 * 4}
     async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
         assert [hit.memory.text for hit in await engine.search("second", ALICE)] == ["second fact"]

@@ -9,6 +9,7 @@ def test_exported_members() -> None:
     assert sorted(memory_mcp.__all__) == sorted(
         [
             "AddResult",
+            "Analyzer",
             "ConfigError",
             "DuplicateError",
             "Embedder",
@@ -27,9 +28,9 @@ def test_exported_members() -> None:
             "Page",
             "Scope",
             "SearchHit",
+            "SearchIndex",
             "SqliteStore",
             "StoreError",
-            "VectorIndex",
             "__version__",
         ]
     )

@@ -1,0 +1,196 @@
+"""Retrieval quality on LoCoMo: search_memory's ranking against a tuned BM25 baseline, on the same turns.
+
+Each conversation becomes one user's memories, one memory per dialogue turn ("Speaker: text", plus
+" [image: caption]"), stored through the real engine. Every question of categories 1-4 is a query;
+R@k is the share of its evidence turns in the top k, Hit@5 whether any is in the top 5, MRR the
+reciprocal rank of the first one within the top 10. The baseline is Okapi BM25 (k1=1.5, b=0.75,
+rank-bm25) over the same stopword-filtered, Snowball-stemmed words.
+
+Run: python benchmarks/retrieval_locomo.py [--data PATH] [--json OUT]
+Needs: pip install -e '.[bench]'. The data (CC BY-NC 4.0) is read from ../shared/data/locomo/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from memory_mcp import Analyzer, MemoryEngine
+from memory_mcp.protocols import Embedder
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+TOP = 10
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    evidence: frozenset[str]
+    category: int
+
+
+@dataclass(frozen=True)
+class Conversation:
+    sample_id: str
+    turns: list[tuple[str, str]]  # (dia_id, memory text)
+    questions: list[Question]
+
+
+def load(path: Path) -> list[Conversation]:
+    """The conversations, their turns as memory texts, and the answerable questions with valid evidence."""
+    conversations = []
+    for sample in json.loads(path.read_text()):
+        chat = sample["conversation"]
+        turns: list[tuple[str, str]] = []
+        session = 1
+        while f"session_{session}" in chat:
+            for turn in chat[f"session_{session}"]:
+                text = f"{turn['speaker']}: {turn['text']}"
+                if turn.get("blip_caption"):
+                    text += f" [image: {turn['blip_caption']}]"
+                turns.append((turn["dia_id"], text))
+            session += 1
+        known = {dia_id for dia_id, _ in turns}
+        questions = []
+        for qa in sample["qa"]:
+            if qa["category"] not in CATEGORIES:
+                continue  # category 5 is adversarial: no evidence to retrieve
+            evidence = {part for raw in qa["evidence"] for part in re.split(r"[;\s]+", raw) if part in known}
+            if evidence:
+                questions.append(Question(qa["question"], frozenset(evidence), qa["category"]))
+        conversations.append(Conversation(sample["sample_id"], turns, questions))
+    return conversations
+
+
+Ranker = Callable[[Conversation], list[list[str]]]
+
+
+def bm25_ranker(conversation: Conversation) -> list[list[str]]:
+    """Okapi BM25 (k1=1.5, b=0.75) over stopword-filtered, stemmed words: the baseline."""
+    analyzer = Analyzer()
+    ids = [dia_id for dia_id, _ in conversation.turns]
+    bm25 = BM25Okapi([analyzer.terms(text) for _, text in conversation.turns], k1=1.5, b=0.75)
+    rankings = []
+    for question in conversation.questions:
+        scores = bm25.get_scores(analyzer.terms(question.text))
+        rankings.append([ids[i] for i in np.argsort(-scores, kind="stable")[:TOP]])
+    return rankings
+
+
+def engine_ranker(embedder: Callable[[], Embedder] | None = None, vector_weight: float | None = None) -> Ranker:
+    """search_memory's ranking: memories added through the engine, questions sent to its search."""
+
+    async def rank(conversation: Conversation) -> list[list[str]]:
+        with tempfile.TemporaryDirectory() as folder:
+            async with MemoryEngine.open(
+                Path(folder) / "locomo.db", embedder=embedder() if embedder else None
+            ) as engine:
+                if vector_weight is not None:
+                    engine.index.vector_weight = vector_weight  # type: ignore[attr-defined]
+                scope = engine.scope(conversation.sample_id)
+                for dia_id, text in conversation.turns:
+                    await engine.add(text, scope, {"dia_id": dia_id})
+                rankings = []
+                for question in conversation.questions:
+                    hits = await engine.search(question.text, scope, limit=TOP, threshold=-1.0)
+                    rankings.append([hit.memory.metadata["dia_id"] for hit in hits])
+                return rankings
+
+    return lambda conversation: asyncio.run(rank(conversation))
+
+
+Scores = dict[str, float]
+
+
+def score(rankings: Sequence[list[str]], questions: Sequence[Question]) -> Scores:
+    rows = []
+    for ranked, question in zip(rankings, questions, strict=True):
+        evidence = question.evidence
+        first = next((i for i, dia_id in enumerate(ranked) if dia_id in evidence), None)
+        rows.append(
+            (
+                len(evidence & set(ranked[:5])) / len(evidence),
+                len(evidence & set(ranked[:10])) / len(evidence),
+                1.0 if evidence & set(ranked[:5]) else 0.0,
+                0.0 if first is None else 1.0 / (first + 1),
+            )
+        )
+    means = np.mean(rows, axis=0) if rows else np.zeros(4)
+    return {"R@5": float(means[0]), "R@10": float(means[1]), "Hit@5": float(means[2]), "MRR": float(means[3])}
+
+
+def evaluate(ranker: Ranker, conversations: Sequence[Conversation]) -> dict[str, Scores]:
+    """Scores overall, per category, and per half (conversations 1-3 vs 4-5)."""
+    groups: dict[str, tuple[list[list[str]], list[Question]]] = defaultdict(lambda: ([], []))
+    for number, conversation in enumerate(conversations):
+        rankings = ranker(conversation)
+        half = "half 1 (conv 1-3)" if number < 3 else "half 2 (conv 4-5)"
+        for ranked, question in zip(rankings, conversation.questions, strict=True):
+            for group in ("all", CATEGORIES[question.category], half):
+                groups[group][0].append(ranked)
+                groups[group][1].append(question)
+    return {group: score(*groups[group]) for group in groups}
+
+
+def table(results: dict[str, dict[str, Scores]], baseline: str, counts: dict[str, int]) -> str:
+    order = ["all", *CATEGORIES.values(), "half 1 (conv 1-3)", "half 2 (conv 4-5)"]
+    names = list(results)
+    ratio_names = " | ".join(f"{name} / {baseline}" for name in names if name != baseline)
+    lines = [
+        f"| group | n | metric | {' | '.join(names)} | {ratio_names} |",
+        "|---|---|---|" + "---|" * (2 * len(names) - 1),
+    ]
+    for group in order:
+        for metric in ("R@5", "R@10", "Hit@5", "MRR"):
+            values = [results[name][group][metric] for name in names]
+            base = results[baseline][group][metric]
+            ratios = [f"{results[n][group][metric] / base:.2f}" for n in names if n != baseline and base]
+            cells = " | ".join(f"{value:.3f}" for value in values)
+            lines.append(f"| {group} | {counts[group]} | {metric} | {cells} | {' | '.join(ratios)} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="locomo-dev.json")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if not args.data.exists():
+        print(f"No LoCoMo data at {args.data}; pass --data PATH.", file=sys.stderr)
+        return 2
+    conversations = load(args.data)
+    rankers: dict[str, Ranker] = {"bm25": bm25_ranker, "memory-mcp": engine_ranker()}
+    results, seconds = {}, {}
+    for name, ranker in rankers.items():
+        started = time.perf_counter()
+        results[name] = evaluate(ranker, conversations)
+        seconds[name] = time.perf_counter() - started
+    counts: dict[str, int] = defaultdict(int)
+    for number, conversation in enumerate(conversations):
+        for question in conversation.questions:
+            counts["all"] += 1
+            counts[CATEGORIES[question.category]] += 1
+            counts["half 1 (conv 1-3)" if number < 3 else "half 2 (conv 4-5)"] += 1
+    print(f"LoCoMo retrieval, {counts['all']} questions over {len(conversations)} conversations ({args.data.name})")
+    print(table(results, "bm25", counts))
+    print("seconds (store + all queries): " + ", ".join(f"{name} {s:.1f}" for name, s in seconds.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "seconds": seconds, "counts": counts}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
