@@ -6,7 +6,7 @@ R@k is the share of its evidence turns in the top k, Hit@5 whether any is in the
 reciprocal rank of the first one within the top 10. The baseline is Okapi BM25 (k1=1.5, b=0.75,
 rank-bm25) over the same stopword-filtered, Snowball-stemmed words.
 
-Run: python benchmarks/retrieval_locomo.py [--data PATH] [--json OUT]
+Run: python benchmarks/retrieval_locomo.py [--data PATH] [--json OUT] [--ablation]
 Needs: pip install -e '.[bench]'. The data (CC BY-NC 4.0) is read from ../shared/data/locomo/.
 """
 
@@ -145,21 +145,21 @@ def evaluate(ranker: Ranker, conversations: Sequence[Conversation]) -> dict[str,
     return {group: score(*groups[group]) for group in groups}
 
 
+GROUPS = ["all", *CATEGORIES.values(), "half 1 (conv 1-3)", "half 2 (conv 4-5)"]
+METRICS = ("R@5", "R@10", "Hit@5", "MRR")
+
+
 def table(results: dict[str, dict[str, Scores]], baseline: str, counts: dict[str, int]) -> str:
-    order = ["all", *CATEGORIES.values(), "half 1 (conv 1-3)", "half 2 (conv 4-5)"]
-    names = list(results)
-    ratio_names = " | ".join(f"{name} / {baseline}" for name in names if name != baseline)
-    lines = [
-        f"| group | n | metric | {' | '.join(names)} | {ratio_names} |",
-        "|---|---|---|" + "---|" * (2 * len(names) - 1),
-    ]
-    for group in order:
-        for metric in ("R@5", "R@10", "Hit@5", "MRR"):
-            values = [results[name][group][metric] for name in names]
-            base = results[baseline][group][metric]
-            ratios = [f"{results[n][group][metric] / base:.2f}" for n in names if n != baseline and base]
-            cells = " | ".join(f"{value:.3f}" for value in values)
-            lines.append(f"| {group} | {counts[group]} | {metric} | {cells} | {' | '.join(ratios)} |")
+    """One row per group and ranker; each cell the metric and, after it, its ratio to the baseline's."""
+    lines = ["| group | n | ranker | " + " | ".join(METRICS) + " |", "|---|---|---|" + "---|" * len(METRICS)]
+    for group in GROUPS:
+        for name, result in results.items():
+            cells = []
+            for metric in METRICS:
+                value, base = result[group][metric], results[baseline][group][metric]
+                ratio = f" ({value / base:.2f}x)" if name != baseline and base else ""
+                cells.append(f"{value:.3f}{ratio}")
+            lines.append(f"| {group} | {counts[group]} | {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -167,12 +167,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="locomo-dev.json")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also rank by the keyword leg alone and the vector leg alone"
+    )
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"No LoCoMo data at {args.data}; pass --data PATH.", file=sys.stderr)
         return 2
     conversations = load(args.data)
     rankers: dict[str, Ranker] = {"bm25": bm25_ranker, "memory-mcp": engine_ranker()}
+    if args.ablation:
+        rankers["keyword leg only"] = engine_ranker(vector_weight=0.0)
+        rankers["vector leg only"] = engine_ranker(vector_weight=1.0)
     results, seconds = {}, {}
     for name, ranker in rankers.items():
         started = time.perf_counter()

@@ -38,7 +38,11 @@ async def serve(settings: Settings) -> None:
     """Open the engine on the configured database and serve MCP over stdio until the client hangs up."""
     embedder = HashEmbedder(settings.embed_dim)
     async with MemoryEngine.open(
-        settings.db, embedder=embedder, limits=settings.limits, reembed=settings.reembed
+        settings.db,
+        embedder=embedder,
+        limits=settings.limits,
+        reembed=settings.reembed,
+        vector_weight=settings.vector_weight,
     ) as engine:
         logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
         if sys.stdin.isatty():  # started by hand, not by an MCP host: say what is going on

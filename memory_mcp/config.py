@@ -9,7 +9,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from .embedder import DEFAULT_DIM
 from .errors import ConfigError
+from .index import VECTOR_WEIGHT
 from .models import Limits
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -42,6 +44,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -61,6 +70,13 @@ def _level(text: str) -> str:
 OPTIONS: Final = (
     Option("db", "--db", "MEMORY_MCP_DB", str, "SQLite database file (created on first use)"),
     Option("embed_dim", "--embed-dim", "MEMORY_MCP_EMBED_DIM", _positive, "length of the hash embedder's vectors"),
+    Option(
+        "vector_weight",
+        "--vector-weight",
+        "MEMORY_MCP_VECTOR_WEIGHT",
+        _fraction,
+        "share of vector similarity in search scores; the rest is keyword match (BM25)",
+    ),
     Option("reembed", "--reembed", "MEMORY_MCP_REEMBED", _bool, "re-embed stored memories if the embedder changed"),
     Option("max_text_chars", "--max-text-chars", "MEMORY_MCP_MAX_TEXT_CHARS", _positive, "longest memory or query"),
     Option(
@@ -94,7 +110,8 @@ class Settings:
     """Resolved settings: flag, else env var, else default."""
 
     db: str
-    embed_dim: int = 1024
+    embed_dim: int = DEFAULT_DIM
+    vector_weight: float = VECTOR_WEIGHT
     reembed: bool = False
     max_text_chars: int = Limits.max_text_chars
     max_metadata_bytes: int = Limits.max_metadata_bytes

@@ -21,7 +21,7 @@ from .analyzer import Analyzer
 from .embedder import HashEmbedder
 from .errors import DuplicateError, InvalidInputError, NotFoundError, StoreError
 from .filters import Predicate, compile_filter
-from .index import NumpyIndex
+from .index import VECTOR_WEIGHT, NumpyIndex
 from .models import AddResult, Cursor, HistoryEntry, Limits, Memory, MemoryId, Metadata, Page, Scope, SearchHit, Vector
 from .protocols import Embedder, MemoryStore, SearchIndex
 from .store import SqliteStore
@@ -82,12 +82,13 @@ class MemoryEngine:
         embedder: Embedder | None = None,
         limits: Limits | None = None,
         reembed: bool = False,
+        vector_weight: float = VECTOR_WEIGHT,
     ) -> AsyncIterator[MemoryEngine]:
         """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit."""
         chosen = embedder or HashEmbedder()
         store = await SqliteStore.open(db_path)
         try:
-            engine = cls(store, NumpyIndex(chosen.dim), chosen, limits)
+            engine = cls(store, NumpyIndex(chosen.dim, vector_weight=vector_weight), chosen, limits)
             await engine.load(reembed=reembed)
             yield engine
         finally:

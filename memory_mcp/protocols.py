@@ -11,7 +11,7 @@ from .models import Cursor, HistoryEntry, IndexHit, Matrix, Memory, MemoryId, Me
 class Embedder(Protocol):
     """**Protocol:** texts -> L2-normalised float32 rows of length `dim`, deterministic per configuration.
 
-    `id` names the embedder and its configuration (e.g. ``hash-v1-1024``); it is stored with the
+    `id` names the embedder and its configuration (e.g. ``hash-v2-256``); it is stored with the
     vectors so that vectors of different embedders are never compared.
     """
 

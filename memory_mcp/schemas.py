@@ -52,7 +52,10 @@ class AddMemoryOut(MemoryOut):
 class SearchHitOut(MemoryOut):
     """A memory found by search_memory."""
 
-    score: float = Field(description="Cosine similarity to the query, from -1 to 1; higher is closer.")
+    score: float = Field(
+        description="How well the memory matches the query, higher is closer (at most 1): mostly the share of "
+        "the query's distinctive words it contains, blended with similarity of spelling or meaning."
+    )
 
     @classmethod
     def of_hit(cls, hit: SearchHit) -> SearchHitOut:

@@ -193,8 +193,8 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         threshold: Annotated[
             float | None,
             Field(
-                description="Optional minimum score from -1 to 1. Without it, every memory sharing at least "
-                "something with the query (score above 0) can come back.",
+                description="Optional minimum score from -1 to 1. Without it, every memory related to the query "
+                "can come back: one that shares a word with it, or is close in spelling or meaning.",
                 ge=-1,
                 le=1,
             ),

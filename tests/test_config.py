@@ -13,7 +13,8 @@ from memory_mcp.errors import ConfigError
 def test_defaults_use_the_xdg_data_folder() -> None:
     settings = parse_settings([], {"HOME": "/home/ann"})
     assert Path(settings.db) == Path("/home/ann/.local/share/memory-mcp/memory.db")
-    assert settings.embed_dim == 1024
+    assert settings.embed_dim == 256
+    assert settings.vector_weight == 0.1
     assert settings.reembed is False
     assert default_db_path({"XDG_DATA_HOME": "/data"}) == Path("/data/memory-mcp/memory.db")
 
@@ -22,6 +23,7 @@ def test_env_vars_fill_every_setting() -> None:
     env = {
         "MEMORY_MCP_DB": "/tmp/x.db",
         "MEMORY_MCP_EMBED_DIM": "256",
+        "MEMORY_MCP_VECTOR_WEIGHT": "0.25",
         "MEMORY_MCP_REEMBED": "yes",
         "MEMORY_MCP_MAX_TEXT_CHARS": "50",
         "MEMORY_MCP_MAX_METADATA_BYTES": "100",
@@ -60,6 +62,7 @@ def test_flags_win_over_env_vars() -> None:
         pytest.param(["--max-results", "0"], {}, "--max-results", id="zero"),
         pytest.param([], {"MEMORY_MCP_REEMBED": "maybe"}, "MEMORY_MCP_REEMBED", id="not-a-bool"),
         pytest.param(["--log-level", "loud"], {}, "--log-level", id="unknown-level"),
+        pytest.param(["--vector-weight", "1.5"], {}, "--vector-weight", id="weight-above-one"),
     ],
 )
 def test_bad_values_name_where_they_came_from(argv: list[str], env: dict[str, str], source: str) -> None:

@@ -435,3 +435,26 @@ async def test_an_interrupted_reembed_leaves_the_old_vectors_untouched(
         assert {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")} == {256 * 4}
     async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
         assert [hit.memory.text for hit in await engine.search("second", ALICE)] == ["second fact"]
+
+
+async def test_search_forgives_typos_and_inflections(engine: MemoryEngine) -> None:
+    for text in ("I love hiking in the Swiss Alps", "My sister Anna lives in Berlin", "Allergic to peanuts"):
+        await engine.add(text, ALICE)
+    for query in ("hikes", "hikking", "swiss alp"):
+        hits = await engine.search(query, ALICE)
+        assert [hit.memory.text for hit in hits][:1] == ["I love hiking in the Swiss Alps"], query
+
+
+async def test_vector_weight_balances_the_two_legs(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path, vector_weight=0.0) as keyword_only:
+        await keyword_only.add("I love hiking in the Swiss Alps", ALICE)
+        assert await keyword_only.search("hikking", ALICE, threshold=0.01) == []  # a typo is no keyword
+    async with MemoryEngine.open(db_path, vector_weight=1.0) as vector_only:
+        [hit] = await vector_only.search("hikking", ALICE)
+        assert hit.score == pytest.approx(
+            float(
+                await vector_only.embedder.embed_query("hikking")
+                @ await vector_only.embedder.embed_query(hit.memory.text)
+            ),
+            abs=1e-5,
+        )
