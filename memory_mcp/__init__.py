@@ -8,6 +8,7 @@ from .engine import MemoryEngine
 from .errors import (
     ConfigError,
     DuplicateError,
+    EmbeddingError,
     FilterError,
     InvalidInputError,
     MemoryMCPError,
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigError",
     "DuplicateError",
     "Embedder",
+    "EmbeddingError",
     "FilterError",
     "HashEmbedder",
     "HistoryEntry",

@@ -10,13 +10,19 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 
 from . import __version__
 from .config import Settings, add_arguments, resolve
 from .embedder import HashEmbedder
 from .engine import MemoryEngine
 from .errors import MemoryMCPError
+from .local_embedder import LocalEmbedder
+from .protocols import Embedder
+from .remote_embedder import OpenAIEmbedder
 from .server import build_server
 
 logger = logging.getLogger("memory_mcp")
@@ -34,16 +40,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@asynccontextmanager
+async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
+    """The configured embedder, ready to use (an HTTP one has connected and learnt its vector length)."""
+    if settings.embedder == "openai":
+        remote = await OpenAIEmbedder.connect(
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            api_key=settings.openai_api_key,
+            timeout=settings.openai_timeout,
+        )
+        try:
+            yield remote
+        finally:
+            await remote.aclose()
+    elif settings.embedder == "local":
+        yield await anyio.to_thread.run_sync(LocalEmbedder, settings.local_model)
+    else:
+        yield HashEmbedder(settings.embed_dim)
+
+
 async def serve(settings: Settings) -> None:
     """Open the engine on the configured database and serve MCP over stdio until the client hangs up."""
-    embedder = HashEmbedder(settings.embed_dim)
-    async with MemoryEngine.open(
-        settings.db,
-        embedder=embedder,
-        limits=settings.limits,
-        reembed=settings.reembed,
-        vector_weight=settings.vector_weight,
-    ) as engine:
+    async with (
+        open_embedder(settings) as embedder,
+        MemoryEngine.open(
+            settings.db,
+            embedder=embedder,
+            limits=settings.limits,
+            reembed=settings.reembed,
+            vector_weight=settings.vector_weight,
+        ) as engine,
+    ):
         logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
         if sys.stdin.isatty():  # started by hand, not by an MCP host: say what is going on
             print(

@@ -12,7 +12,9 @@ from typing import Any, Final, Literal
 from .embedder import DEFAULT_DIM
 from .errors import ConfigError
 from .index import VECTOR_WEIGHT
+from .local_embedder import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from .models import Limits
+from .remote_embedder import DEFAULT_BASE_URL, DEFAULT_MODEL
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -67,8 +69,51 @@ def _level(text: str) -> str:
     return upper
 
 
+EMBEDDERS: Final = ("hash", "openai", "local")
+
+
+def _embedder(text: str) -> str:
+    lowered = text.strip().lower()
+    if lowered == "sentence-transformers":
+        return "local"
+    if lowered not in EMBEDDERS:
+        raise ValueError(f"expected one of {', '.join(EMBEDDERS)}, got {text!r}")
+    return lowered
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError(f"must be a positive number of seconds, got {value}")
+    return value
+
+
 OPTIONS: Final = (
     Option("db", "--db", "MEMORY_MCP_DB", str, "SQLite database file (created on first use)"),
+    Option("embedder", "--embedder", "MEMORY_MCP_EMBEDDER", _embedder, "hash, openai or local"),
+    Option(
+        "openai_base_url",
+        "--openai-base-url",
+        "MEMORY_MCP_OPENAI_BASE_URL",
+        str,
+        "OpenAI-compatible API root (Ollama: http://localhost:11434/v1)",
+    ),
+    Option("openai_model", "--openai-model", "MEMORY_MCP_OPENAI_MODEL", str, "embedding model of that API"),
+    Option(
+        "openai_api_key",
+        "--openai-api-key",
+        "MEMORY_MCP_OPENAI_API_KEY",
+        str,
+        "API key (prefer the env var; OPENAI_API_KEY also works)",
+    ),
+    Option("openai_timeout", "--openai-timeout", "MEMORY_MCP_OPENAI_TIMEOUT", _seconds, "seconds per request"),
+    Option(
+        "local_model",
+        "--local-model",
+        "MEMORY_MCP_LOCAL_MODEL",
+        str,
+        "sentence-transformers model folder or installed package",
+    ),
     Option("embed_dim", "--embed-dim", "MEMORY_MCP_EMBED_DIM", _positive, "length of the hash embedder's vectors"),
     Option(
         "vector_weight",
@@ -110,6 +155,12 @@ class Settings:
     """Resolved settings: flag, else env var, else default."""
 
     db: str
+    embedder: str = "hash"
+    openai_base_url: str = DEFAULT_BASE_URL
+    openai_model: str = DEFAULT_MODEL
+    openai_api_key: str | None = None
+    openai_timeout: float = 30.0
+    local_model: str = DEFAULT_LOCAL_MODEL
     embed_dim: int = DEFAULT_DIM
     vector_weight: float = VECTOR_WEIGHT
     reembed: bool = False
@@ -136,7 +187,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = {f.name: f.default for f in fields(Settings)}
     for option in OPTIONS:
         default = defaults.get(option.name)
-        shown = "the user data folder" if option.name == "db" else default
+        shown = {"db": "the user data folder", "openai_api_key": "none"}.get(option.name, default)
         if option.parse is _bool:
             parser.add_argument(
                 option.flag,
@@ -171,6 +222,8 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     values.setdefault("db", str(default_db_path(env)))
+    if "openai_api_key" not in values and env.get("OPENAI_API_KEY"):
+        values["openai_api_key"] = env["OPENAI_API_KEY"]
     return Settings(**values)
 
 

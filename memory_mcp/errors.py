@@ -8,6 +8,7 @@ Exception hierarchy::
     │   └── FilterError       a malformed metadata filter or an unknown operator
     ├── NotFoundError         no such memory for this user (also when it belongs to someone else)
     ├── DuplicateError        an update would make a memory an exact copy of another in its scope
+    ├── EmbeddingError        the embedder failed, is unreachable, or returned the wrong shape
     └── StoreError            the database cannot be used as it is (schema, embedder mismatch)
 """
 
@@ -50,6 +51,10 @@ class DuplicateError(MemoryMCPError):
             "Delete one of the two with delete_memory, or keep the existing one."
         )
         self.existing_id = existing_id
+
+
+class EmbeddingError(MemoryMCPError):
+    """The embedder could not turn text into vectors; nothing was changed."""
 
 
 class StoreError(MemoryMCPError):

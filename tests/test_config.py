@@ -31,6 +31,12 @@ def test_env_vars_fill_every_setting() -> None:
         "MEMORY_MCP_MAX_RESULTS": "7",
         "MEMORY_MCP_RESOURCE_LIMIT": "5",
         "MEMORY_MCP_LOG_LEVEL": "debug",
+        "MEMORY_MCP_EMBEDDER": "sentence-transformers",
+        "MEMORY_MCP_OPENAI_BASE_URL": "http://localhost:11434/v1",
+        "MEMORY_MCP_OPENAI_MODEL": "nomic-embed-text",
+        "MEMORY_MCP_OPENAI_API_KEY": "sk-x",
+        "MEMORY_MCP_OPENAI_TIMEOUT": "5",
+        "MEMORY_MCP_LOCAL_MODEL": "/models/mini",
     }
     settings = parse_settings([], env)
     assert settings.db == "/tmp/x.db"
@@ -50,6 +56,12 @@ def test_env_vars_fill_every_setting() -> None:
     assert {option.env for option in OPTIONS} == set(env)
 
 
+def test_openai_api_key_falls_back_to_the_usual_variable() -> None:
+    assert parse_settings([], {"OPENAI_API_KEY": "sk-usual"}).openai_api_key == "sk-usual"
+    both = {"OPENAI_API_KEY": "sk-usual", "MEMORY_MCP_OPENAI_API_KEY": "sk-ours"}
+    assert parse_settings([], both).openai_api_key == "sk-ours"
+
+
 def test_flags_win_over_env_vars() -> None:
     settings = parse_settings(["--db", "/a.db", "--embed-dim", "64", "--reembed"], {"MEMORY_MCP_DB": "/b.db"})
     assert (settings.db, settings.embed_dim, settings.reembed) == ("/a.db", 64, True)
@@ -63,6 +75,7 @@ def test_flags_win_over_env_vars() -> None:
         pytest.param([], {"MEMORY_MCP_REEMBED": "maybe"}, "MEMORY_MCP_REEMBED", id="not-a-bool"),
         pytest.param(["--log-level", "loud"], {}, "--log-level", id="unknown-level"),
         pytest.param(["--vector-weight", "1.5"], {}, "--vector-weight", id="weight-above-one"),
+        pytest.param(["--embedder", "magic"], {}, "--embedder", id="unknown-embedder"),
     ],
 )
 def test_bad_values_name_where_they_came_from(argv: list[str], env: dict[str, str], source: str) -> None:

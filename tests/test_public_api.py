@@ -13,6 +13,7 @@ def test_exported_members() -> None:
             "ConfigError",
             "DuplicateError",
             "Embedder",
+            "EmbeddingError",
             "FilterError",
             "HashEmbedder",
             "HistoryEntry",
