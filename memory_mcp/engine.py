@@ -110,7 +110,7 @@ class MemoryEngine:
                 )
             if stored is not None and count:
                 logger.warning("re-embedding %d memories from %s to %s", count, stored, self.embedder.id)
-                await self.store.rewrite_vectors(self.embedder.id, self._reembedded())
+                await self.store.rewrite_vectors(self.embedder.id, self._reembedded(count))
             else:
                 await self.store.set_embedder_id(self.embedder.id)
         loaded = 0
@@ -126,10 +126,15 @@ class MemoryEngine:
             loaded += len(batch)
         logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
 
-    async def _reembedded(self) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
+    async def _reembedded(self, total: int) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
+        done, reported = 0, 0
         async for batch in self.store.iter_texts(_REEMBED_BATCH):
             vectors = await self.embedder.embed_documents([text for _, text in batch])
             yield [(memory_id, vectors[i]) for i, (memory_id, _) in enumerate(batch)]
+            done += len(batch)
+            if done * 10 // total > reported or done == total:  # progress on stderr, every tenth
+                reported = done * 10 // total
+                logger.warning("re-embedded %d of %d memories (%d%%)", done, total, 100 * done // total)
 
     # -- validation helpers -----------------------------------------------------------------------
 

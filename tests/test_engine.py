@@ -316,12 +316,15 @@ async def test_another_embedder_is_refused_with_advice(db_path: Path) -> None:
             pass
 
 
-async def test_reembed_converts_every_vector_to_the_new_embedder(db_path: Path) -> None:
+async def test_reembed_converts_every_vector_to_the_new_embedder(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
         for text in ("I love hiking", "sister lives in Berlin"):
             await engine.add(text, ALICE)
     async with MemoryEngine.open(db_path, embedder=HashEmbedder(512), reembed=True) as engine:
         assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
+    assert "re-embedded 2 of 2 memories (100%)" in caplog.text
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-512"
         lengths = {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")}
