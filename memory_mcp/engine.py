@@ -8,7 +8,7 @@ import binascii
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +72,7 @@ class MemoryEngine:
         self.analyzer = Analyzer()
         self.limits = limits or Limits()
         self._write_lock = asyncio.Lock()
+        self._synced = 0  # sequence number of the last store change the index reflects
 
     @classmethod
     @asynccontextmanager
@@ -113,18 +114,40 @@ class MemoryEngine:
                 await self.store.rewrite_vectors(self.embedder.id, self._reembedded(count))
             else:
                 await self.store.set_embedder_id(self.embedder.id)
+        # Read the change position first: whatever other processes commit while we load is replayed later.
+        self._synced = await self.store.last_change()
         loaded = 0
         async for batch in self.store.iter_index_rows(_LOAD_BATCH):
-            blob = b"".join(row[2] for row in batch)
-            vectors = np.frombuffer(blob, dtype="<f4").astype(np.float32)
-            if vectors.size != len(batch) * self.embedder.dim:
-                raise StoreError(
-                    "Stored vectors have the wrong length for the configured embedder; start with --reembed."
-                )
-            terms = [self.analyzer.terms(row[3]) for row in batch]
-            self.index.add([(row[0], row[1]) for row in batch], vectors.reshape(len(batch), self.embedder.dim), terms)
+            self._index(batch)
             loaded += len(batch)
         logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
+
+    def _index(self, rows: Sequence[tuple[MemoryId, Scope, bytes, str]]) -> None:
+        """Put stored rows (id, scope, vector BLOB, text) into the index."""
+        vectors = np.frombuffer(b"".join(row[2] for row in rows), dtype="<f4").astype(np.float32)
+        if vectors.size != len(rows) * self.embedder.dim:
+            raise StoreError("Stored vectors have the wrong length for the configured embedder; start with --reembed.")
+        terms = [self.analyzer.terms(row[3]) for row in rows]
+        self.index.add([(row[0], row[1]) for row in rows], vectors.reshape(len(rows), self.embedder.dim), terms)
+
+    async def sync(self) -> None:
+        """Bring the index up to date with changes other processes committed to the same database.
+
+        Every change leaves a history row with a growing sequence number; the rows after the last one
+        seen name the memories to re-read (or to drop, when they no longer exist). Cheap when nothing
+        changed: one indexed `max()`.
+        """
+        if await self.store.last_change() == self._synced:
+            return
+        async with self._write_lock:
+            while changes := await self.store.changed_since(self._synced, _LOAD_BATCH):
+                ids = list(dict.fromkeys(memory_id for _, memory_id in changes))
+                rows = await self.store.index_rows(ids)
+                present = {row[0] for row in rows}
+                self.index.remove([memory_id for memory_id in ids if memory_id not in present])
+                if rows:
+                    self._index(rows)
+                self._synced = changes[-1][0]
 
     async def _reembedded(self, total: int) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
         done, reported = 0, 0
@@ -243,6 +266,7 @@ class MemoryEngine:
                 "The query has no words to search by (only punctuation or very common words). "
                 "Add a distinctive word, or use list_memories to browse."
             )
+        await self.sync()
         available = self.index.count(scope)
         k = wanted if predicate is None else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []

@@ -367,6 +367,34 @@ class SqliteStore:
             while rows := await cursor.fetchmany(batch_size):
                 yield [(MemoryId(i), Scope(u, a or None, r or None), blob, text) for i, u, a, r, blob, text in rows]
 
+    async def last_change(self) -> int:
+        """The sequence number of the newest history row: it grows with every committed change, from any process."""
+        async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM history") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId]]:
+        """(sequence number, memory id) of the changes after `seq`, oldest first, at most `limit`."""
+        async with self._reader.execute(
+            "SELECT seq, memory_id FROM history WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        ) as cursor:
+            return [(int(number), MemoryId(memory_id)) for number, memory_id in await cursor.fetchall()]
+
+    async def index_rows(self, ids: Sequence[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]:
+        """Id, scope, vector BLOB and text of those of `ids` that exist now (any user: for the index only)."""
+        rows: list[tuple[MemoryId, Scope, bytes, str]] = []
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = list(ids[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            async with self._reader.execute(
+                f"SELECT id, user_id, agent_id, run_id, embedding, text FROM memories WHERE id IN ({marks})", chunk
+            ) as cursor:
+                rows.extend(
+                    (MemoryId(i), Scope(u, a or None, r or None), blob, text)
+                    for i, u, a, r, blob, text in await cursor.fetchall()
+                )
+        return rows
+
     async def iter_texts(self, batch_size: int = 1_000) -> AsyncIterator[list[tuple[MemoryId, str]]]:
         """Every stored text with its id, in batches (for re-embedding)."""
         async with self._reader.execute("SELECT id, text FROM memories ORDER BY id") as cursor:

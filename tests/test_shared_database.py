@@ -1,0 +1,90 @@
+"""Several servers on one database file, as when every assistant window starts its own: none misses a change."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+from memory_mcp.engine import MemoryEngine
+from memory_mcp.models import Scope
+
+ALICE = Scope("alice")
+
+
+async def texts(engine: MemoryEngine, query: str) -> list[str]:
+    return [hit.memory.text for hit in await engine.search(query, ALICE, threshold=-1.0)]
+
+
+async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as first, MemoryEngine.open(db_path) as second:
+        memory = (await first.add("Lives in Paris", ALICE)).memory
+        assert await texts(second, "Paris") == ["Lives in Paris"]
+
+        await first.update(memory.id, ALICE, text="Lives in Lisbon")
+        assert await texts(second, "Lisbon") == ["Lives in Lisbon"]
+        assert await second.search("Paris", ALICE) == []
+
+        await first.delete(memory.id, ALICE)
+        assert await texts(second, "Lisbon") == []
+        assert len(second.index) == 0
+
+        for i in range(5):
+            await second.add(f"fact number {i}", ALICE)
+        assert await first.delete_all(ALICE) == 5
+        assert await texts(second, "fact") == []
+        assert len(first.index) == len(second.index) == 0
+
+
+async def test_an_engine_opened_later_and_one_opened_earlier_agree(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as early:
+        for i in range(20):
+            await early.add(f"memory {i} about tea", ALICE)
+        async with MemoryEngine.open(db_path) as late:
+            for _ in range(10):
+                page = await late.page(ALICE, limit=100)
+                await late.delete(page.memories[0].id, ALICE)
+            await late.add("memory about coffee", ALICE)
+            await early.search("tea", ALICE)  # catches up
+            assert early.index.ids(ALICE) == late.index.ids(ALICE) == {m.id for m in (await late.page(ALICE)).memories}
+
+
+async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as first, MemoryEngine.open(db_path) as second:
+
+        async def write(engine: MemoryEngine, name: str) -> None:
+            for i in range(40):
+                await engine.add(f"{name} wrote fact {i}", ALICE)
+
+        await asyncio.gather(write(first, "first"), write(second, "second"), write(first, "again"))
+        for engine in (first, second):
+            await engine.search("fact", ALICE)
+            assert len(engine.index.ids(ALICE)) == 120
+        assert (await first.page(ALICE)).total == 120
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    assert result.is_error is False, result.content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
+
+
+async def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    command = str(Path(sys.executable).parent / "memory-mcp")
+    env = {"MEMORY_MCP_DB": str(tmp_path / "shared.db")}
+    async with (
+        Client(StdioServerParameters(command=command, env=env)) as one,
+        Client(StdioServerParameters(command=command, env=env), mode="legacy") as two,
+    ):
+        added = data(await one.call_tool("add_memory", {"user_id": "u", "text": "Allergic to peanuts"}))
+        found = data(await two.call_tool("search_memory", {"user_id": "u", "query": "peanuts"}))
+        assert [r["id"] for r in found["results"]] == [added["id"]]
+        again = data(await two.call_tool("add_memory", {"user_id": "u", "text": "allergic to PEANUTS"}))
+        assert (again["event"], again["id"]) == ("NOOP", added["id"])  # dedup holds across processes
+        data(await two.call_tool("delete_memory", {"user_id": "u", "memory_id": added["id"]}))
+        assert data(await one.call_tool("search_memory", {"user_id": "u", "query": "peanuts"}))["results"] == []
