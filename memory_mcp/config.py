@@ -143,6 +143,7 @@ OPTIONS: Final = (
         "deepest nesting of metadata",
     ),
     Option("max_results", "--max-results", "MEMORY_MCP_MAX_RESULTS", _positive, "largest `limit` of search and list"),
+    Option("max_batch", "--max-batch", "MEMORY_MCP_MAX_BATCH", _positive, "most items in one add_memories call"),
     Option(
         "resource_limit",
         "--resource-limit",
@@ -172,6 +173,7 @@ class Settings:
     max_metadata_bytes: int = Limits.max_metadata_bytes
     max_metadata_depth: int = Limits.max_metadata_depth
     max_results: int = Limits.max_results
+    max_batch: int = Limits.max_batch
     resource_limit: int = 100
     log_level: str = "WARNING"
 
@@ -190,6 +192,7 @@ class Settings:
             max_metadata_bytes=self.max_metadata_bytes,
             max_metadata_depth=self.max_metadata_depth,
             max_results=self.max_results,
+            max_batch=self.max_batch,
         )
 
 

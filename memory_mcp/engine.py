@@ -19,10 +19,23 @@ import numpy as np
 from . import validation
 from .analyzer import Analyzer
 from .embedder import HashEmbedder
-from .errors import DuplicateError, InvalidInputError, NotFoundError, StoreError
+from .errors import InvalidInputError, NotFoundError, StoreError
 from .filters import Predicate, compile_filter
 from .index import VECTOR_WEIGHT, NumpyIndex
-from .models import AddResult, Cursor, HistoryEntry, Limits, Memory, MemoryId, Metadata, Page, Scope, SearchHit, Vector
+from .models import (
+    AddResult,
+    BatchItem,
+    Cursor,
+    HistoryEntry,
+    Limits,
+    Memory,
+    MemoryId,
+    Metadata,
+    Page,
+    Scope,
+    SearchHit,
+    Vector,
+)
 from .protocols import Embedder, MemoryStore, SearchIndex
 from .store import SqliteStore
 
@@ -178,23 +191,69 @@ class MemoryEngine:
         """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy."""
         clean = validation.text("text", text, self.limits)
         fields = validation.metadata(metadata, self.limits)
-        digest = validation.content_hash(clean)
-        vector = await self._embed_one(clean)
-        async with self._write_lock:
-            existing = await self.store.find_by_hash(scope, digest)
-            if existing is not None:
-                return AddResult(existing, created=False)
-            stamp = now()
-            memory = Memory(MemoryId(str(uuid.uuid4())), clean, scope, fields, stamp, stamp)
+        [(memory, created)] = await self._store_new(scope, [(clean, fields)])
+        return AddResult(memory, created)
+
+    async def add_many(self, items: Sequence[tuple[str, Metadata | None]], scope: Scope) -> list[BatchItem]:
+        """Remember many (text, metadata) items in one transaction; one outcome per item, in input order.
+
+        A bad item gets an error outcome and does not stop the others; an exact duplicate (of a stored
+        memory or of an earlier item) is a no-op that returns the memory it duplicates.
+        """
+        if not items:
+            raise InvalidInputError("memories is empty: give at least one {text, metadata?} item.")
+        if len(items) > self.limits.max_batch:
+            raise InvalidInputError(
+                f"{len(items)} memories in one call; the limit is {self.limits.max_batch}. Split the batch."
+            )
+        outcomes: list[BatchItem | None] = [None] * len(items)
+        valid: list[tuple[int, tuple[str, Metadata]]] = []
+        for position, (text, metadata) in enumerate(items):
             try:
-                await self.store.insert(memory, digest, vector)
-            except DuplicateError:  # another process stored the same text in the meantime
-                raced = await self.store.find_by_hash(scope, digest)
-                if raced is None:
-                    raise
-                return AddResult(raced, created=False)
-            self.index.add([(memory.id, scope)], vector[np.newaxis], [self.analyzer.terms(clean)])
-        return AddResult(memory, created=True)
+                valid.append(
+                    (position, (validation.text("text", text, self.limits), validation.metadata(metadata, self.limits)))
+                )
+            except InvalidInputError as exc:
+                outcomes[position] = BatchItem("error", error=f"item {position}: {exc}")
+        stored = await self._store_new(scope, [item for _, item in valid]) if valid else []
+        for (position, _), (memory, created) in zip(valid, stored, strict=True):
+            outcomes[position] = BatchItem("added" if created else "noop", memory)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _store_new(self, scope: Scope, items: Sequence[tuple[str, Metadata]]) -> list[tuple[Memory, bool]]:
+        """Store validated (text, metadata) items not yet in `scope`; (memory, created) for each, in order."""
+        digests = [validation.content_hash(text) for text, _ in items]
+        first: dict[str, int] = {}
+        for position, digest in enumerate(digests):
+            first.setdefault(digest, position)
+        fresh = sorted(first.values())
+        vectors = await self.embedder.embed_documents([items[position][0] for position in fresh])
+        async with self._write_lock:
+            known = await self.store.find_by_hashes(scope, list(first))
+            stamp = now()
+            new: dict[str, tuple[Memory, Vector]] = {}
+            for row, position in enumerate(fresh):
+                if digests[position] not in known:
+                    text, fields = items[position]
+                    memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp)
+                    new[digests[position]] = (memory, vectors[row])
+            inserted = await self.store.insert_many([(m, d, v) for d, (m, v) in new.items()])
+            if len(inserted) < len(new):  # another process stored some of the same texts meanwhile
+                known |= await self.store.find_by_hashes(
+                    scope, [d for d, (m, _) in new.items() if m.id not in inserted]
+                )
+            added = [(memory, vector) for memory, vector in new.values() if memory.id in inserted]
+            if added:
+                self.index.add(
+                    [(memory.id, scope) for memory, _ in added],
+                    np.stack([vector for _, vector in added]),
+                    [self.analyzer.terms(memory.text) for memory, _ in added],
+                )
+        # A text stored before (or by another process meanwhile) is a no-op; so is a repeat inside the batch.
+        return [
+            (known[digest], False) if digest in known else (new[digest][0], first[digest] == position)
+            for position, digest in enumerate(digests)
+        ]
 
     async def update(
         self, memory_id: str, scope: Scope, *, text: str | None = None, metadata: Metadata | None = None

@@ -59,6 +59,15 @@ class AddResult:
 
 
 @dataclass(frozen=True)
+class BatchItem:
+    """The outcome of one item of a batch add: added, a no-op duplicate, or an error that names the problem."""
+
+    status: Literal["added", "noop", "error"]
+    memory: Memory | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """A memory found by search, with its cosine score in [-1, 1] (higher is closer)."""
 
@@ -108,4 +117,5 @@ class Limits:
     max_metadata_depth: int = 8
     max_results: int = 100
     max_filter_nodes: int = 64
+    max_batch: int = 1_000
     id_max_chars: int = 128

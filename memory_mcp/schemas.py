@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import HistoryEntry, Memory, Page, SearchHit
+from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit
 
 
 class MemoryOut(BaseModel):
@@ -47,6 +47,37 @@ class AddMemoryOut(MemoryOut):
         description="ADD: stored as a new memory. NOOP: exactly this text was already remembered in this scope; "
         "the existing memory is returned unchanged (use update_memory to change its metadata)."
     )
+
+
+class MemoryIn(BaseModel):
+    """One memory to add in a batch."""
+
+    text: str = Field(description="One self-contained fact in plain words.")
+    metadata: dict[str, Any] | None = Field(default=None, description="Optional JSON object of your own fields.")
+
+
+class BatchItemOut(BaseModel):
+    """The outcome of one item of add_memories, at the item's position."""
+
+    status: Literal["added", "noop", "error"] = Field(
+        description="added: stored as new. noop: exactly this text is already remembered (or repeats an earlier "
+        "item); `memory` is that memory. error: not stored; `error` says why."
+    )
+    memory: MemoryOut | None = Field(default=None, description="The stored or already known memory.")
+    error: str | None = Field(default=None, description="What was wrong with this item.")
+
+    @classmethod
+    def of(cls, item: BatchItem) -> BatchItemOut:
+        """The wire form of a batch outcome."""
+        return cls(
+            status=item.status, memory=None if item.memory is None else MemoryOut.of(item.memory), error=item.error
+        )
+
+
+class AddMemoriesOut(BaseModel):
+    """What add_memories did, one entry per input item, in input order."""
+
+    results: list[BatchItemOut]
 
 
 class SearchHitOut(MemoryOut):

@@ -20,11 +20,14 @@ from .errors import InvalidInputError, MemoryMCPError, NotFoundError
 from .filters import OPERATORS
 from .models import Scope
 from .schemas import (
+    AddMemoriesOut,
     AddMemoryOut,
+    BatchItemOut,
     DeleteAllOut,
     HistoryEntryOut,
     HistoryOut,
     MemoriesResourceOut,
+    MemoryIn,
     MemoryOut,
     MemoryPageOut,
     SearchHitOut,
@@ -177,6 +180,37 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         if result.created:
             await announce(ctx, user_id, result.memory.id)
         return AddMemoryOut(**MemoryOut.of(result.memory).model_dump(), event="ADD" if result.created else "NOOP")
+
+    @_tool(mcp, "Remember many facts", ADD)
+    async def add_memories(
+        user_id: user_id_t,
+        memories: Annotated[
+            list[MemoryIn],
+            Field(
+                description=f'The facts to store, 1 to {limits.max_batch}: [{{"text": ..., "metadata": {{...}}}}, '
+                f"...]. Each text at most {limits.max_text_chars} characters.",
+                min_length=1,
+                max_length=limits.max_batch,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> AddMemoriesOut:
+        """Store many facts about the user in one call (e.g. when importing notes or a long conversation).
+
+        All are stored together in one transaction. Each item gets its own outcome, in input order: added,
+        noop (already remembered; the existing memory is returned) or error (with the reason; the other
+        items are still stored).
+        """
+        items = [(item.text, item.metadata) for item in memories]
+        await ctx.report_progress(0, len(items), "embedding and storing")
+        with tool_errors():
+            outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id))
+        await ctx.report_progress(len(items), len(items), "stored")
+        if any(outcome.status == "added" for outcome in outcomes):
+            await announce(ctx, user_id)
+        return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
 
     @_tool(mcp, "Search memories", READ)
     async def search_memory(

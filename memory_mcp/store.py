@@ -186,11 +186,24 @@ class SqliteStore:
 
     async def insert(self, memory: Memory, content_hash: str, vector: Vector) -> None:
         """Store a new memory and its ADD history row; DuplicateError if its scope has the same text."""
-        try:
-            async with self._transaction() as db:
-                await db.execute(
-                    "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        if not await self.insert_many([(memory, content_hash, vector)]):
+            existing = await self.find_by_hash(memory.scope, content_hash)
+            raise DuplicateError(existing.id if existing else memory.id)
+
+    async def insert_many(self, rows: Sequence[tuple[Memory, str, Vector]]) -> set[MemoryId]:
+        """Store new memories with their ADD history rows in one transaction; returns the ids stored.
+
+        A memory whose scope already holds the same normalised text (the content hash) is skipped, not
+        an error: the caller looks the existing one up.
+        """
+        if not rows:
+            return set()
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING",
+                [
                     (
                         memory.id,
                         *_exact(memory.scope),
@@ -200,11 +213,27 @@ class SqliteStore:
                         encode_vector(vector),
                         memory.created_at,
                         memory.updated_at,
-                    ),
-                )
-                await self._history(db, "ADD", memory.created_at, new=memory)
-        except sqlite3.IntegrityError as exc:
-            raise await self._duplicate(memory.scope, content_hash, exc) from exc
+                    )
+                    for memory, content_hash, vector in rows
+                ],
+            )
+            stored: set[MemoryId] = set()
+            ids = [memory.id for memory, _, _ in rows]
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                async with db.execute(f"SELECT id FROM memories WHERE id IN ({marks})", chunk) as cursor:
+                    stored.update(MemoryId(row[0]) for row in await cursor.fetchall())
+            await db.executemany(
+                "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, new_text, new_metadata,"
+                " created_at) VALUES (?, ?, ?, ?, 'ADD', ?, ?, ?)",
+                [
+                    (memory.id, *_exact(memory.scope), memory.text, _dump(memory.metadata), memory.created_at)
+                    for memory, _, _ in rows
+                    if memory.id in stored
+                ],
+            )
+        return stored
 
     async def replace(self, old: Memory, new: Memory, content_hash: str, vector: Vector) -> None:
         """Overwrite text, metadata and vector of `old` and record an UPDATE."""
@@ -293,14 +322,24 @@ class SqliteStore:
                     found[memory.id] = memory
         return found
 
+    async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]:
+        """The memories of exactly this scope whose normalised text has one of these hashes, by hash."""
+        found: dict[str, Memory] = {}
+        for start in range(0, len(hashes), _IN_CHUNK):
+            chunk = list(hashes[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            async with self._reader.execute(
+                f"SELECT content_hash, {_COLUMNS} FROM memories"
+                f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash IN ({marks})",
+                [*_exact(scope), *chunk],
+            ) as cursor:
+                for row in await cursor.fetchall():
+                    found[row[0]] = _memory(row[1:])
+        return found
+
     async def find_by_hash(self, scope: Scope, content_hash: str) -> Memory | None:
         """The memory of exactly this scope whose normalised text has this hash."""
-        async with self._reader.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash = ?",
-            [*_exact(scope), content_hash],
-        ) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None else _memory(row)
+        return (await self.find_by_hashes(scope, [content_hash])).get(content_hash)
 
     async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
         """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""

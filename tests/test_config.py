@@ -30,6 +30,7 @@ def test_env_vars_fill_every_setting() -> None:
         "MEMORY_MCP_MAX_METADATA_BYTES": "100",
         "MEMORY_MCP_MAX_METADATA_DEPTH": "2",
         "MEMORY_MCP_MAX_RESULTS": "7",
+        "MEMORY_MCP_MAX_BATCH": "9",
         "MEMORY_MCP_RESOURCE_LIMIT": "5",
         "MEMORY_MCP_LOG_LEVEL": "debug",
         "MEMORY_MCP_EMBEDDER": "sentence-transformers",

@@ -461,3 +461,44 @@ async def test_vector_weight_balances_the_two_legs(db_path: Path) -> None:
             ),
             abs=1e-5,
         )
+
+
+async def test_add_many_stores_in_one_go_and_reports_per_item(engine: MemoryEngine) -> None:
+    existing = (await engine.add("likes tea", ALICE)).memory
+    outcomes = await engine.add_many(
+        [("likes coffee", {"n": 1}), ("", None), ("LIKES TEA", None), ("likes coffee", None), ("hates rain", None)],
+        ALICE,
+    )
+    assert [o.status for o in outcomes] == ["added", "error", "noop", "noop", "added"]
+    assert outcomes[2].memory == existing
+    assert outcomes[3].memory == outcomes[0].memory
+    assert outcomes[1].error is not None
+    assert outcomes[1].error.startswith("item 1:")
+    assert (await engine.page(ALICE)).total == 3
+    assert [h.memory.text for h in await engine.search("coffee", ALICE)] == ["likes coffee"]
+    for outcome in (outcomes[0], outcomes[4]):
+        assert outcome.memory is not None
+        assert [e.event for e in await engine.history(outcome.memory.id, ALICE)] == ["ADD"]
+
+
+async def test_add_many_limits(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path, limits=Limits(max_batch=3)) as engine:
+        with pytest.raises(InvalidInputError, match="limit is 3"):
+            await engine.add_many([("a", None)] * 4, ALICE)
+        with pytest.raises(InvalidInputError, match="empty"):
+            await engine.add_many([], ALICE)
+        assert [o.status for o in await engine.add_many([("", None)], ALICE)] == ["error"]
+        assert (await engine.page(ALICE)).total == 0
+
+
+async def test_add_many_is_one_transaction(engine: MemoryEngine, db_path: Path) -> None:
+    """If the store fails half-way through a batch, none of it is visible, in the store or the index."""
+    with sqlite3.connect(db_path) as raw:  # make the second item's history row fail inside the transaction
+        raw.execute(
+            "CREATE TRIGGER fail_second BEFORE INSERT ON history WHEN NEW.new_text = 'second'"
+            " BEGIN SELECT RAISE(ABORT, 'simulated failure'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="simulated failure"):
+        await engine.add_many([("first", None), ("second", None)], ALICE)
+    assert (await engine.page(ALICE)).total == 0
+    assert len(engine.index) == 0

@@ -50,6 +50,7 @@ async def test_tools_are_described_for_the_model(server: MCPServer, mode: str) -
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == {
         "add_memory",
+        "add_memories",
         "search_memory",
         "get_memory",
         "list_memories",
@@ -291,3 +292,53 @@ async def test_changes_notify_listening_clients(server: MCPServer) -> None:
         with anyio.fail_after(5):
             event = await subscription.__anext__()
     assert getattr(event, "uri", None) == "memory://users/u/memories"
+
+
+async def test_add_memories_reports_each_item_in_order(server: MCPServer, mode: str) -> None:
+    reported: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, total))
+
+    async with Client(server, mode=mode) as client:
+        known = data(await client.call_tool("add_memory", {"user_id": "u", "text": "Drinks oat milk"}))
+        batch = [
+            {"text": "Has a dog named Rex", "metadata": {"topic": "pets"}},
+            {"text": "   "},
+            {"text": "drinks OAT milk"},
+            {"text": "Plays the cello"},
+            {"text": "has a dog named rex"},
+            {"text": "x", "metadata": {"user_id": "bob"}},
+        ]
+        result = await client.call_tool(
+            "add_memories", {"user_id": "u", "memories": batch}, progress_callback=on_progress
+        )
+        listed = data(await client.call_tool("list_memories", {"user_id": "u"}))
+    results = data(result)["results"]
+    assert [r["status"] for r in results] == ["added", "error", "noop", "added", "noop", "error"]
+    assert results[0]["memory"]["metadata"] == {"topic": "pets"}
+    assert "item 1" in results[1]["error"]
+    assert "empty" in results[1]["error"]
+    assert results[2]["memory"]["id"] == known["id"]
+    assert results[4]["memory"]["id"] == results[0]["memory"]["id"]  # a repeat inside the batch
+    assert "cannot be changed through metadata" in results[5]["error"]
+    assert listed["total"] == 3
+    assert reported[-1] == (6, 6)
+
+
+@pytest.mark.parametrize(
+    ("memories", "expected"),
+    [
+        pytest.param([], "at least 1 item", id="empty"),
+        pytest.param([{"text": "x"}] * 1001, "at most 1000 items", id="too-many"),
+        pytest.param([{"metadata": {}}], "text", id="item-without-text"),
+    ],
+)
+async def test_add_memories_refuses_a_malformed_batch(
+    server: MCPServer, memories: list[dict[str, Any]], expected: str
+) -> None:
+    async with Client(server) as client:
+        result = await client.call_tool("add_memories", {"user_id": "u", "memories": memories})
+        after = data(await client.call_tool("list_memories", {"user_id": "u"}))
+    assert expected in error_text(result)
+    assert after["total"] == 0
