@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
@@ -11,10 +10,15 @@ from typing import Final
 
 import anyio.to_thread
 import numpy as np
+import numpy.typing as npt
 
 from .analyzer import words
 from .errors import ConfigError
 from .models import Matrix, Vector
+
+Ints = npt.NDArray[np.int64]
+Keys = npt.NDArray[np.uint64]
+Floats = npt.NDArray[np.float64]
 
 VERSION: Final = "hash-v2"
 DEFAULT_DIM: Final = 256
@@ -22,19 +26,24 @@ MIN_DIM: Final = 16
 MAX_DIM: Final = 65_536
 NGRAMS: Final = (3, 4, 5)
 _THREAD_BATCH: Final = 256  # batches larger than this are embedded off the event loop
+_CHUNK: Final = 256  # texts embedded together: large enough to amortise numpy, small enough to stay in cache
 
 
 @lru_cache(maxsize=1 << 16)
-def _word_ngrams(word: str) -> tuple[str, ...]:
+def _word_features(word: str, dim: int) -> tuple[Keys, Ints, Floats]:
+    """Keys, buckets and signs of a word's character n-grams; SHA-256, so every process and platform agrees.
+
+    The key (64 more bits of the digest) tells n-grams apart when counting repeats across words.
+    """
     marked = f"<{word}>"  # the markers let prefixes and suffixes count as such
-    return tuple(marked[i : i + n] for n in NGRAMS for i in range(len(marked) - n + 1))
-
-
-@lru_cache(maxsize=1 << 18)
-def _bucket(gram: str, dim: int) -> tuple[int, float]:
-    """Bucket and sign of an n-gram; SHA-256, so every process and platform agrees."""
-    digest = hashlib.sha256(gram.encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:8], "little") % dim, (1.0 if digest[8] & 1 else -1.0)
+    keys, buckets, signs = [], [], []
+    for n in NGRAMS:
+        for i in range(len(marked) - n + 1):
+            digest = hashlib.sha256(marked[i : i + n].encode("utf-8", "surrogatepass")).digest()
+            buckets.append(int.from_bytes(digest[:8], "little") % dim)
+            signs.append(1.0 if digest[8] & 1 else -1.0)
+            keys.append(int.from_bytes(digest[9:17], "little"))
+    return np.array(keys, dtype=np.uint64), np.array(buckets, dtype=np.int64), np.array(signs, dtype=np.float64)
 
 
 class HashEmbedder:
@@ -62,21 +71,43 @@ class HashEmbedder:
 
     def embed_one(self, text: str) -> Vector:
         """The unit vector of one text (all zeros when it has no words)."""
-        counts = Counter(gram for word in words(text) for gram in _word_ngrams(word))
-        vector = np.zeros(self._dim, dtype=np.float32)
-        for gram, tf in counts.items():
-            index, sign = _bucket(gram, self._dim)
-            vector[index] += sign * (1.0 + math.log(tf))  # sublinear: a repeated piece counts less each time
-        norm = float(np.linalg.norm(vector))
-        if norm > 0.0:
-            vector /= norm
+        vector: Vector = self.embed_many([text])[0]
         return vector
 
     def embed_many(self, texts: Sequence[str]) -> Matrix:
-        """Unit vectors of `texts`, one row each."""
-        matrix = np.zeros((len(texts), self._dim), dtype=np.float32)
+        """Unit vectors of `texts`, one row each (vectorised over chunks of a few hundred texts)."""
+        if len(texts) > _CHUNK:
+            return np.concatenate([self._embed_chunk(texts[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)])
+        return self._embed_chunk(texts)
+
+    def _embed_chunk(self, texts: Sequence[str]) -> Matrix:
+        keys, buckets, signs = [], [], []
+        word_rows, word_counts, lengths = [], [], []
         for row, text in enumerate(texts):
-            matrix[row] = self.embed_one(text)
+            for word, count in Counter(words(text)).items():
+                word_keys, word_buckets, word_signs = _word_features(word, self._dim)
+                keys.append(word_keys)
+                buckets.append(word_buckets)
+                signs.append(word_signs)
+                word_rows.append(row)
+                word_counts.append(count)
+                lengths.append(len(word_keys))
+        matrix = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if not keys:
+            return matrix
+        row_of = np.repeat(np.array(word_rows, dtype=np.uint64), lengths)
+        repeats = np.repeat(np.array(word_counts, dtype=np.float64), lengths)
+        # One key per (text, n-gram): a repeat of an n-gram within a text adds to its count, then it weighs
+        # 1 + ln(count). Mixing the row in by multiplication keeps keys of different texts apart.
+        with np.errstate(over="ignore"):
+            combined = np.concatenate(keys) ^ (row_of * np.uint64(0x9E3779B97F4A7C15))
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        counts = np.bincount(inverse, weights=repeats)
+        weights = np.concatenate(signs)[first] * (1.0 + np.log(counts))
+        cells = row_of[first].astype(np.int64) * self._dim + np.concatenate(buckets)[first]
+        matrix += np.bincount(cells, weights=weights, minlength=matrix.size).reshape(matrix.shape).astype(np.float32)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        np.divide(matrix, norms, out=matrix, where=norms > 0)
         return matrix
 
     async def embed_documents(self, texts: Sequence[str]) -> Matrix:
