@@ -229,19 +229,17 @@ class MemoryEngine:
         fresh = sorted(first.values())
         vectors = await self.embedder.embed_documents([items[position][0] for position in fresh])
         async with self._write_lock:
-            known = await self.store.find_by_hashes(scope, list(first))
             stamp = now()
             new: dict[str, tuple[Memory, Vector]] = {}
             for row, position in enumerate(fresh):
-                if digests[position] not in known:
-                    text, fields = items[position]
-                    memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp)
-                    new[digests[position]] = (memory, vectors[row])
+                text, fields = items[position]
+                memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp)
+                new[digests[position]] = (memory, vectors[row])
+            # The store's unique key on scope + content hash decides what is a duplicate, even across processes.
             inserted = await self.store.insert_many([(m, d, v) for d, (m, v) in new.items()])
-            if len(inserted) < len(new):  # another process stored some of the same texts meanwhile
-                known |= await self.store.find_by_hashes(
-                    scope, [d for d, (m, _) in new.items() if m.id not in inserted]
-                )
+            known: dict[str, Memory] = {}
+            if len(inserted) < len(new):
+                known = await self.store.find_by_hashes(scope, [d for d, (m, _) in new.items() if m.id not in inserted])
             added = [(memory, vector) for memory, vector in new.values() if memory.id in inserted]
             if added:
                 self.index.add(

@@ -47,6 +47,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX history_memory ON history (user_id, memory_id, seq)",
     ),
+    # 2: the ADD history row is written by the database itself, so that storing a memory is one statement.
+    (
+        """
+        CREATE TRIGGER memories_add_history AFTER INSERT ON memories BEGIN
+            INSERT INTO history (memory_id, user_id, agent_id, run_id, event, new_text, new_metadata, created_at)
+            VALUES (NEW.id, NEW.user_id, NEW.agent_id, NEW.run_id, 'ADD', NEW.text, NEW.metadata, NEW.created_at);
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -24,6 +24,11 @@ BUSY_TIMEOUT_MS: Final = 10_000
 _IN_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
 _COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, created_at, updated_at"
 _EMBEDDER_KEY: Final = "embedder_id"
+_INSERT: Final = (
+    "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding, created_at,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING"
+)
 
 
 def encode_vector(vector: Vector) -> bytes:
@@ -65,6 +70,11 @@ def _memory(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
         created_at=created_at,
         updated_at=updated_at,
     )
+
+
+async def _all(connection: aiosqlite.Connection, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    """Every row of a query, in one trip to the connection's thread (a cursor would take three)."""
+    return list(await connection.execute_fetchall(sql, parameters))
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -126,10 +136,17 @@ class SqliteStore:
         await self.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; an operational failure (locked, disk full, read-only) becomes a StoreError."""
+    async def _transaction(self, *, single_statement: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; an operational failure (locked, disk full, read-only) becomes a StoreError.
+
+        `single_statement`: the body runs one statement, which SQLite makes atomic on its own, so the
+        BEGIN and COMMIT round trips are skipped.
+        """
         async with self._write_lock:
             try:
+                if single_statement:
+                    yield self._writer
+                    return
                 await self._writer.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._writer
@@ -148,8 +165,8 @@ class SqliteStore:
 
     async def embedder_id(self) -> str | None:
         """The id of the embedder whose vectors the database holds, None before the first write."""
-        async with self._reader.execute("SELECT value FROM settings WHERE key = ?", (_EMBEDDER_KEY,)) as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(self._reader, "SELECT value FROM settings WHERE key = ?", (_EMBEDDER_KEY,))
+        row = rows[0] if rows else None
         return None if row is None else str(row[0])
 
     async def set_embedder_id(self, embedder_id: str) -> None:
@@ -191,49 +208,38 @@ class SqliteStore:
             raise DuplicateError(existing.id if existing else memory.id)
 
     async def insert_many(self, rows: Sequence[tuple[Memory, str, Vector]]) -> set[MemoryId]:
-        """Store new memories with their ADD history rows in one transaction; returns the ids stored.
+        """Store new memories (a trigger adds their ADD history rows) in one transaction; returns the ids stored.
 
         A memory whose scope already holds the same normalised text (the content hash) is skipped, not
         an error: the caller looks the existing one up.
         """
         if not rows:
             return set()
-        async with self._transaction() as db:
-            await db.executemany(
-                "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING",
-                [
-                    (
-                        memory.id,
-                        *_exact(memory.scope),
-                        memory.text,
-                        _dump(memory.metadata),
-                        content_hash,
-                        encode_vector(vector),
-                        memory.created_at,
-                        memory.updated_at,
-                    )
-                    for memory, content_hash, vector in rows
-                ],
+        values = [
+            (
+                memory.id,
+                *_exact(memory.scope),
+                memory.text,
+                _dump(memory.metadata),
+                content_hash,
+                encode_vector(vector),
+                memory.created_at,
+                memory.updated_at,
             )
+            for memory, content_hash, vector in rows
+        ]
+        async with self._transaction(single_statement=len(values) == 1) as db:
+            cursor = await db.executemany(_INSERT, values)
+            if cursor.rowcount == len(values):
+                return {memory.id for memory, _, _ in rows}
             stored: set[MemoryId] = set()
             ids = [memory.id for memory, _, _ in rows]
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
-                async with db.execute(f"SELECT id FROM memories WHERE id IN ({marks})", chunk) as cursor:
-                    stored.update(MemoryId(row[0]) for row in await cursor.fetchall())
-            await db.executemany(
-                "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, new_text, new_metadata,"
-                " created_at) VALUES (?, ?, ?, ?, 'ADD', ?, ?, ?)",
-                [
-                    (memory.id, *_exact(memory.scope), memory.text, _dump(memory.metadata), memory.created_at)
-                    for memory, _, _ in rows
-                    if memory.id in stored
-                ],
-            )
-        return stored
+                present = await _all(db, f"SELECT id FROM memories WHERE id IN ({marks})", chunk)
+                stored.update(MemoryId(row[0]) for row in present)
+            return stored
 
     async def replace(self, old: Memory, new: Memory, content_hash: str, vector: Vector) -> None:
         """Overwrite text, metadata and vector of `old` and record an UPDATE."""
@@ -301,10 +307,10 @@ class SqliteStore:
     async def get(self, scope: Scope, memory_id: str) -> Memory | None:
         """The memory with this id if `scope` can see it."""
         where, params = _scope_where(scope)
-        async with self._reader.execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params]
-        ) as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(
+            self._reader, f"SELECT {_COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params]
+        )
+        row = rows[0] if rows else None
         return None if row is None else _memory(row)
 
     async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
@@ -314,12 +320,12 @@ class SqliteStore:
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = list(ids[start : start + _IN_CHUNK])
             marks = ",".join("?" * len(chunk))
-            async with self._reader.execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks}) AND {where}", [*chunk, *params]
-            ) as cursor:
-                for row in await cursor.fetchall():
-                    memory = _memory(row)
-                    found[memory.id] = memory
+            rows = await _all(
+                self._reader, f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks}) AND {where}", [*chunk, *params]
+            )
+            for row in rows:
+                memory = _memory(row)
+                found[memory.id] = memory
         return found
 
     async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]:
@@ -328,13 +334,14 @@ class SqliteStore:
         for start in range(0, len(hashes), _IN_CHUNK):
             chunk = list(hashes[start : start + _IN_CHUNK])
             marks = ",".join("?" * len(chunk))
-            async with self._reader.execute(
+            rows = await _all(
+                self._reader,
                 f"SELECT content_hash, {_COLUMNS} FROM memories"
                 f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash IN ({marks})",
                 [*_exact(scope), *chunk],
-            ) as cursor:
-                for row in await cursor.fetchall():
-                    found[row[0]] = _memory(row[1:])
+            )
+            for row in rows:
+                found[row[0]] = _memory(row[1:])
         return found
 
     async def find_by_hash(self, scope: Scope, content_hash: str) -> Memory | None:
@@ -347,42 +354,45 @@ class SqliteStore:
         if after is not None:
             where += " AND (created_at, id) < (?, ?)"
             params = [*params, *after]
-        async with self._reader.execute(
+        rows = await _all(
+            self._reader,
             f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
             [*params, limit],
-        ) as cursor:
-            return [_memory(row) for row in await cursor.fetchall()]
+        )
+        return [_memory(row) for row in rows]
 
     async def listing(self, scope: Scope) -> list[tuple[MemoryId, Cursor, Metadata]]:
         """Id, position and metadata of every memory of `scope`, newest first (for filtered listings)."""
         where, params = _scope_where(scope)
-        async with self._reader.execute(
-            f"SELECT id, created_at, metadata FROM memories WHERE {where} ORDER BY created_at DESC, id DESC", params
-        ) as cursor:
-            return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in await cursor.fetchall()]
+        rows = await _all(
+            self._reader,
+            f"SELECT id, created_at, metadata FROM memories WHERE {where} ORDER BY created_at DESC, id DESC",
+            params,
+        )
+        return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in rows]
 
     async def count(self, scope: Scope) -> int:
         """How many memories `scope` can see."""
         where, params = _scope_where(scope)
-        async with self._reader.execute(f"SELECT count(*) FROM memories WHERE {where}", params) as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(self._reader, f"SELECT count(*) FROM memories WHERE {where}", params)
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def count_all(self) -> int:
         """How many memories the database holds, all users together."""
-        async with self._reader.execute("SELECT count(*) FROM memories") as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(self._reader, "SELECT count(*) FROM memories")
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]:
         """The changes of one memory `scope` can see, oldest first (kept after the memory is deleted)."""
         where, params = _scope_where(scope)
-        async with self._reader.execute(
+        rows = await _all(
+            self._reader,
             "SELECT memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at FROM history"
             f" WHERE memory_id = ? AND {where} ORDER BY seq",
             [memory_id, *params],
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             HistoryEntry(
                 memory_id=MemoryId(mid),
@@ -408,31 +418,30 @@ class SqliteStore:
 
     async def last_change(self) -> int:
         """The sequence number of the newest history row: it grows with every committed change, from any process."""
-        async with self._reader.execute("SELECT coalesce(max(seq), 0) FROM history") as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(self._reader, "SELECT coalesce(max(seq), 0) FROM history")
+        row = rows[0] if rows else None
         return int(row[0]) if row else 0
 
     async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId]]:
         """(sequence number, memory id) of the changes after `seq`, oldest first, at most `limit`."""
-        async with self._reader.execute(
-            "SELECT seq, memory_id FROM history WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
-        ) as cursor:
-            return [(int(number), MemoryId(memory_id)) for number, memory_id in await cursor.fetchall()]
+        rows = await _all(
+            self._reader, "SELECT seq, memory_id FROM history WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+        )
+        return [(int(number), MemoryId(memory_id)) for number, memory_id in rows]
 
     async def index_rows(self, ids: Sequence[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]:
         """Id, scope, vector BLOB and text of those of `ids` that exist now (any user: for the index only)."""
-        rows: list[tuple[MemoryId, Scope, bytes, str]] = []
+        found: list[tuple[MemoryId, Scope, bytes, str]] = []
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = list(ids[start : start + _IN_CHUNK])
             marks = ",".join("?" * len(chunk))
-            async with self._reader.execute(
-                f"SELECT id, user_id, agent_id, run_id, embedding, text FROM memories WHERE id IN ({marks})", chunk
-            ) as cursor:
-                rows.extend(
-                    (MemoryId(i), Scope(u, a or None, r or None), blob, text)
-                    for i, u, a, r, blob, text in await cursor.fetchall()
-                )
-        return rows
+            rows = await _all(
+                self._reader,
+                f"SELECT id, user_id, agent_id, run_id, embedding, text FROM memories WHERE id IN ({marks})",
+                chunk,
+            )
+            found.extend((MemoryId(i), Scope(u, a or None, r or None), blob, text) for i, u, a, r, blob, text in rows)
+        return found
 
     async def iter_texts(self, batch_size: int = 1_000) -> AsyncIterator[list[tuple[MemoryId, str]]]:
         """Every stored text with its id, in batches (for re-embedding)."""
@@ -467,8 +476,8 @@ async def _migrate(db: aiosqlite.Connection, location: str) -> None:
     """Bring the schema up to date in one IMMEDIATE transaction, so concurrent starters migrate once."""
     await db.execute("BEGIN IMMEDIATE")
     try:
-        async with db.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        rows = await _all(db, "PRAGMA user_version")
+        row = rows[0] if rows else None
         version = _known_version(int(row[0]) if row else 0, location)
         for number in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[number]:

@@ -1,0 +1,328 @@
+"""Performance of memory-mcp on synthetic memories: search against a numpy bound, writes, cold start, MCP, memory.
+
+Every figure is measured in this run on this machine, as median and p95 over repeats after a warm-up; ratios
+compare two figures of the same run (these machines are shared and noisy). Sizes: N = 1k, 10k, 100k by default,
+up to 1M with --max-n 1000000.
+
+Run: python benchmarks/performance.py [--max-n N] [--json OUT] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memory_mcp import MemoryEngine, Scope
+
+SEED = 20261125
+WORDS = 5_000
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(WORDS)]
+
+
+def sentences(count: int, seed: int = SEED) -> list[str]:
+    """Deterministic sentences of 6 to 25 words, drawn Zipf-like from a fixed vocabulary (unique texts)."""
+    rng = random.Random(seed)
+    words = vocabulary(rng)
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    return [f"{' '.join(rng.choices(words, weights, k=rng.randint(6, 25)))} #{i}" for i in range(count)]
+
+
+def rss_bytes() -> int:
+    """Resident memory of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def summary(samples: Sequence[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median_ms": statistics.median(ordered) * 1000,
+        "p95_ms": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000,
+    }
+
+
+async def timed(action: Callable[[], Awaitable[Any]], repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        await action()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        await action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def bandwidth_gbs() -> float:
+    """Memory bandwidth from copying a 256 MB array (read + write), best of five."""
+    source = np.ones(64 * 1024 * 1024, dtype=np.float32)
+    target = np.empty_like(source)
+    best = min(_seconds(lambda: np.copyto(target, source)) for _ in range(5))
+    return 2 * source.nbytes / best / 1e9
+
+
+def _seconds(action: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def numpy_bound(n: int, dim: int, queries: int) -> list[float]:
+    """A plain exact scan of a float32 matrix of the same shape: matmul + argpartition for the top 10."""
+    rng = np.random.default_rng(SEED)
+    matrix = rng.standard_normal((n, dim), dtype=np.float32)
+    vectors = rng.standard_normal((queries, dim), dtype=np.float32)
+    samples = []
+    for i in range(queries + 3):
+        started = time.perf_counter()
+        scores = matrix @ vectors[i % queries]
+        np.argpartition(-scores, 9)[:10]
+        if i >= 3:
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+async def fill(engine: MemoryEngine, scope_of: Callable[[int], Scope], texts: Sequence[str]) -> float:
+    """Store `texts` through add_many in batches of 1,000 per scope; returns seconds."""
+    started = time.perf_counter()
+    groups: dict[Scope, list[tuple[str, None]]] = {}
+    for i, text in enumerate(texts):
+        groups.setdefault(scope_of(i), []).append((text, None))
+    for scope, items in groups.items():
+        for start in range(0, len(items), 1_000):
+            await engine.add_many(items[start : start + 1_000], scope)
+    return time.perf_counter() - started
+
+
+def queries(texts: Sequence[str], count: int) -> list[str]:
+    rng = random.Random(SEED + 1)
+    return [" ".join(rng.choice(texts).split()[:4]) for _ in range(count)]
+
+
+async def bench_search(sizes: Sequence[int], folder: Path, repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for n in sizes:
+        texts = sentences(n)
+        async with MemoryEngine.open(folder / f"search-{n}.db") as engine:
+            fill_seconds = await fill(engine, lambda _: Scope("user"), texts)
+            asks = queries(texts, repeats)
+            position = iter(range(10**9))
+
+            async def search(asks: list[str] = asks, position: Any = position) -> None:
+                await engine.search(asks[next(position) % len(asks)], Scope("user"), limit=10)
+
+            ours = summary(await timed(search, repeats))
+            bound = summary(numpy_bound(n, engine.embedder.dim, repeats))
+            rows.append(
+                {
+                    "n": n,
+                    "fill_per_s": n / fill_seconds,
+                    "search": ours,
+                    "numpy_bound": bound,
+                    "ratio": ours["median_ms"] / bound["median_ms"],
+                }
+            )
+    return rows
+
+
+async def bench_isolation(total: int, users: int, folder: Path, repeats: int) -> dict[str, Any]:
+    """One user's search among `users` users of `total` memories, beside the same user alone."""
+    per_user = total // users
+    texts = sentences(total, seed=SEED + 2)
+    asks = queries(texts[:per_user], repeats)
+    results = {}
+    for name, count in (("shared", total), ("alone", per_user)):
+        async with MemoryEngine.open(folder / f"isolation-{name}.db") as engine:
+            await fill(engine, lambda i: Scope(f"user{i // per_user}"), texts[:count])
+            position = iter(range(10**9))
+
+            async def search(engine: MemoryEngine = engine, position: Any = position) -> None:
+                await engine.search(asks[next(position) % len(asks)], Scope("user0"), limit=10)
+
+            results[name] = summary(await timed(search, repeats))
+    return {
+        "total": total,
+        "users": users,
+        "per_user": per_user,
+        **results,
+        "ratio": results["shared"]["median_ms"] / results["alone"]["median_ms"],
+    }
+
+
+async def bench_writes(folder: Path, singles: int, batches: int) -> dict[str, Any]:
+    texts = sentences(singles + batches * 1_000, seed=SEED + 3)
+    async with MemoryEngine.open(folder / "writes.db") as engine:
+        scope = Scope("writer")
+        started = time.perf_counter()
+        for text in texts[:singles]:
+            await engine.add(text, scope)
+        single = singles / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for b in range(batches):
+            chunk = texts[singles + b * 1_000 : singles + (b + 1) * 1_000]
+            await engine.add_many([(text, None) for text in chunk], scope)
+        batch = batches * 1_000 / (time.perf_counter() - started)
+    return {"single_add_per_s": single, "batch_add_per_s": batch, "singles": singles, "batch_items": batches * 1_000}
+
+
+async def bench_cold_start(n: int, folder: Path) -> dict[str, Any]:
+    path = folder / f"cold-{n}.db"
+    async with MemoryEngine.open(path) as engine:
+        await fill(engine, lambda _: Scope("user"), sentences(n, seed=SEED + 4))
+    started = time.perf_counter()
+    with sqlite3.connect(path) as raw:
+        blobs = raw.execute("SELECT embedding FROM memories").fetchall()
+    blob_seconds = time.perf_counter() - started
+    del blobs
+    before = rss_bytes()
+    started = time.perf_counter()
+    async with MemoryEngine.open(path) as engine:
+        await engine.search("first question", Scope("user"))
+        start_seconds = time.perf_counter() - started
+        resident = rss_bytes() - before
+        vector_bytes = n * engine.embedder.dim * 4
+    return {
+        "n": n,
+        "first_search_s": start_seconds,
+        "blob_read_s": blob_seconds,
+        "ratio": start_seconds / blob_seconds,
+        "rss_delta_mb": resident / 1e6,
+        "raw_vector_mb": vector_bytes / 1e6,
+        "rss_per_100k_mb": resident / 1e6 * 100_000 / n,
+    }
+
+
+async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
+    """Round trips over a real stdio connection to the installed server, beside the in-process engine call."""
+    from mcp import Client, StdioServerParameters
+
+    path = folder / f"mcp-{n}.db"
+    texts = sentences(n, seed=SEED + 5)
+    asks = queries(texts, repeats)
+    async with MemoryEngine.open(path) as engine:
+        await fill(engine, lambda _: Scope("user"), texts)
+        position = iter(range(10**9))
+
+        async def local_search() -> None:
+            await engine.search(asks[next(position) % len(asks)], Scope("user"), limit=10)
+
+        in_process = summary(await timed(local_search, repeats))
+    command = Path(sys.executable).parent / "memory-mcp"
+    server = StdioServerParameters(command=str(command), env={"MEMORY_MCP_DB": str(path)})
+    async with Client(server, mode="legacy") as client:  # the handshake era, as most hosts speak it, has ping
+        ping = summary(await timed(client.send_ping, repeats))
+        counter = iter(range(10**9))
+
+        async def search() -> None:
+            await client.call_tool("search_memory", {"user_id": "user", "query": asks[next(counter) % len(asks)]})
+
+        async def add() -> None:
+            await client.call_tool("add_memory", {"user_id": "user", "text": f"new fact {next(counter)}"})
+
+        remote_search = summary(await timed(search, repeats))
+        remote_add = summary(await timed(add, repeats))
+        batch = [{"text": f"batch fact {i}"} for i in range(1_000)]
+        started = time.perf_counter()
+        await client.call_tool("add_memories", {"user_id": "user", "memories": batch})
+        batch_per_s = 1_000 / (time.perf_counter() - started)
+    return {
+        "n": n,
+        "ping": ping,
+        "search_memory": remote_search,
+        "engine_search": in_process,
+        "add_memory": remote_add,
+        "add_memories_per_s": batch_per_s,
+        "search_vs_target": remote_search["median_ms"] / (ping["median_ms"] + 1.5 * in_process["median_ms"]),
+    }
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"memory-bandwidth: {results['bandwidth_gbs']:.1f} GB/s (256 MB array copy)", ""]
+    lines += ["| N | fill (add_many) /s | search median ms | p95 ms | numpy bound ms | ours / bound |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for row in results["search"]:
+        lines.append(
+            f"| {row['n']:,} | {row['fill_per_s']:,.0f} | {row['search']['median_ms']:.2f} | "
+            f"{row['search']['p95_ms']:.2f} | {row['numpy_bound']['median_ms']:.2f} | {row['ratio']:.2f} |"
+        )
+    iso = results["isolation"]
+    lines += [
+        "",
+        f"scope isolation: {iso['users']} users x {iso['per_user']:,} = {iso['total']:,} memories; one user's search "
+        f"{iso['shared']['median_ms']:.2f} ms vs {iso['alone']['median_ms']:.2f} ms alone (ratio {iso['ratio']:.2f})",
+    ]
+    w = results["writes"]
+    lines.append(
+        f"writes: single durable add {w['single_add_per_s']:,.0f}/s; add_many in batches of 1,000 "
+        f"{w['batch_add_per_s']:,.0f}/s"
+    )
+    for cold in results["cold_start"]:
+        lines.append(
+            f"cold start at {cold['n']:,}: first search after {cold['first_search_s']:.2f} s; reading the vector "
+            f"BLOBs alone {cold['blob_read_s']:.2f} s (ratio {cold['ratio']:.1f}); resident memory "
+            f"{cold['rss_per_100k_mb']:.0f} MB per 100k memories vs {cold['raw_vector_mb'] * 100_000 / cold['n']:.0f} "
+            "MB of raw vectors"
+        )
+    if "mcp" in results:
+        m = results["mcp"]
+        lines.append(
+            f"MCP over stdio at {m['n']:,}: ping {m['ping']['median_ms']:.2f} ms, search_memory "
+            f"{m['search_memory']['median_ms']:.2f} ms (in-process search {m['engine_search']['median_ms']:.2f} ms; "
+            f"round trip / (ping + 1.5 x in-process) = {m['search_vs_target']:.2f}), add_memory "
+            f"{m['add_memory']['median_ms']:.2f} ms, add_memories {m['add_memories_per_s']:,.0f}/s"
+        )
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [n for n in (1_000, 10_000, 100_000, 1_000_000) if n <= args.max_n]
+    repeats = 20 if args.quick else 50
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        results: dict[str, Any] = {"bandwidth_gbs": bandwidth_gbs(), "cpu_count": os.cpu_count()}
+        results["search"] = await bench_search(sizes, folder, repeats)
+        results["isolation"] = await bench_isolation(min(args.max_n, 100_000), 1_000, folder, repeats)
+        results["writes"] = await bench_writes(folder, 500 if args.quick else 2_000, 2 if args.quick else 10)
+        results["cold_start"] = [await bench_cold_start(n, folder) for n in sizes if n >= 10_000][-1:]
+        if not args.no_mcp:
+            results["mcp"] = await bench_mcp(min(args.max_n, 10_000), folder, repeats)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--max-n", type=int, default=100_000, help="largest N (default 100000; up to 1000000)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
+    parser.add_argument("--no-mcp", action="store_true", help="skip the stdio round trips")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args))
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
