@@ -128,3 +128,30 @@ async def test_in_memory_database_works_with_one_connection() -> None:
     async with await SqliteStore.open(":memory:") as store:
         await store.insert(memory("m1"), "h", np.ones(4, dtype=np.float32))
         assert await store.count(Scope("u")) == 1
+
+
+async def test_a_version_1_database_is_migrated_in_place(db_path: Path) -> None:
+    """Schema 1 had no history trigger: opening it adds the trigger and keeps every memory and history row."""
+    from memory_mcp.migrations import MIGRATIONS
+
+    with sqlite3.connect(db_path) as raw:
+        for statement in MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute(
+            "INSERT INTO memories (id, user_id, text, content_hash, embedding, created_at, updated_at)"
+            " VALUES ('old', 'u', 'kept fact', 'h0', x'0000803f', ?, ?)",
+            (T0, T0),
+        )
+        raw.execute(
+            "INSERT INTO history (memory_id, user_id, event, new_text, created_at)"
+            " VALUES ('old', 'u', 'ADD', 'kept fact', ?)",
+            (T0,),
+        )
+        raw.execute("PRAGMA user_version = 1")
+    async with await SqliteStore.open(db_path) as store:
+        assert (await store.get(USER, "old")) is not None
+        await store.insert(memory("new", "another fact"), "h1", np.ones(1, dtype=np.float32))
+        assert [e.event for e in await store.history(USER, "old")] == ["ADD"]
+        assert [e.event for e in await store.history(USER, "new")] == ["ADD"]
+    with sqlite3.connect(db_path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
