@@ -86,6 +86,7 @@ class MemoryEngine:
         self.limits = limits or Limits()
         self._write_lock = asyncio.Lock()
         self._synced = 0  # sequence number of the last store change the index reflects
+        self._applied: set[tuple[MemoryId, str]] = set()  # our own changes since: (memory, the time we stamped)
 
     @classmethod
     @asynccontextmanager
@@ -154,13 +155,19 @@ class MemoryEngine:
             return
         async with self._write_lock:
             while changes := await self.store.changed_since(self._synced, _LOAD_BATCH):
-                ids = list(dict.fromkeys(memory_id for _, memory_id in changes))
+                # Our own writes are in the index already: a change stamped as we stamped it is ours.
+                ids = list(
+                    dict.fromkeys(
+                        memory_id for _, memory_id, stamp in changes if (memory_id, stamp) not in self._applied
+                    )
+                )
                 rows = await self.store.index_rows(ids)
                 present = {row[0] for row in rows}
                 self.index.remove([memory_id for memory_id in ids if memory_id not in present])
                 if rows:
                     self._index(rows)
                 self._synced = changes[-1][0]
+            self._applied.clear()  # every write of ours committed before we took the lock has been seen
 
     async def _reembedded(self, total: int) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
         done, reported = 0, 0
@@ -241,6 +248,7 @@ class MemoryEngine:
             if len(inserted) < len(new):
                 known = await self.store.find_by_hashes(scope, [d for d, (m, _) in new.items() if m.id not in inserted])
             added = [(memory, vector) for memory, vector in new.values() if memory.id in inserted]
+            self._applied.update((memory.id, memory.created_at) for memory, _ in added)
             if added:
                 self.index.add(
                     [(memory.id, scope) for memory, _ in added],
@@ -270,6 +278,7 @@ class MemoryEngine:
             updated = Memory(old.id, new_text, old.scope, new_metadata, old.created_at, now())
             vector = await self._embed_one(new_text)
             await self.store.replace(old, updated, validation.content_hash(new_text), vector)
+            self._applied.add((updated.id, updated.updated_at))
             self.index.add([(updated.id, updated.scope)], vector[np.newaxis], [self.analyzer.terms(new_text)])
         return updated
 
@@ -277,14 +286,18 @@ class MemoryEngine:
         """Forget one memory; returns it as it was."""
         async with self._write_lock:
             old = await self._get(memory_id, scope)
-            await self.store.delete(old, now())
+            stamp = now()
+            await self.store.delete(old, stamp)
+            self._applied.add((old.id, stamp))
             self.index.remove([old.id])
         return old
 
     async def delete_all(self, scope: Scope) -> int:
         """Forget every memory `scope` can see; returns how many."""
         async with self._write_lock:
-            ids = await self.store.delete_scope(scope, now())
+            stamp = now()
+            ids = await self.store.delete_scope(scope, stamp)
+            self._applied.update((memory_id, stamp) for memory_id in ids)
             self.index.remove(ids)
         return len(ids)
 

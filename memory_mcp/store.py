@@ -316,6 +316,8 @@ class SqliteStore:
     async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
         """The memories among `ids` that `scope` can see, by id."""
         where, params = _scope_where(scope)
+        # "+user_id" keeps SQLite on the primary key: with the user index it would scan all of the user's rows.
+        where = "+" + where
         found: dict[MemoryId, Memory] = {}
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = list(ids[start : start + _IN_CHUNK])
@@ -418,16 +420,18 @@ class SqliteStore:
 
     async def last_change(self) -> int:
         """The sequence number of the newest history row: it grows with every committed change, from any process."""
-        rows = await _all(self._reader, "SELECT coalesce(max(seq), 0) FROM history")
-        row = rows[0] if rows else None
-        return int(row[0]) if row else 0
+        # A bare max() of the primary key is one b-tree lookup; wrapped in coalesce() SQLite would scan the table.
+        rows = await _all(self._reader, "SELECT max(seq) FROM history")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
-    async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId]]:
-        """(sequence number, memory id) of the changes after `seq`, oldest first, at most `limit`."""
+    async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId, str]]:
+        """(sequence number, memory id, time) of the changes after `seq`, oldest first, at most `limit`."""
         rows = await _all(
-            self._reader, "SELECT seq, memory_id FROM history WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)
+            self._reader,
+            "SELECT seq, memory_id, created_at FROM history WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
         )
-        return [(int(number), MemoryId(memory_id)) for number, memory_id in rows]
+        return [(int(number), MemoryId(memory_id), stamp) for number, memory_id, stamp in rows]
 
     async def index_rows(self, ids: Sequence[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]:
         """Id, scope, vector BLOB and text of those of `ids` that exist now (any user: for the index only)."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
@@ -88,3 +89,24 @@ async def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Pa
         assert (again["event"], again["id"]) == ("NOOP", added["id"])  # dedup holds across processes
         data(await two.call_tool("delete_memory", {"user_id": "u", "memory_id": added["id"]}))
         assert data(await one.call_tool("search_memory", {"user_id": "u", "query": "peanuts"}))["results"] == []
+
+
+async def test_catching_up_skips_our_own_writes(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a big import by this process, the next search re-reads nothing; another process's change is re-read."""
+    async with MemoryEngine.open(db_path) as ours, MemoryEngine.open(db_path) as theirs:
+        await ours.add_many([(f"imported fact {i}", None) for i in range(300)], ALICE)
+        memory = (await ours.add("one more fact", ALICE)).memory
+        await ours.update(memory.id, ALICE, text="one more fact, changed")
+        reread: list[str] = []
+        original = ours.store.index_rows
+
+        async def counting(ids):  # type: ignore[no-untyped-def]
+            reread.extend(ids)
+            return await original(ids)
+
+        monkeypatch.setattr(ours.store, "index_rows", counting)
+        await ours.search("fact", ALICE)
+        assert reread == []
+        other = (await theirs.add("their fact", ALICE)).memory
+        await ours.search("fact", ALICE)
+        assert reread == [other.id]
