@@ -12,7 +12,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
 from memory_mcp.engine import MemoryEngine
-from memory_mcp.models import Scope
+from memory_mcp.models import MemoryId, Scope
 
 ALICE = Scope("alice")
 
@@ -100,7 +100,7 @@ async def test_catching_up_skips_our_own_writes(db_path: Path, monkeypatch: pyte
         reread: list[str] = []
         original = ours.store.index_rows
 
-        async def counting(ids):  # type: ignore[no-untyped-def]
+        async def counting(ids: list[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]:
             reread.extend(ids)
             return await original(ids)
 
