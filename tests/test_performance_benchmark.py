@@ -1,0 +1,38 @@
+"""The performance benchmark runs end to end on a small size (speed itself is measured by the script, not here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "performance.py"
+
+
+def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("performance_benchmark", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["performance_benchmark"] = module
+    spec.loader.exec_module(module)
+    out = tmp_path / "perf.json"
+    assert module.main(["--max-n", "1000", "--quick", "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert [row["n"] for row in results["search"]] == [1000]
+    assert results["writes"]["single_add_per_s"] > 0
+    assert results["mcp"]["search_memory"]["median_ms"] > 0
+    assert results["isolation"]["users"] == 1000
+
+
+def test_synthetic_memories_are_deterministic_and_distinct() -> None:
+    spec = importlib.util.spec_from_file_location("performance_benchmark_2", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    first, again = module.sentences(500), module.sentences(500)
+    assert first == again
+    assert len(set(first)) == 500
+    assert all(6 <= len(text.split()) - 1 <= 25 for text in first)
