@@ -49,6 +49,17 @@ class _Postings:
         self.tf[self.n] = tf
         self.n += 1
 
+    def extend(self, rows: Rows, tf: Floats) -> None:
+        needed = self.n + len(rows)
+        if needed > len(self.rows):
+            capacity = max(needed, 2 * len(self.rows))
+            grown_rows, grown_tf = np.empty(capacity, dtype=np.int32), np.empty(capacity, dtype=np.float32)
+            grown_rows[: self.n], grown_tf[: self.n] = self.rows[: self.n], self.tf[: self.n]
+            self.rows, self.tf = grown_rows, grown_tf
+        self.rows[self.n : needed] = rows
+        self.tf[self.n : needed] = tf
+        self.n = needed
+
     def position(self, row: int) -> int:
         return int(np.flatnonzero(self.rows[: self.n] == row)[0])
 
@@ -121,6 +132,33 @@ class _Partition:
         self.matrix[row] = vector
         self._index_terms(row, terms)
 
+    def extend(self, ids: Sequence[MemoryId], vectors: Matrix, term_lists: Sequence[Sequence[str]]) -> None:
+        """Append memories not in the partition yet, building their postings in bulk (start-up, imports)."""
+        start, needed = len(self.ids), len(self.ids) + len(ids)
+        if needed > self.matrix.shape[0]:
+            self._resize(max(needed, 2 * self.matrix.shape[0]))
+        self.matrix[start:needed] = vectors
+        counts = [Counter(terms) for terms in term_lists]
+        self.lengths[start:needed] = [len(terms) for terms in term_lists]
+        self.total_length += float(sum(len(terms) for terms in term_lists))
+        # Number the distinct terms, then one stable sort groups each term's (row, tf) pairs together.
+        number: dict[str, int] = {}
+        term_ids = np.fromiter((number.setdefault(term, len(number)) for c in counts for term in c), dtype=np.int64)
+        rows = np.repeat(np.arange(start, needed, dtype=np.int32), [len(c) for c in counts])
+        tf = np.fromiter((tf for c in counts for tf in c.values()), dtype=np.float32, count=len(term_ids))
+        order = np.argsort(term_ids, kind="stable")
+        bounds = np.searchsorted(term_ids[order], np.arange(len(number) + 1))
+        interned = {term: sys.intern(term) for term in number}  # one string object per term, shared by rows
+        for term, index in number.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                postings = self.postings[interned[term]] = _Postings()
+            segment = order[bounds[index] : bounds[index + 1]]
+            postings.extend(rows[segment], tf[segment])
+        self.ids.extend(ids)
+        self.terms.extend(tuple(interned[term] for term in c) for c in counts)
+        self.rows.update((memory_id, start + offset) for offset, memory_id in enumerate(ids))
+
     def remove(self, memory_id: MemoryId) -> None:
         row = self.rows.pop(memory_id)
         self._unindex_terms(row)
@@ -188,6 +226,7 @@ class NumpyIndex:
                 f"expected {len(items)} vectors of length {self._dim} and {len(items)} term lists, "
                 f"got shape {matrix.shape} and {len(terms)} term lists"
             )
+        fresh: dict[tuple[str, PartitionKey], dict[MemoryId, int]] = {}
         for position, (memory_id, scope) in enumerate(items):
             place = (scope.user_id, _key(scope))
             previous = self._where.get(memory_id)
@@ -196,8 +235,14 @@ class NumpyIndex:
             partition = self._users.setdefault(place[0], {}).get(place[1])
             if partition is None:
                 partition = self._users[place[0]][place[1]] = _Partition(self._dim)
-            partition.put(memory_id, matrix[position], terms[position])
+            if memory_id in partition.rows:
+                partition.put(memory_id, matrix[position], terms[position])
+            else:
+                fresh.setdefault(place, {})[memory_id] = position  # a repeated id keeps its last position
             self._where[memory_id] = place
+        for (user_id, key), positions in fresh.items():
+            chosen = list(positions.values())
+            self._users[user_id][key].extend(list(positions), matrix[chosen], [terms[p] for p in chosen])
 
     def remove(self, ids: Iterable[MemoryId]) -> None:
         """Drop `ids`; unknown ids are ignored."""
