@@ -210,3 +210,31 @@ def test_k_of_zero_and_empty_scopes_return_nothing() -> None:
     assert index.search(query, ["x"], Scope("nobody"), 5) == []
     index.add([(MemoryId("m"), Scope("u"))], query[np.newaxis], [["x"]])
     assert index.search(query, ["x"], Scope("u"), 0) == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    batches=st.lists(st.lists(st.integers(0, 25), min_size=1, max_size=12), min_size=1, max_size=6),
+    removals=st.lists(st.integers(0, 25), max_size=10),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_batch_adds_match_brute_force(batches: list[list[int]], removals: list[int], seed: int) -> None:
+    """Batches (new ids in bulk, known ids overwritten, an id twice in one batch) end as one-by-one adds would."""
+    rng = np.random.default_rng(seed)
+    index = NumpyIndex(DIM, vector_weight=0.5)
+    docs: dict[MemoryId, Doc] = {}
+    for batch in batches:
+        ids = [MemoryId(f"m{number}") for number in batch]
+        vectors = unit(rng, len(ids))
+        words = [[str(w) for w in rng.choice(WORDS, size=int(rng.integers(0, 6)))] for _ in ids]
+        index.add([(memory_id, Scope("u")) for memory_id in ids], vectors, words)
+        for memory_id, vector, terms in zip(ids, vectors, words, strict=True):
+            docs[memory_id] = (Scope("u"), vector, terms)  # the last occurrence wins
+    for number in removals:
+        index.remove([MemoryId(f"m{number}")])
+        docs.pop(MemoryId(f"m{number}"), None)
+    query, terms = unit(rng, 1)[0], [str(w) for w in rng.choice(WORDS, size=2)]
+    want = sorted(reference(docs, query, terms, Scope("u"), 0.5).values(), reverse=True)
+    got = index.search(query, terms, Scope("u"), 30, threshold=-2.0)
+    assert [hit.score for hit in got] == pytest.approx(want, abs=1e-5)
+    assert index.ids(Scope("u")) == set(docs)
