@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from mcp.server.mcpserver import MCPServer
@@ -26,3 +29,15 @@ async def engine(db_path: Path) -> AsyncIterator[MemoryEngine]:
 @pytest.fixture
 def server(engine: MemoryEngine) -> MCPServer:
     return build_server(engine)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import a script from benchmarks/ (not a package) as a module."""
+    path = Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the script look their module up here
+    spec.loader.exec_module(module)
+    return module

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "performance.py"
+from .conftest import load_benchmark
 
 
 def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("performance_benchmark", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["performance_benchmark"] = module
-    spec.loader.exec_module(module)
+    module = load_benchmark("performance")
     out = tmp_path / "perf.json"
     assert module.main(["--max-n", "1000", "--quick", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
@@ -27,11 +20,7 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
 
 
 def test_synthetic_memories_are_deterministic_and_distinct() -> None:
-    spec = importlib.util.spec_from_file_location("performance_benchmark_2", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("performance")
     first, again = module.sentences(500), module.sentences(500)
     assert first == again
     assert len(set(first)) == 500

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "retrieval_locomo.py"
+from .conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("retrieval_locomo", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["retrieval_locomo"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("retrieval_locomo")
 
 
 def tiny_sample() -> list[dict[str, object]]:
