@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 
@@ -19,11 +22,12 @@ from . import __version__
 from .config import Settings, add_arguments, resolve
 from .embedder import HashEmbedder
 from .engine import MemoryEngine
-from .errors import MemoryMCPError
+from .errors import ConfigError, MemoryMCPError
 from .local_embedder import LocalEmbedder
 from .protocols import Embedder
 from .remote_embedder import OpenAIEmbedder
 from .server import build_server
+from .validation import ID_PATTERN
 
 logger = logging.getLogger("memory_mcp")
 
@@ -32,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; every flag has an env var twin."""
     parser = argparse.ArgumentParser(
         prog="memory-mcp",
-        description="Long-term memory for AI assistants, served over the Model Context Protocol on stdio.",
+        description="Long-term memory for AI assistants, served over the Model Context Protocol (stdio or HTTP).",
         epilog="Point your MCP host (Claude Desktop, VS Code, Cursor, Claude Code) at this command.",
     )
     parser.add_argument("--version", action="version", version=f"memory-mcp {__version__}")
@@ -60,8 +64,48 @@ async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
         yield HashEmbedder(settings.embed_dim)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def load_tokens(path: str) -> dict[str, str]:
+    """The {token: user_id} object of a tokens file; ConfigError says what is wrong with it."""
+    try:
+        tokens = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the tokens file {path!r}: {exc.strerror}.") from None
+    except ValueError as exc:
+        raise ConfigError(f"The tokens file {path!r} is not valid JSON: {exc}.") from None
+    if not isinstance(tokens, dict) or not tokens:
+        raise ConfigError(f'The tokens file {path!r} must hold a non-empty JSON object {{"<token>": "<user_id>"}}.')
+    for token, user in tokens.items():
+        if len(token) < 16:
+            raise ConfigError(f"A token in {path!r} is shorter than 16 characters; use long random tokens.")
+        if not isinstance(user, str) or not re.fullmatch(ID_PATTERN, user):
+            raise ConfigError(f"The user of a token in {path!r} is not a valid user id: {user!r}.")
+    return tokens
+
+
+def http_access(settings: Settings) -> dict[str, str] | None:
+    """The tokens HTTP will require, or None after checking that serving without them is allowed."""
+    if settings.tokens_file:
+        return load_tokens(settings.tokens_file)
+    if settings.host not in LOOPBACK and not settings.allow_unauthenticated:
+        raise ConfigError(
+            f"Refusing to serve HTTP on {settings.host} without tokens: anyone reaching it could read every "
+            "user's memories. Set MEMORY_MCP_TOKENS_FILE, or listen on 127.0.0.1, or pass "
+            "--allow-unauthenticated if something in front of it authenticates."
+        )
+    logger.warning(
+        "HTTP without tokens on %s:%d: every local process can read and change every user's memories",
+        settings.host,
+        settings.port,
+    )
+    return None
+
+
 async def serve(settings: Settings) -> None:
-    """Open the engine on the configured database and serve MCP over stdio until the client hangs up."""
+    """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped."""
+    tokens = http_access(settings) if settings.transport == "http" else None
     async with (
         open_embedder(settings) as embedder,
         MemoryEngine.open(
@@ -73,13 +117,20 @@ async def serve(settings: Settings) -> None:
         ) as engine,
     ):
         logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
-        if sys.stdin.isatty():  # started by hand, not by an MCP host: say what is going on
+        if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
             print(
                 f"memory-mcp {__version__}: serving MCP on stdio, database {settings.db} "
                 f"({len(engine.index)} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
                 "Claude Code, the MCP Inspector) to talk to it; see the README. Ctrl-C stops it.",
                 file=sys.stderr,
             )
+        if settings.transport == "http":
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            url = f"http://{host}:{settings.port}/mcp"
+            server = build_server(engine, resource_limit=settings.resource_limit, tokens=tokens, url=url)
+            logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
+            await server.run_streamable_http_async(host=settings.host, port=settings.port)
+            return
         server = build_server(engine, resource_limit=settings.resource_limit)
         _stop_on_interrupt()
         await server.run_stdio_async()

@@ -91,8 +91,44 @@ def _seconds(text: str) -> float:
     return value
 
 
+TRANSPORTS: Final = ("stdio", "http")
+
+
+def _transport(text: str) -> str:
+    lowered = text.strip().lower()
+    if lowered in ("streamable-http", "streamable_http"):
+        return "http"
+    if lowered not in TRANSPORTS:
+        raise ValueError(f"expected stdio or http, got {text!r}")
+    return lowered
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65_535:
+        raise ValueError(f"must be a port number from 1 to 65535, got {value}")
+    return value
+
+
 OPTIONS: Final = (
     Option("db", "--db", "MEMORY_MCP_DB", str, "SQLite database file (created on first use)"),
+    Option("transport", "--transport", "MEMORY_MCP_TRANSPORT", _transport, "stdio (for MCP hosts) or http"),
+    Option("host", "--host", "MEMORY_MCP_HOST", str, "address the HTTP transport listens on"),
+    Option("port", "--port", "MEMORY_MCP_PORT", _port, "port of the HTTP transport"),
+    Option(
+        "tokens_file",
+        "--tokens-file",
+        "MEMORY_MCP_TOKENS_FILE",
+        str,
+        'JSON file {"<token>": "<user_id>", ...}: HTTP requests need a bearer token and act as its user',
+    ),
+    Option(
+        "allow_unauthenticated",
+        "--allow-unauthenticated",
+        "MEMORY_MCP_ALLOW_UNAUTHENTICATED",
+        _bool,
+        "let HTTP without tokens listen on a non-loopback address",
+    ),
     Option("embedder", "--embedder", "MEMORY_MCP_EMBEDDER", _embedder, "hash, openai or local"),
     Option(
         "openai_base_url",
@@ -160,6 +196,11 @@ class Settings:
     """Resolved settings: flag, else env var, else default."""
 
     db: str
+    transport: str = "stdio"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tokens_file: str | None = None
+    allow_unauthenticated: bool = False
     embedder: str = "hash"
     openai_base_url: str = DEFAULT_BASE_URL
     openai_model: str = DEFAULT_MODEL
@@ -201,7 +242,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = {f.name: f.default for f in fields(Settings)}
     for option in OPTIONS:
         default = defaults.get(option.name)
-        shown = {"db": "the user data folder", "openai_api_key": "none"}.get(option.name, default)
+        shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none"}.get(
+            option.name, default
+        )
         if option.parse is _bool:
             parser.add_argument(
                 option.flag,

@@ -3,16 +3,22 @@
 # No `from __future__ import annotations` here: the tool signatures use Annotated types built inside
 # build_server (their limits come from the engine's settings), which only resolve when evaluated eagerly.
 
+import hmac
 import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any, Final, TypeVar
 
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from . import __version__
 from .engine import MemoryEngine
@@ -91,6 +97,29 @@ async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> No
             logger.debug("could not send resource-updated for %s", uri, exc_info=True)
 
 
+class StaticTokens:
+    """Bearer tokens from a file, each bound to one user: the user of a request is the token's, never an argument."""
+
+    def __init__(self, tokens: Mapping[str, str]) -> None:
+        self._tokens = dict(tokens)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """The access of a known token (compared in constant time), None for any other."""
+        user = None
+        for known, owner in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                user = owner
+        if user is None:
+            return None
+        return AccessToken(token=token, client_id=user, scopes=["memory"], subject=user)
+
+
+def authenticated_user() -> str | None:
+    """The user bound to this request's token; None on stdio or unauthenticated HTTP."""
+    token = get_access_token()
+    return None if token is None else token.subject
+
+
 def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
     """Register a tool whose description is its docstring without the source indentation."""
 
@@ -101,10 +130,39 @@ def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[
     return register
 
 
-def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServer:
-    """An MCPServer whose tools and resources delegate to `engine`."""
+def build_server(
+    engine: MemoryEngine,
+    *,
+    resource_limit: int = 100,
+    tokens: Mapping[str, str] | None = None,
+    url: str = "http://127.0.0.1:8000/mcp",
+) -> MCPServer:
+    """An MCPServer whose tools and resources delegate to `engine`.
+
+    With `tokens` ({token: user_id}), every HTTP request needs `Authorization: Bearer <token>` and may only
+    use the token's user; `url` is where the server is reached (named in its 401 answers).
+    """
     limits = engine.limits
-    mcp = MCPServer("memory-mcp", title="Memory", version=__version__, instructions=INSTRUCTIONS)
+    auth = None
+    if tokens:
+        auth = AuthSettings(
+            issuer_url=AnyHttpUrl(url),
+            resource_server_url=AnyHttpUrl(url),
+            required_scopes=["memory"],
+            validate_token_resource=False,  # our tokens are not issued per resource: the file binds them here
+        )
+    mcp = MCPServer(
+        "memory-mcp",
+        title="Memory",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        token_verifier=StaticTokens(tokens) if tokens else None,
+        auth=auth,
+    )
+
+    @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "memories": len(engine.index)})
 
     user_id_t = Annotated[
         str,
@@ -151,6 +209,12 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
     filters_t = Annotated[dict[str, Any] | None, Field(description=FILTER_HELP)]
 
     def scope(user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
+        bound = authenticated_user()
+        if bound is not None and user_id != bound:
+            raise ToolError(
+                f"This connection's token belongs to user {bound!r}: pass user_id {bound!r}. "
+                "A token only ever reads and writes its own user's memories."
+            )
         return engine.scope(user_id, agent_id, run_id)
 
     @_tool(mcp, "Remember a fact", ADD)
@@ -366,6 +430,8 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         mime_type="application/json",
     )
     async def user_memories(user_id: str) -> str:
+        if authenticated_user() not in (None, user_id):
+            raise ResourceNotFoundError(f"No memories resource for user {user_id!r} on this connection.")
         try:
             page = await engine.page(engine.scope(user_id), limit=min(resource_limit, limits.max_results))
         except InvalidInputError as exc:
@@ -392,6 +458,8 @@ def build_server(engine: MemoryEngine, *, resource_limit: int = 100) -> MCPServe
         mime_type="application/json",
     )
     async def user_memory(user_id: str, memory_id: str) -> str:
+        if authenticated_user() not in (None, user_id):
+            raise ResourceNotFoundError(str(NotFoundError(memory_id)))
         try:
             memory = await engine.get(memory_id, engine.scope(user_id))
         except NotFoundError as exc:
