@@ -39,6 +39,11 @@ def test_env_vars_fill_every_setting() -> None:
         "MEMORY_MCP_OPENAI_API_KEY": "sk-x",
         "MEMORY_MCP_OPENAI_TIMEOUT": "5",
         "MEMORY_MCP_LOCAL_MODEL": "/models/mini",
+        "MEMORY_MCP_TRANSPORT": "streamable-http",
+        "MEMORY_MCP_HOST": "::1",
+        "MEMORY_MCP_PORT": "9000",
+        "MEMORY_MCP_TOKENS_FILE": "/etc/memory/tokens.json",
+        "MEMORY_MCP_ALLOW_UNAUTHENTICATED": "no",
     }
     settings = parse_settings([], env)
     assert settings.db == "/tmp/x.db"
@@ -78,6 +83,8 @@ def test_flags_win_over_env_vars() -> None:
         pytest.param(["--log-level", "loud"], {}, "--log-level", id="unknown-level"),
         pytest.param(["--vector-weight", "1.5"], {}, "--vector-weight", id="weight-above-one"),
         pytest.param(["--embedder", "magic"], {}, "--embedder", id="unknown-embedder"),
+        pytest.param(["--transport", "sse"], {}, "--transport", id="unknown-transport"),
+        pytest.param(["--port", "70000"], {}, "--port", id="port-out-of-range"),
     ],
 )
 def test_bad_values_name_where_they_came_from(argv: list[str], env: dict[str, str], source: str) -> None:
