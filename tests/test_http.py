@@ -173,6 +173,10 @@ async def test_loopback_without_tokens_serves_everyone(tmp_path: Path) -> None:
             data(await anyone.call_tool("add_memory", {"user_id": "carol", "text": "Carol likes jazz"}))
             found = data(await anyone.call_tool("search_memory", {"user_id": "carol", "query": "jazz"}))
         assert found["results"][0]["text"] == "Carol likes jazz"
+        # DNS-rebinding protection: a page on another origin that resolves to 127.0.0.1 is turned away.
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+        rebound = httpx2.post(f"{base}/mcp", json=hello, headers={"Host": "evil.example.com"})
+        assert rebound.status_code == 421
     finally:
         process.terminate()
         process.wait(timeout=30)
