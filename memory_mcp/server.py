@@ -13,9 +13,11 @@ from typing import Annotated, Any, Final, TypeVar
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
-from mcp.types import ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ToolAnnotations
 from pydantic import AnyHttpUrl, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -120,6 +122,21 @@ def authenticated_user() -> str | None:
     return None if token is None else token.subject
 
 
+async def listen_to_own_user_only(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Middleware: with tokens, `subscriptions/listen` may only name the token's own user's resources.
+
+    The SDK lets any caller listen to any URI; without this, one user could watch when another's memories change.
+    """
+    user = authenticated_user()
+    if user is not None and ctx.method == "subscriptions/listen":
+        wanted = ((ctx.params or {}).get("notifications") or {}).get("resourceSubscriptions") or []
+        own = f"{memories_uri(user)}"
+        foreign = [uri for uri in wanted if not (str(uri) == own or str(uri).startswith(own + "/"))]
+        if foreign:
+            raise MCPError(INVALID_PARAMS, f"This token may only listen to {own} and the memories under it.")
+    return await call_next(ctx)
+
+
 def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
     """Register a tool whose description is its docstring without the source indentation."""
 
@@ -158,6 +175,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         token_verifier=StaticTokens(tokens) if tokens else None,
         auth=auth,
+        middleware=[listen_to_own_user_only],
     )
 
     @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
@@ -180,3 +181,15 @@ async def test_loopback_without_tokens_serves_everyone(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_a_token_can_only_listen_to_its_own_users_changes(server: str) -> None:
+    async with client(server, BOB) as bob:
+        with pytest.raises(MCPError, match="only listen to memory://users/bob/memories"):
+            async with bob.listen(resource_subscriptions=["memory://users/alice/memories"]):
+                pass
+        async with bob.listen(resource_subscriptions=["memory://users/bob/memories"]) as subscription:
+            await bob.call_tool("add_memory", {"user_id": "bob", "text": "Bob rows on Sundays"})
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+        assert getattr(event, "uri", None) == "memory://users/bob/memories"
