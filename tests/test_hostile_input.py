@@ -1,0 +1,167 @@
+"""Hostile and malformed input through the MCP tools and resources (hypothesis): always a clear answer, never damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp import Client, MCPError
+from mcp.server.mcpserver import MCPServer
+from mcp.types import TextContent, TextResourceContents
+
+from memory_mcp.engine import MemoryEngine
+
+NASTY = [
+    "",
+    " ",
+    "\x00",
+    "nul\x00inside",
+    "\u202eevil\u202c",  # right-to-left override
+    "zero\u200bwidth\u200d",
+    "'; DROP TABLE memories; --",
+    '" OR 1=1 --',
+    "../../etc/passwd",
+    "..%2F..%2Fsecret",
+    "u/../v",
+    "%00",
+    "${jndi:ldap://x}",
+    "x" * 20_000,
+    "user_id",
+    "agent_id",
+    "🦄" * 50,
+]
+TOOLS = {
+    "add_memory": ["user_id", "text", "metadata", "agent_id", "run_id"],
+    "add_memories": ["user_id", "memories", "agent_id", "run_id"],
+    "search_memory": ["user_id", "query", "limit", "threshold", "filters", "agent_id", "run_id"],
+    "get_memory": ["user_id", "memory_id", "agent_id", "run_id"],
+    "list_memories": ["user_id", "cursor", "limit", "filters", "agent_id", "run_id"],
+    "update_memory": ["user_id", "memory_id", "text", "metadata", "agent_id", "run_id"],
+    "delete_memory": ["user_id", "memory_id", "agent_id", "run_id"],
+    "delete_all_memories": ["user_id", "agent_id", "run_id"],
+    "memory_history": ["user_id", "memory_id", "agent_id", "run_id"],
+}
+
+OPERATOR_WORDS = ["eq", "gt", "in", "contains", "AND", "OR", "NOT", "user_id", "$gt"]
+# Lone surrogates cannot travel as UTF-8 (the client cannot even send them): the raw-wire test below covers them.
+texts = st.one_of(st.sampled_from(NASTY), st.text(st.characters(codec="utf-8"), max_size=50))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    texts,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(texts, st.sampled_from(["eq", "gt", "in", "AND", "OR", "NOT", "user_id"])), inner, max_size=4
+        ),
+    ),
+    max_leaves=12,
+)
+deep = st.integers(1, 200).map(lambda depth: _nest(depth))
+
+
+def _nest(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
+@st.composite
+def tool_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    tool = draw(st.sampled_from(sorted(TOOLS)))
+    arguments: dict[str, Any] = {}
+    for name in TOOLS[tool]:
+        choice = draw(st.integers(0, 3))
+        if choice == 0:
+            continue  # missing
+        if choice == 1:
+            arguments[name] = draw(st.one_of(json_values, deep))
+        elif name == "user_id":
+            arguments[name] = "u"
+        else:
+            arguments[name] = draw(texts)
+    if draw(st.booleans()):
+        arguments[draw(texts)] = draw(json_values)  # an argument the tool does not have
+    return tool, arguments
+
+
+async def snapshot(engine: MemoryEngine) -> tuple[Any, ...]:
+    """Everything stored, all users together, plus the number of history rows."""
+    rows = await engine.store._reader.execute_fetchall(  # type: ignore[attr-defined]
+        "SELECT id, user_id, agent_id, run_id, text, metadata, updated_at FROM memories ORDER BY id"
+    )
+    history = await engine.store._reader.execute_fetchall("SELECT count(*) FROM history")  # type: ignore[attr-defined]
+    [(count,)] = history
+    return tuple(tuple(row) for row in rows), count
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(call=tool_calls())
+async def test_any_tool_call_gets_a_clear_answer_and_a_rejected_one_changes_nothing(
+    engine: MemoryEngine, server: MCPServer, call: tuple[str, dict[str, Any]]
+) -> None:
+    tool, arguments = call
+    if await engine.count(engine.scope("u")) == 0:
+        await engine.add("a memory to aim at", engine.scope("u"), {"topic": "target"})
+    before = await snapshot(engine)
+    with anyio.fail_after(30):  # never a hang
+        async with Client(server) as client:
+            result = await client.call_tool(tool, arguments)
+    if result.is_error:
+        [content] = result.content
+        assert isinstance(content, TextContent)
+        assert content.text.strip() != f"Error executing tool {tool}", arguments  # never the masked error
+        assert "Traceback" not in content.text
+        assert await snapshot(engine) == before  # a rejected call changes nothing
+    else:
+        assert result.structured_content is not None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=texts, memory=texts)
+async def test_any_resource_uri_is_read_or_refused_cleanly(server: MCPServer, user: str, memory: str) -> None:
+    for uri in (f"memory://users/{user}/memories", f"memory://users/{user}/memories/{memory}"):
+        with anyio.fail_after(30):
+            async with Client(server) as client:
+                try:
+                    result = await client.read_resource(uri)
+                except MCPError as exc:
+                    refusal = exc.error.message
+                else:
+                    [content] = result.contents
+                    assert isinstance(content, TextResourceContents)
+                    continue
+            assert refusal  # a refusal with a reason
+
+
+def test_lone_surrogates_escaped_on_the_wire_change_nothing_and_the_server_lives_on(tmp_path: Path) -> None:
+    """JSON may carry \\ud800 escapes that decode to text UTF-8 cannot hold.
+
+    The MCP SDK (2.3) drops such a message before any handler sees it, without an error reply (the caller's
+    request times out): we cannot answer it, but the server must keep serving and store nothing.
+    """
+    from tests.test_durability import RawServer
+
+    server = RawServer(tmp_path / "raw.db")
+    try:
+        for arguments in (
+            {"user_id": "u", "text": "lone \ud800 surrogate"},
+            {"user_id": "u", "text": "fine text", "metadata": {"key \udfff": 1}},
+            {"user_id": "u\ud83d", "text": "fine text"},
+        ):
+            server.send("tools/call", {"name": "add_memory", "arguments": arguments})
+        listed = server.call("tools/call", {"name": "list_memories", "arguments": {"user_id": "u"}})
+        assert listed["structuredContent"]["total"] == 0
+        added = server.call("tools/call", {"name": "add_memory", "arguments": {"user_id": "u", "text": "still fine"}})
+        assert added["isError"] is False
+    finally:
+        server.kill()
