@@ -268,6 +268,74 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+OURS, THEIRS = "memory-mcp", "official server-memory"
+
+
+def peer_add(server: str, number: int, text: str) -> tuple[str, dict[str, Any]]:
+    """One memory as a tool call: ours `add_memory`; theirs an entity with one observation."""
+    if server == OURS:
+        return "add_memory", {"user_id": "user", "text": text}
+    entity = {"name": f"m{number}", "entityType": "memory", "observations": [text]}
+    return "create_entities", {"entities": [entity]}
+
+
+def peer_search(server: str, query: str) -> tuple[str, dict[str, Any]]:
+    """A search as a tool call: ours `search_memory`; theirs `search_nodes`."""
+    if server == OURS:
+        return "search_memory", {"user_id": "user", "query": query}
+    return "search_nodes", {"query": query}
+
+
+async def bench_peers(sizes: Sequence[int], folder: Path, repeats: int, budget: float = 240.0) -> list[dict[str, Any]]:
+    """The same workload through the official reference memory server (npx) and ours, both over stdio.
+
+    One memory per call, then searches. Adds stop after `budget` seconds per server; the rate covers what was
+    done. Empty when `npx` is not installed.
+    """
+    import shutil
+
+    from mcp import Client, StdioServerParameters
+
+    npx = shutil.which("npx")
+    if npx is None:
+        return []
+    rows = []
+    for n in sizes:
+        texts = sentences(n, seed=SEED + 6)
+        asks = queries(texts, repeats)
+        params = {
+            OURS: StdioServerParameters(
+                command=str(Path(sys.executable).parent / "memory-mcp"),
+                env={"MEMORY_MCP_DB": str(folder / f"peer-ours-{n}.db")},
+            ),
+            THEIRS: StdioServerParameters(
+                command=npx,
+                args=["-y", "@modelcontextprotocol/server-memory"],
+                env={"MEMORY_FILE_PATH": str(folder / f"peer-theirs-{n}.jsonl")},
+            ),
+        }
+        row: dict[str, Any] = {"n": n}
+        for server, parameters in params.items():
+            async with Client(parameters, mode="legacy") as client:
+                started, done = time.perf_counter(), 0
+                while done < n and time.perf_counter() - started < budget:
+                    tool, arguments = peer_add(server, done, texts[done])
+                    await client.call_tool(tool, arguments)
+                    done += 1
+                add_seconds = time.perf_counter() - started
+                samples = []
+                for query in asks:
+                    tool, arguments = peer_search(server, query)
+                    began = time.perf_counter()
+                    await client.call_tool(tool, arguments)
+                    samples.append(time.perf_counter() - began)
+                row[server] = {"added": done, "adds_per_s": done / add_seconds, "search": summary(samples)}
+        row["add_time_ratio"] = row[THEIRS]["adds_per_s"] / row[OURS]["adds_per_s"]  # our time / theirs
+        row["search_time_ratio"] = row[OURS]["search"]["median_ms"] / row[THEIRS]["search"]["median_ms"]
+        rows.append(row)
+    return rows
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [f"memory-bandwidth: {results['bandwidth_gbs']:.1f} GB/s (256 MB array copy)", ""]
     lines += ["| N | fill (add_many) /s | search median ms | p95 ms | numpy bound ms | ours / bound |"]
@@ -304,6 +372,14 @@ def report(results: dict[str, Any]) -> str:
             f"round trip / (ping + 1.5 x in-process) = {m['search_vs_target']:.2f}), add_memory "
             f"{m['add_memory']['median_ms']:.2f} ms, add_memories {m['add_memories_per_s']:,.0f}/s"
         )
+    for peer in results.get("peers", []):
+        ours, theirs = peer[OURS], peer[THEIRS]
+        lines.append(
+            f"vs the official reference server at {peer['n']:,} (stdio, one memory per call): adds "
+            f"{ours['adds_per_s']:,.0f}/s vs {theirs['adds_per_s']:,.0f}/s ({theirs['added']:,} done); search median "
+            f"{ours['search']['median_ms']:.2f} ms vs {theirs['search']['median_ms']:.2f} ms; our time / theirs: "
+            f"adds {peer['add_time_ratio']:.2f}, search {peer['search_time_ratio']:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -319,6 +395,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["cold_start"] = [await bench_cold_start(n, folder) for n in sizes if n >= 10_000][-1:]
         if not args.no_mcp:
             results["mcp"] = await bench_mcp(min(args.max_n, 10_000), folder, repeats)
+        if not args.no_peers:
+            results["peers"] = await bench_peers([n for n in (1_000, 10_000) if n <= args.max_n], folder, repeats)
     return results
 
 
@@ -328,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
     parser.add_argument("--no-mcp", action="store_true", help="skip the stdio round trips")
+    parser.add_argument(
+        "--no-peers", action="store_true", help="skip the official reference server (also skipped without npx)"
+    )
     args = parser.parse_args(argv)
     results = asyncio.run(run(args))
     print(report(results))
