@@ -221,6 +221,49 @@ async def bench_cold_start(n: int, folder: Path) -> dict[str, Any]:
     }
 
 
+class RawPipe:
+    """A bare JSON-RPC client over a server's stdio pipes: what a round trip costs without any client SDK work."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.next_id = 0
+
+    @classmethod
+    async def start(cls, command: str, env: dict[str, str]) -> RawPipe:
+        process = await asyncio.create_subprocess_exec(
+            command,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        pipe = cls(process)
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+        await pipe.call("initialize", hello)
+        await pipe.write({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return pipe
+
+    async def write(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps(message) + "\n").encode())
+        await self.process.stdin.drain()
+
+    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.next_id += 1
+        await self.write({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        assert self.process.stdout is not None
+        while True:  # notifications (resource updates) may come first
+            answer = json.loads(await self.process.stdout.readline())
+            if answer.get("id") == self.next_id:
+                result: dict[str, Any] = answer["result"]
+                return result
+
+    async def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        await self.process.wait()
+
+
 async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
     """Round trips over a real stdio connection to the installed server, beside the in-process engine call."""
     from mcp import Client, StdioServerParameters
@@ -257,6 +300,26 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
         started = time.perf_counter()
         await client.call_tool("add_memories", {"user_id": "user", "memories": batch})
         batch_per_s = 1_000 / (time.perf_counter() - started)
+    # The same calls from a bare pipe client: the Python SDK's client re-validates every structured result
+    # against the tool's output schema with jsonschema, which is its cost, not the server's.
+    pipe = await RawPipe.start(str(command), {"MEMORY_MCP_DB": str(path), "PATH": os.environ.get("PATH", "")})
+    try:
+        raw_ping = summary(await timed(lambda: pipe.call("ping", {}), repeats))
+        counter = iter(range(10**9))
+        raw_search = summary(
+            await timed(
+                lambda: pipe.call(
+                    "tools/call",
+                    {
+                        "name": "search_memory",
+                        "arguments": {"user_id": "user", "query": asks[next(counter) % len(asks)]},
+                    },
+                ),
+                repeats,
+            )
+        )
+    finally:
+        await pipe.close()
     return {
         "n": n,
         "ping": ping,
@@ -265,6 +328,9 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
         "add_memory": remote_add,
         "add_memories_per_s": batch_per_s,
         "search_vs_target": remote_search["median_ms"] / (ping["median_ms"] + 1.5 * in_process["median_ms"]),
+        "raw_ping": raw_ping,
+        "raw_search_memory": raw_search,
+        "raw_search_vs_target": raw_search["median_ms"] / (raw_ping["median_ms"] + 1.5 * in_process["median_ms"]),
     }
 
 
@@ -370,7 +436,10 @@ def report(results: dict[str, Any]) -> str:
             f"MCP over stdio at {m['n']:,}: ping {m['ping']['median_ms']:.2f} ms, search_memory "
             f"{m['search_memory']['median_ms']:.2f} ms (in-process search {m['engine_search']['median_ms']:.2f} ms; "
             f"round trip / (ping + 1.5 x in-process) = {m['search_vs_target']:.2f}), add_memory "
-            f"{m['add_memory']['median_ms']:.2f} ms, add_memories {m['add_memories_per_s']:,.0f}/s"
+            f"{m['add_memory']['median_ms']:.2f} ms, add_memories {m['add_memories_per_s']:,.0f}/s "
+            "(Python SDK client); "
+            f"from a bare pipe client: ping {m['raw_ping']['median_ms']:.2f} ms, search_memory "
+            f"{m['raw_search_memory']['median_ms']:.2f} ms (ratio {m['raw_search_vs_target']:.2f})"
         )
     for peer in results.get("peers", []):
         ours, theirs = peer[OURS], peer[THEIRS]
