@@ -7,9 +7,11 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult, TextContent
 
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
@@ -41,3 +43,19 @@ def load_benchmark(name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses in the script look their module up here
     spec.loader.exec_module(module)
     return module
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful tool call."""
+    assert result.is_error is False, result.content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
+
+
+def error_text(result: CallToolResult) -> str:
+    """The message of a failed tool call."""
+    assert result.is_error is True
+    [content] = result.content
+    assert isinstance(content, TextContent)
+    return content.text

@@ -14,20 +14,14 @@ from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
-from mcp.types import CallToolResult
 
 from memory_mcp.engine import MemoryEngine
+
+from .conftest import data
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 PROCESSES = 4
 OPERATIONS = 250
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 async def test_four_processes_on_one_file_lose_nothing_and_agree(tmp_path: Path) -> None:

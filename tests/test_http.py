@@ -10,14 +10,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult, TextContent
+
+from .conftest import data, error_text
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 ALICE, BOB = "alice-token-7f3a9c2e51b84d06", "bob-token-0c4e8a1f93d27b65"
@@ -53,6 +53,18 @@ def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tupl
         time.sleep(0.1)
 
 
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `memory-mcp --transport http` to completion (for start-up refusals)."""
+    return subprocess.run(
+        [str(COMMAND), "--transport", "http", "--port", str(free_port()), *args],
+        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     tokens = tmp_path / "tokens.json"
@@ -71,20 +83,6 @@ async def client(base: str, token: str) -> AsyncIterator[Client]:
         Client(streamable_http_client(f"{base}/mcp", http_client=http)) as connected,
     ):
         yield connected
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error is True
-    [content] = result.content
-    assert isinstance(content, TextContent)
-    return content.text
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eA=="}])
@@ -131,14 +129,7 @@ async def test_each_token_acts_as_its_own_user_only(server: str) -> None:
 
 
 def test_without_tokens_a_non_loopback_address_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [str(COMMAND), "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())],
-        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(tmp_path, "--host", "0.0.0.0")
     assert result.returncode == 2
     assert "Refusing to serve HTTP on 0.0.0.0 without tokens" in result.stderr
 
@@ -155,14 +146,7 @@ def test_without_tokens_a_non_loopback_address_is_refused(tmp_path: Path) -> Non
 def test_a_bad_tokens_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(content)
-    result = subprocess.run(
-        [str(COMMAND), "--transport", "http", "--port", str(free_port()), "--tokens-file", str(tokens)],
-        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(tmp_path, "--tokens-file", str(tokens))
     assert result.returncode == 2
     assert message in result.stderr
 

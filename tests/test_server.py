@@ -9,10 +9,12 @@ import anyio
 import pytest
 from mcp import Client, MCPError
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent, TextResourceContents
+from mcp.types import TextResourceContents
 
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
+
+from .conftest import data, error_text
 
 MODES = [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="handshake")]
 
@@ -21,20 +23,6 @@ MODES = [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="hands
 def mode(request: pytest.FixtureRequest) -> str:
     value: str = request.param
     return value
-
-
-def error_text(result: CallToolResult) -> str:
-    assert result.is_error is True
-    [content] = result.content
-    assert isinstance(content, TextContent)
-    return content.text
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 async def read_json(client: Client, uri: str) -> Any:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.types import CallToolResult
 
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.models import MemoryId, Scope
+
+from .conftest import data
 
 ALICE = Scope("alice")
 
@@ -66,13 +66,6 @@ async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> 
             await engine.search("fact", ALICE)
             assert len(engine.index.ids(ALICE)) == 120
         assert (await first.page(ALICE)).total == 120
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 async def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:

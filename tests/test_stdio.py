@@ -7,21 +7,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
-from mcp.types import CallToolResult
+
+from .conftest import data
 
 BIN = Path(sys.executable).parent
 COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
 
 
 def params(env: dict[str, str], *args: str) -> StdioServerParameters:
