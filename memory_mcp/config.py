@@ -42,18 +42,22 @@ class Option:
     help: str
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
+def _number(convert: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], Any]:
+    """A parser for a number in [low, high] that names the allowed range when it refuses one."""
+
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be {what}, got {value}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"must be between 0 and 1, got {value}")
-    return value
+_positive = _number(int, 1, float("inf"), "at least 1")
+_fraction = _number(float, 0.0, 1.0, "between 0 and 1")
+_seconds = _number(float, 1e-3, float("inf"), "a positive number of seconds")
+_port = _number(int, 1, 65_535, "a port number from 1 to 65535")
 
 
 def _bool(text: str) -> bool:
@@ -84,13 +88,6 @@ def _embedder(text: str) -> str:
     return lowered
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise ValueError(f"must be a positive number of seconds, got {value}")
-    return value
-
-
 TRANSPORTS: Final = ("stdio", "http")
 
 
@@ -101,13 +98,6 @@ def _transport(text: str) -> str:
     if lowered not in TRANSPORTS:
         raise ValueError(f"expected stdio or http, got {text!r}")
     return lowered
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 65_535:
-        raise ValueError(f"must be a port number from 1 to 65535, got {value}")
-    return value
 
 
 OPTIONS: Final = (

@@ -118,17 +118,10 @@ class _Partition:
                 del self.postings[term]
         self.total_length -= float(self.lengths[row])
 
-    def put(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str]) -> None:
-        row = self.rows.get(memory_id)
-        if row is None:
-            row = len(self.ids)
-            if row == self.matrix.shape[0]:
-                self._resize(2 * row)
-            self.ids.append(memory_id)
-            self.terms.append(())
-            self.rows[memory_id] = row
-        else:
-            self._unindex_terms(row)
+    def replace(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str]) -> None:
+        """Overwrite the vector and words of a memory already in the partition (new ones go through extend)."""
+        row = self.rows[memory_id]
+        self._unindex_terms(row)
         self.matrix[row] = vector
         self._index_terms(row, terms)
 
@@ -236,7 +229,7 @@ class NumpyIndex:
             if partition is None:
                 partition = self._users[place[0]][place[1]] = _Partition(self._dim)
             if memory_id in partition.rows:
-                partition.put(memory_id, matrix[position], terms[position])
+                partition.replace(memory_id, matrix[position], terms[position])
             else:
                 fresh.setdefault(place, {})[memory_id] = position  # a repeated id keeps its last position
             self._where[memory_id] = place
