@@ -1,176 +1,704 @@
-"""The `memory-mcp` command: read settings, open the engine, serve MCP over stdio."""
+"""The `memory-mcp` command: serve MCP (what it does bare), and look at, correct, move and back up memories."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import os
-import re
-import signal
 import sys
-import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
+from typing import IO, Any, Final, NoReturn, TypeVar
 
-import anyio.to_thread
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from . import __version__
-from .config import Settings, add_arguments, resolve
-from .embedder import HashEmbedder
+from . import __version__, archive
+from .checkup import check
+from .config import Settings, click_options, resolve
 from .engine import MemoryEngine
-from .errors import ConfigError, MemoryMCPError
-from .local_embedder import LocalEmbedder
-from .protocols import Embedder
-from .remote_embedder import OpenAIEmbedder
-from .server import build_server
-from .validation import ID_PATTERN
+from .errors import ConfigError, InvalidInputError, MemoryMCPError
+from .models import Scope
+from .schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut, UserStatsOut
+from .serving import open_embedder, open_engine, serve
+from .store import SqliteStore
 
-logger = logging.getLogger("memory_mcp")
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line interface; every flag has an env var twin."""
-    parser = argparse.ArgumentParser(
-        prog="memory-mcp",
-        description="Long-term memory for AI assistants, served over the Model Context Protocol (stdio or HTTP).",
-        epilog="Point your MCP host (Claude Desktop, VS Code, Cursor, Claude Code) at this command.",
-    )
-    parser.add_argument("--version", action="version", version=f"memory-mcp {__version__}")
-    add_arguments(parser)
-    return parser
+# Tables for people; piped, they are laid out 120 wide (scripts should use --json).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False)
 
 
-@asynccontextmanager
-async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
-    """The configured embedder, ready to use (an HTTP one has connected and learnt its vector length)."""
-    if settings.embedder == "openai":
-        remote = await OpenAIEmbedder.connect(
-            base_url=settings.openai_base_url,
-            model=settings.openai_model,
-            api_key=settings.openai_api_key,
-            timeout=settings.openai_timeout,
-        )
-        try:
-            yield remote
-        finally:
-            await remote.aclose()
-    elif settings.embedder == "local":
-        yield await anyio.to_thread.run_sync(LocalEmbedder, settings.local_model)
-    else:
-        yield HashEmbedder(settings.embed_dim)
+class Failure(click.ClickException):
+    """A failure, reported as `memory-mcp: <what went wrong and what to do>`; exit code 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"memory-mcp: {self.format_message()}", err=True)
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+class BadInput(Failure):
+    """A failure caused by what the user gave; exit code 2, as for a usage error."""
+
+    exit_code = 2
 
 
-def load_tokens(path: str) -> dict[str, str]:
-    """The {token: user_id} object of a tokens file; ConfigError says what is wrong with it."""
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one command's async body; our errors become a message and exit code (2: bad input, 1: other)."""
     try:
-        tokens = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the tokens file {path!r}: {exc.strerror}.") from None
-    except ValueError as exc:
-        raise ConfigError(f"The tokens file {path!r} is not valid JSON: {exc}.") from None
-    if not isinstance(tokens, dict) or not tokens:
-        raise ConfigError(f'The tokens file {path!r} must hold a non-empty JSON object {{"<token>": "<user_id>"}}.')
-    for token, user in tokens.items():
-        if len(token) < 16:
-            raise ConfigError(f"A token in {path!r} is shorter than 16 characters; use long random tokens.")
-        if not isinstance(user, str) or not re.fullmatch(ID_PATTERN, user):
-            raise ConfigError(f"The user of a token in {path!r} is not a valid user id: {user!r}.")
-    return tokens
-
-
-def http_access(settings: Settings) -> dict[str, str] | None:
-    """The tokens HTTP will require, or None after checking that serving without them is allowed."""
-    if settings.tokens_file:
-        return load_tokens(settings.tokens_file)
-    if settings.host not in LOOPBACK and not settings.allow_unauthenticated:
-        raise ConfigError(
-            f"Refusing to serve HTTP on {settings.host} without tokens: anyone reaching it could read every "
-            "user's memories. Set MEMORY_MCP_TOKENS_FILE, or listen on 127.0.0.1, or pass "
-            "--allow-unauthenticated if something in front of it authenticates."
-        )
-    logger.warning(
-        "HTTP without tokens on %s:%d: every local process can read and change every user's memories",
-        settings.host,
-        settings.port,
-    )
-    return None
-
-
-async def serve(settings: Settings) -> None:
-    """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped."""
-    tokens = http_access(settings) if settings.transport == "http" else None
-    async with (
-        open_embedder(settings) as embedder,
-        MemoryEngine.open(
-            settings.db,
-            embedder=embedder,
-            limits=settings.limits,
-            reembed=settings.reembed,
-            vector_weight=settings.search_vector_weight,
-        ) as engine,
-    ):
-        logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
-        if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
-            print(
-                f"memory-mcp {__version__}: serving MCP on stdio, database {settings.db} "
-                f"({len(engine.index)} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
-                "Claude Code, the MCP Inspector) to talk to it; see the README. Ctrl-C stops it.",
-                file=sys.stderr,
-            )
-        if settings.transport == "http":
-            host = f"[{settings.host}]" if ":" in settings.host else settings.host
-            url = f"http://{host}:{settings.port}/mcp"
-            server = build_server(engine, resource_limit=settings.resource_limit, tokens=tokens, url=url)
-            logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
-            await server.run_streamable_http_async(host=settings.host, port=settings.port)
-            return
-        server = build_server(engine, resource_limit=settings.resource_limit)
-        _stop_on_interrupt()
-        await server.run_stdio_async()
-
-
-def _stop_on_interrupt(grace: float = 1.0) -> None:
-    """Make Ctrl-C stop the server even while it waits for input.
-
-    The SDK reads stdin in a worker thread that a cancellation cannot interrupt (it waits for a line or
-    EOF), so after cancelling we give shutdown `grace` seconds and then exit. Every acknowledged write is
-    already committed, and SQLite rolls back anything unfinished, so no memory is lost either way.
-    """
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-
-    def interrupted() -> None:
-        logger.info("interrupted: stopping")
-        if task is not None:
-            task.cancel()
-        timer = threading.Timer(grace, os._exit, args=(130,))
-        timer.daemon = True
-        timer.start()
-
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows event loops
-        loop.add_signal_handler(signal.SIGINT, interrupted)
-
-
-def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
-    args = build_parser().parse_args(argv)
-    environ = os.environ if env is None else env
-    # stdout carries the protocol: every log line goes to stderr.
-    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = resolve(args, environ)
-        logging.getLogger("memory_mcp").setLevel(settings.log_level)
-        asyncio.run(serve(settings))
+        return asyncio.run(coroutine)
+    except (ConfigError, InvalidInputError) as exc:
+        raise BadInput(str(exc)) from None
     except MemoryMCPError as exc:
-        print(f"memory-mcp: {exc}", file=sys.stderr)
-        return 2
+        raise Failure(str(exc)) from None
+
+
+def settings_of(given: Mapping[str, Any]) -> Settings:
+    """Settings from this command's flags, the main command's flags, then env vars and defaults."""
+    context = click.get_current_context()
+    root = context.find_root().obj or {}
+    merged = {**root, **{name: value for name, value in given.items() if value is not None}}
+    try:
+        settings = resolve(merged, os.environ)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    logging.getLogger("memory_mcp").setLevel(settings.log_level)
+    return settings
+
+
+def with_options(params: list[click.Option]) -> Callable[[F], F]:
+    """Attach generated click options to a command function."""
+
+    def attach(function: F) -> F:
+        for param in reversed(params):
+            click.decorators._param_memo(function, param)
+        return function
+
+    return attach
+
+
+def scope_options(*, required: bool = True) -> Callable[[F], F]:
+    """--user (or MEMORY_MCP_USER), --agent and --run."""
+
+    def attach(function: F) -> F:
+        function = click.option(
+            "--run", "run_id", metavar="RUN", help="Only the memories of this run (conversation or session)."
+        )(function)
+        function = click.option("--agent", "agent_id", metavar="AGENT", help="Only the memories of this agent.")(
+            function
+        )
+        return click.option(
+            "--user",
+            "-u",
+            "user_id",
+            metavar="USER",
+            envvar="MEMORY_MCP_USER",
+            required=required,
+            help="Whose memories (env MEMORY_MCP_USER).",
+        )(function)
+
+    return attach
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+data_options = with_options(click_options(serving=False))
+
+
+def emit(value: Any) -> None:
+    """Print JSON on stdout."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def memory_table(memories: list[MemoryOut], *, scores: list[float] | None = None, title: str | None = None) -> Table:
+    """Memories as a table for people."""
+    table = Table(title=title, show_lines=False, expand=False)
+    if scores is not None:
+        table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True, style="cyan")
+    table.add_column("text", overflow="fold", min_width=24, ratio=3)
+    table.add_column("stored", no_wrap=True)
+    table.add_column("metadata", overflow="fold", ratio=1)
+    for position, memory in enumerate(memories):
+        row = [
+            escape(memory.id),
+            escape(memory.text),
+            _day(memory.created_at),
+            escape(json.dumps(memory.metadata, ensure_ascii=False)) if memory.metadata else "",
+        ]
+        if scores is not None:
+            row.insert(0, f"{scores[position]:.3f}")
+        table.add_row(*row)
+    return table
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, *, in_bytes: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (shown on a terminal only); yields `advance(n)`."""
+    columns = [TextColumn("{task.description}"), BarColumn()]
+    columns += [DownloadColumn()] if in_bytes else [MofNCompleteColumn()]
+    with Progress(*columns, TimeRemainingColumn(), console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def scope(engine: MemoryEngine, user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
+    return engine.scope(user_id, agent_id, run_id)
+
+
+# -- the commands ----------------------------------------------------------------------------------
+
+
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog="Without a command it serves MCP on stdio, as MCP hosts launch it. "
+    "Every option also reads an env var MEMORY_MCP_*; `memory-mcp COMMAND --help` shows a command's options.",
+)
+@click.version_option(__version__, "--version", "-V", prog_name="memory-mcp")
+@with_options(click_options(serving=True))
+@click.pass_context
+def app(context: click.Context, /, **given: Any) -> None:
+    """Long-term memory for AI assistants, over the Model Context Protocol (MCP)."""
+    context.obj = {name: value for name, value in given.items() if value is not None}
+    if context.invoked_subcommand is None:
+        _serve({})
+
+
+def _serve(given: Mapping[str, Any]) -> None:
+    settings = settings_of(given)
+    try:
+        run(serve(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        return 130
-    return 0
+        sys.exit(130)
+
+
+@app.command("serve")
+@with_options(click_options(serving=True))
+def serve_command(**given: Any) -> None:
+    """Serve MCP over stdio (for MCP hosts) or streamable HTTP (--transport http)."""
+    _serve(given)
+
+
+@app.command("list")
+@scope_options()
+@click.option("--limit", "-n", default=20, show_default=True, help="How many, newest first.")
+@click.option("--cursor", help="Continue after a previous page (its next_cursor).")
+@click.option("--filter", "filter_json", metavar="JSON", help='Metadata filter, e.g. \'{"topic": "food"}\'.')
+@json_option
+@data_options
+def list_command(
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    limit: int,
+    cursor: str | None,
+    filter_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """List a user's memories, newest first."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            page = await engine.page(
+                scope(engine, user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=parse_json(filter_json)
+            )
+        result = MemoryPageOut.of(page)
+        if as_json:
+            emit(result.model_dump())
+            return
+        out.print(memory_table(result.memories, title=f"{user_id}: {len(page.memories)} of {page.total}"))
+        if page.next_cursor:
+            out.print(f"More: memory-mcp list --user {user_id} --cursor {page.next_cursor}")
+
+    run(body())
+
+
+@app.command("search")
+@click.argument("query")
+@scope_options()
+@click.option("--limit", "-n", default=10, show_default=True, help="How many results at most.")
+@click.option("--threshold", type=float, help="Minimum score, from -1 to 1.")
+@click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see list).")
+@json_option
+@data_options
+def search_command(
+    query: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    limit: int,
+    threshold: float | None,
+    filter_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Find a user's memories most related to QUERY, best first."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given)) as engine:
+            hits = await engine.search(
+                query,
+                scope(engine, user_id, agent_id, run_id),
+                limit=limit,
+                threshold=threshold,
+                filters=parse_json(filter_json),
+            )
+        results = [SearchHitOut.of_hit(hit) for hit in hits]
+        if as_json:
+            emit({"results": [hit.model_dump() for hit in results]})
+        elif not results:
+            err.print(f"Nothing stored for {user_id} matches {query!r}.")
+        else:
+            out.print(memory_table(list(results), scores=[hit.score for hit in results]))
+
+    run(body())
+
+
+@app.command("show")
+@click.argument("memory_id")
+@scope_options()
+@json_option
+@data_options
+def show_command(
+    memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
+) -> None:
+    """Show one memory."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            memory = MemoryOut.of(await engine.get(memory_id, scope(engine, user_id, agent_id, run_id)))
+        if as_json:
+            emit(memory.model_dump())
+            return
+        for name, value in memory.model_dump().items():
+            if value not in (None, {}):
+                shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+                out.print(f"[bold]{name:>10}[/bold]  {escape(shown)}")
+
+    run(body())
+
+
+@app.command("history")
+@click.argument("memory_id")
+@scope_options()
+@json_option
+@data_options
+def history_command(
+    memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
+) -> None:
+    """Show how one memory changed (also after it was deleted)."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            entries = [
+                HistoryEntryOut.of(e) for e in await engine.history(memory_id, scope(engine, user_id, agent_id, run_id))
+            ]
+        if as_json:
+            emit({"memory_id": memory_id, "history": [entry.model_dump() for entry in entries]})
+            return
+        table = Table(title=f"history of {memory_id}")
+        for column in ("when", "event", "before", "after"):
+            table.add_column(column, overflow="fold", no_wrap=column == "when")
+        for entry in entries:
+            table.add_row(
+                entry.created_at[:19].replace("T", " "),
+                entry.event,
+                escape(entry.old_text or ""),
+                escape(entry.new_text or ""),
+            )
+        out.print(table)
+
+    run(body())
+
+
+@app.command("add")
+@click.argument("text")
+@scope_options()
+@click.option("--metadata", "metadata_json", metavar="JSON", help='Your own fields, e.g. \'{"topic": "food"}\'.')
+@json_option
+@data_options
+def add_command(
+    text: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    metadata_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Remember TEXT for a user (an exact duplicate is not stored twice)."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            result = await engine.add(text, scope(engine, user_id, agent_id, run_id), parse_json(metadata_json))
+        memory = MemoryOut.of(result.memory)
+        if as_json:
+            emit({**memory.model_dump(), "event": "ADD" if result.created else "NOOP"})
+        elif result.created:
+            out.print(f"Added {memory.id}")
+        else:
+            out.print(f"Already remembered as {memory.id}; nothing added.")
+
+    run(body())
+
+
+@app.command("edit")
+@click.argument("memory_id")
+@scope_options()
+@click.option("--text", help="The new text (without --text or --metadata, your $EDITOR opens on the old one).")
+@click.option("--metadata", "metadata_json", metavar="JSON", help="New metadata, replacing the old object.")
+@json_option
+@data_options
+def edit_command(
+    memory_id: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    text: str | None,
+    metadata_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Correct a memory's text and/or metadata (the change is kept in its history)."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            where = scope(engine, user_id, agent_id, run_id)
+            new_text = text
+            if text is None and metadata_json is None:
+                old = await engine.get(memory_id, where)
+                edited = click.edit(old.text + "\n", require_save=True)
+                if edited is None or edited.strip() == old.text:
+                    raise Failure("Nothing changed: the text was not edited.")
+                new_text = edited
+            memory = MemoryOut.of(
+                await engine.update(memory_id, where, text=new_text, metadata=parse_json(metadata_json))
+            )
+        if as_json:
+            emit(memory.model_dump())
+        else:
+            out.print(f"Updated {memory.id}: {escape(memory.text)}")
+
+    run(body())
+
+
+@app.command("delete")
+@click.argument("memory_ids", metavar="[ID]...", nargs=-1)
+@scope_options()
+@click.option("--all", "everything", is_flag=True, help="Delete every memory of the user (or of --agent/--run).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting everything.")
+@json_option
+@data_options
+def delete_command(
+    memory_ids: tuple[str, ...],
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    everything: bool,
+    yes: bool,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Forget memories by id, or all of a user's with --all (their history is kept)."""
+    if everything == bool(memory_ids):
+        raise click.UsageError("Give memory ids, or --all (not both).")
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            where = scope(engine, user_id, agent_id, run_id)
+            if everything:
+                count = await engine.count(where)
+                if count and not yes:
+                    if not sys.stdin.isatty():
+                        raise BadInput(f"This deletes all {count} memories of {user_id}; add --yes to confirm.")
+                    click.confirm(f"Delete all {count} memories of {user_id}?", abort=True, err=True)
+                with progress_bar("deleting", count) as advance:
+                    deleted = await engine.delete_all(where, progress=_advancer(advance))
+                if as_json:
+                    emit({"deleted": deleted})
+                else:
+                    out.print(f"Deleted {deleted} memories of {user_id}.")
+                return
+            gone = [MemoryOut.of(await engine.delete(memory_id, where)) for memory_id in memory_ids]
+        if as_json:
+            emit({"deleted": [memory.model_dump() for memory in gone]})
+        else:
+            for memory in gone:
+                out.print(f"Deleted {memory.id}: {escape(memory.text)}")
+
+    run(body())
+
+
+@app.command("users")
+@json_option
+@data_options
+def users_command(as_json: bool, **given: Any) -> None:
+    """List the users who have memories, with counts."""
+
+    async def body() -> None:
+        async with open_engine(settings_of(given), index=False) as engine:
+            summaries = [UserStatsOut.of(s, engine.embedder.id) for s in await engine.summaries()]
+        if as_json:
+            emit({"users": [summary.model_dump(exclude={"embedder"}) for summary in summaries]})
+            return
+        table = Table(title=f"{len(summaries)} users")
+        for column in ("user", "memories", "agents", "runs", "oldest", "newest"):
+            table.add_column(column, justify="right" if column in ("memories", "agents", "runs") else "left")
+        for s in summaries:
+            table.add_row(
+                escape(s.user_id), str(s.memories), str(s.agents), str(s.runs), _day(s.oldest), _day(s.newest)
+            )
+        out.print(table)
+
+    run(body())
+
+
+@app.command("stats")
+@click.option("--user", "-u", "user_id", metavar="USER", help="One user's figures instead of the database's.")
+@json_option
+@data_options
+def stats_command(user_id: str | None, as_json: bool, **given: Any) -> None:
+    """Figures about the database (or one user): memories, users, time span, embedder, size."""
+
+    async def body() -> None:
+        settings = settings_of(given)
+        async with open_engine(settings, index=False) as engine:
+            if user_id is not None:
+                figures: dict[str, Any] = UserStatsOut.of(
+                    await engine.summary(engine.scope(user_id)), engine.embedder.id
+                ).model_dump()
+            else:
+                summaries = await engine.summaries()
+                figures = {
+                    "database": settings.db,
+                    "size_bytes": _size(settings.db),
+                    "embedder": engine.embedder.id,
+                    "users": len(summaries),
+                    "memories": sum(s.memories for s in summaries),
+                    "oldest": min((s.oldest for s in summaries if s.oldest), default=None),
+                    "newest": max((s.newest for s in summaries if s.newest), default=None),
+                }
+        if as_json:
+            emit(figures)
+            return
+        for name, value in figures.items():
+            out.print(f"[bold]{name:>10}[/bold]  {escape(str(value))}")
+
+    run(body())
+
+
+@app.command("export")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@scope_options(required=False)
+@click.option("--vectors", is_flag=True, help="Include the vectors (an import with the same embedder reuses them).")
+@click.option("--history", "with_history", is_flag=True, help="Include each memory's change history.")
+@data_options
+def export_command(
+    path: Path | None,
+    user_id: str | None,
+    agent_id: str | None,
+    run_id: str | None,
+    vectors: bool,
+    with_history: bool,
+    **given: Any,
+) -> None:
+    """Write memories as JSONL to PATH (stdout without it): every user's, or one user's with --user."""
+    if user_id is None and (agent_id or run_id):
+        raise click.UsageError("--agent and --run need --user.")
+
+    async def body() -> int:
+        async with open_engine(settings_of(given), index=False) as engine:
+            where = None if user_id is None else scope(engine, user_id, agent_id, run_id)
+            if path is None:
+                return await archive.export(engine, sys.stdout, where, vectors=vectors, history=with_history)
+            partial = path.with_name(path.name + ".partial")
+            total = await engine.count(where) if where else None
+            with partial.open("w", encoding="utf-8") as file, progress_bar("exporting", total) as advance:
+                written = await archive.export(
+                    engine, file, where, vectors=vectors, history=with_history, advance=advance
+                )
+            partial.replace(path)
+            return written
+
+    written = run(body())
+    if path is not None:
+        err.print(f"Exported {written} memories to {path}.")
+
+
+@app.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--from",
+    "source",
+    type=click.Choice(archive.SOURCES),
+    default="auto",
+    show_default=True,
+    help=f"The file's format: a memory-mcp export, or the reference server's memory.jsonl ({archive.OFFICIAL}).",
+)
+@click.option(
+    "--user",
+    "-u",
+    "user_id",
+    metavar="USER",
+    help=f"Store everything under this user (required for {archive.OFFICIAL}).",
+)
+@click.option("--new-ids", is_flag=True, help="Give the memories new ids instead of keeping theirs.")
+@json_option
+@data_options
+def import_command(path: Path, source: str, user_id: str | None, new_ids: bool, as_json: bool, **given: Any) -> None:
+    """Import memories from a JSONL file (- for stdin); importing the same file again adds nothing."""
+
+    size = None if str(path) == "-" else path.stat().st_size
+
+    async def body() -> archive.ImportReport:
+        async with open_engine(settings_of(given), index=False) as engine:
+            if size is None:
+                return await archive.import_lines(engine, sys.stdin, source=source, user_id=user_id, new_ids=new_ids)
+            with path.open(encoding="utf-8") as file, progress_bar("importing", size, in_bytes=True) as advance:
+                return await archive.import_lines(
+                    engine, file, source=source, user_id=user_id, new_ids=new_ids, advance=advance
+                )
+
+    report = run(body())
+    if as_json:
+        emit({"added": report.added, "skipped": report.skipped, "failed": report.failed})
+    else:
+        out.print(
+            f"Imported {path}: {report.added} added, {report.skipped} already there, {len(report.failed)} failed."
+        )
+        for line in report.failed[:20]:
+            err.print(f"  {escape(line)}")
+        if len(report.failed) > 20:
+            err.print(f"  ... and {len(report.failed) - 20} more")
+    if report.failed:
+        sys.exit(1)
+
+
+@app.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@data_options
+def backup_command(path: Path, force: bool, **given: Any) -> None:
+    """Copy the database to PATH, consistently, even while servers are using it."""
+    target = path.resolve()
+    if target.exists() and not force:
+        raise BadInput(f"{path} exists; choose another path or add --force to overwrite it.")
+
+    async def body() -> None:
+        settings = settings_of(given)
+        async with await SqliteStore.open(settings.db) as store, contextlib.AsyncExitStack() as stack:
+            bar = Progress(console=err, disable=not err.is_terminal, transient=True)
+            stack.enter_context(bar)
+            task = bar.add_task("backing up", total=None)
+            await store.backup(target, lambda done, total: bar.update(task, completed=done, total=total))
+
+    run(body())
+    err.print(f"Backed up to {path} ({_size(str(path))} bytes).")
+
+
+@app.command("check")
+@json_option
+@data_options
+def check_command(as_json: bool, **given: Any) -> None:
+    """Check the database: SQLite integrity, schema, embedder, vectors, history and the search index."""
+
+    async def body() -> Any:
+        settings = settings_of(given)
+        async with open_embedder(settings) as embedder:
+            return await check(settings.db, embedder)
+
+    report = run(body())
+    if as_json:
+        emit({"ok": report.ok, "problems": report.problems, **report.figures})
+    else:
+        for name, value in report.figures.items():
+            out.print(f"[bold]{name:>14}[/bold]  {escape(str(value))}")
+        for problem in report.problems:
+            err.print(f"[red]problem:[/red] {escape(problem)}")
+        out.print("ok" if report.ok else f"{len(report.problems)} problem(s) found")
+    if not report.ok:
+        sys.exit(1)
+
+
+HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
+
+
+@app.command("config")
+@click.argument("host", required=False, type=click.Choice(HOSTS))
+@data_options
+def config_command(host: str | None, **given: Any) -> None:
+    """Print what to paste into an MCP host (all of them, or HOST) to launch this server on this database."""
+    settings = settings_of(given)
+    script = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+    command = str(script) if script.exists() else "memory-mcp"
+    db = str(Path(settings.db).expanduser().resolve())
+    entry = {"command": command, "env": {"MEMORY_MCP_DB": db}}
+    snippets = {
+        "claude-desktop": (
+            "Claude Desktop: claude_desktop_config.json (macOS ~/Library/Application Support/Claude/, "
+            "Windows %APPDATA%\\Claude\\)",
+            json.dumps({"mcpServers": {"memory": entry}}, indent=2),
+        ),
+        "cursor": (
+            "Cursor: ~/.cursor/mcp.json or .cursor/mcp.json",
+            json.dumps({"mcpServers": {"memory": entry}}, indent=2),
+        ),
+        "vscode": (".vscode/mcp.json", json.dumps({"servers": {"memory": {"type": "stdio", **entry}}}, indent=2)),
+        "claude-code": ("Claude Code: run", f"claude mcp add -e MEMORY_MCP_DB={db} memory -- {command}"),
+    }
+    if host is not None:
+        click.echo(snippets[host][1])
+        return
+    for where, text in snippets.values():
+        click.echo(f"# {where}\n{text}\n")
+    click.echo("# Restart the host afterwards, then ask it to remember something about you.")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def parse_json(text: str | None) -> Any:
+    """A JSON option's value (None when not given); a usage error says what is wrong with it."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f'Not valid JSON: {exc}. Quote it for the shell, e.g. \'{{"topic": "food"}}\'.') from None
+
+
+def _advancer(advance: Callable[[int], None]) -> Callable[[int, int], Coroutine[Any, Any, None]]:
+    """An engine progress callback (done, total) that moves a bar."""
+    seen = 0
+
+    async def report(done: int, total: int) -> None:
+        nonlocal seen
+        advance(done - seen)
+        seen = done
+
+    return report
+
+
+def _day(stamp: str | None) -> str:
+    return "" if stamp is None else stamp[:10]
+
+
+def _size(path: str) -> int | None:
+    try:
+        return Path(path).expanduser().stat().st_size
+    except OSError:
+        return None
+
+
+def main() -> NoReturn:
+    """Entry point of the console script."""
+    # stdout carries the protocol when serving: every log line goes to stderr.
+    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.main(prog_name="memory-mcp")

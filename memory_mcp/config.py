@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Final, Literal
+
+import click
 
 from .embedder import DEFAULT_DIM
 from .errors import ConfigError
@@ -227,45 +228,56 @@ class Settings:
         )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare one flag per option; values stay None unless given, so env vars can fill them."""
+SERVE_ONLY: Final = frozenset({"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit"})
+"""Options that only matter to a running server; the other commands take the rest."""
+
+
+def click_options(*, serving: bool) -> list[click.Option]:
+    """One click option per setting (all of them, or those of the non-serving commands).
+
+    Values stay None unless given, so `resolve` can fall back to the env var and then the default.
+    """
     defaults = {f.name: f.default for f in fields(Settings)}
+    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none"}
+    params = []
     for option in OPTIONS:
-        default = defaults.get(option.name)
-        shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none"}.get(
-            option.name, default
-        )
+        if not serving and option.name in SERVE_ONLY:
+            continue
         if option.parse is _bool:
-            parser.add_argument(
-                option.flag,
-                dest=option.name,
-                action="store_const",
-                const="true",
-                default=None,
-                help=f"{option.help} (env {option.env})",
+            params.append(
+                click.Option(
+                    [option.flag, option.name],
+                    is_flag=True,
+                    flag_value="true",
+                    default=None,
+                    help=f"{option.help} (env {option.env})",
+                )
             )
         else:
-            parser.add_argument(
-                option.flag,
-                dest=option.name,
-                default=None,
-                metavar=option.name.upper(),
-                help=f"{option.help} (env {option.env}; default: {shown})",
+            default = shown.get(option.name, defaults.get(option.name))
+            params.append(
+                click.Option(
+                    [option.flag, option.name],
+                    default=None,
+                    metavar=option.name.upper(),
+                    help=f"{option.help} (env {option.env}; default: {default})",
+                )
             )
+    return params
 
 
-def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """Settings from parsed flags and the environment; ConfigError names the bad value."""
+def resolve(given: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Settings from given flags (name -> text or None) and the environment; ConfigError names the bad value."""
     values: dict[str, Any] = {}
     for option in OPTIONS:
-        given: str | None = getattr(args, option.name, None)
+        value: str | None = given.get(option.name)
         source = option.flag
-        if given is None and env.get(option.env) not in (None, ""):
-            given, source = env[option.env], option.env
-        if given is None:
+        if value is None and env.get(option.env) not in (None, ""):
+            value, source = env[option.env], option.env
+        if value is None:
             continue
         try:
-            values[option.name] = option.parse(given)
+            values[option.name] = option.parse(value)
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     values.setdefault("db", str(default_db_path(env)))
@@ -276,6 +288,6 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
 
 def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Settings from a command line alone (for tests and embedding)."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return resolve(parser.parse_args(list(argv)), env)
+    command = click.Command("memory-mcp", params=list(click_options(serving=True)))
+    with command.make_context("memory-mcp", list(argv)) as context:
+        return resolve(context.params, env)

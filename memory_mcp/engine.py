@@ -8,7 +8,7 @@ import binascii
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +28,15 @@ from .models import (
     Cursor,
     HistoryEntry,
     Limits,
+    Matrix,
     Memory,
     MemoryId,
+    MemoryRecord,
     Metadata,
     Page,
     Scope,
     SearchHit,
+    UserSummary,
     Vector,
 )
 from .protocols import Embedder, MemoryStore, SearchIndex
@@ -44,6 +47,10 @@ logger = logging.getLogger(__name__)
 _LOAD_BATCH: Final = 50_000
 _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
+_EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
+
+Progress = Callable[[int, int], Awaitable[None]]
+"""Told (done, total) as a long operation advances."""
 
 
 def now() -> str:
@@ -87,6 +94,7 @@ class MemoryEngine:
         self._write_lock = asyncio.Lock()
         self._synced = 0  # sequence number of the last store change the index reflects
         self._applied: set[tuple[MemoryId, str]] = set()  # our own changes since: (memory, the time we stamped)
+        self._searchable = True
 
     @classmethod
     @asynccontextmanager
@@ -98,20 +106,26 @@ class MemoryEngine:
         limits: Limits | None = None,
         reembed: bool = False,
         vector_weight: float = VECTOR_WEIGHT,
+        index: bool = True,
+        progress: Progress | None = None,
     ) -> AsyncIterator[MemoryEngine]:
-        """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit."""
+        """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit.
+
+        `index=False` skips filling the index, for tools that read and write but never search
+        (search is then refused). `progress` follows a re-embedding.
+        """
         chosen = embedder or HashEmbedder()
         store = await SqliteStore.open(db_path)
         try:
             engine = cls(store, NumpyIndex(chosen.dim, vector_weight=vector_weight), chosen, limits)
-            await engine.load(reembed=reembed)
+            await engine.load(reembed=reembed, index=index, progress=progress)
             yield engine
         finally:
             await store.close()
 
     # -- start-up ---------------------------------------------------------------------------------
 
-    async def load(self, *, reembed: bool = False) -> None:
+    async def load(self, *, reembed: bool = False, index: bool = True, progress: Progress | None = None) -> None:
         """Check the stored vectors were made by our embedder (or re-embed them), then fill the index."""
         stored = await self.store.embedder_id()
         if stored != self.embedder.id:
@@ -125,11 +139,14 @@ class MemoryEngine:
                 )
             if stored is not None and count:
                 logger.warning("re-embedding %d memories from %s to %s", count, stored, self.embedder.id)
-                await self.store.rewrite_vectors(self.embedder.id, self._reembedded(count))
+                await self.store.rewrite_vectors(self.embedder.id, self._reembedded(count, progress))
             else:
                 await self.store.set_embedder_id(self.embedder.id)
         # Read the change position first: whatever other processes commit while we load is replayed later.
         self._synced = await self.store.last_change()
+        self._searchable = index
+        if not index:
+            return
         loaded = 0
         async for batch in self.store.iter_index_rows(_LOAD_BATCH):
             self._index(batch)
@@ -169,12 +186,14 @@ class MemoryEngine:
                 self._synced = changes[-1][0]
             self._applied.clear()  # every write of ours committed before we took the lock has been seen
 
-    async def _reembedded(self, total: int) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
+    async def _reembedded(self, total: int, progress: Progress | None) -> AsyncIterator[list[tuple[MemoryId, Vector]]]:
         done, reported = 0, 0
         async for batch in self.store.iter_texts(_REEMBED_BATCH):
             vectors = await self.embedder.embed_documents([text for _, text in batch])
             yield [(memory_id, vectors[i]) for i, (memory_id, _) in enumerate(batch)]
             done += len(batch)
+            if progress is not None:
+                await progress(done, total)
             if done * 10 // total > reported or done == total:  # progress on stderr, every tenth
                 reported = done * 10 // total
                 logger.warning("re-embedded %d of %d memories (%d%%)", done, total, 100 * done // total)
@@ -192,6 +211,18 @@ class MemoryEngine:
         vector: Vector = (await self.embedder.embed_documents([text]))[0]
         return vector
 
+    async def _embed(self, texts: Sequence[str], progress: Progress | None, total: int) -> Matrix:
+        """Embed `texts`, telling `progress` (out of `total`) after each chunk but the last, so a caller's
+        final report (`total` of `total`) is always a step forward."""
+        if progress is None or len(texts) <= _EMBED_CHUNK:
+            return await self.embedder.embed_documents(texts)
+        parts = []
+        for start in range(0, len(texts), _EMBED_CHUNK):
+            parts.append(await self.embedder.embed_documents(texts[start : start + _EMBED_CHUNK]))
+            if start + _EMBED_CHUNK < len(texts):
+                await progress(start + _EMBED_CHUNK, total)
+        return np.concatenate(parts)
+
     # -- writes -----------------------------------------------------------------------------------
 
     async def add(self, text: str, scope: Scope, metadata: Metadata | None = None) -> AddResult:
@@ -201,11 +232,14 @@ class MemoryEngine:
         [(memory, created)] = await self._store_new(scope, [(clean, fields)])
         return AddResult(memory, created)
 
-    async def add_many(self, items: Sequence[tuple[str, Metadata | None]], scope: Scope) -> list[BatchItem]:
+    async def add_many(
+        self, items: Sequence[tuple[str, Metadata | None]], scope: Scope, *, progress: Progress | None = None
+    ) -> list[BatchItem]:
         """Remember many (text, metadata) items in one transaction; one outcome per item, in input order.
 
         A bad item gets an error outcome and does not stop the others; an exact duplicate (of a stored
-        memory or of an earlier item) is a no-op that returns the memory it duplicates.
+        memory or of an earlier item) is a no-op that returns the memory it duplicates. `progress` hears
+        how many items are embedded, then all of them once stored.
         """
         if not items:
             raise InvalidInputError("memories is empty: give at least one {text, metadata?} item.")
@@ -222,19 +256,23 @@ class MemoryEngine:
                 )
             except InvalidInputError as exc:
                 outcomes[position] = BatchItem("error", error=f"item {position}: {exc}")
-        stored = await self._store_new(scope, [item for _, item in valid]) if valid else []
+        stored = await self._store_new(scope, [item for _, item in valid], progress) if valid else []
+        if progress is not None:
+            await progress(len(items), len(items))
         for (position, _), (memory, created) in zip(valid, stored, strict=True):
             outcomes[position] = BatchItem("added" if created else "noop", memory)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    async def _store_new(self, scope: Scope, items: Sequence[tuple[str, Metadata]]) -> list[tuple[Memory, bool]]:
+    async def _store_new(
+        self, scope: Scope, items: Sequence[tuple[str, Metadata]], progress: Progress | None = None
+    ) -> list[tuple[Memory, bool]]:
         """Store validated (text, metadata) items not yet in `scope`; (memory, created) for each, in order."""
         digests = [validation.content_hash(text) for text, _ in items]
         first: dict[str, int] = {}
         for position, digest in enumerate(digests):
             first.setdefault(digest, position)
         fresh = sorted(first.values())
-        vectors = await self.embedder.embed_documents([items[position][0] for position in fresh])
+        vectors = await self._embed([items[position][0] for position in fresh], progress, len(items))
         async with self._write_lock:
             stamp = now()
             new: dict[str, tuple[Memory, Vector]] = {}
@@ -292,14 +330,52 @@ class MemoryEngine:
             self.index.remove([old.id])
         return old
 
-    async def delete_all(self, scope: Scope) -> int:
-        """Forget every memory `scope` can see; returns how many."""
+    async def delete_all(self, scope: Scope, *, progress: Progress | None = None) -> int:
+        """Forget every memory `scope` can see, in one transaction; returns how many."""
         async with self._write_lock:
+            if progress is not None:
+                await progress(0, await self.store.count(scope))
             stamp = now()
             ids = await self.store.delete_scope(scope, stamp)
             self._applied.update((memory_id, stamp) for memory_id in ids)
             self.index.remove(ids)
+            if progress is not None and ids:
+                await progress(len(ids), len(ids))
         return len(ids)
+
+    async def restore(self, records: Sequence[MemoryRecord], *, progress: Progress | None = None) -> set[MemoryId]:
+        """Store memories as they were elsewhere (ids, timestamps, history); returns the ids newly stored.
+
+        Texts and metadata must be validated already. A record whose id is taken, or whose text its scope
+        already holds, is skipped, so restoring the same records twice stores them once. Records without
+        a vector are embedded.
+        """
+        missing = [position for position, record in enumerate(records) if record.vector is None]
+        embedded: Sequence[Vector] = []
+        if missing:
+            embedded = list(await self._embed([records[p].memory.text for p in missing], progress, len(records)))
+        made = dict(zip(missing, embedded, strict=True))
+        vectors: list[Vector] = [
+            record.vector if record.vector is not None else made[p] for p, record in enumerate(records)
+        ]
+        rows = [
+            (record, validation.content_hash(record.memory.text), vector)
+            for record, vector in zip(records, vectors, strict=True)
+        ]
+        async with self._write_lock:
+            stored = await self.store.restore(rows)
+            kept = [(record.memory, vector) for record, _, vector in rows if record.memory.id in stored]
+            for record, _, _ in rows:
+                if record.memory.id in stored:
+                    stamps = [entry.created_at for entry in record.history] or [record.memory.created_at]
+                    self._applied.update((record.memory.id, stamp) for stamp in stamps)
+            if kept:
+                self.index.add(
+                    [(memory.id, memory.scope) for memory, _ in kept],
+                    np.stack([vector for _, vector in kept]),
+                    [self.analyzer.terms(memory.text) for memory, _ in kept],
+                )
+        return stored
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -325,6 +401,8 @@ class MemoryEngine:
         filters: Mapping[str, Any] | None = None,
     ) -> list[SearchHit]:
         """The memories of `scope` most similar to `query`, best first, optionally filtered by metadata."""
+        if not self._searchable:
+            raise InvalidInputError("This engine was opened without its search index; open it with index=True.")
         clean = validation.text("query", query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)
@@ -399,3 +477,18 @@ class MemoryEngine:
     async def count(self, scope: Scope) -> int:
         """How many memories `scope` can see."""
         return await self.store.count(scope)
+
+    async def summaries(self, user_id: str | None = None) -> list[UserSummary]:
+        """What each user (or the one given) has stored, by user id."""
+        return await self.store.summaries(user_id)
+
+    async def summary(self, scope: Scope) -> UserSummary:
+        """What one user has stored (zero memories when nothing)."""
+        found = await self.store.summaries(scope.user_id)
+        return found[0] if found else UserSummary(scope.user_id, 0, None, None, 0, 0)
+
+    def records(
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False
+    ) -> AsyncIterator[list[MemoryRecord]]:
+        """Every memory of `scope` (None: all users), oldest first, in batches, for export."""
+        return self.store.iter_records(scope, vectors=vectors, history=history)

@@ -109,6 +109,27 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class UserSummary:
+    """What one user has stored: how many memories, from when to when, across how many agents and runs."""
+
+    user_id: str
+    memories: int
+    oldest: str | None
+    newest: str | None
+    agents: int
+    runs: int
+
+
+@dataclass(frozen=True)
+class MemoryRecord:
+    """A memory as it travels between databases: with its vector (if kept) and its change history."""
+
+    memory: Memory
+    vector: Vector | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+
+@dataclass(frozen=True)
 class Limits:
     """Input limits the engine enforces; every one is configurable."""
 

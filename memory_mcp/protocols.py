@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol
 
-from .models import Cursor, HistoryEntry, IndexHit, Matrix, Memory, MemoryId, Metadata, Scope, Vector
+from .models import (
+    Cursor,
+    HistoryEntry,
+    IndexHit,
+    Matrix,
+    Memory,
+    MemoryId,
+    MemoryRecord,
+    Metadata,
+    Scope,
+    UserSummary,
+    Vector,
+)
 
 
 class Embedder(Protocol):
@@ -84,6 +96,14 @@ class MemoryStore(Protocol):
     async def count_all(self) -> int: ...
 
     async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]: ...
+
+    async def summaries(self, user_id: str | None = None) -> list[UserSummary]: ...
+
+    def iter_records(
+        self, scope: Scope | None, *, vectors: bool = ..., history: bool = ..., batch_size: int = ...
+    ) -> AsyncIterator[list[MemoryRecord]]: ...
+
+    async def restore(self, rows: Sequence[tuple[MemoryRecord, str, Vector]]) -> set[MemoryId]: ...
 
     def iter_index_rows(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes, str]]]: ...
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit
+from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, UserSummary
 
 
 class MemoryOut(BaseModel):
@@ -160,3 +160,28 @@ class MemoriesResourceOut(BaseModel):
     truncated: bool = Field(description="True when more memories exist than are shown.")
     note: str | None = Field(default=None, description="How to see the rest, when truncated.")
     memories: list[MemoryOut]
+
+
+class UserStatsOut(BaseModel):
+    """Content of memory://users/{user_id}/stats: what is stored about one user."""
+
+    user_id: str
+    memories: int = Field(description="How many memories the user has.")
+    oldest: str | None = Field(description="When the oldest was stored (ISO 8601, UTC); null when none.")
+    newest: str | None = Field(description="When the newest was stored (ISO 8601, UTC); null when none.")
+    agents: int = Field(description="How many distinct agents the memories are limited to.")
+    runs: int = Field(description="How many distinct runs (sessions) the memories are limited to.")
+    embedder: str = Field(description="The embedder that makes the vectors search compares.")
+
+    @classmethod
+    def of(cls, summary: UserSummary, embedder: str) -> UserStatsOut:
+        """The wire form of a user's summary."""
+        return cls(
+            user_id=summary.user_id,
+            memories=summary.memories,
+            oldest=summary.oldest,
+            newest=summary.newest,
+            agents=summary.agents,
+            runs=summary.runs,
+            embedder=embedder,
+        )

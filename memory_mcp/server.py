@@ -40,6 +40,7 @@ from .schemas import (
     MemoryPageOut,
     SearchHitOut,
     SearchResultOut,
+    UserStatsOut,
 )
 from .validation import ID_PATTERN
 
@@ -286,10 +287,13 @@ def build_server(
         items are still stored).
         """
         items = [(item.text, item.metadata) for item in memories]
-        await ctx.report_progress(0, len(items), "embedding and storing")
+        await ctx.report_progress(0, len(items), "embedding")
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, "stored" if done == total else "embedding")
+
         with tool_errors():
-            outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id))
-        await ctx.report_progress(len(items), len(items), "stored")
+            outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id), progress=progress)
         if any(outcome.status == "added" for outcome in outcomes):
             await announce(ctx, user_id)
         return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
@@ -419,8 +423,12 @@ def build_server(
 
         Only call this when the user clearly asks to erase everything. Returns how many were deleted.
         """
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, "deleted" if done == total and done else f"deleting {total}")
+
         with tool_errors():
-            deleted = await engine.delete_all(scope(user_id, agent_id, run_id))
+            deleted = await engine.delete_all(scope(user_id, agent_id, run_id), progress=progress)
         if deleted:
             await announce(ctx, user_id)
         return DeleteAllOut(deleted=deleted)
@@ -485,5 +493,47 @@ def build_server(
         except InvalidInputError as exc:
             raise ResourceError(str(exc)) from exc
         return MemoryOut.of(memory).model_dump_json(indent=2)
+
+    @mcp.resource(
+        "memory://users/{user_id}/stats",
+        name="user_stats",
+        title="What is stored about a user",
+        description="How many memories the user has, the oldest and newest, across how many agents and runs.",
+        mime_type="application/json",
+    )
+    async def user_stats(user_id: str) -> str:
+        if authenticated_user() not in (None, user_id):
+            raise ResourceNotFoundError(f"No stats resource for user {user_id!r} on this connection.")
+        try:
+            summary = await engine.summary(engine.scope(user_id))
+        except InvalidInputError as exc:
+            raise ResourceError(str(exc)) from exc
+        return UserStatsOut.of(summary, engine.embedder.id).model_dump_json(indent=2)
+
+    prompt_user_t = Annotated[str, Field(description="Whose memories: the user id the assistant uses for you.")]
+
+    @mcp.prompt(name="what_do_you_remember", title="What do you remember about me?")
+    def what_do_you_remember(user_id: prompt_user_t) -> str:
+        """Review everything the assistant has stored about you, grouped by topic."""
+        return (
+            f"What do you remember about me? Call list_memories with user_id {user_id!r} (follow next_cursor until "
+            "it is null) to read everything stored about me. Then summarise it for me grouped by topic, each point "
+            "with its memory id. Point out anything that looks outdated or contradictory and offer to correct it "
+            "with update_memory or remove it with delete_memory. Do not change anything until I say so."
+        )
+
+    @mcp.prompt(name="forget_about", title="Forget everything about a topic")
+    def forget_about(
+        user_id: prompt_user_t,
+        topic: Annotated[str, Field(description="What to forget, in a few words, e.g. 'my old job'.")],
+    ) -> str:
+        """Find every memory about a topic, confirm with you, then delete them."""
+        return (
+            f"Forget everything you remember about {topic!r}. Call search_memory with user_id {user_id!r}, query "
+            f"{topic!r} and limit 50 (and again with other wordings of it), and show me every memory that is "
+            "really about it, with its id. Leave out memories that only mention it in passing. After I confirm, "
+            "call delete_memory for each one I approved and tell me what was forgotten; memory_history still "
+            "shows what was deleted."
+        )
 
     return mcp

@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, Self
@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import DuplicateError, StoreError
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .models import Cursor, HistoryEntry, Memory, MemoryId, Metadata, Scope, Vector
+from .models import Cursor, HistoryEntry, Memory, MemoryId, MemoryRecord, Metadata, Scope, UserSummary, Vector
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,13 @@ BUSY_TIMEOUT_MS: Final = 10_000
 _IN_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
 _COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, created_at, updated_at"
 _EMBEDDER_KEY: Final = "embedder_id"
-_INSERT: Final = (
-    "INSERT INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding, created_at,"
+_HISTORY_COLUMNS: Final = "memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at"
+_INTO: Final = (
+    " INTO memories (id, user_id, agent_id, run_id, text, metadata, content_hash, embedding, created_at,"
     " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING"
 )
+_INSERT: Final = "INSERT" + _INTO + " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING"
+_RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
 
 
 def encode_vector(vector: Vector) -> bytes:
@@ -58,6 +60,20 @@ def _scope_where(scope: Scope) -> tuple[str, list[str]]:
 
 def _exact(scope: Scope) -> list[str]:
     return [scope.user_id, scope.agent_id or "", scope.run_id or ""]
+
+
+def _row(memory: Memory, content_hash: str, vector: Vector) -> tuple[Any, ...]:
+    """The values of `_INTO` for one memory."""
+    return (
+        memory.id,
+        *_exact(memory.scope),
+        memory.text,
+        _dump(memory.metadata),
+        content_hash,
+        encode_vector(vector),
+        memory.created_at,
+        memory.updated_at,
+    )
 
 
 def _memory(row: sqlite3.Row | tuple[Any, ...]) -> Memory:
@@ -215,19 +231,7 @@ class SqliteStore:
         """
         if not rows:
             return set()
-        values = [
-            (
-                memory.id,
-                *_exact(memory.scope),
-                memory.text,
-                _dump(memory.metadata),
-                content_hash,
-                encode_vector(vector),
-                memory.created_at,
-                memory.updated_at,
-            )
-            for memory, content_hash, vector in rows
-        ]
+        values = [_row(memory, content_hash, vector) for memory, content_hash, vector in rows]
         async with self._transaction(single_statement=len(values) == 1) as db:
             cursor = await db.executemany(_INSERT, values)
             if cursor.rowcount == len(values):
@@ -301,6 +305,43 @@ class SqliteStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (_EMBEDDER_KEY, embedder_id),
             )
+
+    async def restore(self, rows: Sequence[tuple[MemoryRecord, str, Vector]]) -> set[MemoryId]:
+        """Store memories exactly as given (ids, timestamps, history) in one transaction; returns the ids stored.
+
+        A memory whose id exists, or whose scope already holds the same text, is skipped. One with a
+        history gets that history instead of the ADD row the database would write for it.
+        """
+        stored: set[MemoryId] = set()
+        async with self._transaction() as db:
+            for record, content_hash, vector in rows:
+                memory = record.memory
+                cursor = await db.execute(_RESTORE, _row(memory, content_hash, vector))
+                if cursor.rowcount != 1:
+                    continue
+                stored.add(memory.id)
+                if record.history:
+                    await db.execute(
+                        "DELETE FROM history WHERE memory_id = ? AND user_id = ?", (memory.id, memory.scope.user_id)
+                    )
+                    await db.executemany(
+                        f"INSERT INTO history (user_id, agent_id, run_id, {_HISTORY_COLUMNS})"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                *_exact(memory.scope),
+                                memory.id,
+                                entry.event,
+                                entry.old_text,
+                                entry.new_text,
+                                _dump(entry.old_metadata),
+                                _dump(entry.new_metadata),
+                                entry.created_at,
+                            )
+                            for entry in record.history
+                        ],
+                    )
+        return stored
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -391,22 +432,52 @@ class SqliteStore:
         where, params = _scope_where(scope)
         rows = await _all(
             self._reader,
-            "SELECT memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at FROM history"
-            f" WHERE memory_id = ? AND {where} ORDER BY seq",
+            f"SELECT {_HISTORY_COLUMNS} FROM history WHERE memory_id = ? AND {where} ORDER BY seq",
             [memory_id, *params],
         )
-        return [
-            HistoryEntry(
-                memory_id=MemoryId(mid),
-                event=event,
-                old_text=old_text,
-                new_text=new_text,
-                old_metadata=None if old_meta is None else json.loads(old_meta),
-                new_metadata=None if new_meta is None else json.loads(new_meta),
-                created_at=created_at,
-            )
-            for mid, event, old_text, new_text, old_meta, new_meta, created_at in rows
-        ]
+        return [_history_entry(row) for row in rows]
+
+    async def summaries(self, user_id: str | None = None) -> list[UserSummary]:
+        """Per user (or for one user): memory count, oldest and newest, distinct agents and runs."""
+        where, params = ("WHERE user_id = ?", [user_id]) if user_id is not None else ("", [])
+        rows = await _all(
+            self._reader,
+            "SELECT user_id, count(*), min(created_at), max(created_at),"
+            " count(DISTINCT nullif(agent_id, '')), count(DISTINCT nullif(run_id, ''))"
+            f" FROM memories {where} GROUP BY user_id ORDER BY user_id",
+            params,
+        )
+        return [UserSummary(*row) for row in rows]
+
+    async def iter_records(
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 1_000
+    ) -> AsyncIterator[list[MemoryRecord]]:
+        """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
+        where, params = _scope_where(scope) if scope is not None else ("1", [])
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS}, embedding FROM memories WHERE {where} ORDER BY user_id, created_at, id", params
+        ) as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                changes: dict[str, list[HistoryEntry]] = {}
+                if history:
+                    ids = [row[0] for row in rows]
+                    for start in range(0, len(ids), _IN_CHUNK):
+                        chunk = ids[start : start + _IN_CHUNK]
+                        marks = ",".join("?" * len(chunk))
+                        for entry in await _all(
+                            self._reader,
+                            f"SELECT {_HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks}) ORDER BY seq",
+                            chunk,
+                        ):
+                            changes.setdefault(entry[0], []).append(_history_entry(entry))
+                yield [
+                    MemoryRecord(
+                        _memory(row[:-1]),
+                        decode_vector(row[-1]) if vectors else None,
+                        tuple(changes.get(row[0], ())),
+                    )
+                    for row in rows
+                ]
 
     async def iter_index_rows(
         self, batch_size: int = 10_000
@@ -447,11 +518,88 @@ class SqliteStore:
             found.extend((MemoryId(i), Scope(u, a or None, r or None), blob, text) for i, u, a, r, blob, text in rows)
         return found
 
+    # -- maintenance (this backend only) ----------------------------------------------------------
+
+    async def backup(self, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
+        """Copy the database to `target` while others keep using it (SQLite's online backup API).
+
+        The copy is one self-contained file (rollback journal, not WAL) holding every change committed
+        when the copy finished; it is written beside `target` and renamed into place only when complete.
+        """
+        final = Path(target)
+        partial = final.with_name(final.name + ".partial")
+
+        def copy() -> None:
+            source = sqlite3.connect(self.path)
+            try:
+                Path(partial).unlink(missing_ok=True)
+                destination = sqlite3.connect(partial)
+                try:
+
+                    def step(status: int, remaining: int, total: int) -> None:
+                        if progress is not None:
+                            progress(total - remaining, total)
+
+                    source.backup(destination, pages=1024, progress=step)
+                    destination.execute("PRAGMA journal_mode = DELETE")
+                finally:
+                    destination.close()
+            finally:
+                source.close()
+            Path(partial).replace(final)
+
+        try:
+            await asyncio.to_thread(copy)
+        except (sqlite3.Error, OSError) as exc:
+            await asyncio.to_thread(Path(partial).unlink, missing_ok=True)
+            raise StoreError(f"Could not back up to {str(final)!r}: {exc}. Nothing was written there.") from exc
+
+    async def integrity(self) -> list[str]:
+        """SQLite's own check of the file: empty when sound, else what it found (at most 20 lines)."""
+        rows = await _all(self._reader, "PRAGMA integrity_check(20)")
+        found = [str(row[0]) for row in rows]
+        return [] if found == ["ok"] else found
+
+    async def schema_version(self) -> int:
+        """The schema version recorded in the file."""
+        rows = await _all(self._reader, "PRAGMA user_version")
+        return int(rows[0][0])
+
+    async def without_history(self) -> list[MemoryId]:
+        """Memories that have no history row (every stored memory should have at least its ADD)."""
+        rows = await _all(
+            self._reader,
+            "SELECT id FROM memories AS m WHERE NOT EXISTS"
+            " (SELECT 1 FROM history AS h WHERE h.user_id = m.user_id AND h.memory_id = m.id) LIMIT 1000",
+        )
+        return [MemoryId(row[0]) for row in rows]
+
+    async def iter_raw(self, batch_size: int = 10_000) -> AsyncIterator[list[tuple[str, str, str, str, str, bytes]]]:
+        """Every memory as stored: id, user id, text, metadata JSON, content hash and vector BLOB (for checks)."""
+        async with self._reader.execute(
+            "SELECT id, user_id, text, metadata, content_hash, embedding FROM memories"
+        ) as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                yield [(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+
     async def iter_texts(self, batch_size: int = 1_000) -> AsyncIterator[list[tuple[MemoryId, str]]]:
         """Every stored text with its id, in batches (for re-embedding)."""
         async with self._reader.execute("SELECT id, text FROM memories ORDER BY id") as cursor:
             while rows := await cursor.fetchmany(batch_size):
                 yield [(MemoryId(i), text) for i, text in rows]
+
+
+def _history_entry(row: sqlite3.Row | tuple[Any, ...]) -> HistoryEntry:
+    memory_id, event, old_text, new_text, old_meta, new_meta, created_at = row
+    return HistoryEntry(
+        memory_id=MemoryId(memory_id),
+        event=event,
+        old_text=old_text,
+        new_text=new_text,
+        old_metadata=None if old_meta is None else json.loads(old_meta),
+        new_metadata=None if new_meta is None else json.loads(new_meta),
+        created_at=created_at,
+    )
 
 
 def _prepare(path: str | Path) -> str:

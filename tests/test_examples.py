@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,31 @@ def test_embedded_engine_example(tmp_path: Path) -> None:
     out = run_example("embed_in_app.py", tmp_path / "m.db")
     assert "Prefers window seats on flights" in out.splitlines()[0]
     assert "1 memory about health: Allergic to peanuts" in out
+
+
+def test_command_line_walkthrough(tmp_path: Path) -> None:
+    bin_folder = Path(sys.executable).parent
+    result = subprocess.run(
+        ["bash", str(EXAMPLES / "walkthrough.sh"), str(tmp_path)],
+        env={"PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "$ memory-mcp add 'I love hiking in the Swiss Alps'" in out
+    assert out.count("\nAdded ") == 3
+    assert "Updated " in out
+    assert "Allergic to peanuts and cashews" in out
+    assert "2 added, 0 already there, 0 failed" in out
+    assert "0 added, 2 already there, 0 failed" in out  # the second import of the same file
+    assert "Exported 2 memories" in result.stderr
+    assert "Backed up to" in result.stderr
+    assert "\nok\n" in out
+    assert (tmp_path / "backup.db").exists()
+    assert (tmp_path / "copy.db").exists()
 
 
 def test_host_configurations_launch_the_console_script() -> None:

@@ -121,6 +121,8 @@ async def test_each_token_acts_as_its_own_user_only(server: str) -> None:
             await bob.read_resource("memory://users/alice/memories")
         with pytest.raises(MCPError):
             await bob.read_resource(f"memory://users/alice/memories/{added['id']}")
+        with pytest.raises(MCPError):
+            await bob.read_resource("memory://users/alice/stats")
         own = await bob.read_resource("memory://users/bob/memories")
         assert json.loads(own.contents[0].text)["total"] == 0  # type: ignore[union-attr]
     async with client(server, ALICE) as alice:

@@ -221,7 +221,11 @@ async def test_no_tool_or_resource_crosses_users(server: MCPServer, mode: str) -
 async def test_resources_show_a_users_memories(server: MCPServer, mode: str) -> None:
     async with Client(server, mode=mode) as client:
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
-        assert templates == {"memory://users/{user_id}/memories", "memory://users/{user_id}/memories/{memory_id}"}
+        assert templates == {
+            "memory://users/{user_id}/memories",
+            "memory://users/{user_id}/memories/{memory_id}",
+            "memory://users/{user_id}/stats",
+        }
         first = data(await client.call_tool("add_memory", {"user_id": "u", "text": "first fact"}))
         await client.call_tool("add_memory", {"user_id": "u", "text": "second fact"})
         listing = await read_json(client, "memory://users/u/memories")
@@ -330,3 +334,62 @@ async def test_add_memories_refuses_a_malformed_batch(
         after = data(await client.call_tool("list_memories", {"user_id": "u"}))
     assert expected in error_text(result)
     assert after["total"] == 0
+
+
+async def test_the_stats_resource_summarises_one_user(server: MCPServer, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        empty = await read_json(client, "memory://users/u/stats")
+        await client.call_tool("add_memory", {"user_id": "u", "text": "first fact"})
+        await client.call_tool("add_memory", {"user_id": "u", "text": "second fact", "agent_id": "coder"})
+        await client.call_tool("add_memory", {"user_id": "other", "text": "not counted"})
+        stats = await read_json(client, "memory://users/u/stats")
+        with pytest.raises(MCPError):
+            await client.read_resource("memory://users/a b/stats")
+    assert (empty["memories"], empty["oldest"]) == (0, None)
+    assert (stats["memories"], stats["agents"], stats["runs"], stats["embedder"]) == (2, 1, 0, "hash-v2-256")
+    assert stats["oldest"] < stats["newest"]
+
+
+async def test_prompts_guide_the_model_through_the_tools(server: MCPServer, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        recall = await client.get_prompt("what_do_you_remember", {"user_id": "alice"})
+        forget = await client.get_prompt("forget_about", {"user_id": "alice", "topic": "my old job"})
+    assert set(prompts) == {"what_do_you_remember", "forget_about"}
+    assert {a.name for a in prompts["forget_about"].arguments or []} == {"user_id", "topic"}
+    assert all(a.required for a in prompts["forget_about"].arguments or [])
+    [recall_message] = recall.messages
+    [forget_message] = forget.messages
+    assert recall_message.role == forget_message.role == "user"
+    recall_text = getattr(recall_message.content, "text", "")
+    forget_text = getattr(forget_message.content, "text", "")
+    assert "list_memories" in recall_text
+    assert "'alice'" in recall_text
+    assert "search_memory" in forget_text
+    assert "delete_memory" in forget_text
+    assert "'my old job'" in forget_text
+
+
+async def test_long_batches_and_delete_all_report_progress(server: MCPServer, mode: str) -> None:
+    reports: dict[str, list[tuple[float, float | None]]] = {"add": [], "delete": []}
+
+    def recorder(name: str) -> Any:
+        async def record(progress: float, total: float | None, message: str | None) -> None:
+            reports[name].append((progress, total))
+
+        return record
+
+    batch = [{"text": f"fact number {i} about topic {i % 7}"} for i in range(1000)]
+    async with Client(server, mode=mode) as client:
+        added = await client.call_tool(
+            "add_memories", {"user_id": "u", "memories": batch}, progress_callback=recorder("add")
+        )
+        deleted = await client.call_tool("delete_all_memories", {"user_id": "u"}, progress_callback=recorder("delete"))
+    assert [r["status"] for r in data(added)["results"]] == ["added"] * 1000
+    assert data(deleted)["deleted"] == 1000
+    done = [progress for progress, _ in reports["add"]]
+    assert done == sorted(set(done))
+    assert len(done) >= 4
+    assert reports["add"][0] == (0, 1000)
+    assert reports["add"][-1] == (1000, 1000)
+    assert reports["delete"] == [(0, 1000), (1000, 1000)]

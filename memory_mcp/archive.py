@@ -1,0 +1,331 @@
+"""Moving memories between databases: JSONL export and import, and import of the reference server's file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Final
+
+import numpy as np
+
+from . import validation
+from .engine import MemoryEngine, now
+from .errors import InvalidInputError
+from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope
+
+FORMAT: Final = "memory-mcp"
+VERSION: Final = 1
+OFFICIAL: Final = "official-memory"
+SOURCES: Final = ("auto", FORMAT, OFFICIAL)
+_BATCH: Final = 1_000
+_EVENTS: Final = ("ADD", "UPDATE", "DELETE")
+
+Advance = Callable[[int], None]
+"""Told how many more units (memories, or bytes read) are done."""
+
+
+@dataclass
+class ImportReport:
+    """What an import did: memories added, skipped (already there), and the lines that failed, with why."""
+
+    added: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+# -- export -------------------------------------------------------------------------------------------
+
+
+async def export(
+    engine: MemoryEngine,
+    out: IO[str],
+    scope: Scope | None,
+    *,
+    vectors: bool = False,
+    history: bool = False,
+    advance: Advance | None = None,
+) -> int:
+    """Write a header line, then one JSON line per memory of `scope` (None: every user); returns the count."""
+    if scope is None:
+        count = sum(summary.memories for summary in await engine.summaries())
+    else:
+        count = await engine.count(scope)
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": now(),
+        "memories": count,
+        "embedder": engine.embedder.id,
+        "dim": engine.embedder.dim,
+        "vectors": "float32-le-base64" if vectors else None,
+        "history": history,
+    }
+    out.write(json.dumps(header) + "\n")
+    written = 0
+    async for batch in engine.records(scope, vectors=vectors, history=history):
+        for record in batch:
+            out.write(json.dumps(record_json(record), ensure_ascii=False) + "\n")
+        written += len(batch)
+        if advance is not None:
+            advance(len(batch))
+    return written
+
+
+def record_json(record: MemoryRecord) -> dict[str, Any]:
+    """One export line."""
+    memory = record.memory
+    line: dict[str, Any] = {
+        "id": memory.id,
+        "user_id": memory.scope.user_id,
+        "agent_id": memory.scope.agent_id,
+        "run_id": memory.scope.run_id,
+        "text": memory.text,
+        "metadata": memory.metadata,
+        "created_at": memory.created_at,
+        "updated_at": memory.updated_at,
+    }
+    if record.history:
+        line["history"] = [
+            {
+                "event": entry.event,
+                "old_text": entry.old_text,
+                "new_text": entry.new_text,
+                "old_metadata": entry.old_metadata,
+                "new_metadata": entry.new_metadata,
+                "created_at": entry.created_at,
+            }
+            for entry in record.history
+        ]
+    if record.vector is not None:
+        line["vector"] = base64.b64encode(np.asarray(record.vector, dtype="<f4").tobytes()).decode("ascii")
+    return line
+
+
+# -- import -------------------------------------------------------------------------------------------
+
+
+async def import_lines(
+    engine: MemoryEngine,
+    lines: Iterable[str],
+    *,
+    source: str = "auto",
+    user_id: str | None = None,
+    new_ids: bool = False,
+    advance: Advance | None = None,
+) -> ImportReport:
+    """Import an export of ours, or the reference server's memory.jsonl; safe to repeat.
+
+    `user_id` puts every memory under that user (required for the reference server's file, which has
+    no users). Ids and timestamps are kept unless `new_ids`. `advance` hears the characters read.
+    """
+    if source not in SOURCES:
+        raise InvalidInputError(f"Unknown import format {source!r}; use one of {', '.join(SOURCES)}.")
+    report = ImportReport()
+    numbered = _numbered(lines, advance)
+    first = next(numbered, None)
+    if first is None:
+        raise InvalidInputError("The file is empty: nothing to import.")
+    number, obj = first
+    detected = FORMAT if isinstance(obj, dict) and obj.get("format") == FORMAT else OFFICIAL
+    if source == "auto":
+        source = detected
+    if source == OFFICIAL:
+        if user_id is None:
+            raise InvalidInputError("The reference server's file has no users: say whose memories these are (--user).")
+        records = _official(_chain(first, numbered), engine, engine.scope(user_id), report)
+    else:
+        if detected != FORMAT:
+            raise InvalidInputError(
+                f'Line {number} is not a memory-mcp export header ({{"format": "{FORMAT}", ...}}). '
+                f"For the reference server's memory.jsonl use --from {OFFICIAL}."
+            )
+        header: dict[str, Any] = obj
+        if not isinstance(header.get("version"), int) or header["version"] > VERSION:
+            raise InvalidInputError(
+                f"The export has format version {header.get('version')!r}; this memory-mcp reads up to {VERSION}. "
+                "Upgrade memory-mcp to import it."
+            )
+        vectors_usable = header.get("embedder") == engine.embedder.id and header.get("dim") == engine.embedder.dim
+        if user_id is not None:
+            engine.scope(user_id)  # refuse a bad --user before reading on
+        records = _ours(numbered, engine, user_id, new_ids, vectors_usable, report)
+    batch: list[MemoryRecord] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == _BATCH:
+            await _store(engine, batch, report)
+            batch = []
+    if batch:
+        await _store(engine, batch, report)
+    return report
+
+
+async def _store(engine: MemoryEngine, batch: list[MemoryRecord], report: ImportReport) -> None:
+    stored = await engine.restore(batch)
+    report.added += len(stored)
+    report.skipped += len(batch) - len(stored)
+
+
+def _numbered(lines: Iterable[str], advance: Advance | None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON) of each non-blank line; a line that is not JSON yields its error instead."""
+    for number, line in enumerate(lines, start=1):
+        if advance is not None:
+            advance(len(line))
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError as exc:
+            yield number, InvalidInputError(f"not valid JSON ({exc})")
+
+
+def _chain(first: tuple[int, Any], rest: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    yield first
+    yield from rest
+
+
+def _ours(
+    numbered: Iterator[tuple[int, Any]],
+    engine: MemoryEngine,
+    user_id: str | None,
+    new_ids: bool,
+    vectors_usable: bool,
+    report: ImportReport,
+) -> Iterator[MemoryRecord]:
+    for number, obj in numbered:
+        try:
+            if isinstance(obj, Exception):
+                raise obj
+            yield _record(obj, engine, user_id, new_ids, vectors_usable)
+        except InvalidInputError as exc:
+            report.failed.append(f"line {number}: {exc}")
+
+
+def _record(obj: Any, engine: MemoryEngine, user_id: str | None, new_ids: bool, vectors_usable: bool) -> MemoryRecord:
+    """A validated record from one export line; InvalidInputError says what is wrong with it."""
+    if not isinstance(obj, dict):
+        raise InvalidInputError("expected a JSON object (one memory)")
+    limits = engine.limits
+    scope = engine.scope(obj.get("user_id") if user_id is None else user_id, obj.get("agent_id"), obj.get("run_id"))
+    memory_id = obj.get("id")
+    if new_ids:
+        memory_id = str(uuid.uuid4())
+    elif not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > limits.id_max_chars:
+        raise InvalidInputError(f"id must be a non-empty string of at most {limits.id_max_chars} characters")
+    created = timestamp("created_at", obj.get("created_at"))
+    memory = Memory(
+        id=MemoryId(memory_id),
+        text=validation.text("text", obj.get("text"), limits),
+        scope=scope,
+        metadata=validation.metadata(obj.get("metadata") or {}, limits),
+        created_at=created,
+        updated_at=timestamp("updated_at", obj.get("updated_at") or created),
+    )
+    vector = None
+    if vectors_usable and isinstance(obj.get("vector"), str):
+        vector = _vector(obj["vector"], engine.embedder.dim)
+    history = tuple(_entry(item, memory.id) for item in obj.get("history") or ())
+    return MemoryRecord(memory, vector, history)
+
+
+def _vector(encoded: str, dim: int) -> Any:
+    try:
+        vector = np.frombuffer(base64.b64decode(encoded, validate=True), dtype="<f4").astype(np.float32)
+    except (binascii.Error, ValueError):
+        raise InvalidInputError("vector is not base64 of float32 values") from None
+    if vector.shape != (dim,) or not np.all(np.isfinite(vector)):
+        raise InvalidInputError(f"vector must hold {dim} finite float32 values")
+    return vector
+
+
+def _entry(item: Any, memory_id: MemoryId) -> HistoryEntry:
+    if not isinstance(item, dict) or item.get("event") not in _EVENTS:
+        raise InvalidInputError(f"history entries must be objects with an event of {', '.join(_EVENTS)}")
+    texts = [item.get("old_text"), item.get("new_text")]
+    metas = [item.get("old_metadata"), item.get("new_metadata")]
+    if not all(t is None or isinstance(t, str) for t in texts) or not all(
+        m is None or isinstance(m, dict) for m in metas
+    ):
+        raise InvalidInputError("history texts must be strings or null, and metadata objects or null")
+    return HistoryEntry(
+        memory_id=memory_id,
+        event=item["event"],
+        old_text=texts[0],
+        new_text=texts[1],
+        old_metadata=metas[0],
+        new_metadata=metas[1],
+        created_at=timestamp("history created_at", item.get("created_at")),
+    )
+
+
+def timestamp(name: str, value: Any) -> str:
+    """An ISO 8601 time as our fixed-width UTC form (a time without a zone is taken as UTC)."""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"{name} {value[:40]!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _official(
+    numbered: Iterator[tuple[int, Any]], engine: MemoryEngine, scope: Scope, report: ImportReport
+) -> Iterator[MemoryRecord]:
+    """Memories from the reference server's knowledge graph: one per observation, entity and relation."""
+    stamp = now()
+    for number, obj in numbered:
+        try:
+            if isinstance(obj, Exception):
+                raise obj
+            for fact, metadata in _official_facts(obj):
+                text = validation.text("text", fact, engine.limits)
+                memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, metadata, stamp, stamp)
+                yield MemoryRecord(memory)
+        except InvalidInputError as exc:
+            report.failed.append(f"line {number}: {exc}")
+
+
+def _official_facts(obj: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(text, metadata) of the memories one line of memory.jsonl becomes."""
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    source = {"source": OFFICIAL}
+    if kind == "entity":
+        name, entity_type, observations = obj.get("name"), obj.get("entityType"), obj.get("observations") or []
+        if not isinstance(name, str) or not name.strip() or not isinstance(observations, list):
+            raise InvalidInputError("an entity needs a name and a list of observations")
+        meta = {**source, "entity": name, "entity_type": entity_type if isinstance(entity_type, str) else None}
+        subject = _words(name)
+        facts = []
+        if isinstance(entity_type, str) and entity_type.strip():
+            facts.append((f"{subject} is {_article(entity_type)} {_words(entity_type)}", meta))
+        for observation in observations:
+            if not isinstance(observation, str) or not observation.strip():
+                raise InvalidInputError(f"an observation of {name!r} is not a non-empty string")
+            facts.append((f"{subject}: {observation.strip()}", meta))
+        return facts
+    if kind == "relation":
+        start, end, relation = obj.get("from"), obj.get("to"), obj.get("relationType")
+        if not (isinstance(start, str) and isinstance(end, str) and isinstance(relation, str)) or not all(
+            v.strip() for v in (start, end, relation)
+        ):
+            raise InvalidInputError("a relation needs from, to and relationType strings")
+        meta = {**source, "relation": relation, "from": start, "to": end}
+        return [(f"{_words(start)} {_words(relation)} {_words(end)}", meta)]
+    raise InvalidInputError('expected an object with "type": "entity" or "relation"')
+
+
+def _words(name: str) -> str:
+    """A graph name as words: `John_Smith` -> `John Smith`, `works_at` -> `works at`."""
+    return " ".join(name.replace("_", " ").split())
+
+
+def _article(noun: str) -> str:
+    return "an" if noun.strip()[:1].lower() in ("a", "e", "i", "o", "u") else "a"

@@ -1,0 +1,125 @@
+"""Health check of a database: SQLite integrity, schema, embedder, vectors, text hashes, history, and the index."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import numpy as np
+
+from .engine import MemoryEngine
+from .migrations import SCHEMA_VERSION
+from .models import MemoryId, Scope
+from .protocols import Embedder
+from .store import SqliteStore
+from .validation import content_hash
+
+_SHOWN: Final = 5  # ids named per kind of problem
+
+
+@dataclass
+class CheckReport:
+    """What a check found: problems (empty when all is well) and the figures it counted."""
+
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def problem(self, what: str, ids: list[str] | None = None) -> None:
+        """Record a problem, naming the first few ids it concerns."""
+        if ids:
+            shown = ", ".join(ids[:_SHOWN]) + (f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else "")
+            what = f"{what} ({len(ids)}: {shown})"
+        self.problems.append(what)
+
+
+async def check(db_path: str, embedder: Embedder) -> CheckReport:
+    """Examine the database at `db_path` as a server configured with `embedder` would use it."""
+    report = CheckReport()
+    if db_path != ":memory:" and not await _exists(db_path):
+        report.problem(f"There is no database at {db_path}; a server would create an empty one there.")
+        return report
+    async with await SqliteStore.open(db_path) as store:
+        found = await store.integrity()
+        if found:
+            report.problem("SQLite integrity check failed: " + "; ".join(found))
+        version = await store.schema_version()
+        report.figures["schema_version"] = version
+        if version != SCHEMA_VERSION:
+            report.problem(f"Schema version {version}, expected {SCHEMA_VERSION}.")
+        stored = await store.embedder_id()
+        report.figures["embedder"] = stored
+        embedder_matches = stored in (None, embedder.id)
+        if not embedder_matches:
+            report.problem(
+                f"Vectors were made by {stored!r} but the configured embedder is {embedder.id!r}: configure that "
+                "embedder, or start the server once with --reembed."
+            )
+        by_user = await _rows(store, embedder.dim, report)
+        report.figures["memories"] = sum(len(ids) for ids in by_user.values())
+        report.figures["users"] = len(by_user)
+        orphans = await store.without_history()
+        if orphans:
+            report.problem("Memories without any history row", list(orphans))
+    if embedder_matches and not report.problems:
+        async with MemoryEngine.open(db_path, embedder=embedder) as engine:
+            indexed = len(engine.index)
+            report.figures["indexed"] = indexed
+            missing: list[str] = []
+            extra: list[str] = []
+            for user, ids in by_user.items():
+                in_index = engine.index.ids(Scope(user))
+                missing += sorted(ids - in_index)
+                extra += sorted(in_index - ids)
+            if missing:
+                report.problem("Stored memories missing from the search index", missing)
+            if extra or indexed != report.figures["memories"]:
+                report.problem(
+                    f"The search index holds {indexed} memories, the database {report.figures['memories']}", extra
+                )
+    return report
+
+
+async def _exists(path: str) -> bool:
+    return await (await anyio.Path(path).expanduser()).exists()
+
+
+async def _rows(store: SqliteStore, dim: int, report: CheckReport) -> dict[str, set[MemoryId]]:
+    """Scan every stored memory; returns the ids of each user."""
+    by_user: dict[str, set[MemoryId]] = defaultdict(set)
+    wrong_length: list[str] = []
+    not_unit: list[str] = []
+    wrong_hash: list[str] = []
+    bad_metadata: list[str] = []
+    async for batch in store.iter_raw():
+        for memory_id, user_id, text, metadata, digest, blob in batch:
+            by_user[user_id].add(MemoryId(memory_id))
+            if len(blob) != 4 * dim:
+                wrong_length.append(memory_id)
+            else:
+                norm = float(np.linalg.norm(np.frombuffer(blob, dtype="<f4")))
+                if not (abs(norm - 1.0) < 1e-3 or norm == 0.0):
+                    not_unit.append(memory_id)
+            if content_hash(text) != digest:
+                wrong_hash.append(memory_id)
+            try:
+                if not isinstance(json.loads(metadata), dict):
+                    bad_metadata.append(memory_id)
+            except ValueError:
+                bad_metadata.append(memory_id)
+    if wrong_length:
+        report.problem(f"Vectors of the wrong length (expected {dim} float32 values)", wrong_length)
+    if not_unit:
+        report.problem("Vectors that are not unit length (or hold NaN)", not_unit)
+    if wrong_hash:
+        report.problem("Texts whose stored duplicate-check hash does not match", wrong_hash)
+    if bad_metadata:
+        report.problem("Metadata that is not a JSON object", bad_metadata)
+    return by_user
