@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -176,12 +177,4 @@ class UserStatsOut(BaseModel):
     @classmethod
     def of(cls, summary: UserSummary, embedder: str) -> UserStatsOut:
         """The wire form of a user's summary."""
-        return cls(
-            user_id=summary.user_id,
-            memories=summary.memories,
-            oldest=summary.oldest,
-            newest=summary.newest,
-            agents=summary.agents,
-            runs=summary.runs,
-            embedder=embedder,
-        )
+        return cls(**asdict(summary), embedder=embedder)
