@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -19,7 +21,7 @@ import numpy as np
 from . import validation
 from .analyzer import Analyzer
 from .embedder import HashEmbedder
-from .errors import InvalidInputError, NotFoundError, StoreError
+from .errors import InvalidInputError, MemoryMCPError, NotFoundError, StoreError
 from .filters import Predicate, compile_filter
 from .index import VECTOR_WEIGHT, NumpyIndex
 from .models import (
@@ -45,6 +47,7 @@ from .store import SqliteStore
 logger = logging.getLogger(__name__)
 
 _LOAD_BATCH: Final = 50_000
+_BACKGROUND_BATCH: Final = 5_000  # rows indexed between two turns of the event loop while serving
 _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
@@ -95,6 +98,7 @@ class MemoryEngine:
         self._synced = 0  # sequence number of the last store change the index reflects
         self._applied: set[tuple[MemoryId, str]] = set()  # our own changes since: (memory, the time we stamped)
         self._searchable = True
+        self._loading: asyncio.Task[None] | None = None
 
     @classmethod
     @asynccontextmanager
@@ -107,25 +111,35 @@ class MemoryEngine:
         reembed: bool = False,
         vector_weight: float = VECTOR_WEIGHT,
         index: bool = True,
+        background: bool = False,
         progress: Progress | None = None,
     ) -> AsyncIterator[MemoryEngine]:
         """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit.
 
         `index=False` skips filling the index, for tools that read and write but never search
-        (search is then refused). `progress` follows a re-embedding.
+        (search is then refused). `background=True` returns as soon as the database is checked and
+        fills the index meanwhile: reads that need no index answer at once, searches wait for it, writes
+        queue behind it. `progress` follows a re-embedding.
         """
         chosen = embedder or HashEmbedder()
         store = await SqliteStore.open(db_path)
+        engine = None
         try:
             engine = cls(store, NumpyIndex(chosen.dim, vector_weight=vector_weight), chosen, limits)
-            await engine.load(reembed=reembed, index=index, progress=progress)
+            await engine.load(reembed=reembed, index=index, background=background, progress=progress)
             yield engine
         finally:
+            if engine is not None and engine._loading is not None and not engine._loading.done():
+                engine._loading.cancel()
+                with contextlib.suppress(asyncio.CancelledError, MemoryMCPError):
+                    await engine._loading
             await store.close()
 
     # -- start-up ---------------------------------------------------------------------------------
 
-    async def load(self, *, reembed: bool = False, index: bool = True, progress: Progress | None = None) -> None:
+    async def load(
+        self, *, reembed: bool = False, index: bool = True, background: bool = False, progress: Progress | None = None
+    ) -> None:
         """Check the stored vectors were made by our embedder (or re-embed them), then fill the index."""
         stored = await self.store.embedder_id()
         if stored != self.embedder.id:
@@ -147,11 +161,37 @@ class MemoryEngine:
         self._searchable = index
         if not index:
             return
-        loaded = 0
-        async for batch in self.store.iter_index_rows(_LOAD_BATCH):
-            self._index(batch)
-            loaded += len(batch)
-        logger.info("index loaded: %d memories, embedder %s", loaded, self.embedder.id)
+        await self._write_lock.acquire()  # held until filled: a write must not race the rows being loaded
+        if background:
+            self._loading = asyncio.create_task(self._fill(_BACKGROUND_BATCH), name="memory-mcp index load")
+        else:
+            await self._fill(_LOAD_BATCH)
+
+    @property
+    def ready(self) -> bool:
+        """True once the search index holds every stored memory (see `open(background=True)`)."""
+        return self._loading is None or self._loading.done()
+
+    async def _fill(self, batch_size: int) -> None:
+        """Fill the index from the store, then release the write lock taken by `load`."""
+        try:
+            loaded = 0
+            started = time.perf_counter()
+            async for batch in self.store.iter_index_rows(batch_size):
+                self._index(batch)
+                loaded += len(batch)
+                await asyncio.sleep(0)  # let other requests through between batches
+            logger.info(
+                "index loaded: %d memories in %.2f s, embedder %s",
+                loaded,
+                time.perf_counter() - started,
+                self.embedder.id,
+            )
+        except MemoryMCPError as exc:
+            logger.error("the search index could not be loaded: %s", exc)  # noqa: TRY400 (a known condition)
+            raise
+        finally:
+            self._write_lock.release()
 
     def _index(self, rows: Sequence[tuple[MemoryId, Scope, bytes, str]]) -> None:
         """Put stored rows (id, scope, vector BLOB, text) into the index."""
@@ -403,6 +443,8 @@ class MemoryEngine:
         """The memories of `scope` most similar to `query`, best first, optionally filtered by metadata."""
         if not self._searchable:
             raise InvalidInputError("This engine was opened without its search index; open it with index=True.")
+        if self._loading is not None:
+            await asyncio.shield(self._loading)  # wait for the index; a failed load raises its error here
         clean = validation.text("query", query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)

@@ -127,30 +127,39 @@ class _Partition:
 
     def extend(self, ids: Sequence[MemoryId], vectors: Matrix, term_lists: Sequence[Sequence[str]]) -> None:
         """Append memories not in the partition yet, building their postings in bulk (start-up, imports)."""
-        start, needed = len(self.ids), len(self.ids) + len(ids)
+        start, needed, count = len(self.ids), len(self.ids) + len(ids), len(ids)
         if needed > self.matrix.shape[0]:
             self._resize(max(needed, 2 * self.matrix.shape[0]))
         self.matrix[start:needed] = vectors
-        counts = [Counter(terms) for terms in term_lists]
-        self.lengths[start:needed] = [len(terms) for terms in term_lists]
-        self.total_length += float(sum(len(terms) for terms in term_lists))
-        # Number the distinct terms, then one stable sort groups each term's (row, tf) pairs together.
+        lengths = np.fromiter(map(len, term_lists), dtype=np.int64, count=count)
+        self.lengths[start:needed] = lengths
+        self.total_length += float(lengths.sum())
+        # Number the terms, then one sort of (term, row) keys yields each term's rows and counts at once.
         number: dict[str, int] = {}
-        term_ids = np.fromiter((number.setdefault(term, len(number)) for c in counts for term in c), dtype=np.int64)
-        rows = np.repeat(np.arange(start, needed, dtype=np.int32), [len(c) for c in counts])
-        tf = np.fromiter((tf for c in counts for tf in c.values()), dtype=np.float32, count=len(term_ids))
-        order = np.argsort(term_ids, kind="stable")
-        bounds = np.searchsorted(term_ids[order], np.arange(len(number) + 1))
-        interned = {term: sys.intern(term) for term in number}  # one string object per term, shared by rows
-        for term, index in number.items():
+        term_ids = np.fromiter(
+            (number.setdefault(term, len(number)) for terms in term_lists for term in terms),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+        keys = term_ids * count + np.repeat(np.arange(count, dtype=np.int64), lengths)
+        pairs, counts = np.unique(keys, return_counts=True)
+        pair_terms, pair_rows = np.divmod(pairs, count)
+        rows = (pair_rows + start).astype(np.int32)
+        tf = counts.astype(np.float32)
+        bounds = np.searchsorted(pair_terms, np.arange(len(number) + 1)).tolist()
+        vocabulary = [sys.intern(term) for term in number]  # one string object per term, shared by rows
+        for index, term in enumerate(vocabulary):
             postings = self.postings.get(term)
             if postings is None:
-                postings = self.postings[interned[term]] = _Postings()
-            segment = order[bounds[index] : bounds[index + 1]]
-            postings.extend(rows[segment], tf[segment])
+                postings = self.postings[term] = _Postings()
+            postings.extend(rows[bounds[index] : bounds[index + 1]], tf[bounds[index] : bounds[index + 1]])
+        # Each row's distinct terms (to undo its postings later), grouped by row.
+        by_row = np.argsort(pair_rows, kind="stable")
+        words = np.array(vocabulary, dtype=object)[pair_terms[by_row]]
+        cuts = np.searchsorted(pair_rows[by_row], np.arange(1, count)).tolist()
+        self.terms.extend(map(tuple, np.split(words, cuts)))
         self.ids.extend(ids)
-        self.terms.extend(tuple(interned[term] for term in c) for c in counts)
-        self.rows.update((memory_id, start + offset) for offset, memory_id in enumerate(ids))
+        self.rows.update(zip(ids, range(start, needed), strict=True))
 
     def remove(self, memory_id: MemoryId) -> None:
         row = self.rows.pop(memory_id)

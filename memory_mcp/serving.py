@@ -52,9 +52,9 @@ async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, index: bool = True, progress: Progress | None = None
+    settings: Settings, *, index: bool = True, background: bool = False, progress: Progress | None = None
 ) -> AsyncIterator[MemoryEngine]:
-    """The engine on the configured database and embedder (see `MemoryEngine.open` for `index`, `progress`)."""
+    """The engine on the configured database and embedder (see `MemoryEngine.open` for the keywords)."""
     async with (
         open_embedder(settings) as embedder,
         MemoryEngine.open(
@@ -64,6 +64,7 @@ async def open_engine(
             reembed=settings.reembed,
             vector_weight=settings.search_vector_weight,
             index=index,
+            background=background,
             progress=progress,
         ) as engine,
     ):
@@ -114,12 +115,14 @@ async def serve(settings: Settings) -> None:
     from .server import build_server  # the MCP SDK loads only when serving, so other commands start fast
 
     tokens = http_access(settings) if settings.transport == "http" else None
-    async with open_engine(settings) as engine:
-        logger.info("serving %s (%d memories) on stdio", settings.db, len(engine.index))
+    # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
+    async with open_engine(settings, background=True) as engine:
+        stored = await engine.store.count_all()
+        logger.info("serving %s (%d memories) on %s", settings.db, stored, settings.transport)
         if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
             print(
                 f"memory-mcp {__version__}: serving MCP on stdio, database {settings.db} "
-                f"({len(engine.index)} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
+                f"({stored} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
                 "Claude Code, the MCP Inspector) to talk to it: `memory-mcp config` prints what to paste into one. "
                 "Ctrl-C stops it.",
                 file=sys.stderr,

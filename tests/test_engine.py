@@ -502,3 +502,38 @@ async def test_add_many_is_one_transaction(engine: MemoryEngine, db_path: Path) 
         await engine.add_many([("first", None), ("second", None)], ALICE)
     assert (await engine.page(ALICE)).total == 0
     assert len(engine.index) == 0
+
+
+async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as engine:
+        for start in range(0, 12_000, 1_000):  # more rows than one background batch
+            await engine.add_many(
+                [(f"stored fact number {i}", None) for i in range(start, start + 1_000)], engine.scope("u")
+            )
+        kept = (await engine.add("Allergic to peanuts", engine.scope("u"))).memory
+        doomed = (await engine.add("Lives in Lisbon", engine.scope("u"))).memory
+    async with MemoryEngine.open(db_path, background=True) as engine:
+        assert not engine.ready  # open returned before the index was filled
+        assert (await engine.get(kept.id, engine.scope("u"))).text == "Allergic to peanuts"
+        searched, added, deleted = await asyncio.gather(
+            engine.search("peanuts", engine.scope("u")),
+            engine.add("Plays the cello", engine.scope("u")),
+            engine.delete(doomed.id, engine.scope("u")),
+        )
+        assert engine.ready
+        assert [hit.memory.id for hit in searched] == [kept.id]
+        assert [hit.memory.id for hit in await engine.search("cello", engine.scope("u"))] == [added.memory.id]
+        assert await engine.search("Lisbon", engine.scope("u")) == []
+        assert len(engine.index) == await engine.count(engine.scope("u")) == 12_002
+
+
+async def test_a_failed_background_load_is_reported_by_search(db_path: Path) -> None:
+    async with MemoryEngine.open(db_path) as engine:
+        await engine.add("Allergic to peanuts", engine.scope("u"))
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("UPDATE memories SET embedding = zeroblob(8)")
+    async with MemoryEngine.open(db_path, background=True) as engine:
+        with pytest.raises(StoreError, match="wrong length"):
+            await engine.search("peanuts", engine.scope("u"))
+        with pytest.raises(StoreError, match="wrong length"):
+            await engine.search("peanuts", engine.scope("u"))
