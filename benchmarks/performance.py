@@ -477,9 +477,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(temporary)
         results: dict[str, Any] = {"bandwidth_gbs": bandwidth_gbs(), "cpu_count": os.cpu_count()}
         results["search"] = await bench_search(sizes, folder, repeats)
-        results["isolation"] = await bench_isolation(min(args.max_n, 100_000), 1_000, folder, repeats)
+        results["isolation"] = await bench_isolation(args.max_n, 1_000, folder, repeats)
         results["writes"] = await bench_writes(folder, 500 if args.quick else 2_000, 2 if args.quick else 10)
-        results["cold_start"] = [await bench_cold_start(n, folder) for n in sizes if n >= 10_000][-1:]
+        cold_sizes = [n for n in sizes if n >= 100_000] or [n for n in sizes if n >= 10_000][-1:]
+        results["cold_start"] = [await bench_cold_start(n, folder) for n in cold_sizes]
         if not args.no_mcp:
             results["mcp"] = await bench_mcp(min(args.max_n, 10_000), folder, repeats)
         if not args.no_peers:
