@@ -99,7 +99,7 @@ def engine_ranker(embedder: Callable[[], Embedder] | None = None, vector_weight:
                 Path(folder) / "locomo.db", embedder=embedder() if embedder else None
             ) as engine:
                 if vector_weight is not None:
-                    engine.index.vector_weight = vector_weight  # type: ignore[attr-defined]
+                    engine.local_index.vector_weight = vector_weight  # type: ignore[attr-defined]
                 scope = engine.scope(conversation.sample_id)
                 for dia_id, text in conversation.turns:
                     await engine.add(text, scope, {"dia_id": dia_id})

@@ -106,6 +106,48 @@ def record_json(record: MemoryRecord) -> dict[str, Any]:
     return line
 
 
+# -- copy between databases -------------------------------------------------------------------------
+
+
+@dataclass
+class CopyReport:
+    """What a copy did: memories copied, already in the destination, and missing from it afterwards."""
+
+    copied: int = 0
+    already: int = 0
+    missing: list[str] = field(default_factory=list)
+    source_total: int = 0
+
+
+async def copy(
+    source: MemoryEngine, destination: MemoryEngine, scope: Scope | None, *, advance: Advance | None = None
+) -> CopyReport:
+    """Copy the memories of `scope` (None: everyone's), with ids, timestamps and history, then check them.
+
+    Vectors are reused when both sides use the same embedder, else re-embedded. Safe to repeat: what
+    the destination has already is skipped. Afterwards every source memory must be found in the
+    destination, by id or (for one skipped as a duplicate) by its text in the same scope.
+    """
+    report = CopyReport()
+    same_embedder = source.embedder.id == destination.embedder.id
+    async for batch in source.records(scope, vectors=same_embedder, history=True):
+        stored = await destination.restore(batch)
+        report.copied += len(stored)
+        report.already += len(batch) - len(stored)
+        report.source_total += len(batch)
+        for record in batch:
+            if record.memory.id in stored:
+                continue
+            memory = record.memory
+            if await destination.store.get(Scope(memory.scope.user_id), memory.id) is None and (
+                await destination.store.find_by_hash(memory.scope, validation.content_hash(memory.text)) is None
+            ):
+                report.missing.append(memory.id)
+        if advance is not None:
+            advance(len(batch))
+    return report
+
+
 # -- import -------------------------------------------------------------------------------------------
 
 

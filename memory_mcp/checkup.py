@@ -70,12 +70,12 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
             report.problem("Memories without any history row", list(orphans))
     if embedder_matches and not report.problems:
         async with MemoryEngine.open(db_path, embedder=embedder) as engine:
-            indexed = len(engine.index)
+            indexed = len(engine.local_index)
             report.figures["indexed"] = indexed
             missing: list[str] = []
             extra: list[str] = []
             for user, ids in by_user.items():
-                in_index = engine.index.ids(Scope(user))
+                in_index = engine.local_index.ids(Scope(user))
                 missing += sorted(ids - in_index)
                 extra += sorted(in_index - ids)
             if missing:

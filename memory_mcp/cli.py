@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Final, NoReturn, TypeVar
 
@@ -24,6 +25,7 @@ from .config import Settings, click_options, resolve
 from .engine import MemoryEngine
 from .errors import ConfigError, InvalidInputError, MemoryMCPError
 from .models import Scope
+from .pg_store import POSTGRES_SCHEMES, redact
 from .schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut, UserStatsOut
 from .serving import open_embedder, open_engine, serve
 from .store import SqliteStore
@@ -477,8 +479,8 @@ def stats_command(user_id: str | None, as_json: bool, **given: Any) -> None:
             else:
                 summaries = await engine.summaries()
                 figures = {
-                    "database": settings.db,
-                    "size_bytes": _size(settings.db),
+                    "database": redact(settings.location),
+                    "size_bytes": None if settings.database_url else _size(settings.db),
                     "embedder": engine.embedder.id,
                     "users": len(summaries),
                     "memories": sum(s.memories for s in summaries),
@@ -588,6 +590,8 @@ def import_command(path: Path, source: str, user_id: str | None, new_ids: bool, 
 def backup_command(path: Path, force: bool, **given: Any) -> None:
     """Copy the database to PATH, consistently, even while servers are using it."""
     target = path.resolve()
+    if settings_of(given).database_url:
+        raise BadInput("backup copies the SQLite file; for PostgreSQL use pg_dump (see the README).")
     if target.exists() and not force:
         raise BadInput(f"{path} exists; choose another path or add --force to overwrite it.")
 
@@ -609,8 +613,13 @@ def backup_command(path: Path, force: bool, **given: Any) -> None:
 def check_command(as_json: bool, **given: Any) -> None:
     """Check the database: SQLite integrity, schema, embedder, vectors, history and the search index."""
 
+    settings = settings_of(given)
+    if settings.database_url:
+        raise BadInput(
+            "check examines a SQLite file; PostgreSQL checks itself (amcheck) and keeps no index to compare."
+        )
+
     async def body() -> Any:
-        settings = settings_of(given)
         async with open_embedder(settings) as embedder:
             return await check(settings.db, embedder)
 
@@ -625,6 +634,72 @@ def check_command(as_json: bool, **given: Any) -> None:
         out.print("ok" if report.ok else f"{len(report.problems)} problem(s) found")
     if not report.ok:
         sys.exit(1)
+
+
+@app.command("migrate")
+@click.option(
+    "--from", "source", required=True, metavar="SOURCE", help="sqlite:PATH (or a path), or a postgresql:// URL."
+)
+@click.option(
+    "--to", "target", required=True, metavar="TARGET", help="A postgresql:// URL, or sqlite:PATH (or a path)."
+)
+@click.option("--user", "-u", "user_id", metavar="USER", help="Move only this user's memories (default: everyone's).")
+@json_option
+@data_options
+def migrate_command(source: str, target: str, user_id: str | None, as_json: bool, **given: Any) -> None:
+    """Copy memories, with their history, from one database to another (e.g. SQLite to PostgreSQL), then check."""
+    settings = settings_of(given)
+    origin, destination = _location(source), _location(target)
+    if origin == destination:
+        raise BadInput("--from and --to name the same database.")
+
+    async def body() -> archive.CopyReport:
+        async with (
+            open_engine(_at(settings, origin), index=False) as old,
+            open_engine(_at(settings, destination), index=False) as new,
+        ):
+            where = None if user_id is None else old.scope(user_id)
+            total = await old.count(where) if where else sum(s.memories for s in await old.summaries())
+            with progress_bar("migrating", total) as advance:
+                return await archive.copy(old, new, where, advance=advance)
+
+    report = run(body())
+    if as_json:
+        emit(
+            {
+                "copied": report.copied,
+                "already": report.already,
+                "missing": report.missing,
+                "source": report.source_total,
+            }
+        )
+    else:
+        out.print(
+            f"Migrated {report.source_total} memories: {report.copied} copied, {report.already} already there; "
+            + ("every one is in the destination." if not report.missing else f"{len(report.missing)} MISSING.")
+        )
+    if report.missing:
+        err.print(f"Missing from the destination: {', '.join(report.missing[:10])}")
+        sys.exit(1)
+
+
+def _location(text: str) -> str:
+    """A database named on the command line: a postgresql:// URL, or a SQLite file (`sqlite:PATH` or a path)."""
+    if _is_url(text):
+        return text
+    path = text.removeprefix("sqlite:")
+    return str(Path(path).expanduser().resolve())
+
+
+def _at(settings: Settings, location: str) -> Settings:
+    """The settings with the database replaced by `location`."""
+    if _is_url(location):
+        return replace(settings, database_url=location)
+    return replace(settings, database_url=None, db=location)
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(POSTGRES_SCHEMES)
 
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")

@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .index import VECTOR_WEIGHT
 from .local_embedder import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from .models import Limits
+from .pg_store import POSTGRES_SCHEMES, redact
 from .remote_embedder import DEFAULT_BASE_URL, DEFAULT_MODEL
 
 MODEL_VECTOR_WEIGHT: Final = 0.3
@@ -89,6 +90,13 @@ def _embedder(text: str) -> str:
     return lowered
 
 
+def _database_url(text: str) -> str:
+    value = text.strip()
+    if not value.startswith(POSTGRES_SCHEMES):
+        raise ValueError(f"expected a postgresql:// URL, got {redact(value)!r}")
+    return value
+
+
 TRANSPORTS: Final = ("stdio", "http")
 
 
@@ -103,6 +111,16 @@ def _transport(text: str) -> str:
 
 OPTIONS: Final = (
     Option("db", "--db", "MEMORY_MCP_DB", str, "SQLite database file (created on first use)"),
+    Option(
+        "database_url",
+        "--database-url",
+        "MEMORY_MCP_DATABASE_URL",
+        _database_url,
+        "postgresql://user:password@host:5432/dbname: keep memories in PostgreSQL with pgvector instead of the "
+        "SQLite file (needs the [postgres] extra)",
+    ),
+    Option("pg_pool_min", "--pg-pool-min", "MEMORY_MCP_PG_POOL_MIN", _positive, "fewest PostgreSQL connections kept"),
+    Option("pg_pool_max", "--pg-pool-max", "MEMORY_MCP_PG_POOL_MAX", _positive, "most PostgreSQL connections open"),
     Option("transport", "--transport", "MEMORY_MCP_TRANSPORT", _transport, "stdio (for MCP hosts) or http"),
     Option("host", "--host", "MEMORY_MCP_HOST", str, "address the HTTP transport listens on"),
     Option("port", "--port", "MEMORY_MCP_PORT", _port, "port of the HTTP transport"),
@@ -187,6 +205,9 @@ class Settings:
     """Resolved settings: flag, else env var, else default."""
 
     db: str
+    database_url: str | None = None
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -208,6 +229,16 @@ class Settings:
     max_batch: int = Limits.max_batch
     resource_limit: int = 100
     log_level: str = "WARNING"
+
+    @property
+    def location(self) -> str:
+        """Where the memories live: the PostgreSQL URL when one is set, else the SQLite file."""
+        return self.database_url or self.db
+
+    @property
+    def pool(self) -> tuple[int, int]:
+        """PostgreSQL connection pool sizes (min, max)."""
+        return min(self.pg_pool_min, self.pg_pool_max), self.pg_pool_max
 
     @property
     def search_vector_weight(self) -> float:
@@ -238,7 +269,7 @@ def click_options(*, serving: bool) -> list[click.Option]:
     Values stay None unless given, so `resolve` can fall back to the env var and then the default.
     """
     defaults = {f.name: f.default for f in fields(Settings)}
-    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none"}
+    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none", "database_url": "none"}
     params = []
     for option in OPTIONS:
         if not serving and option.name in SERVE_ONLY:

@@ -29,6 +29,7 @@ from .models import (
     BatchItem,
     Cursor,
     HistoryEntry,
+    IndexHit,
     Limits,
     Matrix,
     Memory,
@@ -41,7 +42,8 @@ from .models import (
     UserSummary,
     Vector,
 )
-from .protocols import Embedder, MemoryStore, SearchIndex
+from .pg_store import POSTGRES_SCHEMES, PostgresStore
+from .protocols import Embedder, MemoryStore, SearchIndex, SearchingStore
 from .store import SqliteStore
 
 logger = logging.getLogger(__name__)
@@ -87,10 +89,20 @@ class MemoryEngine:
     """
 
     def __init__(
-        self, store: MemoryStore, index: SearchIndex, embedder: Embedder, limits: Limits | None = None
+        self,
+        store: MemoryStore,
+        index: SearchIndex | None,
+        embedder: Embedder,
+        limits: Limits | None = None,
+        *,
+        vector_weight: float = VECTOR_WEIGHT,
     ) -> None:
+        """`index=None` when the store searches by itself (a `SearchingStore`, e.g. PostgreSQL)."""
+        if index is None and not isinstance(store, SearchingStore):
+            raise TypeError("without a search index the store must be able to search (a SearchingStore)")
         self.store = store
         self.index = index
+        self.vector_weight = vector_weight
         self.embedder = embedder
         self.analyzer = Analyzer()
         self.limits = limits or Limits()
@@ -113,8 +125,12 @@ class MemoryEngine:
         index: bool = True,
         background: bool = False,
         progress: Progress | None = None,
+        pool: tuple[int, int] = (1, 10),
     ) -> AsyncIterator[MemoryEngine]:
-        """Open the SQLite database at `db_path` and fill the index from it; closes the store on exit.
+        """Open the database at `db_path` and fill the index from it; closes the store on exit.
+
+        `db_path` is a SQLite file, or a `postgresql://` URL (then PostgreSQL with pgvector both stores
+        and searches, through a connection pool of `pool` = (min, max) connections, and no index is kept).
 
         `index=False` skips filling the index, for tools that read and write but never search
         (search is then refused). `background=True` returns as soon as the database is checked and
@@ -122,10 +138,18 @@ class MemoryEngine:
         queue behind it. `progress` follows a re-embedding.
         """
         chosen = embedder or HashEmbedder()
-        store = await SqliteStore.open(db_path)
+        location = str(db_path)
+        store: MemoryStore | PostgresStore
+        search_index: SearchIndex | None
+        if location.startswith(POSTGRES_SCHEMES):
+            store = await PostgresStore.open(location, dim=chosen.dim, min_size=pool[0], max_size=pool[1])
+            search_index = None  # PostgreSQL searches; nothing is cached in the process
+        else:
+            store = await SqliteStore.open(db_path)
+            search_index = NumpyIndex(chosen.dim, vector_weight=vector_weight)
         engine = None
         try:
-            engine = cls(store, NumpyIndex(chosen.dim, vector_weight=vector_weight), chosen, limits)
+            engine = cls(store, search_index, chosen, limits, vector_weight=vector_weight)
             await engine.load(reembed=reembed, index=index, background=background, progress=progress)
             yield engine
         finally:
@@ -159,13 +183,20 @@ class MemoryEngine:
         # Read the change position first: whatever other processes commit while we load is replayed later.
         self._synced = await self.store.last_change()
         self._searchable = index
-        if not index:
+        if not index or self.index is None:
             return
         await self._write_lock.acquire()  # held until filled: a write must not race the rows being loaded
         if background:
             self._loading = asyncio.create_task(self._fill(_BACKGROUND_BATCH), name="memory-mcp index load")
         else:
             await self._fill(_LOAD_BATCH)
+
+    @property
+    def local_index(self) -> SearchIndex:
+        """The in-memory search index (the SQLite backend keeps one; PostgreSQL searches by itself)."""
+        if self.index is None:
+            raise TypeError("This engine keeps no in-memory index: its store searches.")
+        return self.index
 
     @property
     def ready(self) -> bool:
@@ -195,6 +226,8 @@ class MemoryEngine:
 
     def _index(self, rows: Sequence[tuple[MemoryId, Scope, bytes, str]]) -> None:
         """Put stored rows (id, scope, vector BLOB, text) into the index."""
+        if self.index is None:
+            return
         vectors = np.frombuffer(b"".join(row[2] for row in rows), dtype="<f4").astype(np.float32)
         if vectors.size != len(rows) * self.embedder.dim:
             raise StoreError("Stored vectors have the wrong length for the configured embedder; start with --reembed.")
@@ -208,7 +241,7 @@ class MemoryEngine:
         seen name the memories to re-read (or to drop, when they no longer exist). Cheap when nothing
         changed: one indexed `max()`.
         """
-        if await self.store.last_change() == self._synced:
+        if self.index is None or await self.store.last_change() == self._synced:
             return
         async with self._write_lock:
             while changes := await self.store.changed_since(self._synced, _LOAD_BATCH):
@@ -220,7 +253,7 @@ class MemoryEngine:
                 )
                 rows = await self.store.index_rows(ids)
                 present = {row[0] for row in rows}
-                self.index.remove([memory_id for memory_id in ids if memory_id not in present])
+                self._unindex([memory_id for memory_id in ids if memory_id not in present])
                 if rows:
                     self._index(rows)
                 self._synced = changes[-1][0]
@@ -321,18 +354,16 @@ class MemoryEngine:
                 memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp)
                 new[digests[position]] = (memory, vectors[row])
             # The store's unique key on scope + content hash decides what is a duplicate, even across processes.
-            inserted = await self.store.insert_many([(m, d, v) for d, (m, v) in new.items()])
+            terms = {memory.id: self.analyzer.terms(memory.text) for memory, _ in new.values()}
+            inserted = await self.store.insert_many(
+                [(m, d, v) for d, (m, v) in new.items()], [terms[m.id] for m, _ in new.values()]
+            )
             known: dict[str, Memory] = {}
             if len(inserted) < len(new):
                 known = await self.store.find_by_hashes(scope, [d for d, (m, _) in new.items() if m.id not in inserted])
             added = [(memory, vector) for memory, vector in new.values() if memory.id in inserted]
             self._applied.update((memory.id, memory.created_at) for memory, _ in added)
-            if added:
-                self.index.add(
-                    [(memory.id, scope) for memory, _ in added],
-                    np.stack([vector for _, vector in added]),
-                    [self.analyzer.terms(memory.text) for memory, _ in added],
-                )
+            self._reindex([(memory, vector, terms[memory.id]) for memory, vector in added])
         # A text stored before (or by another process meanwhile) is a no-op; so is a repeat inside the batch.
         return [
             (known[digest], False) if digest in known else (new[digest][0], first[digest] == position)
@@ -355,9 +386,10 @@ class MemoryEngine:
                 return old
             updated = Memory(old.id, new_text, old.scope, new_metadata, old.created_at, now())
             vector = await self._embed_one(new_text)
-            await self.store.replace(old, updated, validation.content_hash(new_text), vector)
+            terms = self.analyzer.terms(new_text)
+            await self.store.replace(old, updated, validation.content_hash(new_text), vector, terms)
             self._applied.add((updated.id, updated.updated_at))
-            self.index.add([(updated.id, updated.scope)], vector[np.newaxis], [self.analyzer.terms(new_text)])
+            self._reindex([(updated, vector, terms)])
         return updated
 
     async def delete(self, memory_id: str, scope: Scope) -> Memory:
@@ -367,7 +399,7 @@ class MemoryEngine:
             stamp = now()
             await self.store.delete(old, stamp)
             self._applied.add((old.id, stamp))
-            self.index.remove([old.id])
+            self._unindex([old.id])
         return old
 
     async def delete_all(self, scope: Scope, *, progress: Progress | None = None) -> int:
@@ -378,7 +410,7 @@ class MemoryEngine:
             stamp = now()
             ids = await self.store.delete_scope(scope, stamp)
             self._applied.update((memory_id, stamp) for memory_id in ids)
-            self.index.remove(ids)
+            self._unindex(ids)
             if progress is not None and ids:
                 await progress(len(ids), len(ids))
         return len(ids)
@@ -402,20 +434,29 @@ class MemoryEngine:
             (record, validation.content_hash(record.memory.text), vector)
             for record, vector in zip(records, vectors, strict=True)
         ]
+        terms = [self.analyzer.terms(record.memory.text) for record in records]
         async with self._write_lock:
-            stored = await self.store.restore(rows)
-            kept = [(record.memory, vector) for record, _, vector in rows if record.memory.id in stored]
+            stored = await self.store.restore(rows, terms)
+            kept = [(row[0].memory, row[2], terms[i]) for i, row in enumerate(rows) if row[0].memory.id in stored]
             for record, _, _ in rows:
                 if record.memory.id in stored:
                     stamps = [entry.created_at for entry in record.history] or [record.memory.created_at]
                     self._applied.update((record.memory.id, stamp) for stamp in stamps)
-            if kept:
-                self.index.add(
-                    [(memory.id, memory.scope) for memory, _ in kept],
-                    np.stack([vector for _, vector in kept]),
-                    [self.analyzer.terms(memory.text) for memory, _ in kept],
-                )
+            self._reindex(kept)
         return stored
+
+    def _reindex(self, entries: Sequence[tuple[Memory, Vector, Sequence[str]]]) -> None:
+        """Put stored memories into the index (when there is one)."""
+        if self.index is not None and entries:
+            self.index.add(
+                [(memory.id, memory.scope) for memory, _, _ in entries],
+                np.stack([vector for _, vector, _ in entries]),
+                [terms for _, _, terms in entries],
+            )
+
+    def _unindex(self, ids: Sequence[MemoryId]) -> None:
+        if self.index is not None:
+            self.index.remove(ids)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -457,12 +498,12 @@ class MemoryEngine:
                 "Add a distinctive word, or use list_memories to browse."
             )
         await self.sync()
-        available = self.index.count(scope)
+        available = self.index.count(scope) if self.index is not None else await self.store.count(scope)
         k = wanted if predicate is None else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []
         seen: set[MemoryId] = set()
         while True:
-            candidates = self.index.search(vector, terms, scope, min(k, available), threshold=minimum)
+            candidates = await self._candidates(vector, terms, scope, min(k, available), minimum)
             fresh = [hit for hit in candidates if hit.id not in seen]
             seen.update(hit.id for hit in fresh)
             found = await self.store.get_many(scope, [hit.id for hit in fresh])
@@ -474,6 +515,14 @@ class MemoryEngine:
             if len(hits) >= wanted or len(candidates) < k or k >= available:
                 return hits[:wanted]
             k *= _FILTER_WIDEN
+
+    async def _candidates(
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, threshold: float | None
+    ) -> list[IndexHit]:
+        if self.index is not None:
+            return self.index.search(vector, terms, scope, k, threshold=threshold)
+        assert isinstance(self.store, SearchingStore)
+        return await self.store.search(vector, terms, scope, k, threshold=threshold, vector_weight=self.vector_weight)
 
     async def page(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .models import (
     Cursor,
@@ -71,9 +71,13 @@ class MemoryStore(Protocol):
 
     async def insert(self, memory: Memory, content_hash: str, vector: Vector) -> None: ...
 
-    async def insert_many(self, rows: Sequence[tuple[Memory, str, Vector]]) -> set[MemoryId]: ...
+    async def insert_many(
+        self, rows: Sequence[tuple[Memory, str, Vector]], terms: Sequence[Sequence[str]] | None = None
+    ) -> set[MemoryId]: ...
 
-    async def replace(self, old: Memory, new: Memory, content_hash: str, vector: Vector) -> None: ...
+    async def replace(
+        self, old: Memory, new: Memory, content_hash: str, vector: Vector, terms: Sequence[str] = ()
+    ) -> None: ...
 
     async def delete(self, memory: Memory, deleted_at: str) -> None: ...
 
@@ -103,7 +107,9 @@ class MemoryStore(Protocol):
         self, scope: Scope | None, *, vectors: bool = ..., history: bool = ..., batch_size: int = ...
     ) -> AsyncIterator[list[MemoryRecord]]: ...
 
-    async def restore(self, rows: Sequence[tuple[MemoryRecord, str, Vector]]) -> set[MemoryId]: ...
+    async def restore(
+        self, rows: Sequence[tuple[MemoryRecord, str, Vector]], terms: Sequence[Sequence[str]] | None = None
+    ) -> set[MemoryId]: ...
 
     def iter_index_rows(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes, str]]]: ...
 
@@ -120,3 +126,22 @@ class MemoryStore(Protocol):
     ) -> None: ...
 
     async def set_embedder_id(self, embedder_id: str) -> None: ...
+
+
+@runtime_checkable
+class SearchingStore(MemoryStore, Protocol):
+    """**Protocol:** a store that also searches (PostgreSQL), so the engine keeps no index of its own.
+
+    `terms` handed to its writes are the analysed search terms of each text, kept for the keyword leg.
+    """
+
+    async def search(
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        vector_weight: float,
+    ) -> list[IndexHit]: ...

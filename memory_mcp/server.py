@@ -181,7 +181,8 @@ def build_server(
 
     @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "memories": len(engine.index), "index_ready": engine.ready})
+        indexed = None if engine.index is None else len(engine.index)
+        return JSONResponse({"status": "ok", "memories": indexed, "index_ready": engine.ready})
 
     user_id_t = Annotated[
         str,

@@ -23,6 +23,7 @@ from .embedder import HashEmbedder
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .local_embedder import LocalEmbedder
+from .pg_store import redact
 from .protocols import Embedder
 from .remote_embedder import OpenAIEmbedder
 from .validation import ID_PATTERN
@@ -58,7 +59,7 @@ async def open_engine(
     async with (
         open_embedder(settings) as embedder,
         MemoryEngine.open(
-            settings.db,
+            settings.location,
             embedder=embedder,
             limits=settings.limits,
             reembed=settings.reembed,
@@ -66,6 +67,7 @@ async def open_engine(
             index=index,
             background=background,
             progress=progress,
+            pool=settings.pool,
         ) as engine,
     ):
         yield engine
@@ -118,10 +120,10 @@ async def serve(settings: Settings) -> None:
     # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
     async with open_engine(settings, background=True) as engine:
         stored = await engine.store.count_all()
-        logger.info("serving %s (%d memories) on %s", settings.db, stored, settings.transport)
+        logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
         if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
             print(
-                f"memory-mcp {__version__}: serving MCP on stdio, database {settings.db} "
+                f"memory-mcp {__version__}: serving MCP on stdio, database {redact(settings.location)} "
                 f"({stored} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
                 "Claude Code, the MCP Inspector) to talk to it: `memory-mcp config` prints what to paste into one. "
                 "Ctrl-C stops it.",

@@ -223,8 +223,12 @@ class SqliteStore:
             existing = await self.find_by_hash(memory.scope, content_hash)
             raise DuplicateError(existing.id if existing else memory.id)
 
-    async def insert_many(self, rows: Sequence[tuple[Memory, str, Vector]]) -> set[MemoryId]:
+    async def insert_many(
+        self, rows: Sequence[tuple[Memory, str, Vector]], terms: Sequence[Sequence[str]] | None = None
+    ) -> set[MemoryId]:
         """Store new memories (a trigger adds their ADD history rows) in one transaction; returns the ids stored.
+
+        `terms` are not kept: the in-memory index analyses texts itself.
 
         A memory whose scope already holds the same normalised text (the content hash) is skipped, not
         an error: the caller looks the existing one up.
@@ -245,7 +249,9 @@ class SqliteStore:
                 stored.update(MemoryId(row[0]) for row in present)
             return stored
 
-    async def replace(self, old: Memory, new: Memory, content_hash: str, vector: Vector) -> None:
+    async def replace(
+        self, old: Memory, new: Memory, content_hash: str, vector: Vector, terms: Sequence[str] = ()
+    ) -> None:
         """Overwrite text, metadata and vector of `old` and record an UPDATE."""
         try:
             async with self._transaction() as db:
@@ -306,7 +312,9 @@ class SqliteStore:
                 (_EMBEDDER_KEY, embedder_id),
             )
 
-    async def restore(self, rows: Sequence[tuple[MemoryRecord, str, Vector]]) -> set[MemoryId]:
+    async def restore(
+        self, rows: Sequence[tuple[MemoryRecord, str, Vector]], terms: Sequence[Sequence[str]] | None = None
+    ) -> set[MemoryId]:
         """Store memories exactly as given (ids, timestamps, history) in one transaction; returns the ids stored.
 
         A memory whose id exists, or whose scope already holds the same text, is skipped. One with a

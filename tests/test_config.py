@@ -44,9 +44,14 @@ def test_env_vars_fill_every_setting() -> None:
         "MEMORY_MCP_PORT": "9000",
         "MEMORY_MCP_TOKENS_FILE": "/etc/memory/tokens.json",
         "MEMORY_MCP_ALLOW_UNAUTHENTICATED": "no",
+        "MEMORY_MCP_DATABASE_URL": "postgresql://me:pw@db:5432/memory",
+        "MEMORY_MCP_PG_POOL_MIN": "2",
+        "MEMORY_MCP_PG_POOL_MAX": "20",
     }
     settings = parse_settings([], env)
     assert settings.db == "/tmp/x.db"
+    assert settings.location == "postgresql://me:pw@db:5432/memory"
+    assert settings.pool == (2, 20)
     assert (settings.embed_dim, settings.reembed, settings.resource_limit, settings.log_level) == (
         256,
         True,

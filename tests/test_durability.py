@@ -82,7 +82,7 @@ async def test_four_processes_on_one_file_lose_nothing_and_agree(tmp_path: Path)
     async with MemoryEngine.open(tmp_path / "shared.db") as engine:
         stored = await engine.page(engine.scope("u"), limit=100)
         assert stored.total == len(alive)
-        assert len(engine.index) == len(alive)
+        assert len(engine.local_index) == len(alive)
 
 
 class RawServer:
@@ -187,7 +187,7 @@ def test_kill_9_in_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path
                 if page.next_cursor is None:
                     break
                 cursor = page.next_cursor
-            assert engine.index.ids(scope) == stored
+            assert engine.local_index.ids(scope) == stored
             for memory_id, token in acknowledged.items():
                 [hit, *_] = await engine.search(token, scope)
                 assert hit.memory.id == memory_id

@@ -51,8 +51,8 @@ async def test_exact_duplicate_is_a_noop_returning_the_existing_memory(engine: M
         pytest.param(42, "must be a string", id="not-a-string"),
     ],
 )
-async def test_bad_text_is_rejected_and_nothing_is_stored(db_path: Path, text: object, message: str) -> None:
-    async with MemoryEngine.open(db_path, limits=Limits(max_text_chars=100)) as engine:
+async def test_bad_text_is_rejected_and_nothing_is_stored(database: str, text: object, message: str) -> None:
+    async with MemoryEngine.open(database, limits=Limits(max_text_chars=100)) as engine:
         with pytest.raises(InvalidInputError, match=message):
             await engine.add(text, ALICE)  # type: ignore[arg-type]
         assert await engine.count(ALICE) == 0
@@ -71,9 +71,9 @@ async def test_bad_text_is_rejected_and_nothing_is_stored(db_path: Path, text: o
         pytest.param({"": 1}, "non-empty strings", id="empty-key"),
     ],
 )
-async def test_bad_metadata_is_rejected(db_path: Path, metadata: object, message: str) -> None:
+async def test_bad_metadata_is_rejected(database: str, metadata: object, message: str) -> None:
     limits = Limits(max_metadata_bytes=256, max_metadata_depth=3)
-    async with MemoryEngine.open(db_path, limits=limits) as engine:
+    async with MemoryEngine.open(database, limits=limits) as engine:
         with pytest.raises(InvalidInputError, match=message):
             await engine.add("fact", ALICE, metadata)  # type: ignore[arg-type]
         assert await engine.count(ALICE) == 0
@@ -292,46 +292,46 @@ async def test_delete_all_records_history_for_each(engine: MemoryEngine) -> None
     ids = [(await engine.add(f"fact {i}", ALICE)).memory.id for i in range(3)]
     assert await engine.delete_all(ALICE) == 3
     assert await engine.delete_all(ALICE) == 0
-    assert len(engine.index) == 0
+    assert await engine.search("fact", ALICE) == []
+    assert engine.index is None or len(engine.index) == 0
     for memory_id in ids:
         assert [e.event for e in await engine.history(memory_id, ALICE)] == ["ADD", "DELETE"]
 
 
-async def test_memories_survive_a_restart(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as engine:
+async def test_memories_survive_a_restart(database: str) -> None:
+    async with MemoryEngine.open(database) as engine:
         kept = (await engine.add("I love hiking in the Swiss Alps", ALICE)).memory
         gone = (await engine.add("temporary note", ALICE)).memory
         await engine.delete(gone.id, ALICE)
-    async with MemoryEngine.open(db_path) as engine:
-        assert len(engine.index) == 1
+    async with MemoryEngine.open(database) as engine:
+        assert await engine.count(ALICE) == 1
         hits = await engine.search("hiking", ALICE)
         assert [hit.memory for hit in hits] == [kept]
 
 
-async def test_another_embedder_is_refused_with_advice(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+async def test_another_embedder_is_refused_with_advice(database: str) -> None:
+    async with MemoryEngine.open(database, embedder=HashEmbedder(256)) as engine:
         await engine.add("I love hiking", ALICE)
     with pytest.raises(StoreError, match="--reembed"):
-        async with MemoryEngine.open(db_path, embedder=HashEmbedder(512)):
+        async with MemoryEngine.open(database, embedder=HashEmbedder(512)):
             pass
 
 
 async def test_reembed_converts_every_vector_to_the_new_embedder(
-    db_path: Path, caplog: pytest.LogCaptureFixture
+    database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+    async with MemoryEngine.open(database, embedder=HashEmbedder(256)) as engine:
         for text in ("I love hiking", "sister lives in Berlin"):
             await engine.add(text, ALICE)
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(512), reembed=True) as engine:
+    async with MemoryEngine.open(database, embedder=HashEmbedder(512), reembed=True) as engine:
         assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
+        assert await engine.store.embedder_id() == "hash-v2-512"
+        records = [record async for batch in engine.records(None, vectors=True) for record in batch]
+    assert {None if r.vector is None else r.vector.shape for r in records} == {(512,)}
     assert "re-embedded 2 of 2 memories (100%)" in caplog.text
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-512"
-        lengths = {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")}
-    assert lengths == {512 * 4}
     # And it now opens without --reembed.
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(512)) as engine:
-        assert len(engine.index) == 2
+    async with MemoryEngine.open(database, embedder=HashEmbedder(512)) as engine:
+        assert [hit.memory.text for hit in await engine.search("Berlin", ALICE)] == ["sister lives in Berlin"]
 
 
 async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) -> None:
@@ -341,13 +341,13 @@ async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) ->
     for memory_id in ids[1::3]:
         await engine.update(memory_id, ALICE, text=f"changed {memory_id}")
     page = await engine.page(ALICE, limit=100)
-    assert engine.index.ids(ALICE) == {memory.id for memory in page.memories}
+    found = await engine.search("memory topic", ALICE, limit=100, threshold=-1)
+    assert {hit.memory.id for hit in found} == {memory.id for memory in page.memories}
+    if engine.index is not None:
+        assert engine.local_index.ids(ALICE) == {memory.id for memory in page.memories}
     text = f"changed {ids[1]}"
-    query = await engine.embedder.embed_query(text)
-    [top] = engine.index.search(query, engine.analyzer.terms(text), ALICE, 1)
-    assert top.id == ids[1]
-    assert top.similarity == pytest.approx(1.0, abs=1e-5)
-    assert top.keyword > 0.0
+    [top] = await engine.search(text, ALICE, limit=1)
+    assert top.memory.id == ids[1]
 
 
 async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEngine) -> None:
@@ -378,7 +378,8 @@ async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEng
 
     page = await engine.page(ALICE, limit=100)
     assert page.total == 10 - 3 + 15
-    assert engine.index.ids(ALICE) == {memory.id for memory in page.memories}
+    if engine.index is not None:  # PostgreSQL searches the store itself: there is no copy to drift
+        assert engine.local_index.ids(ALICE) == {memory.id for memory in page.memories}
     texts = [memory.text for memory in page.memories]
     assert len(texts) == len(set(texts))  # no duplicate slipped in
     for memory_id in base[3:]:
@@ -405,7 +406,7 @@ async def test_a_locked_database_is_a_clear_error_and_changes_nothing(
             other.execute("ROLLBACK")
             other.close()
         assert [m.text for m in (await engine.page(ALICE)).memories] == ["kept fact"]
-        assert engine.index.ids(ALICE) == {kept.id}
+        assert engine.local_index.ids(ALICE) == {kept.id}
         assert (await engine.add("blocked fact", ALICE)).created  # works once the lock is gone
 
 
@@ -448,11 +449,11 @@ async def test_search_forgives_typos_and_inflections(engine: MemoryEngine) -> No
         assert [hit.memory.text for hit in hits][:1] == ["I love hiking in the Swiss Alps"], query
 
 
-async def test_vector_weight_balances_the_two_legs(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path, vector_weight=0.0) as keyword_only:
+async def test_vector_weight_balances_the_two_legs(database: str) -> None:
+    async with MemoryEngine.open(database, vector_weight=0.0) as keyword_only:
         await keyword_only.add("I love hiking in the Swiss Alps", ALICE)
         assert await keyword_only.search("hikking", ALICE, threshold=0.01) == []  # a typo is no keyword
-    async with MemoryEngine.open(db_path, vector_weight=1.0) as vector_only:
+    async with MemoryEngine.open(database, vector_weight=1.0) as vector_only:
         [hit] = await vector_only.search("hikking", ALICE)
         assert hit.score == pytest.approx(
             float(
@@ -481,8 +482,8 @@ async def test_add_many_stores_in_one_go_and_reports_per_item(engine: MemoryEngi
         assert [e.event for e in await engine.history(outcome.memory.id, ALICE)] == ["ADD"]
 
 
-async def test_add_many_limits(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path, limits=Limits(max_batch=3)) as engine:
+async def test_add_many_limits(database: str) -> None:
+    async with MemoryEngine.open(database, limits=Limits(max_batch=3)) as engine:
         with pytest.raises(InvalidInputError, match="limit is 3"):
             await engine.add_many([("a", None)] * 4, ALICE)
         with pytest.raises(InvalidInputError, match="empty"):
@@ -491,6 +492,7 @@ async def test_add_many_limits(db_path: Path) -> None:
         assert (await engine.page(ALICE)).total == 0
 
 
+@pytest.mark.sqlite_only
 async def test_add_many_is_one_transaction(engine: MemoryEngine, db_path: Path) -> None:
     """If the store fails half-way through a batch, none of it is visible, in the store or the index."""
     with sqlite3.connect(db_path) as raw:  # make the second item's history row fail inside the transaction
@@ -501,7 +503,7 @@ async def test_add_many_is_one_transaction(engine: MemoryEngine, db_path: Path) 
     with pytest.raises(sqlite3.IntegrityError, match="simulated failure"):
         await engine.add_many([("first", None), ("second", None)], ALICE)
     assert (await engine.page(ALICE)).total == 0
-    assert len(engine.index) == 0
+    assert len(engine.local_index) == 0
 
 
 async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db_path: Path) -> None:
@@ -515,7 +517,7 @@ async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db
     async with MemoryEngine.open(db_path, background=True) as engine:
         assert not engine.ready  # open returned before the index was filled
         assert (await engine.get(kept.id, engine.scope("u"))).text == "Allergic to peanuts"
-        searched, added, deleted = await asyncio.gather(
+        searched, added, _ = await asyncio.gather(
             engine.search("peanuts", engine.scope("u")),
             engine.add("Plays the cello", engine.scope("u")),
             engine.delete(doomed.id, engine.scope("u")),
@@ -524,7 +526,7 @@ async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db
         assert [hit.memory.id for hit in searched] == [kept.id]
         assert [hit.memory.id for hit in await engine.search("cello", engine.scope("u"))] == [added.memory.id]
         assert await engine.search("Lisbon", engine.scope("u")) == []
-        assert len(engine.index) == await engine.count(engine.scope("u")) == 12_002
+        assert len(engine.local_index) == await engine.count(engine.scope("u")) == 12_002
 
 
 async def test_a_failed_background_load_is_reported_by_search(db_path: Path) -> None:

@@ -95,13 +95,9 @@ def tool_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 async def snapshot(engine: MemoryEngine) -> tuple[Any, ...]:
-    """Everything stored, all users together, plus the number of history rows."""
-    rows = await engine.store._reader.execute_fetchall(  # type: ignore[attr-defined]
-        "SELECT id, user_id, agent_id, run_id, text, metadata, updated_at FROM memories ORDER BY id"
-    )
-    history = await engine.store._reader.execute_fetchall("SELECT count(*) FROM history")  # type: ignore[attr-defined]
-    [(count,)] = history
-    return tuple(tuple(row) for row in rows), count
+    """Everything stored, all users together, with history, plus the newest change's sequence number."""
+    records = [record async for batch in engine.records(None, history=True) for record in batch]
+    return tuple(records), await engine.store.last_change()
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

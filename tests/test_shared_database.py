@@ -32,13 +32,13 @@ async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_pat
 
         await first.delete(memory.id, ALICE)
         assert await texts(second, "Lisbon") == []
-        assert len(second.index) == 0
+        assert len(second.local_index) == 0
 
         for i in range(5):
             await second.add(f"fact number {i}", ALICE)
         assert await first.delete_all(ALICE) == 5
         assert await texts(second, "fact") == []
-        assert len(first.index) == len(second.index) == 0
+        assert len(first.local_index) == len(second.local_index) == 0
 
 
 async def test_an_engine_opened_later_and_one_opened_earlier_agree(db_path: Path) -> None:
@@ -51,7 +51,11 @@ async def test_an_engine_opened_later_and_one_opened_earlier_agree(db_path: Path
                 await late.delete(page.memories[0].id, ALICE)
             await late.add("memory about coffee", ALICE)
             await early.search("tea", ALICE)  # catches up
-            assert early.index.ids(ALICE) == late.index.ids(ALICE) == {m.id for m in (await late.page(ALICE)).memories}
+            assert (
+                early.local_index.ids(ALICE)
+                == late.local_index.ids(ALICE)
+                == {m.id for m in (await late.page(ALICE)).memories}
+            )
 
 
 async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> None:
@@ -64,7 +68,7 @@ async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> 
         await asyncio.gather(write(first, "first"), write(second, "second"), write(first, "again"))
         for engine in (first, second):
             await engine.search("fact", ALICE)
-            assert len(engine.index.ids(ALICE)) == 120
+            assert len(engine.local_index.ids(ALICE)) == 120
         assert (await first.page(ALICE)).total == 120
 
 

@@ -1,0 +1,180 @@
+"""The PostgreSQL + pgvector backend: same answers as SQLite, shared by servers, HNSW, retries, migration."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from mcp import Client, StdioServerParameters
+
+from memory_mcp import pg_store
+from memory_mcp.engine import MemoryEngine
+from memory_mcp.errors import StoreError
+from memory_mcp.pg_store import PostgresStore, redact
+
+from .conftest import data
+
+COMMAND = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+FACTS = [
+    "I love hiking in the Swiss Alps",
+    "Allergic to peanuts and cashews",
+    "My sister lives in Berlin and works as a nurse",
+    "Prefers window seats on long flights",
+    "Hiked the Matterhorn trail last summer",
+    "Drinks oat milk in coffee every morning",
+    "Plays the cello in a community orchestra",
+    "Wants to visit Japan in the spring",
+]
+QUERIES = ["hiking", "peanut allergy", "where does my sister live", "flights", "coffee", "music", "travel plans"]
+
+
+async def fill(engine: MemoryEngine) -> None:
+    await engine.add_many([(fact, {"n": i}) for i, fact in enumerate(FACTS)], engine.scope("alice"))
+    await engine.add("Hiking boots are in the garage", engine.scope("alice", agent_id="home"))
+    await engine.add("I love hiking too", engine.scope("bob"))
+
+
+def untied(hits: list[Any]) -> list[str]:
+    """The texts of hits whose score no other hit (and not the last one's) shares, in order."""
+    scores = [round(hit.score, 5) for hit in hits]
+    last = scores[-1] if scores else None
+    return [
+        hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
+    ]
+
+
+async def test_search_ranks_exactly_as_the_in_memory_index(db_path: Path, postgres_url: str) -> None:
+    async with MemoryEngine.open(db_path) as local, MemoryEngine.open(postgres_url) as shared:
+        await fill(local)
+        await fill(shared)
+        for query in QUERIES:
+            for scope in (local.scope("alice"), local.scope("alice", agent_id="home"), local.scope("bob")):
+                for threshold in (None, -1.0):
+                    ours = await local.search(query, scope, limit=5, threshold=threshold)
+                    theirs = await shared.search(query, scope, limit=5, threshold=threshold)
+                    assert [h.score for h in theirs] == pytest.approx([h.score for h in ours], abs=1e-5)
+                    # Equal scores (unrelated texts all score 0) may come in any order; the rest must match.
+                    assert untied(theirs) == untied(ours), (query, scope)
+
+
+async def test_hnsw_finds_what_the_exact_scan_finds(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with MemoryEngine.open(postgres_url) as engine:
+        alice = engine.scope("alice")
+        await engine.add_many([(f"note {i} about topic {i % 17} and item {i % 5}", None) for i in range(600)], alice)
+        await engine.add_many([(f"other user's note {i}", None) for i in range(300)], engine.scope("bob"))
+        queries = ["topic 3 item 2", "note 42", "item 4", "topic 16"]
+        exact = [await engine.search(q, alice, limit=10, threshold=-1) for q in queries]
+        monkeypatch.setattr(pg_store, "EXACT_MAX", 0)  # every scope through the HNSW index
+        approximate = [await engine.search(q, alice, limit=10, threshold=-1) for q in queries]
+    for found, expected in zip(approximate, exact, strict=True):
+        assert {h.memory.id for h in found} == {h.memory.id for h in expected}
+        assert all(h.memory.scope.user_id == "alice" for h in found)
+
+
+async def test_a_write_through_one_server_is_seen_by_another_at_once(postgres_url: str) -> None:
+    async with MemoryEngine.open(postgres_url) as first, MemoryEngine.open(postgres_url) as second:
+        added = (await first.add("Allergic to peanuts", first.scope("alice"))).memory
+        assert [h.memory.id for h in await second.search("peanuts", second.scope("alice"))] == [added.id]
+        await second.update(added.id, second.scope("alice"), text="Allergic to cashews")
+        assert await first.search("peanuts", first.scope("alice")) == []
+        await first.delete(added.id, first.scope("alice"))
+        assert await second.search("cashews", second.scope("alice")) == []
+        duplicate = await second.add("allergic to PEANUTS", second.scope("alice"))
+        again = await first.add("Allergic to peanuts", first.scope("alice"))
+        assert (duplicate.created, again.created, again.memory.id) == (True, False, duplicate.memory.id)
+
+
+async def test_two_server_processes_share_one_database(postgres_url: str) -> None:
+    env = {"MEMORY_MCP_DATABASE_URL": postgres_url}
+    one = StdioServerParameters(command=str(COMMAND), args=[], env=env)
+    async with Client(one) as writer, Client(one) as reader:
+        added = data(await writer.call_tool("add_memory", {"user_id": "u", "text": "Keeps bees on the roof"}))
+        found = data(await reader.call_tool("search_memory", {"user_id": "u", "query": "bees"}))["results"]
+        assert [hit["id"] for hit in found] == [added["id"]]
+        other = data(await reader.call_tool("search_memory", {"user_id": "v", "query": "bees"}))["results"]
+        assert other == []
+
+
+async def test_an_unreachable_server_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_store, "_RETRIES", (0.01, 0.01))
+    with pytest.raises(StoreError, match=r"Cannot reach PostgreSQL at postgresql://me:\*\*\*@127\.0\.0\.1:9/x"):
+        await PostgresStore.open("postgresql://me:secret@127.0.0.1:9/x", dim=8)
+
+
+async def test_transient_failures_are_retried_and_others_are_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_store, "_RETRIES", (0.0, 0.0, 0.0))
+    calls: list[str] = []
+
+    async def flaky() -> str:
+        calls.append("try")
+        if len(calls) < 3:
+            raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+        return "done"
+
+    async def broken() -> str:
+        calls.append("broken")
+        raise asyncpg.exceptions.UndefinedTableError("no such table")
+
+    assert await pg_store._retrying(flaky) == "done"
+    assert calls == ["try"] * 3
+    with pytest.raises(asyncpg.exceptions.UndefinedTableError):
+        await pg_store._retrying(broken)
+    assert calls.count("broken") == 1
+
+
+def test_passwords_never_reach_messages() -> None:
+    assert redact("postgresql://me:secret@db:5432/memory") == "postgresql://me:***@db:5432/memory"
+    assert redact("postgresql://db/memory") == "postgresql://db/memory"
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), *args], env={"PATH": str(COMMAND.parent), **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_migrate_moves_sqlite_memories_to_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    db = str(tmp_path / "m.db")
+    for text, user in (("I love hiking", "alice"), ("Allergic to peanuts", "alice"), ("Plays cello", "bob")):
+        assert cli("add", text, "-u", user, env={"MEMORY_MCP_DB": db}).returncode == 0
+    first = cli("list", "-u", "alice", "--json", env={"MEMORY_MCP_DB": db})
+    [newest, _] = json.loads(first.stdout)["memories"]
+    assert (
+        cli("edit", newest["id"], "-u", "alice", "--text", "Allergic to cashews", env={"MEMORY_MCP_DB": db}).returncode
+        == 0
+    )
+
+    moved = cli("migrate", "--from", f"sqlite:{db}", "--to", postgres_url, "--json", env={})
+    assert moved.returncode == 0, moved.stderr
+    report: dict[str, Any] = json.loads(moved.stdout)
+    assert report == {"copied": 3, "already": 0, "missing": [], "source": 3}
+    again = json.loads(cli("migrate", "--from", db, "--to", postgres_url, "--json", env={}).stdout)
+    assert (again["copied"], again["already"], again["missing"]) == (0, 3, [])
+
+    pg = {"MEMORY_MCP_DATABASE_URL": postgres_url}
+    history = json.loads(cli("history", newest["id"], "-u", "alice", "--json", env=pg).stdout)["history"]
+    assert [(h["event"], h["new_text"]) for h in history] == [
+        ("ADD", "Allergic to peanuts"),
+        ("UPDATE", "Allergic to cashews"),
+    ]
+    hits = json.loads(cli("search", "hiking", "-u", "alice", "--json", env=pg).stdout)["results"]
+    assert [hit["text"] for hit in hits] == ["I love hiking"]
+    stats = json.loads(cli("stats", "--json", env=pg).stdout)
+    assert (stats["memories"], stats["users"]) == (3, 2)
+    assert "***" in stats["database"] or "@" not in stats["database"]
+
+
+def test_sqlite_only_commands_say_so_for_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    pg = {"MEMORY_MCP_DATABASE_URL": postgres_url}
+    for args in (["backup", str(tmp_path / "b.db")], ["check"]):
+        result = cli(*args, env=pg)
+        assert result.returncode == 2
+        assert "PostgreSQL" in result.stderr
+    bad = cli("list", "-u", "u", env={"MEMORY_MCP_DATABASE_URL": "mysql://x"})
+    assert bad.returncode == 2
+    assert "postgresql://" in bad.stderr
