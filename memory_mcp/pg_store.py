@@ -40,7 +40,7 @@ T = TypeVar("T")
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """URLs that select this backend."""
 SCHEMA: Final = "memory_mcp"
-EXACT_MAX: Final = 20_000
+EXACT_MAX = 20_000
 """Scopes up to this many memories are searched exactly (a scan of the scope); larger ones through HNSW."""
 EF_SEARCH: Final = 100
 _RETRIES: Final = (0.1, 0.5, 2.0)  # seconds before each retry of a transient failure

