@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, Self, TypeVar
@@ -104,6 +103,46 @@ def _migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             f"""
             CREATE TRIGGER memories_add_history AFTER INSERT ON {SCHEMA}.memories
             FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.memories_add_history()
+            """,
+        ),
+        # 2: per-scope counts kept by the database itself, so search needs no scan for its BM25 statistics.
+        (
+            f"""
+            CREATE TABLE {SCHEMA}.scope_stats (
+                user_id  text NOT NULL,
+                agent_id text NOT NULL,
+                run_id   text NOT NULL,
+                memories bigint NOT NULL,
+                terms    bigint NOT NULL,
+                PRIMARY KEY (user_id, agent_id, run_id)
+            )
+            """,
+            f"""
+            INSERT INTO {SCHEMA}.scope_stats
+            SELECT user_id, agent_id, run_id, count(*), coalesce(sum(cardinality(terms)), 0)
+            FROM {SCHEMA}.memories GROUP BY user_id, agent_id, run_id
+            """,
+            f"""
+            CREATE FUNCTION {SCHEMA}.scope_stats_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO {SCHEMA}.scope_stats AS s
+                    VALUES (NEW.user_id, NEW.agent_id, NEW.run_id, 1, cardinality(NEW.terms))
+                    ON CONFLICT (user_id, agent_id, run_id)
+                    DO UPDATE SET memories = s.memories + 1, terms = s.terms + excluded.terms;
+                ELSIF TG_OP = 'UPDATE' THEN
+                    UPDATE {SCHEMA}.scope_stats SET terms = terms + cardinality(NEW.terms) - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id;
+                ELSE
+                    UPDATE {SCHEMA}.scope_stats SET memories = memories - 1, terms = terms - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id;
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            f"""
+            CREATE TRIGGER memories_scope_stats AFTER INSERT OR DELETE OR UPDATE OF terms ON {SCHEMA}.memories
+            FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.scope_stats_change()
             """,
         ),
     )
@@ -717,65 +756,35 @@ class PostgresStore:
         threshold: float | None = None,
         vector_weight: float,
     ) -> list[IndexHit]:
-        """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
+        """The `k` best matches in `scope` by the in-memory index's formula, computed in one SQL statement.
 
-        BM25 statistics (document frequencies, average length) are the scope's own. Candidates are every
-        memory sharing a term with the query, plus the `k` closest by vector among the others; the fused
-        score picks the best `k` of them.
+        BM25 statistics are the scope's own (counts from `scope_stats`, document frequencies through the
+        GIN index on terms). Candidates are every memory sharing a term with the query, plus the `k`
+        closest by vector among the others (exactly for small scopes, through HNSW for large ones); the
+        fused score picks the best `k`, and only those leave the database.
         """
-        where, params = _scope_where(scope, 3)
-        distinct = sorted(set(terms))
+        if k <= 0:
+            return []
+        where, params = _scope_where(scope, 4)
         query = np.asarray(vector, dtype=np.float32)
 
         async def work(db: Any) -> list[IndexHit]:
-            count, average_length, frequencies = await _scope_stats(db, distinct, scope)
-            if count == 0 or k <= 0:
-                return []
-            weights = {
-                term: math.log((count - df + 0.5) / (df + 0.5) + 1.0)
-                for term, df in zip(distinct, frequencies, strict=True)
-                if df
-            }
-            best_possible = sum(weights.values()) * (K1 + 1.0)
-            exact = count <= EXACT_MAX
+            exact = await _scope_size(db, scope) <= EXACT_MAX
             if not exact:
                 await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
                 await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            # The nearest memories that share no term with the query (those that do are all candidates).
-            distance = "(embedding <=> $1) + 0" if exact else "embedding <=> $1"
-            nearest = await db.fetch(
-                f"SELECT id, 1 - (embedding <=> $1) AS similarity FROM {SCHEMA}.memories"
-                f" WHERE {where} AND NOT (terms && $2::text[]) ORDER BY {distance} LIMIT {int(k)}",
+            rows = await db.fetch(
+                _search_sql(where, exact, int(k)),
                 query,
-                list(weights),
+                sorted(set(terms)),
+                float(vector_weight),
                 *params,
+                threshold,
             )
-            keyword_rows = []
-            if weights:
-                keyword_rows = await db.fetch(
-                    f"SELECT id, 1 - (embedding <=> $1) AS similarity, cardinality(terms) AS length, terms"
-                    f" FROM {SCHEMA}.memories WHERE {where} AND terms && $2::text[]",
-                    query,
-                    list(weights),
-                    *params,
-                )
-            hits = []
-            for row in keyword_rows:
-                counts: dict[str, int] = {}
-                for term in row["terms"]:
-                    if term in weights:
-                        counts[term] = counts.get(term, 0) + 1
-                norm = K1 * (1.0 - B + B * row["length"] / max(average_length, 1.0))
-                bm25 = sum(weights[t] * tf * (K1 + 1.0) / (tf + norm) for t, tf in counts.items())
-                keyword = bm25 / best_possible if best_possible > 0 else 0.0
-                hits.append(_hit(row, keyword, vector_weight))
-            hits += [_hit(row, 0.0, vector_weight) for row in nearest]
-            if threshold is None:
-                hits = [hit for hit in hits if hit.keyword > 0.0 or hit.similarity >= MIN_SIMILARITY]
-            else:
-                hits = [hit for hit in hits if hit.score >= threshold]
-            hits.sort(key=lambda hit: -hit.score)
-            return hits[:k]
+            return [
+                IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
+                for row in rows
+            ]
 
         async def attempt() -> list[IndexHit]:
             async with self._pool.acquire() as connection, connection.transaction():
@@ -787,26 +796,10 @@ class PostgresStore:
             raise StoreError(f"PostgreSQL could not search ({exc}). Try again in a moment.") from exc
 
 
-async def _scope_stats(db: Any, terms: Sequence[str], scope: Scope) -> tuple[int, float, list[int]]:
-    """How many memories the scope has, their average number of terms, and each term's document frequency."""
-    own, params = _scope_where(scope)
-    row = await db.fetchrow(
-        f"SELECT count(*) AS n, coalesce(avg(cardinality(terms)), 0)::float8 AS average FROM {SCHEMA}.memories"
-        f" WHERE {own}",
-        *params,
-    )
-    where, _ = _scope_where(scope, 2)
-    frequencies = []
-    if terms:
-        found = await db.fetch(
-            f"SELECT t AS term, (SELECT count(*) FROM {SCHEMA}.memories WHERE {where} AND terms @> ARRAY[t]) AS df"
-            " FROM unnest($1::text[]) AS t",
-            list(terms),
-            *params,
-        )
-        by_term = {r["term"]: int(r["df"]) for r in found}
-        frequencies = [by_term.get(term, 0) for term in terms]
-    return int(row["n"]), float(row["average"]), frequencies
+async def _scope_size(db: Any, scope: Scope) -> int:
+    """How many memories `scope` can see, from the counts the database keeps per scope."""
+    where, params = _scope_where(scope)
+    return int(await db.fetchval(f"SELECT coalesce(sum(memories), 0) FROM {SCHEMA}.scope_stats WHERE {where}", *params))
 
 
 def _array(value: Any) -> Vector:
@@ -818,6 +811,60 @@ def _array(value: Any) -> Vector:
 def _index_row(row: Any) -> tuple[MemoryId, Scope, bytes, str]:
     scope = Scope(row["user_id"], row["agent_id"] or None, row["run_id"] or None)
     return MemoryId(row["id"]), scope, _array(row["embedding"]).astype("<f4").tobytes(), row["text"]
+
+
+def _search_sql(where: str, exact: bool, k: int) -> str:
+    """The hybrid search: $1 query vector, $2 distinct query terms, $3 vector weight, scope parameters from $4,
+    and the threshold last (NULL: only related memories)."""
+    threshold = f"${where.count('$') + 4}"
+    distance = "(embedding <=> $1) + 0" if exact else "embedding <=> $1"  # "+ 0" keeps the planner off HNSW
+    return f"""
+    WITH stats AS MATERIALIZED (
+        SELECT coalesce(sum(memories), 0)::float8 AS n,
+               greatest(coalesce(sum(terms), 0)::float8 / greatest(coalesce(sum(memories), 0), 1), 1.0) AS average
+        FROM {SCHEMA}.scope_stats WHERE {where}
+    ),
+    matches AS MATERIALIZED (
+        SELECT id, terms, 1.0 - (embedding <=> $1) AS similarity
+        FROM {SCHEMA}.memories WHERE {where} AND terms && $2::text[]
+    ),
+    frequencies AS MATERIALIZED (
+        SELECT q.term, count(m.id) AS df
+        FROM unnest($2::text[]) AS q(term) LEFT JOIN matches m ON m.terms @> ARRAY[q.term]
+        GROUP BY q.term
+    ),
+    weights AS MATERIALIZED (
+        SELECT f.term, ln((stats.n - f.df + 0.5) / (f.df + 0.5) + 1.0) AS idf FROM frequencies f, stats WHERE f.df > 0
+    ),
+    best AS MATERIALIZED (SELECT coalesce(sum(idf), 0) * {K1 + 1.0} AS best FROM weights),
+    keyword AS (
+        SELECT m.id, m.similarity,
+               sum(w.idf * x.tf * {K1 + 1.0} / (x.tf + {K1} * (1.0 - {B} + {B} * cardinality(m.terms) / stats.average)))
+               / nullif(best.best, 0) AS keyword
+        FROM matches m
+        CROSS JOIN weights w
+        CROSS JOIN LATERAL (SELECT cardinality(array_positions(m.terms, w.term))::float8 AS tf) x
+        CROSS JOIN stats
+        CROSS JOIN best
+        WHERE x.tf > 0
+        GROUP BY m.id, m.similarity, best.best
+    ),
+    scored AS (
+        SELECT id, coalesce(keyword, 0) AS keyword, similarity FROM keyword
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, 0.0 AS keyword, 1.0 - (embedding <=> $1) AS similarity
+            FROM {SCHEMA}.memories
+            WHERE {where} AND NOT (terms && $2::text[])
+            ORDER BY {distance} LIMIT {k}
+        ) nearest
+    )
+    SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused
+    FROM scored
+    WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {MIN_SIMILARITY}
+               ELSE (1.0 - $3) * keyword + $3 * similarity >= {threshold}::float8 END
+    ORDER BY fused DESC LIMIT {k}
+    """
 
 
 def _hit(row: Any, keyword: float, vector_weight: float) -> IndexHit:
