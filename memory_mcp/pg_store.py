@@ -39,7 +39,7 @@ T = TypeVar("T")
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """URLs that select this backend."""
 SCHEMA: Final = "memory_mcp"
-EXACT_MAX = 20_000
+EXACT_MAX = 50_000
 """Scopes up to this many memories are searched exactly (a scan of the scope); larger ones through HNSW."""
 EF_SEARCH: Final = 100
 _RETRIES: Final = (0.1, 0.5, 2.0)  # seconds before each retry of a transient failure
@@ -756,31 +756,30 @@ class PostgresStore:
         threshold: float | None = None,
         vector_weight: float,
     ) -> list[IndexHit]:
-        """The `k` best matches in `scope` by the in-memory index's formula, computed in one SQL statement.
+        """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
 
-        BM25 statistics are the scope's own (counts from `scope_stats`, document frequencies through the
-        GIN index on terms). Candidates are every memory sharing a term with the query, plus the `k`
-        closest by vector among the others (exactly for small scopes, through HNSW for large ones); the
-        fused score picks the best `k`, and only those leave the database.
+        One statement reads the scope's BM25 statistics (counts kept per scope by a trigger, document
+        frequencies through the GIN index on terms); a second scores every memory sharing a term with the
+        query, plus the `k` closest by vector among the others (exactly for small scopes, through HNSW
+        for large ones), and returns only the best `k`.
         """
         if k <= 0:
             return []
-        where, params = _scope_where(scope, 4)
+        distinct = sorted(set(terms))
         query = np.asarray(vector, dtype=np.float32)
 
         async def work(db: Any) -> list[IndexHit]:
-            exact = await _scope_size(db, scope) <= EXACT_MAX
+            own, params = _scope_where(scope)
+            size = await db.fetchval(
+                f"SELECT coalesce(sum(memories), 0) FROM {SCHEMA}.scope_stats WHERE {own}", *params
+            )
+            where, _ = _scope_where(scope, 4)
+            exact = size <= EXACT_MAX
             if not exact:
                 await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
                 await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            rows = await db.fetch(
-                _search_sql(where, exact, int(k)),
-                query,
-                sorted(set(terms)),
-                float(vector_weight),
-                *params,
-                threshold,
-            )
+            sql = _search_sql(where, exact, int(k), len(distinct))
+            rows = await db.fetch(sql, query, distinct, float(vector_weight), *params, threshold)
             return [
                 IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
                 for row in rows
@@ -796,12 +795,6 @@ class PostgresStore:
             raise StoreError(f"PostgreSQL could not search ({exc}). Try again in a moment.") from exc
 
 
-async def _scope_size(db: Any, scope: Scope) -> int:
-    """How many memories `scope` can see, from the counts the database keeps per scope."""
-    where, params = _scope_where(scope)
-    return int(await db.fetchval(f"SELECT coalesce(sum(memories), 0) FROM {SCHEMA}.scope_stats WHERE {where}", *params))
-
-
 def _array(value: Any) -> Vector:
     """A pgvector value (a numpy array, or pgvector's Vector) as float32."""
     converted = value.to_numpy() if hasattr(value, "to_numpy") else value
@@ -813,11 +806,25 @@ def _index_row(row: Any) -> tuple[MemoryId, Scope, bytes, str]:
     return MemoryId(row["id"]), scope, _array(row["embedding"]).astype("<f4").tobytes(), row["text"]
 
 
-def _search_sql(where: str, exact: bool, k: int) -> str:
-    """The hybrid search: $1 query vector, $2 distinct query terms, $3 vector weight, scope parameters from $4,
-    and the threshold last (NULL: only related memories)."""
+def _search_sql(where: str, exact: bool, k: int, terms: int) -> str:
+    """The hybrid search in one statement: $1 query vector, $2 the distinct query terms, $3 vector weight,
+    scope parameters from $4, and the threshold last (NULL: only related memories).
+
+    The memories sharing a term with the query are read once: each term's count in each of them, their
+    length and cosine; document frequencies and IDFs come from those same rows, so BM25 needs no other scan.
+    """
     threshold = f"${where.count('$') + 4}"
     distance = "(embedding <=> $1) + 0" if exact else "embedding <=> $1"  # "+ 0" keeps the planner off HNSW
+    scoped = where.replace("user_id", "m.user_id").replace("agent_id", "m.agent_id").replace("run_id", "m.run_id")
+    ids = range(terms)
+    counts = ", ".join(f"cardinality(array_positions(m.terms, ($2::text[])[{i + 1}]))::float8 AS t{i}" for i in ids)
+    frequencies = ", ".join(f"count(*) FILTER (WHERE t{i} > 0)::float8 AS d{i}" for i in ids)
+    idfs = ", ".join(
+        f"CASE WHEN d{i} > 0 THEN ln((n - d{i} + 0.5) / (d{i} + 0.5) + 1.0) ELSE 0 END AS w{i}" for i in ids
+    )
+    best = " + ".join(f"w{i}" for i in ids) or "0"
+    norm = f"{K1!r} * (1.0 - {B!r} + {B!r} * length / average)"
+    bm25 = " + ".join(f"w{i} * t{i} * {K1 + 1.0!r} / (t{i} + {norm})" for i in ids) or "0"
     return f"""
     WITH stats AS MATERIALIZED (
         SELECT coalesce(sum(memories), 0)::float8 AS n,
@@ -825,53 +832,30 @@ def _search_sql(where: str, exact: bool, k: int) -> str:
         FROM {SCHEMA}.scope_stats WHERE {where}
     ),
     matches AS MATERIALIZED (
-        SELECT id, terms, 1.0 - (embedding <=> $1) AS similarity
-        FROM {SCHEMA}.memories WHERE {where} AND terms && $2::text[]
-    ),
-    frequencies AS MATERIALIZED (
-        SELECT q.term, count(m.id) AS df
-        FROM unnest($2::text[]) AS q(term) LEFT JOIN matches m ON m.terms @> ARRAY[q.term]
-        GROUP BY q.term
+        SELECT m.id, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity, tf.*
+        FROM {SCHEMA}.memories m CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
+        WHERE {scoped} AND m.terms && $2::text[]
     ),
     weights AS MATERIALIZED (
-        SELECT f.term, ln((stats.n - f.df + 0.5) / (f.df + 0.5) + 1.0) AS idf FROM frequencies f, stats WHERE f.df > 0
-    ),
-    best AS MATERIALIZED (SELECT coalesce(sum(idf), 0) * {K1 + 1.0} AS best FROM weights),
-    keyword AS (
-        SELECT m.id, m.similarity,
-               sum(w.idf * x.tf * {K1 + 1.0} / (x.tf + {K1} * (1.0 - {B} + {B} * cardinality(m.terms) / stats.average)))
-               / nullif(best.best, 0) AS keyword
-        FROM matches m
-        CROSS JOIN weights w
-        CROSS JOIN LATERAL (SELECT cardinality(array_positions(m.terms, w.term))::float8 AS tf) x
-        CROSS JOIN stats
-        CROSS JOIN best
-        WHERE x.tf > 0
-        GROUP BY m.id, m.similarity, best.best
+        SELECT *, ({best}) * {K1 + 1.0!r} AS best
+        FROM (SELECT stats.*, {idfs or "0 AS none"} FROM stats, (SELECT {frequencies or "0 AS none"} FROM matches) f) w
     ),
     scored AS (
-        SELECT id, coalesce(keyword, 0) AS keyword, similarity FROM keyword
+        SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity FROM matches, weights
         UNION ALL
         SELECT * FROM (
-            SELECT id, 0.0 AS keyword, 1.0 - (embedding <=> $1) AS similarity
+            SELECT id, 0.0::float8 AS keyword, 1.0 - (embedding <=> $1) AS similarity
             FROM {SCHEMA}.memories
             WHERE {where} AND NOT (terms && $2::text[])
             ORDER BY {distance} LIMIT {k}
-        ) nearest
+        ) AS nearest
     )
     SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused
     FROM scored
-    WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {MIN_SIMILARITY}
+    WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {MIN_SIMILARITY!r}
                ELSE (1.0 - $3) * keyword + $3 * similarity >= {threshold}::float8 END
     ORDER BY fused DESC LIMIT {k}
     """
-
-
-def _hit(row: Any, keyword: float, vector_weight: float) -> IndexHit:
-    similarity = float(row["similarity"])
-    return IndexHit(
-        MemoryId(row["id"]), (1.0 - vector_weight) * keyword + vector_weight * similarity, keyword, similarity
-    )
 
 
 def _vector_text(vector: Vector) -> str:
