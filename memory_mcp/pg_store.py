@@ -39,7 +39,7 @@ T = TypeVar("T")
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """URLs that select this backend."""
 SCHEMA: Final = "memory_mcp"
-EXACT_MAX = 50_000
+EXACT_MAX = 100_000
 """Scopes up to this many memories are searched exactly (a scan of the scope); larger ones through HNSW."""
 EF_SEARCH: Final = 100
 _RETRIES: Final = (0.1, 0.5, 2.0)  # seconds before each retry of a transient failure

@@ -122,12 +122,11 @@ async def serve(settings: Settings) -> None:
         stored = await engine.store.count_all()
         logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
         if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
-            print(
+            sys.stderr.write(
                 f"memory-mcp {__version__}: serving MCP on stdio, database {redact(settings.location)} "
                 f"({stored} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
                 "Claude Code, the MCP Inspector) to talk to it: `memory-mcp config` prints what to paste into one. "
-                "Ctrl-C stops it.",
-                file=sys.stderr,
+                "Ctrl-C stops it.\n"
             )
         if settings.transport == "http":
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
