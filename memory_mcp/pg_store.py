@@ -25,6 +25,7 @@ from .models import (
     UserSummary,
     Vector,
 )
+from .store import history_values
 
 try:  # an optional backend: `pip install 'memory-mcp[postgres]'`
     import asyncpg
@@ -519,19 +520,7 @@ class PostgresStore:
                     await db.executemany(
                         f"INSERT INTO {SCHEMA}.history (user_id, agent_id, run_id, {_HISTORY_COLUMNS})"
                         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        [
-                            (
-                                *_exact(memory.scope),
-                                memory.id,
-                                entry.event,
-                                entry.old_text,
-                                entry.new_text,
-                                _dump(entry.old_metadata),
-                                _dump(entry.new_metadata),
-                                entry.created_at,
-                            )
-                            for entry in record.history
-                        ],
+                        history_values(memory, record.history),
                     )
             return stored
 

@@ -62,6 +62,23 @@ def _exact(scope: Scope) -> list[str]:
     return [scope.user_id, scope.agent_id or "", scope.run_id or ""]
 
 
+def history_values(memory: Memory, entries: Sequence[HistoryEntry]) -> list[tuple[Any, ...]]:
+    """Rows for `INSERT INTO history (user_id, agent_id, run_id, <history columns>)`, one per entry."""
+    return [
+        (
+            *_exact(memory.scope),
+            memory.id,
+            entry.event,
+            entry.old_text,
+            entry.new_text,
+            _dump(entry.old_metadata),
+            _dump(entry.new_metadata),
+            entry.created_at,
+        )
+        for entry in entries
+    ]
+
+
 def _row(memory: Memory, content_hash: str, vector: Vector) -> tuple[Any, ...]:
     """The values of `_INTO` for one memory."""
     return (
@@ -335,19 +352,7 @@ class SqliteStore:
                     await db.executemany(
                         f"INSERT INTO history (user_id, agent_id, run_id, {_HISTORY_COLUMNS})"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                *_exact(memory.scope),
-                                memory.id,
-                                entry.event,
-                                entry.old_text,
-                                entry.new_text,
-                                _dump(entry.old_metadata),
-                                _dump(entry.new_metadata),
-                                entry.created_at,
-                            )
-                            for entry in record.history
-                        ],
+                        history_values(memory, record.history),
                     )
         return stored
 
