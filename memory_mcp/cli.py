@@ -22,9 +22,7 @@ from rich.table import Table
 from . import __version__, archive
 from .checkup import check
 from .config import Settings, click_options, resolve
-from .engine import MemoryEngine
 from .errors import ConfigError, InvalidInputError, MemoryMCPError
-from .models import Scope
 from .pg_store import POSTGRES_SCHEMES, redact
 from .schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut, UserStatsOut
 from .serving import open_embedder, open_engine, serve
@@ -149,10 +147,6 @@ def progress_bar(description: str, total: int | None, *, in_bytes: bool = False)
         yield lambda n: bar.advance(task, n)
 
 
-def scope(engine: MemoryEngine, user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
-    return engine.scope(user_id, agent_id, run_id)
-
-
 # -- the commands ----------------------------------------------------------------------------------
 
 
@@ -209,7 +203,7 @@ def list_command(
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
             page = await engine.page(
-                scope(engine, user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=parse_json(filter_json)
+                engine.scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=parse_json(filter_json)
             )
         result = MemoryPageOut.of(page)
         if as_json:
@@ -247,7 +241,7 @@ def search_command(
         async with open_engine(settings_of(given)) as engine:
             hits = await engine.search(
                 query,
-                scope(engine, user_id, agent_id, run_id),
+                engine.scope(user_id, agent_id, run_id),
                 limit=limit,
                 threshold=threshold,
                 filters=parse_json(filter_json),
@@ -275,7 +269,7 @@ def show_command(
 
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
-            memory = MemoryOut.of(await engine.get(memory_id, scope(engine, user_id, agent_id, run_id)))
+            memory = MemoryOut.of(await engine.get(memory_id, engine.scope(user_id, agent_id, run_id)))
         if as_json:
             emit(memory.model_dump())
             return
@@ -300,7 +294,7 @@ def history_command(
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
             entries = [
-                HistoryEntryOut.of(e) for e in await engine.history(memory_id, scope(engine, user_id, agent_id, run_id))
+                HistoryEntryOut.of(e) for e in await engine.history(memory_id, engine.scope(user_id, agent_id, run_id))
             ]
         if as_json:
             emit({"memory_id": memory_id, "history": [entry.model_dump() for entry in entries]})
@@ -339,7 +333,7 @@ def add_command(
 
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
-            result = await engine.add(text, scope(engine, user_id, agent_id, run_id), parse_json(metadata_json))
+            result = await engine.add(text, engine.scope(user_id, agent_id, run_id), parse_json(metadata_json))
         memory = MemoryOut.of(result.memory)
         if as_json:
             emit({**memory.model_dump(), "event": "ADD" if result.created else "NOOP"})
@@ -372,7 +366,7 @@ def edit_command(
 
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
-            where = scope(engine, user_id, agent_id, run_id)
+            where = engine.scope(user_id, agent_id, run_id)
             new_text = text
             if text is None and metadata_json is None:
                 old = await engine.get(memory_id, where)
@@ -414,7 +408,7 @@ def delete_command(
 
     async def body() -> None:
         async with open_engine(settings_of(given), index=False) as engine:
-            where = scope(engine, user_id, agent_id, run_id)
+            where = engine.scope(user_id, agent_id, run_id)
             if everything:
                 count = await engine.count(where)
                 if count and not yes:
@@ -517,7 +511,7 @@ def export_command(
 
     async def body() -> int:
         async with open_engine(settings_of(given), index=False) as engine:
-            where = None if user_id is None else scope(engine, user_id, agent_id, run_id)
+            where = None if user_id is None else engine.scope(user_id, agent_id, run_id)
             if path is None:
                 return await archive.export(engine, sys.stdout, where, vectors=vectors, history=with_history)
             partial = path.with_name(path.name + ".partial")
