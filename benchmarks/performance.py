@@ -94,12 +94,17 @@ def numpy_bound(n: int, dim: int, queries: int) -> list[float]:
     return samples
 
 
-async def fill(engine: MemoryEngine, scope_of: Callable[[int], Scope], texts: Sequence[str]) -> float:
-    """Store `texts` through add_many in batches of 1,000 per scope; returns seconds."""
+async def fill(
+    engine: MemoryEngine,
+    scope_of: Callable[[int], Scope],
+    texts: Sequence[str],
+    metadata_of: Callable[[int], dict[str, Any]] | None = None,
+) -> float:
+    """Store `texts` (with `metadata_of(i)`, if given) through add_many in batches of 1,000 per scope; seconds."""
     started = time.perf_counter()
-    groups: dict[Scope, list[tuple[str, None]]] = {}
+    groups: dict[Scope, list[tuple[str, dict[str, Any] | None]]] = {}
     for i, text in enumerate(texts):
-        groups.setdefault(scope_of(i), []).append((text, None))
+        groups.setdefault(scope_of(i), []).append((text, None if metadata_of is None else metadata_of(i)))
     for scope, items in groups.items():
         for start in range(0, len(items), 1_000):
             await engine.add_many(items[start : start + 1_000], scope)

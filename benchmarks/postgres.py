@@ -30,6 +30,9 @@ from memory_mcp import MemoryEngine, Scope, pg_store
 from memory_mcp.pg_store import SCHEMA
 
 USER = Scope("user")
+BUCKETS = 200
+"""Every memory gets metadata {"bucket": i % 200}; a filter on `bucket < b` lets b/200 of them through."""
+SELECTIVITY = {"50%": 100, "5%": 10, "0.5%": 1}
 
 
 @contextmanager
@@ -60,29 +63,46 @@ async def reset(url: str) -> None:
         await connection.close()
 
 
-async def load(engine: MemoryEngine, texts: Sequence[str]) -> dict[str, float]:
-    """Fill one scope; on PostgreSQL the HNSW index is dropped first and built once at the end (the fast way)."""
+async def load(engine: MemoryEngine, texts: Sequence[str], build_memory: str = "2GB") -> dict[str, float]:
+    """Fill one scope; on PostgreSQL the HNSW index is dropped first and built once at the end (the fast way).
+
+    The build is fast only while the graph fits in maintenance_work_mem (PostgreSQL says so when it stops
+    fitting); it uses one parallel worker per spare CPU.
+    """
     pool = getattr(engine.store, "_pool", None)
     if pool is not None:
         await pool.execute(f"DROP INDEX IF EXISTS {SCHEMA}.memories_embedding")
-    seconds = await fill(engine, lambda _: USER, texts)
+    seconds = await fill(engine, lambda _: USER, texts, lambda i: {"bucket": i % BUCKETS})
     figures = {"fill_per_s": len(texts) / seconds}
     if pool is not None:
         started = time.perf_counter()
-        await pool.execute("SET maintenance_work_mem = '512MB'")
-        await pool.execute(
-            f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)"
-        )
+        workers = max(0, (os.cpu_count() or 1) - 1)
+
+        def notice(_: object, message: Any) -> None:  # e.g. "hnsw graph no longer fits into maintenance_work_mem"
+            print(f"PostgreSQL: {message.message}", file=sys.stderr)
+
+        async with pool.acquire() as db:
+            db.add_log_listener(notice)
+            await db.execute(f"SET maintenance_work_mem = '{build_memory}'")
+            await db.execute(f"SET max_parallel_maintenance_workers = {workers}")
+            await db.execute(
+                f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)"
+            )
+            await db.execute("RESET maintenance_work_mem")
+            await db.execute("RESET max_parallel_maintenance_workers")
+            db.remove_log_listener(notice)
         await pool.execute(f"ANALYZE {SCHEMA}.memories")
         figures["hnsw_build_s"] = time.perf_counter() - started
     return figures
 
 
-async def latency(engine: MemoryEngine, asks: Sequence[str], repeats: int) -> dict[str, float]:
+async def latency(
+    engine: MemoryEngine, asks: Sequence[str], repeats: int, filters: dict[str, Any] | None = None
+) -> dict[str, float]:
     position = iter(range(10**9))
 
     async def search() -> None:
-        await engine.search(asks[next(position) % len(asks)], USER, limit=10)
+        await engine.search(asks[next(position) % len(asks)], USER, limit=10, filters=filters)
 
     return summary(await timed(search, repeats))
 
@@ -123,36 +143,68 @@ async def vector_recall(engine: MemoryEngine, asks: Sequence[str], ef_search: in
     return hits / (10 * len(asks))
 
 
-async def search_recall(exact: Sequence[Sequence[str]], engine: MemoryEngine, asks: Sequence[str]) -> float:
+async def top(engine: MemoryEngine, asks: Sequence[str], filters: dict[str, Any] | None = None) -> list[list[str]]:
+    return [
+        [hit.memory.id for hit in await engine.search(ask, USER, limit=10, threshold=-1, filters=filters)]
+        for ask in asks
+    ]
+
+
+async def search_recall(
+    exact: Sequence[Sequence[str]], engine: MemoryEngine, asks: Sequence[str], filters: dict[str, Any] | None = None
+) -> float:
     """Recall@10 of the engine's HNSW search against its exact search (what a user gets)."""
-    found = [[hit.memory.id for hit in await engine.search(ask, USER, limit=10, threshold=-1)] for ask in asks]
+    found = await top(engine, asks, filters)
     overlap = sum(len(set(a) & set(b)) for a, b in zip(found, exact, strict=True))
     return overlap / max(1, sum(len(b) for b in exact))
 
 
-async def bench_size(n: int, url: str, folder: Path, repeats: int, busy_seconds: float = 3.0) -> dict[str, Any]:
+async def bench_size(
+    n: int, url: str, folder: Path, repeats: int, build_memory: str, filtered: bool, busy_seconds: float = 3.0
+) -> dict[str, Any]:
     texts = sentences(n)
     asks = queries(texts, repeats)
     row: dict[str, Any] = {"n": n}
     async with MemoryEngine.open(folder / f"sqlite-{n}.db") as local:
         row["sqlite"] = {**(await load(local, texts)), "search": await latency(local, asks, repeats)}
         row["sqlite"]["throughput_per_s"] = await throughput(local, asks, busy_seconds)
-    await reset(url)
-    async with MemoryEngine.open(url, pool=(2, 10)) as shared:
-        row["postgres"] = await load(shared, texts)
-        saved = pg_store.EXACT_MAX
-        try:
-            pg_store.EXACT_MAX = 10**12  # every search exact
-            row["postgres"]["exact"] = await latency(shared, asks, repeats)
-            exact_ids = [[h.memory.id for h in await shared.search(a, USER, limit=10, threshold=-1)] for a in asks]
-            pg_store.EXACT_MAX = 0  # every search through HNSW
-            row["postgres"]["hnsw"] = await latency(shared, asks, repeats)
-            row["postgres"]["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
-            row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, pg_store.EF_SEARCH)
-        finally:
-            pg_store.EXACT_MAX = saved
-        row["postgres"]["throughput_per_s"] = await throughput(shared, asks, busy_seconds)
+        await reset(url)
+        async with MemoryEngine.open(url, pool=(2, 10)) as shared:
+            row["postgres"] = await load(shared, texts, build_memory)
+            saved = pg_store.EXACT_MAX
+            try:
+                pg_store.EXACT_MAX = 10**12  # every search exact
+                row["postgres"]["exact"] = await latency(shared, asks, repeats)
+                exact_ids = await top(shared, asks)
+                pg_store.EXACT_MAX = 0  # every search through HNSW
+                row["postgres"]["hnsw"] = await latency(shared, asks, repeats)
+                row["postgres"]["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
+                row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, pg_store.EF_SEARCH)
+                if filtered:
+                    row["filtered"] = await filtered_searches(local, shared, asks, repeats)
+            finally:
+                pg_store.EXACT_MAX = saved
+            row["postgres"]["throughput_per_s"] = await throughput(shared, asks, busy_seconds)
     return row
+
+
+async def filtered_searches(
+    local: MemoryEngine, shared: MemoryEngine, asks: Sequence[str], repeats: int
+) -> dict[str, dict[str, Any]]:
+    """Search with a metadata filter of each selectivity: the default backend (filter applied to the index's
+    candidates, widening until enough pass) against PostgreSQL exact and HNSW (filter in the SQL)."""
+    results: dict[str, dict[str, Any]] = {}
+    for label, below in SELECTIVITY.items():
+        spec = {"bucket": {"lt": below}}
+        figures: dict[str, Any] = {"default": await latency(local, asks, repeats, spec)}
+        pg_store.EXACT_MAX = 10**12
+        figures["exact"] = await latency(shared, asks, repeats, spec)
+        exact_ids = await top(shared, asks, spec)
+        pg_store.EXACT_MAX = 0
+        figures["hnsw"] = await latency(shared, asks, repeats, spec)
+        figures["search_recall_at_10"] = await search_recall(exact_ids, shared, asks, spec)
+        results[label] = figures
+    return results
 
 
 async def two_servers(url: str, writes: int = 200) -> dict[str, Any]:
@@ -199,6 +251,22 @@ def report(results: dict[str, Any]) -> str:
             f"| {s['throughput_per_s']:,.0f} / {p['throughput_per_s']:,.0f} "
             f"| {s['fill_per_s']:,.0f} / {p['fill_per_s']:,.0f} | {p['hnsw_build_s']:.1f} s |"
         )
+    filtered = [row for row in results["sizes"] if "filtered" in row]
+    if filtered:
+        lines += [
+            "",
+            'Filtered search (metadata filter {"bucket": {"lt": b}} letting the given share through), medians (p95):',
+            "",
+            "| N | passes | default | PG exact | PG HNSW | HNSW recall@10 |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in filtered:
+            for label, f in row["filtered"].items():
+                lines.append(
+                    f"| {row['n']:,} | {label} | {f['default']['median_ms']:.2f} ms ({f['default']['p95_ms']:.2f}) "
+                    f"| {f['exact']['median_ms']:.2f} ms ({f['exact']['p95_ms']:.2f}) "
+                    f"| {f['hnsw']['median_ms']:.2f} ms ({f['hnsw']['p95_ms']:.2f}) | {f['search_recall_at_10']:.3f} |"
+                )
     if "two_servers" in results:
         t = results["two_servers"]
         lines += [
@@ -215,7 +283,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"cpu_count": os.cpu_count(), "sizes": []}
     with postgres(args.database_url) as url, tempfile.TemporaryDirectory() as temporary:
         for n in sizes:
-            results["sizes"].append(await bench_size(n, url, Path(temporary), args.repeats))
+            results["sizes"].append(
+                await bench_size(n, url, Path(temporary), args.repeats, args.build_memory, not args.no_filters)
+            )
         if not args.no_servers:
             results["two_servers"] = await two_servers(url)
     return results
@@ -228,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--database-url", help="an existing PostgreSQL with pgvector (its memory_mcp schema is dropped)"
     )
     parser.add_argument("--repeats", type=int, default=50, help="searches timed per measurement")
+    parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem for the HNSW build (default 2GB)")
+    parser.add_argument("--no-filters", action="store_true", help="skip the filtered searches")
     parser.add_argument("--no-servers", action="store_true", help="skip the two-server run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)

@@ -22,7 +22,7 @@ from . import validation
 from .analyzer import Analyzer
 from .embedder import HashEmbedder
 from .errors import InvalidInputError, MemoryMCPError, NotFoundError, StoreError
-from .filters import Predicate, compile_filter
+from .filters import Filter, parse_filter, predicate
 from .index import VECTOR_WEIGHT, NumpyIndex
 from .models import (
     AddResult,
@@ -277,8 +277,8 @@ class MemoryEngine:
         """A validated scope (InvalidInputError when an id is empty or malformed)."""
         return validation.scope_of(user_id, agent_id, run_id, limits=self.limits)
 
-    def _filter(self, filters: Mapping[str, Any] | None) -> Predicate | None:
-        return None if filters is None else compile_filter(filters, max_nodes=self.limits.max_filter_nodes)
+    def _filter(self, filters: Mapping[str, Any] | None) -> Filter | None:
+        return None if filters is None else parse_filter(filters, max_nodes=self.limits.max_filter_nodes)
 
     async def _embed_one(self, text: str) -> Vector:
         vector: Vector = (await self.embedder.embed_documents([text]))[0]
@@ -489,7 +489,8 @@ class MemoryEngine:
         clean = validation.text("query", query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)
-        predicate = self._filter(filters)
+        where = self._filter(filters)
+        test = None if where is None else predicate(where)
         vector = await self.embedder.embed_query(clean)
         terms = self.analyzer.terms(clean)
         if not terms and not np.any(vector):
@@ -499,17 +500,17 @@ class MemoryEngine:
             )
         await self.sync()
         available = self.index.count(scope) if self.index is not None else await self.store.count(scope)
-        k = wanted if predicate is None else wanted * _FILTER_WIDEN
+        k = wanted if test is None else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []
         seen: set[MemoryId] = set()
         while True:
-            candidates = await self._candidates(vector, terms, scope, min(k, available), minimum)
+            candidates = await self._candidates(vector, terms, scope, min(k, available), minimum, where)
             fresh = [hit for hit in candidates if hit.id not in seen]
             seen.update(hit.id for hit in fresh)
             found = await self.store.get_many(scope, [hit.id for hit in fresh])
             for hit in fresh:
                 memory = found.get(hit.id)  # None when deleted since the index was read
-                if memory is not None and (predicate is None or predicate(memory.metadata)):
+                if memory is not None and (test is None or test(memory.metadata)):
                     hits.append(SearchHit(memory, hit.score))
             # Fewer candidates than asked for means every eligible memory has been seen.
             if len(hits) >= wanted or len(candidates) < k or k >= available:
@@ -517,12 +518,16 @@ class MemoryEngine:
             k *= _FILTER_WIDEN
 
     async def _candidates(
-        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, threshold: float | None
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, threshold: float | None, where: Filter | None
     ) -> list[IndexHit]:
+        """The index's best `k` (the filter is applied by the caller), or the searching store's best `k` among
+        the memories `where` lets through."""
         if self.index is not None:
             return self.index.search(vector, terms, scope, k, threshold=threshold)
         assert isinstance(self.store, SearchingStore)
-        return await self.store.search(vector, terms, scope, k, threshold=threshold, vector_weight=self.vector_weight)
+        return await self.store.search(
+            vector, terms, scope, k, threshold=threshold, vector_weight=self.vector_weight, where=where
+        )
 
     async def page(
         self,
@@ -535,15 +540,16 @@ class MemoryEngine:
         """A page of the memories of `scope`, newest first, with the total and the next page's cursor."""
         size = validation.limit(limit, self.limits)
         after = None if cursor is None else decode_cursor(cursor)
-        predicate = self._filter(filters)
-        if predicate is None:
+        where = self._filter(filters)
+        if where is None:
             rows = await self.store.page(scope, after, size + 1)
             total = await self.store.count(scope)
         else:
+            test = predicate(where)
             matches = [
                 (memory_id, position)
-                for memory_id, position, meta in await self.store.listing(scope)
-                if predicate(meta)
+                for memory_id, position, meta in await self.store.listing(scope, where)
+                if test(meta)
             ]
             total = len(matches)
             if after is not None:

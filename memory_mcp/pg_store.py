@@ -12,6 +12,7 @@ from typing import Any, Final, Self, TypeVar
 import numpy as np
 
 from .errors import ConfigError, DuplicateError, StoreError
+from .filters import Filter
 from .index import K1, MIN_SIMILARITY, B
 from .models import (
     Cursor,
@@ -25,6 +26,7 @@ from .models import (
     UserSummary,
     Vector,
 )
+from .pg_filters import filter_sql
 from .store import history_values
 
 try:  # an optional backend: `pip install 'memory-mcp[postgres]'`
@@ -146,6 +148,8 @@ def _migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.scope_stats_change()
             """,
         ),
+        # 3: metadata as jsonb beside the exact text, so metadata filters run in SQL.
+        (f"ALTER TABLE {SCHEMA}.memories ADD COLUMN meta jsonb GENERATED ALWAYS AS (metadata::jsonb) STORED",),
     )
 
 
@@ -582,14 +586,16 @@ class PostgresStore:
         )
         return [_memory(row) for row in rows]
 
-    async def listing(self, scope: Scope) -> list[tuple[MemoryId, Cursor, Metadata]]:
-        """Id, position and metadata of every memory of `scope`, newest first (for filtered listings)."""
-        where, params = _scope_where(scope)
+    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of the memories of `scope` that `where` matches (at least), newest first."""
+        own, params = _scope_where(scope)
+        narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 1)
         rows = await self._read(
             lambda db: db.fetch(
-                f"SELECT id, created_at, metadata FROM {SCHEMA}.memories WHERE {where}"
+                f"SELECT id, created_at, metadata FROM {SCHEMA}.memories WHERE {own} AND {narrowing}"
                 " ORDER BY created_at DESC, id DESC",
                 *params,
+                *extra,
             )
         )
         return [(MemoryId(r["id"]), (r["created_at"], r["id"]), json.loads(r["metadata"])) for r in rows]
@@ -744,13 +750,16 @@ class PostgresStore:
         *,
         threshold: float | None = None,
         vector_weight: float,
+        where: Filter | None = None,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
 
         One statement reads the scope's BM25 statistics (counts kept per scope by a trigger, document
         frequencies through the GIN index on terms); a second scores every memory sharing a term with the
         query, plus the `k` closest by vector among the others (exactly for small scopes, through HNSW
-        for large ones), and returns only the best `k`.
+        for large ones), and returns only the best `k`. A metadata filter (`where`) narrows both legs in
+        the same statement without changing the scores (BM25 statistics stay those of the whole scope);
+        when HNSW under a selective filter finds fewer than `k`, the search is repeated exactly.
         """
         if k <= 0:
             return []
@@ -762,13 +771,16 @@ class PostgresStore:
             size = await db.fetchval(
                 f"SELECT coalesce(sum(memories), 0) FROM {SCHEMA}.scope_stats WHERE {own}", *params
             )
-            where, _ = _scope_where(scope, 4)
+            own_sql, _ = _scope_where(scope, 4)
+            narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 5)
+            arguments = (query, distinct, float(vector_weight), *params, threshold, *extra)
             exact = size <= EXACT_MAX
             if not exact:
                 await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
                 await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            sql = _search_sql(where, exact, int(k), len(distinct))
-            rows = await db.fetch(sql, query, distinct, float(vector_weight), *params, threshold)
+            rows = await db.fetch(_search_sql(own_sql, exact, int(k), len(distinct), narrowing), *arguments)
+            if not exact and where is not None and len(rows) < k:  # HNSW gave up before the filter passed k
+                rows = await db.fetch(_search_sql(own_sql, True, int(k), len(distinct), narrowing), *arguments)
             return [
                 IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
                 for row in rows
@@ -795,9 +807,9 @@ def _index_row(row: Any) -> tuple[MemoryId, Scope, bytes, str]:
     return MemoryId(row["id"]), scope, _array(row["embedding"]).astype("<f4").tobytes(), row["text"]
 
 
-def _search_sql(where: str, exact: bool, k: int, terms: int) -> str:
+def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "TRUE") -> str:
     """The hybrid search in one statement: $1 query vector, $2 the distinct query terms, $3 vector weight,
-    scope parameters from $4, and the threshold last (NULL: only related memories).
+    scope parameters from $4, then the threshold (NULL: only related memories), then the filter's.
 
     The memories sharing a term with the query are read once: each term's count in each of them, their
     length and cosine; document frequencies and IDFs come from those same rows, so BM25 needs no other scan.
@@ -821,7 +833,8 @@ def _search_sql(where: str, exact: bool, k: int, terms: int) -> str:
         FROM {SCHEMA}.scope_stats WHERE {where}
     ),
     matches AS MATERIALIZED (
-        SELECT m.id, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity, tf.*
+        SELECT m.id, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity,
+               {narrowing} AS passes, tf.*
         FROM {SCHEMA}.memories m CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
         WHERE {scoped} AND m.terms && $2::text[]
     ),
@@ -831,11 +844,12 @@ def _search_sql(where: str, exact: bool, k: int, terms: int) -> str:
     ),
     scored AS (
         SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity FROM matches, weights
+        WHERE passes
         UNION ALL
         SELECT * FROM (
             SELECT id, 0.0::float8 AS keyword, 1.0 - (embedding <=> $1) AS similarity
             FROM {SCHEMA}.memories
-            WHERE {where} AND NOT (terms && $2::text[])
+            WHERE {where} AND NOT (terms && $2::text[]) AND {narrowing}
             ORDER BY {distance} LIMIT {k}
         ) AS nearest
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
+from .filters import Filter
 from .models import (
     Cursor,
     HistoryEntry,
@@ -93,7 +94,10 @@ class MemoryStore(Protocol):
 
     async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]: ...
 
-    async def listing(self, scope: Scope) -> list[tuple[MemoryId, Cursor, Metadata]]: ...
+    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of the memories of `scope`, newest first: at least those `where` matches
+        (a store may narrow by it or not; the engine checks every row against the filter itself)."""
+        ...
 
     async def count(self, scope: Scope) -> int: ...
 
@@ -144,4 +148,8 @@ class SearchingStore(MemoryStore, Protocol):
         *,
         threshold: float | None = None,
         vector_weight: float,
-    ) -> list[IndexHit]: ...
+        where: Filter | None = None,
+    ) -> list[IndexHit]:
+        """The `k` best of the memories of `scope` that `where` matches (or a superset of those, which the
+        engine checks again), by the engine's fused score."""
+        ...

@@ -15,6 +15,7 @@ import aiosqlite
 import numpy as np
 
 from .errors import DuplicateError, StoreError
+from .filters import Filter
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .models import Cursor, HistoryEntry, Memory, MemoryId, MemoryRecord, Metadata, Scope, UserSummary, Vector
 
@@ -417,12 +418,12 @@ class SqliteStore:
         )
         return [_memory(row) for row in rows]
 
-    async def listing(self, scope: Scope) -> list[tuple[MemoryId, Cursor, Metadata]]:
-        """Id, position and metadata of every memory of `scope`, newest first (for filtered listings)."""
-        where, params = _scope_where(scope)
+    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of every memory of `scope`, newest first; `where` is left to the engine."""
+        own, params = _scope_where(scope)
         rows = await _all(
             self._reader,
-            f"SELECT id, created_at, metadata FROM memories WHERE {where} ORDER BY created_at DESC, id DESC",
+            f"SELECT id, created_at, metadata FROM memories WHERE {own} ORDER BY created_at DESC, id DESC",
             params,
         )
         return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in rows]

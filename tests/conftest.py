@@ -108,3 +108,12 @@ def error_text(result: CallToolResult) -> str:
     [content] = result.content
     assert isinstance(content, TextContent)
     return content.text
+
+
+def untied(hits: list[Any]) -> list[str]:
+    """The texts of hits whose score no other hit (and not the last one's) shares, in order."""
+    scores = [round(hit.score, 5) for hit in hits]
+    last = scores[-1] if scores else None
+    return [
+        hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
+    ]

@@ -32,12 +32,14 @@ def free_port() -> int:
 
 def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
+    command = [str(COMMAND), "--transport", "http", "--port", str(port), *args]
+    return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "http.db"), **(env or {})}, port)
+
+
+def launch(command: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start an HTTP server process and wait until its /health answers on 127.0.0.1:`port`."""
     process = subprocess.Popen(
-        [str(COMMAND), "--transport", "http", "--port", str(port), *args],
-        env={"MEMORY_MCP_DB": str(tmp_path / "http.db"), **(env or {})},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

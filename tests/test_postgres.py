@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +19,10 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import StoreError
 from memory_mcp.pg_store import PostgresStore, redact
 
-from .conftest import data, load_benchmark
+from .conftest import data, load_benchmark, untied
+from .test_http import ALICE, client, free_port, launch
 
+ROOT = Path(__file__).resolve().parent.parent
 COMMAND = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
 FACTS = [
     "I love hiking in the Swiss Alps",
@@ -37,15 +41,6 @@ async def fill(engine: MemoryEngine) -> None:
     await engine.add_many([(fact, {"n": i}) for i, fact in enumerate(FACTS)], engine.scope("alice"))
     await engine.add("Hiking boots are in the garage", engine.scope("alice", agent_id="home"))
     await engine.add("I love hiking too", engine.scope("bob"))
-
-
-def untied(hits: list[Any]) -> list[str]:
-    """The texts of hits whose score no other hit (and not the last one's) shares, in order."""
-    scores = [round(hit.score, 5) for hit in hits]
-    last = scores[-1] if scores else None
-    return [
-        hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
-    ]
 
 
 async def test_search_ranks_exactly_as_the_in_memory_index(db_path: Path, postgres_url: str) -> None:
@@ -182,10 +177,41 @@ def test_sqlite_only_commands_say_so_for_postgresql(tmp_path: Path, postgres_url
 
 async def test_the_postgres_benchmark_runs_and_reports(tmp_path: Path, postgres_url: str) -> None:
     bench = load_benchmark("postgres")
-    row = await bench.bench_size(300, postgres_url, tmp_path, 5, busy_seconds=0.2)
+    row = await bench.bench_size(300, postgres_url, tmp_path, 5, "64MB", True, busy_seconds=0.2)
     servers = await bench.two_servers(postgres_url, writes=6)
     table = bench.report({"cpu_count": 2, "sizes": [row], "two_servers": servers})
     assert "| 300 |" in table
     assert servers["seen_at_once"] == 6  # no cache anywhere: the other server sees each write at once
     assert 0.9 <= row["postgres"]["search_recall_at_10"] <= 1.0
     assert row["postgres"]["exact"]["median_ms"] > 0
+    assert set(row["filtered"]) == set(bench.SELECTIVITY)
+    assert all(0.9 <= f["search_recall_at_10"] <= 1.0 for f in row["filtered"].values())
+    assert "| 300 | 0.5% |" in table
+
+
+async def test_the_compose_examples_servers_share_the_database_over_http(tmp_path: Path, postgres_url: str) -> None:
+    """The server command of examples/docker-compose.postgres.yml, run twice on loopback (no Docker here)."""
+    compose = (ROOT / "examples" / "docker-compose.postgres.yml").read_text()
+    found = re.search(r"(memory-mcp --transport http [^\"\n]*)", compose)
+    assert found is not None
+    assert "MEMORY_MCP_DATABASE_URL: postgresql://" in compose
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({ALICE: "alice"}))
+    processes = []
+    try:
+        bases = []
+        for _ in range(2):
+            port = free_port()
+            line = found.group(1).replace("0.0.0.0", "127.0.0.1").replace("/tokens.json", str(tokens))
+            command = [str(COMMAND), *shlex.split(line.replace("--port 8000", f"--port {port}"))[1:]]
+            process, base = launch(command, {"MEMORY_MCP_DATABASE_URL": postgres_url}, port)
+            processes.append(process)
+            bases.append(base)
+        async with client(bases[0], ALICE) as first, client(bases[1], ALICE) as second:
+            added = data(await first.call_tool("add_memory", {"user_id": "alice", "text": "Rides a tandem bicycle"}))
+            found_hits = data(await second.call_tool("search_memory", {"user_id": "alice", "query": "tandem"}))
+            assert [hit["id"] for hit in found_hits["results"]] == [added["id"]]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
