@@ -81,6 +81,8 @@ def _storable(value: Any) -> bool:
         return True
     if isinstance(value, list):
         return all(_storable(item) for item in value)
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(item) for key, item in value.items())
     return True
 
 

@@ -170,3 +170,26 @@ async def test_a_selective_filter_through_hnsw_still_finds_every_match(
         approximate = await engine.search("unrelated words", USER, limit=20, threshold=-1, filters=spec)
     assert {h.memory.id for h in approximate} == {h.memory.id for h in exact}
     assert [h.score for h in approximate] == pytest.approx([h.score for h in exact], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"topic": [{"a": "x\x00y"}]},
+        {"NOT": {"topic": {"ne": [{"k\x00": 1}]}}},
+        {"nul\x00field": {"nin": ["a"]}},
+        {"topic": {"gt": "\x00"}},
+        {"tags": {"contains": "\x00"}},
+    ],
+)
+async def test_values_postgresql_cannot_hold_still_filter_correctly(
+    shared: tuple[MemoryEngine, dict[str, dict[str, Any]]], spec: dict[str, Any]
+) -> None:
+    engine, stored = shared
+    test = predicate(parse_filter(spec))
+    expected = {memory_id for memory_id, metadata in stored.items() if test(metadata)}
+    page = await engine.page(USER, filters=spec, limit=100)
+    assert page.total == len(expected)
+    hits = await engine.search("memory item7", USER, limit=100, threshold=-1, filters=spec)
+    assert {hit.memory.id for hit in hits} <= expected
+    assert len(hits) == min(100, len(expected))
