@@ -813,12 +813,14 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
 
     The memories sharing a term with the query are read once: each term's count in each of them, their
     length and cosine; document frequencies and IDFs come from those same rows, so BM25 needs no other scan.
+    The others compete by cosine alone: exactly, in the same single scan of the scope, or through HNSW.
     """
     threshold = f"${where.count('$') + 4}"
-    distance = "(embedding <=> $1) + 0" if exact else "embedding <=> $1"  # "+ 0" keeps the planner off HNSW
-    scoped = where.replace("user_id", "m.user_id").replace("agent_id", "m.agent_id").replace("run_id", "m.run_id")
     ids = range(terms)
-    counts = ", ".join(f"cardinality(array_positions(m.terms, ($2::text[])[{i + 1}]))::float8 AS t{i}" for i in ids)
+    counts = ", ".join(
+        f"CASE WHEN m.hit THEN cardinality(array_positions(m.terms, ($2::text[])[{i + 1}])) ELSE 0 END::float8 AS t{i}"
+        for i in ids
+    )
     frequencies = ", ".join(f"count(*) FILTER (WHERE t{i} > 0)::float8 AS d{i}" for i in ids)
     idfs = ", ".join(
         f"CASE WHEN d{i} > 0 THEN ln((n - d{i} + 0.5) / (d{i} + 0.5) + 1.0) ELSE 0 END AS w{i}" for i in ids
@@ -826,6 +828,13 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
     best = " + ".join(f"w{i}" for i in ids) or "0"
     norm = f"{K1!r} * (1.0 - {B!r} + {B!r} * length / average)"
     bm25 = " + ".join(f"w{i} * t{i} * {K1 + 1.0!r} / (t{i} + {norm})" for i in ids) or "0"
+    if exact:  # one scan of the scope serves both legs
+        rows, related = f"WHERE {where}", "hit"
+        nearest = "SELECT id, 0.0::float8, similarity FROM matches WHERE passes AND NOT hit ORDER BY similarity DESC"
+    else:
+        rows, related = f"WHERE {where} AND terms && $2::text[]", "TRUE"
+        nearest = f"""SELECT id, 0.0::float8, 1.0 - (embedding <=> $1) FROM {SCHEMA}.memories
+            WHERE {where} AND NOT (terms && $2::text[]) AND {narrowing} ORDER BY embedding <=> $1"""
     return f"""
     WITH stats AS MATERIALIZED (
         SELECT coalesce(sum(memories), 0)::float8 AS n,
@@ -833,10 +842,10 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
         FROM {SCHEMA}.scope_stats WHERE {where}
     ),
     matches AS MATERIALIZED (
-        SELECT m.id, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity,
+        SELECT m.id, m.hit, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity,
                {narrowing} AS passes, tf.*
-        FROM {SCHEMA}.memories m CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
-        WHERE {scoped} AND m.terms && $2::text[]
+        FROM (SELECT *, terms && $2::text[] AS hit FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
+        CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
     ),
     weights AS MATERIALIZED (
         SELECT *, ({best}) * {K1 + 1.0!r} AS best
@@ -844,14 +853,9 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
     ),
     scored AS (
         SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity FROM matches, weights
-        WHERE passes
+        WHERE passes AND {related}
         UNION ALL
-        SELECT * FROM (
-            SELECT id, 0.0::float8 AS keyword, 1.0 - (embedding <=> $1) AS similarity
-            FROM {SCHEMA}.memories
-            WHERE {where} AND NOT (terms && $2::text[]) AND {narrowing}
-            ORDER BY {distance} LIMIT {k}
-        ) AS nearest
+        SELECT * FROM ({nearest} LIMIT {k}) AS nearest
     )
     SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused
     FROM scored
