@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -193,3 +194,24 @@ async def test_values_postgresql_cannot_hold_still_filter_correctly(
     hits = await engine.search("memory item7", USER, limit=100, threshold=-1, filters=spec)
     assert {hit.memory.id for hit in hits} <= expected
     assert len(hits) == min(100, len(expected))
+
+
+async def test_a_version_2_database_gains_the_filter_column_on_start(postgres_url: str) -> None:
+    async with MemoryEngine.open(postgres_url) as engine:
+        await engine.add("Likes ramen", USER, metadata={"topic": "food"})
+        await engine.add("Runs marathons", USER, metadata={"topic": "sport"})
+    connection = await asyncpg.connect(postgres_url)
+    try:  # back to schema version 2, as a server of the previous release left it
+        await connection.execute("ALTER TABLE memory_mcp.memories DROP COLUMN meta")
+        await connection.execute("UPDATE memory_mcp.settings SET value = '2' WHERE key = 'schema_version'")
+    finally:
+        await connection.close()
+    async with MemoryEngine.open(postgres_url) as engine:
+        found = await engine.search("likes runs", USER, threshold=-1, filters={"topic": "food"})
+        assert [hit.memory.text for hit in found] == ["Likes ramen"]
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        version = await connection.fetchval("SELECT value FROM memory_mcp.settings WHERE key = 'schema_version'")
+        assert version == str(pg_store.SCHEMA_VERSION) == "3"
+    finally:
+        await connection.close()
