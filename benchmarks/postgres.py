@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from performance import RawPipe, fill, queries, sentences, summary, timed
+from performance import SEED, RawPipe, fill, queries, sentences, summary, timed, vocabulary
 
 from memory_mcp import MemoryEngine, Scope, pg_store
 from memory_mcp.pg_store import SCHEMA
@@ -33,6 +34,15 @@ USER = Scope("user")
 BUCKETS = 200
 """Every memory gets metadata {"bucket": i % 200}; a filter on `bucket < b` lets b/200 of them through."""
 SELECTIVITY = {"50%": 100, "5%": 10, "0.5%": 1}
+RARE_FROM = 1_000
+"""Narrow queries use words ranked 1,000 or lower in the Zipf vocabulary: each is in about 0.03-0.15% of memories."""
+
+
+def narrow_queries(count: int) -> list[str]:
+    """Two rare words each: the keyword leg finds few memories, so the vector leg decides the cost."""
+    words = vocabulary(random.Random(SEED))[RARE_FROM:]  # the vocabulary of `sentences`
+    rng = random.Random(SEED + 7)
+    return [" ".join(rng.sample(words, 2)) for _ in range(count)]
 
 
 @contextmanager
@@ -182,10 +192,25 @@ async def bench_size(
                 row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, pg_store.EF_SEARCH)
                 if filtered:
                     row["filtered"] = await filtered_searches(local, shared, asks, repeats)
+                row["narrow"] = await narrow_searches(local, shared, narrow_queries(repeats), repeats)
             finally:
                 pg_store.EXACT_MAX = saved
             row["postgres"]["throughput_per_s"] = await throughput(shared, asks, busy_seconds)
     return row
+
+
+async def narrow_searches(
+    local: MemoryEngine, shared: MemoryEngine, asks: Sequence[str], repeats: int
+) -> dict[str, Any]:
+    """Queries of rare words: the default backend against PostgreSQL exact (a scan of the scope) and HNSW."""
+    figures: dict[str, Any] = {"default": await latency(local, asks, repeats)}
+    pg_store.EXACT_MAX = 10**12
+    figures["exact"] = await latency(shared, asks, repeats)
+    exact_ids = await top(shared, asks)
+    pg_store.EXACT_MAX = 0
+    figures["hnsw"] = await latency(shared, asks, repeats)
+    figures["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
+    return figures
 
 
 async def filtered_searches(
@@ -251,6 +276,22 @@ def report(results: dict[str, Any]) -> str:
             f"| {s['throughput_per_s']:,.0f} / {p['throughput_per_s']:,.0f} "
             f"| {s['fill_per_s']:,.0f} / {p['fill_per_s']:,.0f} | {p['hnsw_build_s']:.1f} s |"
         )
+    narrow = [row for row in results["sizes"] if "narrow" in row]
+    if narrow:
+        lines += [
+            "",
+            "Narrow queries (two rare words, each in about 0.1% of memories), medians (p95):",
+            "",
+            "| N | default | PG exact | PG HNSW | HNSW recall@10 |",
+            "|---|---|---|---|---|",
+        ]
+        for row in narrow:
+            f = row["narrow"]
+            lines.append(
+                f"| {row['n']:,} | {f['default']['median_ms']:.2f} ms ({f['default']['p95_ms']:.2f}) "
+                f"| {f['exact']['median_ms']:.2f} ms ({f['exact']['p95_ms']:.2f}) "
+                f"| {f['hnsw']['median_ms']:.2f} ms ({f['hnsw']['p95_ms']:.2f}) | {f['search_recall_at_10']:.3f} |"
+            )
     filtered = [row for row in results["sizes"] if "filtered" in row]
     if filtered:
         lines += [

@@ -187,6 +187,8 @@ async def test_the_postgres_benchmark_runs_and_reports(tmp_path: Path, postgres_
     assert set(row["filtered"]) == set(bench.SELECTIVITY)
     assert all(0.9 <= f["search_recall_at_10"] <= 1.0 for f in row["filtered"].values())
     assert "| 300 | 0.5% |" in table
+    assert 0.0 < row["narrow"]["search_recall_at_10"] <= 1.0
+    assert row["narrow"]["exact"]["median_ms"] > 0
 
 
 async def test_the_compose_examples_servers_share_the_database_over_http(tmp_path: Path, postgres_url: str) -> None:
