@@ -257,6 +257,12 @@ async def two_servers(url: str, writes: int = 200) -> dict[str, Any]:
     return {"writes": writes, "seen_at_once": seen, "add_then_search": summary(rounds)}
 
 
+def _compared(f: dict[str, Any]) -> str:
+    """Table cells: default, PG exact and PG HNSW medians (p95), then HNSW's recall."""
+    cells = [f"{f[path]['median_ms']:.2f} ms ({f[path]['p95_ms']:.2f})" for path in ("default", "exact", "hnsw")]
+    return " | ".join(cells) + f" | {f['search_recall_at_10']:.3f} |"
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [
         "PostgreSQL + pgvector beside the default backend (SQLite + in-memory index), one scope, top 10, "
@@ -286,12 +292,7 @@ def report(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         for row in narrow:
-            f = row["narrow"]
-            lines.append(
-                f"| {row['n']:,} | {f['default']['median_ms']:.2f} ms ({f['default']['p95_ms']:.2f}) "
-                f"| {f['exact']['median_ms']:.2f} ms ({f['exact']['p95_ms']:.2f}) "
-                f"| {f['hnsw']['median_ms']:.2f} ms ({f['hnsw']['p95_ms']:.2f}) | {f['search_recall_at_10']:.3f} |"
-            )
+            lines.append(f"| {row['n']:,} | {_compared(row['narrow'])}")
     filtered = [row for row in results["sizes"] if "filtered" in row]
     if filtered:
         lines += [
@@ -302,12 +303,8 @@ def report(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|",
         ]
         for row in filtered:
-            for label, f in row["filtered"].items():
-                lines.append(
-                    f"| {row['n']:,} | {label} | {f['default']['median_ms']:.2f} ms ({f['default']['p95_ms']:.2f}) "
-                    f"| {f['exact']['median_ms']:.2f} ms ({f['exact']['p95_ms']:.2f}) "
-                    f"| {f['hnsw']['median_ms']:.2f} ms ({f['hnsw']['p95_ms']:.2f}) | {f['search_recall_at_10']:.3f} |"
-                )
+            for label, figures in row["filtered"].items():
+                lines.append(f"| {row['n']:,} | {label} | {_compared(figures)}")
     if "two_servers" in results:
         t = results["two_servers"]
         lines += [
