@@ -263,6 +263,12 @@ def _compared(f: dict[str, Any]) -> str:
     return " | ".join(cells) + f" | {f['search_recall_at_10']:.3f} |"
 
 
+def _section(title: str, keys: list[str]) -> list[str]:
+    """The title and header of a table whose last cells are `_compared`'s."""
+    columns = [*keys, "default", "PG exact", "PG HNSW", "HNSW recall@10"]
+    return ["", f"{title}, medians (p95):", "", f"| {' | '.join(columns)} |", "|---" * len(columns) + "|"]
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [
         "PostgreSQL + pgvector beside the default backend (SQLite + in-memory index), one scope, top 10, "
@@ -284,24 +290,13 @@ def report(results: dict[str, Any]) -> str:
         )
     narrow = [row for row in results["sizes"] if "narrow" in row]
     if narrow:
-        lines += [
-            "",
-            "Narrow queries (two rare words, each in about 0.1% of memories), medians (p95):",
-            "",
-            "| N | default | PG exact | PG HNSW | HNSW recall@10 |",
-            "|---|---|---|---|---|",
-        ]
+        lines += _section("Narrow queries (two rare words, each in about 0.1% of memories)", ["N"])
         for row in narrow:
             lines.append(f"| {row['n']:,} | {_compared(row['narrow'])}")
     filtered = [row for row in results["sizes"] if "filtered" in row]
     if filtered:
-        lines += [
-            "",
-            'Filtered search (metadata filter {"bucket": {"lt": b}} letting the given share through), medians (p95):',
-            "",
-            "| N | passes | default | PG exact | PG HNSW | HNSW recall@10 |",
-            "|---|---|---|---|---|---|",
-        ]
+        title = 'Filtered search (metadata filter {"bucket": {"lt": b}} letting the given share through)'
+        lines += _section(title, ["N", "passes"])
         for row in filtered:
             for label, figures in row["filtered"].items():
                 lines.append(f"| {row['n']:,} | {label} | {_compared(figures)}")

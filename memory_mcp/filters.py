@@ -81,7 +81,7 @@ def _numbers(left: Any, right: Any) -> tuple[Any, Any]:
     return left, right
 
 
-def same(left: Any, right: Any) -> bool:
+def _same(left: Any, right: Any) -> bool:
     """JSON equality: booleans never equal numbers, 1 equals 1.0, lists and objects compare item by item."""
     if isinstance(left, bool) or isinstance(right, bool):
         return isinstance(left, bool) and isinstance(right, bool) and left is right
@@ -89,9 +89,9 @@ def same(left: Any, right: Any) -> bool:
         a, b = _numbers(left, right)
         return bool(a == b)
     if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(same(a, b) for a, b in zip(left, right, strict=True))
+        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
     if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(same(left[key], right[key]) for key in left)
+        return left.keys() == right.keys() and all(_same(left[key], right[key]) for key in left)
     if isinstance(left, list | dict | int | float) or isinstance(right, list | dict | int | float):
         return False
     return bool(left == right)
@@ -196,15 +196,15 @@ def predicate(node: Filter) -> Predicate:
 def _test(condition: Condition) -> Predicate:
     field, op, operand = condition.field, condition.op, condition.operand
     if op == "eq":
-        return lambda m: same(m.get(field, _MISSING), operand)
+        return lambda m: _same(m.get(field, _MISSING), operand)
     if op == "ne":
-        return lambda m: not same(m.get(field, _MISSING), operand)
+        return lambda m: not _same(m.get(field, _MISSING), operand)
     if op in _ORDER:
         return lambda m: _ordered(op, m.get(field), operand)
     if op == "in":
-        return lambda m: any(same(m.get(field, _MISSING), item) for item in operand)
+        return lambda m: any(_same(m.get(field, _MISSING), item) for item in operand)
     if op == "nin":
-        return lambda m: not any(same(m.get(field, _MISSING), item) for item in operand)
+        return lambda m: not any(_same(m.get(field, _MISSING), item) for item in operand)
     if op == "icontains":
         needle = operand.casefold()
         return lambda m: _contains(m.get(field), needle, fold=True)
@@ -218,7 +218,7 @@ def _contains(value: Any, needle: Any, *, fold: bool) -> bool:
     if isinstance(value, list):
         if fold:
             return any(isinstance(item, str) and item.casefold() == needle for item in value)
-        return any(same(item, needle) for item in value)
+        return any(_same(item, needle) for item in value)
     return False
 
 

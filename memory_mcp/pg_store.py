@@ -832,10 +832,10 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
     norm = f"{K1!r} * (1.0 - {B!r} + {B!r} * length / average)"
     bm25 = " + ".join(f"w{i} * t{i} * {K1 + 1.0!r} / (t{i} + {norm})" for i in ids) or "0"
     if exact:  # one scan of the scope serves both legs
-        rows, related = f"WHERE {where}", "hit"
+        rows, hit = f"WHERE {where}", "terms && $2::text[]"
         nearest = "SELECT id, 0.0::float8, similarity FROM matches WHERE passes AND NOT hit ORDER BY similarity DESC"
     else:
-        rows, related = f"WHERE {where} AND terms && $2::text[]", "TRUE"
+        rows, hit = f"WHERE {where} AND terms && $2::text[]", "TRUE"  # only the matches: the GIN index finds them
         nearest = f"""SELECT id, 0.0::float8, 1.0 - (embedding <=> $1) FROM {SCHEMA}.memories
             WHERE {where} AND NOT (terms && $2::text[]) AND {narrowing} ORDER BY embedding <=> $1"""
     return f"""
@@ -847,7 +847,7 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
     matches AS MATERIALIZED (
         SELECT m.id, m.hit, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity,
                {narrowing} AS passes, tf.*
-        FROM (SELECT *, terms && $2::text[] AS hit FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
+        FROM (SELECT *, {hit} AS hit FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
         CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
     ),
     weights AS MATERIALIZED (
@@ -856,7 +856,7 @@ def _search_sql(where: str, exact: bool, k: int, terms: int, narrowing: str = "T
     ),
     scored AS (
         SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity FROM matches, weights
-        WHERE passes AND {related}
+        WHERE passes AND hit
         UNION ALL
         SELECT * FROM ({nearest} LIMIT {k}) AS nearest
     )

@@ -79,3 +79,18 @@ def test_a_huge_filter_is_refused() -> None:
     spec = {"OR": [{f"k{i}": i} for i in range(100)]}
     with pytest.raises(FilterError, match="too large"):
         compile_filter(spec, max_nodes=64)
+
+
+@pytest.mark.parametrize(
+    ("spec", "metadata", "expected"),
+    [
+        pytest.param({"n": 1e23}, {"n": 99999999999999991611392}, False, id="float-vs-int-by-decimal-value"),
+        pytest.param({"n": 1.0}, {"n": 1}, True, id="int-equals-float"),
+        pytest.param({"n": {"gt": 9007199254740992.0}}, {"n": 9007199254740993}, True, id="order-int-vs-float-exact"),
+        pytest.param({"l": [True]}, {"l": [1]}, False, id="list-items-keep-json-types"),
+        pytest.param({"l": [1.0, "a"]}, {"l": [1, "a"]}, True, id="list-items-numbers-by-value"),
+        pytest.param({"l": [{"a": 1}]}, {"l": [{"a": True}]}, False, id="objects-in-lists-item-by-item"),
+    ],
+)
+def test_values_compare_as_json(spec: dict[str, Any], metadata: dict[str, Any], expected: bool) -> None:
+    assert compile_filter(spec)(metadata) is expected
