@@ -27,7 +27,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from memory_mcp import MemoryEngine, Scope
+from memory_mcp import MemoryEngine, Scope, open_engine
 
 SEED = 20261125
 WORDS = 5_000
@@ -120,7 +120,7 @@ async def bench_search(sizes: Sequence[int], folder: Path, repeats: int) -> list
     rows = []
     for n in sizes:
         texts = sentences(n)
-        async with MemoryEngine.open(folder / f"search-{n}.db") as engine:
+        async with open_engine(folder / f"search-{n}.db") as engine:
             fill_seconds = await fill(engine, lambda _: Scope("user"), texts)
             asks = queries(texts, repeats)
             position = iter(range(10**9))
@@ -149,7 +149,7 @@ async def bench_isolation(total: int, users: int, folder: Path, repeats: int) ->
     asks = queries(texts[:per_user], repeats)
     results = {}
     for name, count in (("shared", total), ("alone", per_user)):
-        async with MemoryEngine.open(folder / f"isolation-{name}.db") as engine:
+        async with open_engine(folder / f"isolation-{name}.db") as engine:
             await fill(engine, lambda i: Scope(f"user{i // per_user}"), texts[:count])
             position = iter(range(10**9))
 
@@ -168,7 +168,7 @@ async def bench_isolation(total: int, users: int, folder: Path, repeats: int) ->
 
 async def bench_writes(folder: Path, singles: int, batches: int) -> dict[str, Any]:
     texts = sentences(singles + batches * 1_000, seed=SEED + 3)
-    async with MemoryEngine.open(folder / "writes.db") as engine:
+    async with open_engine(folder / "writes.db") as engine:
         scope = Scope("writer")
         started = time.perf_counter()
         for text in texts[:singles]:
@@ -190,10 +190,10 @@ def rss():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-from memory_mcp import MemoryEngine, Scope
+from memory_mcp import Scope, open_engine
 before = rss()
 async def main():
-    async with MemoryEngine.open(sys.argv[1]) as engine:
+    async with open_engine(sys.argv[1]) as engine:
         await engine.search("first question", Scope("user"))
         print(json.dumps({"rss_delta": rss() - before, "dim": engine.embedder.dim}))
 asyncio.run(main())
@@ -203,7 +203,7 @@ asyncio.run(main())
 async def bench_cold_start(n: int, folder: Path) -> dict[str, Any]:
     """A fresh process: from its start to its first answered search, and its memory beyond the bare imports."""
     path = folder / f"cold-{n}.db"
-    async with MemoryEngine.open(path) as engine:
+    async with open_engine(path) as engine:
         await fill(engine, lambda _: Scope("user"), sentences(n, seed=SEED + 4))
     started = time.perf_counter()
     with sqlite3.connect(path) as raw:
@@ -290,7 +290,7 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
     path = folder / f"mcp-{n}.db"
     texts = sentences(n, seed=SEED + 5)
     asks = queries(texts, repeats)
-    async with MemoryEngine.open(path) as engine:
+    async with open_engine(path) as engine:
         await fill(engine, lambda _: Scope("user"), texts)
         position = iter(range(10**9))
 

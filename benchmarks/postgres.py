@@ -27,8 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from performance import SEED, RawPipe, fill, queries, sentences, summary, timed, vocabulary
 
-from memory_mcp import MemoryEngine, Scope, pg_store
-from memory_mcp.pg_store import SCHEMA
+from memory_mcp import MemoryEngine, Scope, open_engine
+from memory_mcp.stores.postgres import search_sql
+from memory_mcp.stores.postgres.migrations import SCHEMA
 
 USER = Scope("user")
 BUCKETS = 200
@@ -79,7 +80,7 @@ async def load(engine: MemoryEngine, texts: Sequence[str], build_memory: str = "
     The build is fast only while the graph fits in maintenance_work_mem (PostgreSQL says so when it stops
     fitting); it uses one parallel worker per spare CPU.
     """
-    pool = getattr(engine.store, "_pool", None)
+    pool = getattr(getattr(engine.store, "db", None), "pool", None)
     if pool is not None:
         await pool.execute(f"DROP INDEX IF EXISTS {SCHEMA}.memories_embedding")
     seconds = await fill(engine, lambda _: USER, texts, lambda i: {"bucket": i % BUCKETS})
@@ -137,7 +138,7 @@ async def throughput(engine: MemoryEngine, asks: Sequence[str], seconds: float =
 
 async def vector_recall(engine: MemoryEngine, asks: Sequence[str], ef_search: int) -> float:
     """Recall@10 of the HNSW index against an exact scan, on raw vector search (the approximate part)."""
-    pool = engine.store._pool  # type: ignore[attr-defined]
+    pool = engine.store.db.pool  # type: ignore[attr-defined]
     hits = 0
     for ask in asks:
         query = await engine.embedder.embed_query(ask)
@@ -175,26 +176,26 @@ async def bench_size(
     texts = sentences(n)
     asks = queries(texts, repeats)
     row: dict[str, Any] = {"n": n}
-    async with MemoryEngine.open(folder / f"sqlite-{n}.db") as local:
+    async with open_engine(folder / f"sqlite-{n}.db") as local:
         row["sqlite"] = {**(await load(local, texts)), "search": await latency(local, asks, repeats)}
         row["sqlite"]["throughput_per_s"] = await throughput(local, asks, busy_seconds)
         await reset(url)
-        async with MemoryEngine.open(url, pool=(2, 10)) as shared:
+        async with open_engine(url, pool=(2, 10)) as shared:
             row["postgres"] = await load(shared, texts, build_memory)
-            saved = pg_store.EXACT_MAX
+            saved = search_sql.EXACT_MAX
             try:
-                pg_store.EXACT_MAX = 10**12  # every search exact
+                search_sql.EXACT_MAX = 10**12  # every search exact
                 row["postgres"]["exact"] = await latency(shared, asks, repeats)
                 exact_ids = await top(shared, asks)
-                pg_store.EXACT_MAX = 0  # every search through HNSW
+                search_sql.EXACT_MAX = 0  # every search through HNSW
                 row["postgres"]["hnsw"] = await latency(shared, asks, repeats)
                 row["postgres"]["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
-                row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, pg_store.EF_SEARCH)
+                row["postgres"]["vector_recall_at_10"] = await vector_recall(shared, asks, search_sql.EF_SEARCH)
                 if filtered:
                     row["filtered"] = await filtered_searches(local, shared, asks, repeats)
                 row["narrow"] = await narrow_searches(local, shared, narrow_queries(repeats), repeats)
             finally:
-                pg_store.EXACT_MAX = saved
+                search_sql.EXACT_MAX = saved
             row["postgres"]["throughput_per_s"] = await throughput(shared, asks, busy_seconds)
     return row
 
@@ -204,10 +205,10 @@ async def narrow_searches(
 ) -> dict[str, Any]:
     """Queries of rare words: the default backend against PostgreSQL exact (a scan of the scope) and HNSW."""
     figures: dict[str, Any] = {"default": await latency(local, asks, repeats)}
-    pg_store.EXACT_MAX = 10**12
+    search_sql.EXACT_MAX = 10**12
     figures["exact"] = await latency(shared, asks, repeats)
     exact_ids = await top(shared, asks)
-    pg_store.EXACT_MAX = 0
+    search_sql.EXACT_MAX = 0
     figures["hnsw"] = await latency(shared, asks, repeats)
     figures["search_recall_at_10"] = await search_recall(exact_ids, shared, asks)
     return figures
@@ -222,10 +223,10 @@ async def filtered_searches(
     for label, below in SELECTIVITY.items():
         spec = {"bucket": {"lt": below}}
         figures: dict[str, Any] = {"default": await latency(local, asks, repeats, spec)}
-        pg_store.EXACT_MAX = 10**12
+        search_sql.EXACT_MAX = 10**12
         figures["exact"] = await latency(shared, asks, repeats, spec)
         exact_ids = await top(shared, asks, spec)
-        pg_store.EXACT_MAX = 0
+        search_sql.EXACT_MAX = 0
         figures["hnsw"] = await latency(shared, asks, repeats, spec)
         figures["search_recall_at_10"] = await search_recall(exact_ids, shared, asks, spec)
         results[label] = figures

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from memory_mcp import Analyzer, MemoryEngine
+from memory_mcp import Analyzer, open_engine
+from memory_mcp.config import VECTOR_WEIGHT
 from memory_mcp.protocols import Embedder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "locomo-dev.json"
@@ -95,11 +96,11 @@ def engine_ranker(embedder: Callable[[], Embedder] | None = None, vector_weight:
 
     async def rank(conversation: Conversation) -> list[list[str]]:
         with tempfile.TemporaryDirectory() as folder:
-            async with MemoryEngine.open(
-                Path(folder) / "locomo.db", embedder=embedder() if embedder else None
+            async with open_engine(
+                Path(folder) / "locomo.db",
+                embedder=embedder() if embedder else None,
+                vector_weight=VECTOR_WEIGHT if vector_weight is None else vector_weight,
             ) as engine:
-                if vector_weight is not None:
-                    engine.local_index.vector_weight = vector_weight  # type: ignore[attr-defined]
                 scope = engine.scope(conversation.sample_id)
                 for dia_id, text in conversation.turns:
                     await engine.add(text, scope, {"dia_id": dia_id})
@@ -189,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rankers["keyword leg only"] = engine_ranker(vector_weight=0.0)
         rankers["vector leg only"] = engine_ranker(vector_weight=1.0)
     if args.local_model:
-        from memory_mcp.local_embedder import LocalEmbedder  # optional: needs the [local] extra
+        from memory_mcp.embedders.local import LocalEmbedder  # optional: needs the [local] extra
 
         model = LocalEmbedder(args.local_model)
         rankers[f"{model.id} alone"] = engine_ranker(lambda: model, vector_weight=1.0)

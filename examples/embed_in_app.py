@@ -10,11 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from memory_mcp import MemoryEngine
+from memory_mcp import open_engine
 
 
 async def main(db_path: str) -> None:
-    async with MemoryEngine.open(db_path) as memory:
+    async with open_engine(db_path) as memory:
         alice = memory.scope("alice")
         await memory.add("Prefers window seats on flights", alice, {"topic": "travel"})
         await memory.add("Allergic to peanuts", alice, {"topic": "health"})

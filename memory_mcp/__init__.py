@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .analyzer import Analyzer
-from .embedder import HashEmbedder
+from .app import open_engine
+from .embedders import HashEmbedder
 from .engine import MemoryEngine
 from .errors import (
     ConfigError,
@@ -15,12 +15,11 @@ from .errors import (
     NotFoundError,
     StoreError,
 )
-from .index import NumpyIndex
 from .models import AddResult, HistoryEntry, Limits, Memory, MemoryId, Page, Scope, SearchHit
-from .protocols import Embedder, MemoryStore, SearchIndex
-from .store import SqliteStore
-
-__version__ = "0.1.0"
+from .protocols import Embedder, MemoryStore, Retriever, SearchIndex
+from .search import Analyzer, LocalSearch, NumpyIndex, StoreSearch
+from .stores import SqliteStore
+from .version import __version__
 
 __all__ = [
     "AddResult",
@@ -34,6 +33,7 @@ __all__ = [
     "HistoryEntry",
     "InvalidInputError",
     "Limits",
+    "LocalSearch",
     "Memory",
     "MemoryEngine",
     "MemoryId",
@@ -42,10 +42,13 @@ __all__ = [
     "NotFoundError",
     "NumpyIndex",
     "Page",
+    "Retriever",
     "Scope",
     "SearchHit",
     "SearchIndex",
     "SqliteStore",
     "StoreError",
+    "StoreSearch",
     "__version__",
+    "open_engine",
 ]

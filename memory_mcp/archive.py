@@ -14,9 +14,9 @@ from typing import IO, Any, Final
 import numpy as np
 
 from . import validation
-from .engine import MemoryEngine, now
+from .engine import MemoryEngine
 from .errors import InvalidInputError
-from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope
+from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope, now
 
 FORMAT: Final = "memory-mcp"
 VERSION: Final = 1
@@ -139,8 +139,9 @@ async def copy(
             if record.memory.id in stored:
                 continue
             memory = record.memory
-            if await destination.store.get(Scope(memory.scope.user_id), memory.id) is None and (
-                await destination.store.find_by_hash(memory.scope, validation.content_hash(memory.text)) is None
+            digest = validation.content_hash(memory.text)
+            if await destination.store.get(Scope(memory.scope.user_id), memory.id) is None and not (
+                await destination.store.find_by_hashes(memory.scope, [digest])
             ):
                 report.missing.append(memory.id)
         if advance is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -10,11 +11,12 @@ from typing import Any, Final
 import anyio
 import numpy as np
 
-from .engine import MemoryEngine
-from .migrations import SCHEMA_VERSION
+from .config import VECTOR_WEIGHT
 from .models import MemoryId, Scope
 from .protocols import Embedder
-from .store import SqliteStore
+from .search import LocalSearch, NumpyIndex
+from .stores.sqlite import SqliteStore, maintenance
+from .stores.sqlite.migrations import SCHEMA_VERSION
 from .validation import content_hash
 
 _SHOWN: Final = 5  # ids named per kind of problem
@@ -47,10 +49,10 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
         report.problem(f"There is no database at {db_path}; a server would create an empty one there.")
         return report
     async with await SqliteStore.open(db_path) as store:
-        found = await store.integrity()
+        found = await maintenance.integrity(store)
         if found:
             report.problem("SQLite integrity check failed: " + "; ".join(found))
-        version = await store.schema_version()
+        version = await maintenance.schema_version(store)
         report.figures["schema_version"] = version
         if version != SCHEMA_VERSION:
             report.problem(f"Schema version {version}, expected {SCHEMA_VERSION}.")
@@ -65,17 +67,18 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
         by_user = await _rows(store, embedder.dim, report)
         report.figures["memories"] = sum(len(ids) for ids in by_user.values())
         report.figures["users"] = len(by_user)
-        orphans = await store.without_history()
+        orphans = await maintenance.without_history(store)
         if orphans:
             report.problem("Memories without any history row", list(orphans))
-    if embedder_matches and not report.problems:
-        async with MemoryEngine.open(db_path, embedder=embedder) as engine:
-            indexed = len(engine.local_index)
+        if embedder_matches and not report.problems:
+            index = NumpyIndex(embedder.dim, vector_weight=VECTOR_WEIGHT)
+            await LocalSearch(store, index).start(asyncio.Lock(), background=False)
+            indexed = len(index)
             report.figures["indexed"] = indexed
             missing: list[str] = []
             extra: list[str] = []
             for user, ids in by_user.items():
-                in_index = engine.local_index.ids(Scope(user))
+                in_index = index.ids(Scope(user))
                 missing += sorted(ids - in_index)
                 extra += sorted(in_index - ids)
             if missing:
@@ -98,7 +101,7 @@ async def _rows(store: SqliteStore, dim: int, report: CheckReport) -> dict[str, 
     not_unit: list[str] = []
     wrong_hash: list[str] = []
     bad_metadata: list[str] = []
-    async for batch in store.iter_raw():
+    async for batch in maintenance.iter_raw(store):
         for memory_id, user_id, text, metadata, digest, blob in batch:
             by_user[user_id].add(MemoryId(memory_id))
             if len(blob) != 4 * dim:

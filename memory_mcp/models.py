@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, NewType
 
 import numpy as np
@@ -19,6 +21,11 @@ Metadata = dict[str, Any]
 HistoryEvent = Literal["ADD", "UPDATE", "DELETE"]
 Cursor = tuple[str, str]
 """A position in a newest-first listing: (created_at, id) of the last memory seen."""
+
+
+def now() -> str:
+    """The current UTC time as a fixed-width ISO 8601 string (sorts like the time itself)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,27 @@ class IndexHit(NamedTuple):
     """Cosine similarity of the embeddings, from -1 to 1."""
 
 
+class Row(NamedTuple):
+    """A memory as the engine hands it to a store and a search: with its text's hash, vector and search terms."""
+
+    memory: Memory
+    content_hash: str
+    """SHA-256 of the normalised text: one scope never holds two memories with the same."""
+    vector: Vector
+    terms: Sequence[str]
+    """The analysed search terms of the text, in order, with repeats (for the keyword leg)."""
+
+
+@dataclass(frozen=True)
+class IndexRows:
+    """A batch of stored memories as an in-process index loads them: ids, scopes, vectors (rows) and texts."""
+
+    ids: list[MemoryId]
+    scopes: list[Scope]
+    vectors: Matrix
+    texts: list[str]
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a listing, newest first; `next_cursor` is None on the last page."""
@@ -131,7 +159,8 @@ class MemoryRecord:
 
 @dataclass(frozen=True)
 class Limits:
-    """Input limits the engine enforces; every one is configurable."""
+    """Input limits the engine enforces. All but `max_filter_nodes` and `id_max_chars` are settings
+    (`MEMORY_MCP_MAX_*`); those two are fixed, and only code that builds a `Limits` itself can change them."""
 
     max_text_chars: int = 10_000
     max_metadata_bytes: int = 16_384

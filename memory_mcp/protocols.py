@@ -1,20 +1,23 @@
-"""The three swappable parts of the engine, as structural protocols: Embedder, SearchIndex, MemoryStore."""
+"""The engine's swappable parts as structural protocols: Embedder, MemoryStore, Retriever (and what feeds them)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 from .filters import Filter
 from .models import (
     Cursor,
     HistoryEntry,
     IndexHit,
+    IndexRows,
     Matrix,
     Memory,
     MemoryId,
     MemoryRecord,
     Metadata,
+    Row,
     Scope,
     UserSummary,
     Vector,
@@ -39,56 +42,49 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> Vector: ...
 
 
-class SearchIndex(Protocol):
-    """**Protocol:** in-memory hybrid search over the memories of a scope: words (BM25) and vectors (cosine).
-
-    Scores lie in [-1, 1], higher is closer. Methods are synchronous on purpose: each one runs to
-    completion on the event loop, so concurrent async handlers never see a half-applied change.
-    """
-
-    def __len__(self) -> int: ...
-
-    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None: ...
-
-    def remove(self, ids: Iterable[MemoryId]) -> None: ...
-
-    def search(
-        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
-    ) -> list[IndexHit]: ...
-
-    def count(self, scope: Scope) -> int: ...
-
-    def ids(self, scope: Scope) -> set[MemoryId]: ...
-
-
 class MemoryStore(Protocol):
     """**Protocol:** the durable source of truth for memories, their vectors and their history.
 
     Reads take the caller's `Scope`; a memory outside it behaves exactly as an absent one. Each write
-    method commits (memory row and history row together) before it returns.
+    method commits (memory row and history row together) before it returns. Vectors travel as float32
+    numpy arrays; how a backend keeps them is its own affair.
     """
 
+    async def close(self) -> None: ...
+
+    # -- the embedder the stored vectors belong to --
     async def embedder_id(self) -> str | None: ...
 
-    async def insert(self, memory: Memory, content_hash: str, vector: Vector) -> None: ...
+    async def set_embedder_id(self, embedder_id: str) -> None: ...
 
-    async def insert_many(
-        self, rows: Sequence[tuple[Memory, str, Vector]], terms: Sequence[Sequence[str]] | None = None
-    ) -> set[MemoryId]: ...
+    async def rewrite_vectors(
+        self, embedder_id: str, dim: int, embed: Callable[[Sequence[str]], Awaitable[Matrix]], batch_size: int
+    ) -> None:
+        """Re-embed every stored text with `embed` (`batch_size` texts a call) and replace the vectors (now of
+        length `dim`) and the embedder id in one transaction: a failure leaves the old ones untouched."""
+        ...
 
-    async def replace(
-        self, old: Memory, new: Memory, content_hash: str, vector: Vector, terms: Sequence[str] = ()
-    ) -> None: ...
+    # -- writes --
+    async def insert_many(self, rows: Sequence[Row]) -> set[MemoryId]:
+        """Store new memories (each with its ADD history row); a text its scope holds already is skipped.
+        Returns the ids stored."""
+        ...
+
+    async def replace(self, old: Memory, new: Row) -> None: ...
 
     async def delete(self, memory: Memory, deleted_at: str) -> None: ...
 
     async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]: ...
 
+    async def restore(self, rows: Sequence[Row], history: Mapping[MemoryId, Sequence[HistoryEntry]]) -> set[MemoryId]:
+        """Store memories as they were elsewhere (ids, timestamps, and the given history instead of an ADD
+        row); a taken id or a text its scope holds already is skipped. Returns the ids stored."""
+        ...
+
+    # -- reads --
     async def get(self, scope: Scope, memory_id: str) -> Memory | None: ...
 
     async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]: ...
-
-    async def find_by_hash(self, scope: Scope, content_hash: str) -> Memory | None: ...
 
     async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]: ...
 
@@ -111,33 +107,53 @@ class MemoryStore(Protocol):
         self, scope: Scope | None, *, vectors: bool = ..., history: bool = ..., batch_size: int = ...
     ) -> AsyncIterator[list[MemoryRecord]]: ...
 
-    async def restore(
-        self, rows: Sequence[tuple[MemoryRecord, str, Vector]], terms: Sequence[Sequence[str]] | None = None
-    ) -> set[MemoryId]: ...
 
-    def iter_index_rows(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, Scope, bytes, str]]]: ...
+class ChangeFeed(Protocol):
+    """**Protocol:** what an in-process index needs from its store: every row once, then the changes since.
 
-    def iter_texts(self, batch_size: int) -> AsyncIterator[list[tuple[MemoryId, str]]]: ...
+    Every committed change, from any process, gets a growing sequence number.
+    """
+
+    def iter_index_rows(self, batch_size: int) -> AsyncIterator[IndexRows]: ...
 
     async def last_change(self) -> int: ...
 
-    async def changed_since(self, seq: int, limit: int = ...) -> list[tuple[int, MemoryId, str]]: ...
+    async def changed_since(self, seq: int, limit: int) -> list[tuple[int, MemoryId, str]]:
+        """(sequence number, memory id, time stamped) of the changes after `seq`, oldest first."""
+        ...
 
-    async def index_rows(self, ids: Sequence[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]: ...
-
-    async def rewrite_vectors(
-        self, embedder_id: str, batches: AsyncIterator[Sequence[tuple[MemoryId, Vector]]]
-    ) -> None: ...
-
-    async def set_embedder_id(self, embedder_id: str) -> None: ...
+    async def index_rows(self, ids: Sequence[MemoryId]) -> IndexRows:
+        """Those of `ids` that exist now, of any user (for the index only)."""
+        ...
 
 
-@runtime_checkable
-class SearchingStore(MemoryStore, Protocol):
-    """**Protocol:** a store that also searches (PostgreSQL), so the engine keeps no index of its own.
+class SearchIndex(Protocol):
+    """**Protocol:** in-memory hybrid search over the memories of a scope: words (BM25) and vectors (cosine).
 
-    `terms` handed to its writes are the analysed search terms of each text, kept for the keyword leg.
+    Scores lie in [-1, 1], higher is closer. Methods are synchronous on purpose: each one runs to
+    completion on the event loop, so concurrent async handlers never see a half-applied change.
     """
+
+    def __len__(self) -> int: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None: ...
+
+    def remove(self, ids: Iterable[MemoryId]) -> None: ...
+
+    def search(
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+    ) -> list[IndexHit]: ...
+
+    def count(self, scope: Scope) -> int: ...
+
+    def ids(self, scope: Scope) -> set[MemoryId]: ...
+
+
+class SearchingStore(MemoryStore, Protocol):
+    """**Protocol:** a store that also searches (PostgreSQL), so no process keeps an index of its own."""
 
     async def search(
         self,
@@ -152,4 +168,47 @@ class SearchingStore(MemoryStore, Protocol):
     ) -> list[IndexHit]:
         """The `k` best of the memories of `scope` that `where` matches (or a superset of those, which the
         engine checks again), by the engine's fused score."""
+        ...
+
+
+class Retriever(Protocol):
+    """**Protocol:** the engine's search: the best memories of a scope for a query, current with every write.
+
+    The engine tells it of each write it commits (`committed`), under the engine's write lock, which it
+    hands over at `start`: a retriever that keeps a copy of the store takes that lock while it reads
+    the store, so no write races it.
+    """
+
+    @property
+    def ready(self) -> bool:
+        """True once searches need not wait (an in-process index has been filled)."""
+        ...
+
+    @property
+    def indexed(self) -> int | None:
+        """How many memories this process holds for search; None when it searches the store itself."""
+        ...
+
+    async def start(self, writes: asyncio.Lock, *, background: bool) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def search(
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        where: Filter | None = None,
+    ) -> list[IndexHit]:
+        """The `k` best of `scope` by the fused score (the caller applies `where`; a retriever may narrow by it)."""
+        ...
+
+    def committed(
+        self, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Iterable[tuple[MemoryId, str]] = ()
+    ) -> None:
+        """The engine committed these writes: (re)index `stored`, drop `removed`. `stamps` are the (memory,
+        time) of the history rows written, by which a copy of the store recognises its own changes."""
         ...

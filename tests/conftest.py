@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent
 
+from memory_mcp import open_engine
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 
@@ -73,47 +70,10 @@ def database(request: pytest.FixtureRequest, db_path: Path) -> str:
 
 @pytest.fixture
 async def engine(database: str) -> AsyncIterator[MemoryEngine]:
-    async with MemoryEngine.open(database) as opened:
+    async with open_engine(database) as opened:
         yield opened
 
 
 @pytest.fixture
 def server(engine: MemoryEngine) -> MCPServer:
     return build_server(engine)
-
-
-def load_benchmark(name: str) -> ModuleType:
-    """Import a script from benchmarks/ (not a package) as a module."""
-    path = Path(__file__).parent.parent / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in the script look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-def data(result: CallToolResult) -> dict[str, Any]:
-    """The structured content of a successful tool call."""
-    assert result.is_error is False, result.content
-    content: dict[str, Any] | None = result.structured_content
-    assert content is not None
-    return content
-
-
-def error_text(result: CallToolResult) -> str:
-    """The message of a failed tool call."""
-    assert result.is_error is True
-    [content] = result.content
-    assert isinstance(content, TextContent)
-    return content.text
-
-
-def untied(hits: list[Any]) -> list[str]:
-    """The texts of hits whose score no other hit (and not the last one's) shares, in order."""
-    scores = [round(hit.score, 5) for hit in hits]
-    last = scores[-1] if scores else None
-    return [
-        hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
-    ]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from memory_mcp import archive
-from memory_mcp.embedder import HashEmbedder
+from memory_mcp import archive, open_engine
+from memory_mcp.embedders import HashEmbedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import InvalidInputError
 from memory_mcp.models import MemoryRecord
@@ -45,7 +45,7 @@ async def everything(engine: MemoryEngine, *, history: bool = True) -> list[Memo
 
 @pytest.fixture
 async def other(tmp_path: Path) -> AsyncIterator[MemoryEngine]:
-    async with MemoryEngine.open(tmp_path / "other.db") as opened:
+    async with open_engine(tmp_path / "other.db") as opened:
         yield opened
 
 
@@ -134,7 +134,7 @@ async def test_times_from_elsewhere_are_normalised_to_utc(other: MemoryEngine) -
 
 
 async def test_vectors_of_another_embedder_are_not_trusted(tmp_path: Path, other: MemoryEngine) -> None:
-    async with MemoryEngine.open(tmp_path / "small.db", embedder=HashEmbedder(64)) as small:
+    async with open_engine(tmp_path / "small.db", embedder=HashEmbedder(64)) as small:
         await small.add("I love hiking in the Swiss Alps", small.scope("u"))
         buffer = io.StringIO()
         await archive.export(small, buffer, None, vectors=True)

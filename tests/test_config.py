@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from memory_mcp.config import OPTIONS, default_db_path, parse_settings
+from memory_mcp.cli._common import parse_settings
+from memory_mcp.config import OPTIONS, default_db_path
 from memory_mcp.errors import ConfigError
 
 
@@ -20,52 +21,64 @@ def test_defaults_use_the_xdg_data_folder() -> None:
     assert default_db_path({"XDG_DATA_HOME": "/data"}) == Path("/data/memory-mcp/memory.db")
 
 
-def test_env_vars_fill_every_setting() -> None:
-    env = {
-        "MEMORY_MCP_DB": "/tmp/x.db",
-        "MEMORY_MCP_EMBED_DIM": "256",
-        "MEMORY_MCP_VECTOR_WEIGHT": "0.25",
-        "MEMORY_MCP_REEMBED": "yes",
-        "MEMORY_MCP_MAX_TEXT_CHARS": "50",
-        "MEMORY_MCP_MAX_METADATA_BYTES": "100",
-        "MEMORY_MCP_MAX_METADATA_DEPTH": "2",
-        "MEMORY_MCP_MAX_RESULTS": "7",
-        "MEMORY_MCP_MAX_BATCH": "9",
-        "MEMORY_MCP_RESOURCE_LIMIT": "5",
-        "MEMORY_MCP_LOG_LEVEL": "debug",
-        "MEMORY_MCP_EMBEDDER": "sentence-transformers",
-        "MEMORY_MCP_OPENAI_BASE_URL": "http://localhost:11434/v1",
-        "MEMORY_MCP_OPENAI_MODEL": "nomic-embed-text",
-        "MEMORY_MCP_OPENAI_API_KEY": "sk-x",
-        "MEMORY_MCP_OPENAI_TIMEOUT": "5",
-        "MEMORY_MCP_LOCAL_MODEL": "/models/mini",
-        "MEMORY_MCP_TRANSPORT": "streamable-http",
-        "MEMORY_MCP_HOST": "::1",
-        "MEMORY_MCP_PORT": "9000",
-        "MEMORY_MCP_TOKENS_FILE": "/etc/memory/tokens.json",
-        "MEMORY_MCP_ALLOW_UNAUTHENTICATED": "no",
-        "MEMORY_MCP_DATABASE_URL": "postgresql://me:pw@db:5432/memory",
-        "MEMORY_MCP_PG_POOL_MIN": "2",
-        "MEMORY_MCP_PG_POOL_MAX": "20",
-    }
+# Every MEMORY_MCP_* variable, a value other than its default, and the setting it must produce.
+CHANGES: dict[str, tuple[str, str, object]] = {
+    "MEMORY_MCP_DB": ("/tmp/x.db", "db", "/tmp/x.db"),
+    "MEMORY_MCP_DATABASE_URL": (
+        "postgresql://me:pw@db:5432/memory",
+        "database_url",
+        "postgresql://me:pw@db:5432/memory",
+    ),
+    "MEMORY_MCP_PG_POOL_MIN": ("2", "pg_pool_min", 2),
+    "MEMORY_MCP_PG_POOL_MAX": ("20", "pg_pool_max", 20),
+    "MEMORY_MCP_TRANSPORT": ("streamable-http", "transport", "http"),
+    "MEMORY_MCP_HOST": ("::1", "host", "::1"),
+    "MEMORY_MCP_PORT": ("9000", "port", 9000),
+    "MEMORY_MCP_TOKENS_FILE": ("/etc/memory/tokens.json", "tokens_file", "/etc/memory/tokens.json"),
+    "MEMORY_MCP_ALLOW_UNAUTHENTICATED": ("yes", "allow_unauthenticated", True),
+    "MEMORY_MCP_EMBEDDER": ("sentence-transformers", "embedder", "local"),
+    "MEMORY_MCP_OPENAI_BASE_URL": ("http://localhost:11434/v1", "openai_base_url", "http://localhost:11434/v1"),
+    "MEMORY_MCP_OPENAI_MODEL": ("nomic-embed-text", "openai_model", "nomic-embed-text"),
+    "MEMORY_MCP_OPENAI_API_KEY": ("sk-x", "openai_api_key", "sk-x"),
+    "MEMORY_MCP_OPENAI_TIMEOUT": ("5", "openai_timeout", 5.0),
+    "MEMORY_MCP_LOCAL_MODEL": ("/models/mini", "local_model", "/models/mini"),
+    "MEMORY_MCP_EMBED_DIM": ("512", "embed_dim", 512),
+    "MEMORY_MCP_VECTOR_WEIGHT": ("0.25", "vector_weight", 0.25),
+    "MEMORY_MCP_REEMBED": ("yes", "reembed", True),
+    "MEMORY_MCP_MAX_TEXT_CHARS": ("50", "max_text_chars", 50),
+    "MEMORY_MCP_MAX_METADATA_BYTES": ("100", "max_metadata_bytes", 100),
+    "MEMORY_MCP_MAX_METADATA_DEPTH": ("2", "max_metadata_depth", 2),
+    "MEMORY_MCP_MAX_RESULTS": ("7", "max_results", 7),
+    "MEMORY_MCP_MAX_BATCH": ("9", "max_batch", 9),
+    "MEMORY_MCP_RESOURCE_LIMIT": ("5", "resource_limit", 5),
+    "MEMORY_MCP_LOG_LEVEL": ("debug", "log_level", "DEBUG"),
+}
+
+
+def test_the_table_covers_every_option() -> None:
+    assert set(CHANGES) == {option.env for option in OPTIONS}
+
+
+@pytest.mark.parametrize(("variable", "change"), CHANGES.items(), ids=list(CHANGES))
+def test_each_env_var_changes_its_setting(variable: str, change: tuple[str, str, object]) -> None:
+    """Set alone, each variable moves its own setting away from the default, to the value it names."""
+    value, name, expected = change
+    default = getattr(parse_settings([], {"HOME": "/home/ann"}), name)
+    assert default != expected, f"{variable}: pick a value other than the default {default!r}"
+    settings = parse_settings([], {"HOME": "/home/ann", variable: value})
+    assert getattr(settings, name) == expected
+
+
+def test_settings_feed_the_pool_limits_and_location() -> None:
+    env = {name: value for name, (value, _, _) in CHANGES.items()}
     settings = parse_settings([], env)
-    assert settings.db == "/tmp/x.db"
     assert settings.location == "postgresql://me:pw@db:5432/memory"
     assert settings.pool == (2, 20)
-    assert (settings.embed_dim, settings.reembed, settings.resource_limit, settings.log_level) == (
-        256,
-        True,
-        5,
-        "DEBUG",
-    )
+    assert settings.search_vector_weight == 0.25
     limits = settings.limits
-    assert (limits.max_text_chars, limits.max_metadata_bytes, limits.max_metadata_depth, limits.max_results) == (
-        50,
-        100,
-        2,
-        7,
-    )
-    assert {option.env for option in OPTIONS} == set(env)
+    assert (limits.max_text_chars, limits.max_metadata_bytes, limits.max_metadata_depth) == (50, 100, 2)
+    assert (limits.max_results, limits.max_batch) == (7, 9)
+    assert parse_settings(["--pg-pool-min", "30", "--pg-pool-max", "20"], {}).pool == (20, 20)
 
 
 def test_openai_api_key_falls_back_to_the_usual_variable() -> None:

@@ -15,9 +15,9 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from memory_mcp.engine import MemoryEngine
+from memory_mcp import open_engine
 
-from .conftest import data
+from .helpers import data, local_index
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 PROCESSES = 4
@@ -79,10 +79,10 @@ async def test_four_processes_on_one_file_lose_nothing_and_agree(tmp_path: Path)
     finally:
         for client in reversed(clients):
             await client.__aexit__(None, None, None)
-    async with MemoryEngine.open(tmp_path / "shared.db") as engine:
+    async with open_engine(tmp_path / "shared.db") as engine:
         stored = await engine.page(engine.scope("u"), limit=100)
         assert stored.total == len(alive)
-        assert len(engine.local_index) == len(alive)
+        assert len(local_index(engine)) == len(alive)
 
 
 class RawServer:
@@ -177,7 +177,7 @@ def test_kill_9_in_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path
         }
 
     async def verify() -> None:
-        async with MemoryEngine.open(db) as engine:
+        async with open_engine(db) as engine:
             scope = engine.scope("u")
             stored: set[str] = set()
             cursor = None
@@ -187,7 +187,7 @@ def test_kill_9_in_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path
                 if page.next_cursor is None:
                     break
                 cursor = page.next_cursor
-            assert engine.local_index.ids(scope) == stored
+            assert local_index(engine).ids(scope) == stored
             for memory_id, token in acknowledged.items():
                 [hit, *_] = await engine.search(token, scope)
                 assert hit.memory.id == memory_id

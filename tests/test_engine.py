@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from memory_mcp.embedder import HashEmbedder
-from memory_mcp.engine import MemoryEngine, decode_cursor
+from memory_mcp import open_engine
+from memory_mcp.embedders import HashEmbedder
+from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
 from memory_mcp.models import Limits, Matrix, Scope
+from memory_mcp.paging import decode_cursor
+
+from .helpers import keeps_an_index, local_index
 
 ALICE = Scope("alice")
 BOB = Scope("bob")
@@ -52,7 +56,7 @@ async def test_exact_duplicate_is_a_noop_returning_the_existing_memory(engine: M
     ],
 )
 async def test_bad_text_is_rejected_and_nothing_is_stored(database: str, text: object, message: str) -> None:
-    async with MemoryEngine.open(database, limits=Limits(max_text_chars=100)) as engine:
+    async with open_engine(database, limits=Limits(max_text_chars=100)) as engine:
         with pytest.raises(InvalidInputError, match=message):
             await engine.add(text, ALICE)  # type: ignore[arg-type]
         assert await engine.count(ALICE) == 0
@@ -73,7 +77,7 @@ async def test_bad_text_is_rejected_and_nothing_is_stored(database: str, text: o
 )
 async def test_bad_metadata_is_rejected(database: str, metadata: object, message: str) -> None:
     limits = Limits(max_metadata_bytes=256, max_metadata_depth=3)
-    async with MemoryEngine.open(database, limits=limits) as engine:
+    async with open_engine(database, limits=limits) as engine:
         with pytest.raises(InvalidInputError, match=message):
             await engine.add("fact", ALICE, metadata)  # type: ignore[arg-type]
         assert await engine.count(ALICE) == 0
@@ -293,44 +297,44 @@ async def test_delete_all_records_history_for_each(engine: MemoryEngine) -> None
     assert await engine.delete_all(ALICE) == 3
     assert await engine.delete_all(ALICE) == 0
     assert await engine.search("fact", ALICE) == []
-    assert engine.index is None or len(engine.index) == 0
+    assert not keeps_an_index(engine) or len(local_index(engine)) == 0
     for memory_id in ids:
         assert [e.event for e in await engine.history(memory_id, ALICE)] == ["ADD", "DELETE"]
 
 
 async def test_memories_survive_a_restart(database: str) -> None:
-    async with MemoryEngine.open(database) as engine:
+    async with open_engine(database) as engine:
         kept = (await engine.add("I love hiking in the Swiss Alps", ALICE)).memory
         gone = (await engine.add("temporary note", ALICE)).memory
         await engine.delete(gone.id, ALICE)
-    async with MemoryEngine.open(database) as engine:
+    async with open_engine(database) as engine:
         assert await engine.count(ALICE) == 1
         hits = await engine.search("hiking", ALICE)
         assert [hit.memory for hit in hits] == [kept]
 
 
 async def test_another_embedder_is_refused_with_advice(database: str) -> None:
-    async with MemoryEngine.open(database, embedder=HashEmbedder(256)) as engine:
+    async with open_engine(database, embedder=HashEmbedder(256)) as engine:
         await engine.add("I love hiking", ALICE)
     with pytest.raises(StoreError, match="--reembed"):
-        async with MemoryEngine.open(database, embedder=HashEmbedder(512)):
+        async with open_engine(database, embedder=HashEmbedder(512)):
             pass
 
 
 async def test_reembed_converts_every_vector_to_the_new_embedder(
     database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with MemoryEngine.open(database, embedder=HashEmbedder(256)) as engine:
+    async with open_engine(database, embedder=HashEmbedder(256)) as engine:
         for text in ("I love hiking", "sister lives in Berlin"):
             await engine.add(text, ALICE)
-    async with MemoryEngine.open(database, embedder=HashEmbedder(512), reembed=True) as engine:
+    async with open_engine(database, embedder=HashEmbedder(512), reembed=True) as engine:
         assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
         assert await engine.store.embedder_id() == "hash-v2-512"
         records = [record async for batch in engine.records(None, vectors=True) for record in batch]
     assert {None if r.vector is None else r.vector.shape for r in records} == {(512,)}
     assert "re-embedded 2 of 2 memories (100%)" in caplog.text
     # And it now opens without --reembed.
-    async with MemoryEngine.open(database, embedder=HashEmbedder(512)) as engine:
+    async with open_engine(database, embedder=HashEmbedder(512)) as engine:
         assert [hit.memory.text for hit in await engine.search("Berlin", ALICE)] == ["sister lives in Berlin"]
 
 
@@ -343,8 +347,8 @@ async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) ->
     page = await engine.page(ALICE, limit=100)
     found = await engine.search("memory topic", ALICE, limit=100, threshold=-1)
     assert {hit.memory.id for hit in found} == {memory.id for memory in page.memories}
-    if engine.index is not None:
-        assert engine.local_index.ids(ALICE) == {memory.id for memory in page.memories}
+    if keeps_an_index(engine):
+        assert local_index(engine).ids(ALICE) == {memory.id for memory in page.memories}
     text = f"changed {ids[1]}"
     [top] = await engine.search(text, ALICE, limit=1)
     assert top.memory.id == ids[1]
@@ -378,8 +382,8 @@ async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEng
 
     page = await engine.page(ALICE, limit=100)
     assert page.total == 10 - 3 + 15
-    if engine.index is not None:  # PostgreSQL searches the store itself: there is no copy to drift
-        assert engine.local_index.ids(ALICE) == {memory.id for memory in page.memories}
+    if keeps_an_index(engine):  # PostgreSQL searches the store itself: there is no copy to drift
+        assert local_index(engine).ids(ALICE) == {memory.id for memory in page.memories}
     texts = [memory.text for memory in page.memories]
     assert len(texts) == len(set(texts))  # no duplicate slipped in
     for memory_id in base[3:]:
@@ -392,8 +396,8 @@ async def test_concurrent_handlers_leave_index_and_store_equal(engine: MemoryEng
 async def test_a_locked_database_is_a_clear_error_and_changes_nothing(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("memory_mcp.store.BUSY_TIMEOUT_MS", 50)
-    async with MemoryEngine.open(db_path) as engine:
+    monkeypatch.setattr("memory_mcp.stores.sqlite.connection.BUSY_TIMEOUT_MS", 50)
+    async with open_engine(db_path) as engine:
         kept = (await engine.add("kept fact", ALICE)).memory
         other = sqlite3.connect(db_path, timeout=0.05, isolation_level=None)
         try:
@@ -406,7 +410,7 @@ async def test_a_locked_database_is_a_clear_error_and_changes_nothing(
             other.execute("ROLLBACK")
             other.close()
         assert [m.text for m in (await engine.page(ALICE)).memories] == ["kept fact"]
-        assert engine.local_index.ids(ALICE) == {kept.id}
+        assert local_index(engine).ids(ALICE) == {kept.id}
         assert (await engine.add("blocked fact", ALICE)).created  # works once the lock is gone
 
 
@@ -427,17 +431,17 @@ class FailingEmbedder(HashEmbedder):
 async def test_an_interrupted_reembed_leaves_the_old_vectors_untouched(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+    async with open_engine(db_path, embedder=HashEmbedder(256)) as engine:
         for text in ("first fact", "second fact", "third fact"):
             await engine.add(text, ALICE)
     monkeypatch.setattr("memory_mcp.engine._REEMBED_BATCH", 1)
     with pytest.raises(RuntimeError, match="went away"):
-        async with MemoryEngine.open(db_path, embedder=FailingEmbedder(512), reembed=True):
+        async with open_engine(db_path, embedder=FailingEmbedder(512), reembed=True):
             pass
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-256"
         assert {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")} == {256 * 4}
-    async with MemoryEngine.open(db_path, embedder=HashEmbedder(256)) as engine:
+    async with open_engine(db_path, embedder=HashEmbedder(256)) as engine:
         assert [hit.memory.text for hit in await engine.search("second", ALICE)] == ["second fact"]
 
 
@@ -450,10 +454,10 @@ async def test_search_forgives_typos_and_inflections(engine: MemoryEngine) -> No
 
 
 async def test_vector_weight_balances_the_two_legs(database: str) -> None:
-    async with MemoryEngine.open(database, vector_weight=0.0) as keyword_only:
+    async with open_engine(database, vector_weight=0.0) as keyword_only:
         await keyword_only.add("I love hiking in the Swiss Alps", ALICE)
         assert await keyword_only.search("hikking", ALICE, threshold=0.01) == []  # a typo is no keyword
-    async with MemoryEngine.open(database, vector_weight=1.0) as vector_only:
+    async with open_engine(database, vector_weight=1.0) as vector_only:
         [hit] = await vector_only.search("hikking", ALICE)
         assert hit.score == pytest.approx(
             float(
@@ -483,7 +487,7 @@ async def test_add_many_stores_in_one_go_and_reports_per_item(engine: MemoryEngi
 
 
 async def test_add_many_limits(database: str) -> None:
-    async with MemoryEngine.open(database, limits=Limits(max_batch=3)) as engine:
+    async with open_engine(database, limits=Limits(max_batch=3)) as engine:
         with pytest.raises(InvalidInputError, match="limit is 3"):
             await engine.add_many([("a", None)] * 4, ALICE)
         with pytest.raises(InvalidInputError, match="empty"):
@@ -503,18 +507,18 @@ async def test_add_many_is_one_transaction(engine: MemoryEngine, db_path: Path) 
     with pytest.raises(sqlite3.IntegrityError, match="simulated failure"):
         await engine.add_many([("first", None), ("second", None)], ALICE)
     assert (await engine.page(ALICE)).total == 0
-    assert len(engine.local_index) == 0
+    assert len(local_index(engine)) == 0
 
 
 async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as engine:
+    async with open_engine(db_path) as engine:
         for start in range(0, 12_000, 1_000):  # more rows than one background batch
             await engine.add_many(
                 [(f"stored fact number {i}", None) for i in range(start, start + 1_000)], engine.scope("u")
             )
         kept = (await engine.add("Allergic to peanuts", engine.scope("u"))).memory
         doomed = (await engine.add("Lives in Lisbon", engine.scope("u"))).memory
-    async with MemoryEngine.open(db_path, background=True) as engine:
+    async with open_engine(db_path, background=True) as engine:
         assert not engine.ready  # open returned before the index was filled
         assert (await engine.get(kept.id, engine.scope("u"))).text == "Allergic to peanuts"
         searched, added, _ = await asyncio.gather(
@@ -526,15 +530,15 @@ async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db
         assert [hit.memory.id for hit in searched] == [kept.id]
         assert [hit.memory.id for hit in await engine.search("cello", engine.scope("u"))] == [added.memory.id]
         assert await engine.search("Lisbon", engine.scope("u")) == []
-        assert len(engine.local_index) == await engine.count(engine.scope("u")) == 12_002
+        assert len(local_index(engine)) == await engine.count(engine.scope("u")) == 12_002
 
 
 async def test_a_failed_background_load_is_reported_by_search(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as engine:
+    async with open_engine(db_path) as engine:
         await engine.add("Allergic to peanuts", engine.scope("u"))
     with sqlite3.connect(db_path) as connection:
         connection.execute("UPDATE memories SET embedding = zeroblob(8)")
-    async with MemoryEngine.open(db_path, background=True) as engine:
+    async with open_engine(db_path, background=True) as engine:
         with pytest.raises(StoreError, match="wrong length"):
             await engine.search("peanuts", engine.scope("u"))
         with pytest.raises(StoreError, match="wrong length"):

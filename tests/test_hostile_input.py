@@ -14,6 +14,8 @@ from mcp.types import TextContent, TextResourceContents
 
 from memory_mcp.engine import MemoryEngine
 
+from .helpers import history_position
+
 NASTY = [
     "",
     " ",
@@ -97,7 +99,7 @@ def tool_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 async def snapshot(engine: MemoryEngine) -> tuple[Any, ...]:
     """Everything stored, all users together, with history, plus the newest change's sequence number."""
     records = [record async for batch in engine.records(None, history=True) for record in batch]
-    return tuple(records), await engine.store.last_change()
+    return tuple(records), await history_position(engine)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

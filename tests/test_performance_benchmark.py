@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import load_benchmark
+from .helpers import load_benchmark
 
 
 def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:

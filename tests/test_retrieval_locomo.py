@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from .conftest import load_benchmark
+from .helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
+from memory_mcp import open_engine
 from memory_mcp.engine import MemoryEngine
-from memory_mcp.models import MemoryId, Scope
+from memory_mcp.models import IndexRows, MemoryId, Scope
+from memory_mcp.stores import SqliteStore
 
-from .conftest import data
+from .helpers import data, local_index
 
 ALICE = Scope("alice")
 
@@ -22,7 +25,7 @@ async def texts(engine: MemoryEngine, query: str) -> list[str]:
 
 
 async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as first, MemoryEngine.open(db_path) as second:
+    async with open_engine(db_path) as first, open_engine(db_path) as second:
         memory = (await first.add("Lives in Paris", ALICE)).memory
         assert await texts(second, "Paris") == ["Lives in Paris"]
 
@@ -32,34 +35,34 @@ async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_pat
 
         await first.delete(memory.id, ALICE)
         assert await texts(second, "Lisbon") == []
-        assert len(second.local_index) == 0
+        assert len(local_index(second)) == 0
 
         for i in range(5):
             await second.add(f"fact number {i}", ALICE)
         assert await first.delete_all(ALICE) == 5
         assert await texts(second, "fact") == []
-        assert len(first.local_index) == len(second.local_index) == 0
+        assert len(local_index(first)) == len(local_index(second)) == 0
 
 
 async def test_an_engine_opened_later_and_one_opened_earlier_agree(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as early:
+    async with open_engine(db_path) as early:
         for i in range(20):
             await early.add(f"memory {i} about tea", ALICE)
-        async with MemoryEngine.open(db_path) as late:
+        async with open_engine(db_path) as late:
             for _ in range(10):
                 page = await late.page(ALICE, limit=100)
                 await late.delete(page.memories[0].id, ALICE)
             await late.add("memory about coffee", ALICE)
             await early.search("tea", ALICE)  # catches up
             assert (
-                early.local_index.ids(ALICE)
-                == late.local_index.ids(ALICE)
+                local_index(early).ids(ALICE)
+                == local_index(late).ids(ALICE)
                 == {m.id for m in (await late.page(ALICE)).memories}
             )
 
 
 async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> None:
-    async with MemoryEngine.open(db_path) as first, MemoryEngine.open(db_path) as second:
+    async with open_engine(db_path) as first, open_engine(db_path) as second:
 
         async def write(engine: MemoryEngine, name: str) -> None:
             for i in range(40):
@@ -68,7 +71,7 @@ async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> 
         await asyncio.gather(write(first, "first"), write(second, "second"), write(first, "again"))
         for engine in (first, second):
             await engine.search("fact", ALICE)
-            assert len(engine.local_index.ids(ALICE)) == 120
+            assert len(local_index(engine).ids(ALICE)) == 120
         assert (await first.page(ALICE)).total == 120
 
 
@@ -90,18 +93,20 @@ async def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Pa
 
 async def test_catching_up_skips_our_own_writes(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """After a big import by this process, the next search re-reads nothing; another process's change is re-read."""
-    async with MemoryEngine.open(db_path) as ours, MemoryEngine.open(db_path) as theirs:
+    async with open_engine(db_path) as ours, open_engine(db_path) as theirs:
         await ours.add_many([(f"imported fact {i}", None) for i in range(300)], ALICE)
         memory = (await ours.add("one more fact", ALICE)).memory
         await ours.update(memory.id, ALICE, text="one more fact, changed")
         reread: list[str] = []
-        original = ours.store.index_rows
+        store = ours.store
+        assert isinstance(store, SqliteStore)
+        original = store.index_rows
 
-        async def counting(ids: list[MemoryId]) -> list[tuple[MemoryId, Scope, bytes, str]]:
+        async def counting(ids: Sequence[MemoryId]) -> IndexRows:
             reread.extend(ids)
             return await original(ids)
 
-        monkeypatch.setattr(ours.store, "index_rows", counting)
+        monkeypatch.setattr(store, "index_rows", counting)
         await ours.search("fact", ALICE)
         assert reread == []
         other = (await theirs.add("their fact", ALICE)).memory

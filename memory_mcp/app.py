@@ -1,0 +1,183 @@
+"""The wiring: settings -> embedder, store and retriever -> engine -> server, and serving it until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from .config import VECTOR_WEIGHT, Settings, redact
+from .embedders import HashEmbedder, open_embedder
+from .engine import MemoryEngine, Progress
+from .errors import ConfigError
+from .models import Limits
+from .protocols import Embedder, Retriever
+from .search import LocalSearch, NumpyIndex, StoreSearch
+from .stores import PostgresStore, SqliteStore, open_store
+from .validation import ID_PATTERN
+from .version import __version__
+
+logger = logging.getLogger("memory_mcp")
+
+_POOL = (Settings.pg_pool_min, Settings.pg_pool_max)
+
+
+def retriever_for(store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float) -> Retriever:
+    """How the engine searches this store: PostgreSQL searches itself; a SQLite file gets an in-process index."""
+    if isinstance(store, PostgresStore):
+        return StoreSearch(store, vector_weight=vector_weight)
+    return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight))
+
+
+@asynccontextmanager
+async def open_engine(
+    location: str | Path,
+    *,
+    embedder: Embedder | None = None,
+    limits: Limits | None = None,
+    reembed: bool = False,
+    vector_weight: float = VECTOR_WEIGHT,
+    index: bool = True,
+    background: bool = False,
+    progress: Progress | None = None,
+    pool: tuple[int, int] = _POOL,
+) -> AsyncIterator[MemoryEngine]:
+    """An engine on the database at `location` (a SQLite file, or a `postgresql://` URL); closed on exit.
+
+    `embedder` defaults to the hash embedder. `index=False` builds no search (for tools that read and
+    write but never search; search is then refused). `background=True` returns as soon as the database
+    is checked and fills the index meanwhile: reads answer at once, searches wait for it, writes queue
+    behind it. `progress` follows a re-embedding; `pool` = (min, max) PostgreSQL connections.
+    """
+    chosen = embedder or HashEmbedder()
+    store = await open_store(location, dim=chosen.dim, pool=pool)
+    try:
+        retriever = retriever_for(store, dim=chosen.dim, vector_weight=vector_weight) if index else None
+        engine = MemoryEngine(store, retriever, chosen, limits)
+        try:
+            await engine.start(reembed=reembed, background=background, progress=progress)
+            yield engine
+        finally:
+            await engine.stop()
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def open_configured(
+    settings: Settings, *, index: bool = True, background: bool = False, progress: Progress | None = None
+) -> AsyncIterator[MemoryEngine]:
+    """The engine on the configured database and embedder (see `open_engine` for the keywords)."""
+    async with (
+        open_embedder(settings) as embedder,
+        open_engine(
+            settings.location,
+            embedder=embedder,
+            limits=settings.limits,
+            reembed=settings.reembed,
+            vector_weight=settings.search_vector_weight,
+            index=index,
+            background=background,
+            progress=progress,
+            pool=settings.pool,
+        ) as engine,
+    ):
+        yield engine
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def load_tokens(path: str) -> dict[str, str]:
+    """The {token: user_id} object of a tokens file; ConfigError says what is wrong with it."""
+    try:
+        tokens = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the tokens file {path!r}: {exc.strerror}.") from None
+    except ValueError as exc:
+        raise ConfigError(f"The tokens file {path!r} is not valid JSON: {exc}.") from None
+    if not isinstance(tokens, dict) or not tokens:
+        raise ConfigError(f'The tokens file {path!r} must hold a non-empty JSON object {{"<token>": "<user_id>"}}.')
+    for token, user in tokens.items():
+        if len(token) < 16:
+            raise ConfigError(f"A token in {path!r} is shorter than 16 characters; use long random tokens.")
+        if not isinstance(user, str) or not re.fullmatch(ID_PATTERN, user):
+            raise ConfigError(f"The user of a token in {path!r} is not a valid user id: {user!r}.")
+    return tokens
+
+
+def http_access(settings: Settings) -> dict[str, str] | None:
+    """The tokens HTTP will require, or None after checking that serving without them is allowed."""
+    if settings.tokens_file:
+        return load_tokens(settings.tokens_file)
+    if settings.host not in LOOPBACK and not settings.allow_unauthenticated:
+        raise ConfigError(
+            f"Refusing to serve HTTP on {settings.host} without tokens: anyone reaching it could read every "
+            "user's memories. Set MEMORY_MCP_TOKENS_FILE, or listen on 127.0.0.1, or pass "
+            "--allow-unauthenticated if something in front of it authenticates."
+        )
+    logger.warning(
+        "HTTP without tokens on %s:%d: every local process can read and change every user's memories",
+        settings.host,
+        settings.port,
+    )
+    return None
+
+
+async def serve(settings: Settings) -> None:
+    """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped."""
+    from .server import build_server  # the MCP SDK loads only when serving, so other commands start fast
+
+    tokens = http_access(settings) if settings.transport == "http" else None
+    # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
+    async with open_configured(settings, background=True) as engine:
+        stored = await engine.count_all()
+        logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
+        if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
+            sys.stderr.write(
+                f"memory-mcp {__version__}: serving MCP on stdio, database {redact(settings.location)} "
+                f"({stored} memories).\nIt waits for an MCP host (Claude Desktop, VS Code, Cursor, "
+                "Claude Code, the MCP Inspector) to talk to it: `memory-mcp config` prints what to paste into one. "
+                "Ctrl-C stops it.\n"
+            )
+        if settings.transport == "http":
+            host = f"[{settings.host}]" if ":" in settings.host else settings.host
+            url = f"http://{host}:{settings.port}/mcp"
+            server = build_server(engine, resource_limit=settings.resource_limit, tokens=tokens, url=url)
+            logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
+            await server.run_streamable_http_async(host=settings.host, port=settings.port)
+            return
+        server = build_server(engine, resource_limit=settings.resource_limit)
+        _stop_on_interrupt()
+        await server.run_stdio_async()
+
+
+def _stop_on_interrupt(grace: float = 1.0) -> None:
+    """Make Ctrl-C stop the server even while it waits for input.
+
+    The SDK reads stdin in a worker thread that a cancellation cannot interrupt (it waits for a line or
+    EOF), so after cancelling we give shutdown `grace` seconds and then exit. Every acknowledged write is
+    already committed, and SQLite rolls back anything unfinished, so no memory is lost either way.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def interrupted() -> None:
+        logger.info("interrupted: stopping")
+        if task is not None:
+            task.cancel()
+        timer = threading.Timer(grace, os._exit, args=(130,))
+        timer.daemon = True
+        timer.start()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows event loops
+        loop.add_signal_handler(signal.SIGINT, interrupted)

@@ -1,0 +1,231 @@
+"""What every command shares: options made from the settings table, opening the engine, errors, output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..app import open_configured
+from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
+from ..engine import MemoryEngine
+from ..errors import ConfigError, InvalidInputError, MemoryMCPError
+from ..schemas import MemoryOut
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Tables for people; piped, they are laid out 120 wide (scripts should use --json).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False)
+
+
+class Failure(click.ClickException):
+    """A failure, reported as `memory-mcp: <what went wrong and what to do>`; exit code 1."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"memory-mcp: {self.format_message()}", err=True)
+
+
+class BadInput(Failure):
+    """A failure caused by what the user gave; exit code 2, as for a usage error."""
+
+    exit_code = 2
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run one command's async body; our errors become a message and exit code (2: bad input, 1: other)."""
+    try:
+        return asyncio.run(coroutine)
+    except (ConfigError, InvalidInputError) as exc:
+        raise BadInput(str(exc)) from None
+    except MemoryMCPError as exc:
+        raise Failure(str(exc)) from None
+
+
+# -- settings and options ----------------------------------------------------------------------------
+
+
+def settings_options(*, serving: bool) -> Callable[[F], F]:
+    """One click option per setting (all of them, or those of the non-serving commands).
+
+    Values stay None unless given, so `resolve` can fall back to the env var and then the default.
+    """
+    defaults = {f.name: f.default for f in fields(Settings)}
+    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none", "database_url": "none"}
+
+    def attach(function: F) -> F:
+        for option in reversed(OPTIONS):
+            if not serving and option.name in SERVE_ONLY:
+                continue
+            if option.is_switch:
+                decorator = click.option(
+                    option.flag,
+                    option.name,
+                    is_flag=True,
+                    flag_value="true",
+                    default=None,
+                    help=f"{option.help} (env {option.env})",
+                )
+            else:
+                default = shown.get(option.name, defaults.get(option.name))
+                decorator = click.option(
+                    option.flag,
+                    option.name,
+                    default=None,
+                    metavar=option.name.upper(),
+                    help=f"{option.help} (env {option.env}; default: {default})",
+                )
+            function = decorator(function)
+        return function
+
+    return attach
+
+
+data_options = settings_options(serving=False)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Settings from a command line alone (for tests and embedding)."""
+    command = settings_options(serving=True)(click.Command("memory-mcp", callback=lambda **_: None))
+    with command.make_context("memory-mcp", list(argv)) as context:
+        return resolve(context.params, env)
+
+
+def settings_of(given: Mapping[str, Any]) -> Settings:
+    """Settings from this command's flags, the main command's flags, then env vars and defaults."""
+    context = click.get_current_context()
+    root = context.find_root().obj or {}
+    merged = {**root, **{name: value for name, value in given.items() if value is not None}}
+    try:
+        settings = resolve(merged, os.environ)
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
+    logging.getLogger("memory_mcp").setLevel(settings.log_level)
+    return settings
+
+
+def scope_options(*, required: bool = True) -> Callable[[F], F]:
+    """--user (or MEMORY_MCP_USER), --agent and --run."""
+
+    def attach(function: F) -> F:
+        function = click.option(
+            "--run", "run_id", metavar="RUN", help="Only the memories of this run (conversation or session)."
+        )(function)
+        function = click.option("--agent", "agent_id", metavar="AGENT", help="Only the memories of this agent.")(
+            function
+        )
+        return click.option(
+            "--user",
+            "-u",
+            "user_id",
+            metavar="USER",
+            envvar="MEMORY_MCP_USER",
+            required=required,
+            help="Whose memories (env MEMORY_MCP_USER).",
+        )(function)
+
+    return attach
+
+
+def with_engine(given: Mapping[str, Any], work: Callable[[MemoryEngine], Awaitable[T]], *, index: bool = False) -> T:
+    """Open the configured engine, run `work` on it, close it; errors become messages (see `run`).
+
+    `index=False` (reads and writes without search) skips loading the search index, so commands start fast.
+    """
+    settings = settings_of(given)
+
+    async def body() -> T:
+        async with open_configured(settings, index=index) as engine:
+            return await work(engine)
+
+    return run(body())
+
+
+def parse_json(text: str | None) -> Any:
+    """A JSON option's value (None when not given); a usage error says what is wrong with it."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f'Not valid JSON: {exc}. Quote it for the shell, e.g. \'{{"topic": "food"}}\'.') from None
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+
+def emit(value: Any) -> None:
+    """Print JSON on stdout."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def memory_table(memories: list[MemoryOut], *, scores: list[float] | None = None, title: str | None = None) -> Table:
+    """Memories as a table for people."""
+    table = Table(title=title, show_lines=False, expand=False)
+    if scores is not None:
+        table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True, style="cyan")
+    table.add_column("text", overflow="fold", min_width=24, ratio=3)
+    table.add_column("stored", no_wrap=True)
+    table.add_column("metadata", overflow="fold", ratio=1)
+    for position, memory in enumerate(memories):
+        row = [
+            escape(memory.id),
+            escape(memory.text),
+            day(memory.created_at),
+            escape(json.dumps(memory.metadata, ensure_ascii=False)) if memory.metadata else "",
+        ]
+        if scores is not None:
+            row.insert(0, f"{scores[position]:.3f}")
+        table.add_row(*row)
+    return table
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None, *, in_bytes: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (shown on a terminal only); yields `advance(n)`."""
+    columns = [TextColumn("{task.description}"), BarColumn()]
+    columns += [DownloadColumn()] if in_bytes else [MofNCompleteColumn()]
+    with Progress(*columns, TimeRemainingColumn(), console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def advancer(advance: Callable[[int], None]) -> Callable[[int, int], Coroutine[Any, Any, None]]:
+    """An engine progress callback (done, total) that moves a bar."""
+    seen = 0
+
+    async def report(done: int, total: int) -> None:
+        nonlocal seen
+        advance(done - seen)
+        seen = done
+
+    return report
+
+
+def day(stamp: str | None) -> str:
+    """The date part of a timestamp ("" for none)."""
+    return "" if stamp is None else stamp[:10]
+
+
+def file_size(path: str) -> int | None:
+    """The size of a file in bytes, None when it cannot be read."""
+    try:
+        return Path(path).expanduser().stat().st_size
+    except OSError:
+        return None

@@ -1,0 +1,275 @@
+"""The commands on one user's memories: list, search, show, history, add, edit, delete."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from ..engine import MemoryEngine
+from ..models import Memory
+from ..schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut
+from ._common import (
+    BadInput,
+    Failure,
+    advancer,
+    data_options,
+    emit,
+    err,
+    json_option,
+    memory_table,
+    out,
+    parse_json,
+    progress_bar,
+    scope_options,
+    with_engine,
+)
+
+
+@click.command("list")
+@scope_options()
+@click.option("--limit", "-n", default=20, show_default=True, help="How many, newest first.")
+@click.option("--cursor", help="Continue after a previous page (its next_cursor).")
+@click.option("--filter", "filter_json", metavar="JSON", help='Metadata filter, e.g. \'{"topic": "food"}\'.')
+@json_option
+@data_options
+def list_command(
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    limit: int,
+    cursor: str | None,
+    filter_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """List a user's memories, newest first."""
+    filters = parse_json(filter_json)
+    page = with_engine(
+        given,
+        lambda engine: engine.page(
+            engine.scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters
+        ),
+    )
+    result = MemoryPageOut.of(page)
+    if as_json:
+        emit(result.model_dump())
+        return
+    out.print(memory_table(result.memories, title=f"{user_id}: {len(page.memories)} of {page.total}"))
+    if page.next_cursor:
+        out.print(f"More: memory-mcp list --user {user_id} --cursor {page.next_cursor}")
+
+
+@click.command("search")
+@click.argument("query")
+@scope_options()
+@click.option("--limit", "-n", default=10, show_default=True, help="How many results at most.")
+@click.option("--threshold", type=float, help="Minimum score, from -1 to 1.")
+@click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see list).")
+@json_option
+@data_options
+def search_command(
+    query: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    limit: int,
+    threshold: float | None,
+    filter_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Find a user's memories most related to QUERY, best first."""
+    filters = parse_json(filter_json)
+    hits = with_engine(
+        given,
+        lambda engine: engine.search(
+            query, engine.scope(user_id, agent_id, run_id), limit=limit, threshold=threshold, filters=filters
+        ),
+        index=True,
+    )
+    results = [SearchHitOut.of_hit(hit) for hit in hits]
+    if as_json:
+        emit({"results": [hit.model_dump() for hit in results]})
+    elif not results:
+        err.print(f"Nothing stored for {user_id} matches {query!r}.")
+    else:
+        out.print(memory_table(list(results), scores=[hit.score for hit in results]))
+
+
+@click.command("show")
+@click.argument("memory_id")
+@scope_options()
+@json_option
+@data_options
+def show_command(
+    memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
+) -> None:
+    """Show one memory."""
+    memory = MemoryOut.of(
+        with_engine(given, lambda engine: engine.get(memory_id, engine.scope(user_id, agent_id, run_id)))
+    )
+    if as_json:
+        emit(memory.model_dump())
+        return
+    for name, value in memory.model_dump().items():
+        if value not in (None, {}):
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+            out.print(f"[bold]{name:>10}[/bold]  {escape(shown)}")
+
+
+@click.command("history")
+@click.argument("memory_id")
+@scope_options()
+@json_option
+@data_options
+def history_command(
+    memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
+) -> None:
+    """Show how one memory changed (also after it was deleted)."""
+    found = with_engine(given, lambda engine: engine.history(memory_id, engine.scope(user_id, agent_id, run_id)))
+    entries = [HistoryEntryOut.of(entry) for entry in found]
+    if as_json:
+        emit({"memory_id": memory_id, "history": [entry.model_dump() for entry in entries]})
+        return
+    table = Table(title=f"history of {memory_id}")
+    for column in ("when", "event", "before", "after"):
+        table.add_column(column, overflow="fold", no_wrap=column == "when")
+    for entry in entries:
+        table.add_row(
+            entry.created_at[:19].replace("T", " "),
+            entry.event,
+            escape(entry.old_text or ""),
+            escape(entry.new_text or ""),
+        )
+    out.print(table)
+
+
+@click.command("add")
+@click.argument("text")
+@scope_options()
+@click.option("--metadata", "metadata_json", metavar="JSON", help='Your own fields, e.g. \'{"topic": "food"}\'.')
+@json_option
+@data_options
+def add_command(
+    text: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    metadata_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Remember TEXT for a user (an exact duplicate is not stored twice)."""
+    metadata = parse_json(metadata_json)
+    result = with_engine(given, lambda engine: engine.add(text, engine.scope(user_id, agent_id, run_id), metadata))
+    memory = MemoryOut.of(result.memory)
+    if as_json:
+        emit({**memory.model_dump(), "event": "ADD" if result.created else "NOOP"})
+    elif result.created:
+        out.print(f"Added {memory.id}")
+    else:
+        out.print(f"Already remembered as {memory.id}; nothing added.")
+
+
+@click.command("edit")
+@click.argument("memory_id")
+@scope_options()
+@click.option("--text", help="The new text (without --text or --metadata, your $EDITOR opens on the old one).")
+@click.option("--metadata", "metadata_json", metavar="JSON", help="New metadata, replacing the old object.")
+@json_option
+@data_options
+def edit_command(
+    memory_id: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    text: str | None,
+    metadata_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Correct a memory's text and/or metadata (the change is kept in its history)."""
+    metadata = parse_json(metadata_json)
+
+    async def edit(engine: MemoryEngine) -> Memory:
+        where = engine.scope(user_id, agent_id, run_id)
+        new_text = text
+        if text is None and metadata_json is None:
+            old = await engine.get(memory_id, where)
+            edited = click.edit(old.text + "\n", require_save=True)
+            if edited is None or edited.strip() == old.text:
+                raise Failure("Nothing changed: the text was not edited.")
+            new_text = edited
+        return await engine.update(memory_id, where, text=new_text, metadata=metadata)
+
+    memory = MemoryOut.of(with_engine(given, edit))
+    if as_json:
+        emit(memory.model_dump())
+    else:
+        out.print(f"Updated {memory.id}: {escape(memory.text)}")
+
+
+@click.command("delete")
+@click.argument("memory_ids", metavar="[ID]...", nargs=-1)
+@scope_options()
+@click.option("--all", "everything", is_flag=True, help="Delete every memory of the user (or of --agent/--run).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting everything.")
+@json_option
+@data_options
+def delete_command(
+    memory_ids: tuple[str, ...],
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    everything: bool,
+    yes: bool,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Forget memories by id, or all of a user's with --all (their history is kept)."""
+    if everything == bool(memory_ids):
+        raise click.UsageError("Give memory ids, or --all (not both).")
+
+    async def delete_all(engine: MemoryEngine) -> int:
+        where = engine.scope(user_id, agent_id, run_id)
+        count = await engine.count(where)
+        if count and not yes:
+            if not sys.stdin.isatty():
+                raise BadInput(f"This deletes all {count} memories of {user_id}; add --yes to confirm.")
+            click.confirm(f"Delete all {count} memories of {user_id}?", abort=True, err=True)
+        with progress_bar("deleting", count) as advance:
+            return await engine.delete_all(where, progress=advancer(advance))
+
+    async def delete_some(engine: MemoryEngine) -> list[Memory]:
+        where = engine.scope(user_id, agent_id, run_id)
+        return [await engine.delete(memory_id, where) for memory_id in memory_ids]
+
+    if everything:
+        deleted = with_engine(given, delete_all)
+        if as_json:
+            emit({"deleted": deleted})
+        else:
+            out.print(f"Deleted {deleted} memories of {user_id}.")
+        return
+    gone = [MemoryOut.of(memory) for memory in with_engine(given, delete_some)]
+    if as_json:
+        emit({"deleted": [memory.model_dump() for memory in gone]})
+    else:
+        for memory in gone:
+            out.print(f"Deleted {memory.id}: {escape(memory.text)}")
+
+
+COMMANDS = (
+    list_command,
+    search_command,
+    show_command,
+    history_command,
+    add_command,
+    edit_command,
+    delete_command,
+)

@@ -1,0 +1,54 @@
+"""StoreSearch: the retriever of a store that searches by itself (PostgreSQL); nothing is kept in the process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from ..filters import Filter
+from ..models import IndexHit, MemoryId, Row, Scope, Vector
+from ..protocols import SearchingStore
+
+
+class StoreSearch:
+    """Hands every search to the store, with the fused score's vector weight; every server sees every write."""
+
+    def __init__(self, store: SearchingStore, *, vector_weight: float) -> None:
+        self.store = store
+        self.vector_weight = vector_weight
+
+    @property
+    def ready(self) -> bool:
+        """Always: there is nothing to load."""
+        return True
+
+    @property
+    def indexed(self) -> None:
+        """None: the store searches, this process holds no copy."""
+        return None
+
+    async def start(self, writes: asyncio.Lock, *, background: bool) -> None:
+        """Nothing to fill."""
+
+    async def stop(self) -> None:
+        """Nothing to stop."""
+
+    async def search(
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        where: Filter | None = None,
+    ) -> list[IndexHit]:
+        """The store's best `k` of the memories of `scope` that `where` lets through."""
+        return await self.store.search(
+            vector, terms, scope, k, threshold=threshold, vector_weight=self.vector_weight, where=where
+        )
+
+    def committed(
+        self, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Iterable[tuple[MemoryId, str]] = ()
+    ) -> None:
+        """Nothing to do: the store is the index."""

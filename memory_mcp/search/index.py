@@ -1,0 +1,320 @@
+"""NumpyIndex: hybrid search in memory, BM25 over words fused with cosine over vectors, per scope partition."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..config import VECTOR_WEIGHT
+from ..models import IndexHit, Matrix, MemoryId, Scope, Vector
+from .scoring import K1, MIN_SIMILARITY, B
+
+_MIN_CAPACITY: Final = 16
+_BULK: Final = 32  # rows from which `extend` builds postings with one sort instead of row by row
+
+PartitionKey = tuple[str, str]
+"""(agent_id, run_id) inside one user; the empty string stands for "none"."""
+
+Floats = npt.NDArray[np.float32]
+Rows = npt.NDArray[np.int32]
+
+
+def _key(scope: Scope) -> PartitionKey:
+    return (scope.agent_id or "", scope.run_id or "")
+
+
+class _Postings:
+    """The rows that contain one term, with its count in each: growable arrays, unordered."""
+
+    __slots__ = ("n", "rows", "tf")
+
+    def __init__(self) -> None:
+        self.rows: Rows = np.empty(4, dtype=np.int32)
+        self.tf: Floats = np.empty(4, dtype=np.float32)
+        self.n = 0
+
+    def append(self, row: int, tf: int) -> None:
+        if self.n == len(self.rows):
+            self.rows = np.concatenate([self.rows, np.empty(self.n, dtype=np.int32)])
+            self.tf = np.concatenate([self.tf, np.empty(self.n, dtype=np.float32)])
+        self.rows[self.n] = row
+        self.tf[self.n] = tf
+        self.n += 1
+
+    def extend(self, rows: Rows, tf: Floats) -> None:
+        needed = self.n + len(rows)
+        if needed > len(self.rows):
+            capacity = max(needed, 2 * len(self.rows))
+            grown_rows, grown_tf = np.empty(capacity, dtype=np.int32), np.empty(capacity, dtype=np.float32)
+            grown_rows[: self.n], grown_tf[: self.n] = self.rows[: self.n], self.tf[: self.n]
+            self.rows, self.tf = grown_rows, grown_tf
+        self.rows[self.n : needed] = rows
+        self.tf[self.n : needed] = tf
+        self.n = needed
+
+    def position(self, row: int) -> int:
+        return int(np.flatnonzero(self.rows[: self.n] == row)[0])
+
+    def discard(self, row: int) -> None:
+        at, last = self.position(row), self.n - 1
+        self.rows[at], self.tf[at] = self.rows[last], self.tf[last]
+        self.n = last
+
+    def rename(self, old: int, new: int) -> None:
+        self.rows[self.position(old)] = new
+
+
+class _Partition:
+    """The memories of one (user, agent, run): vectors as matrix rows, words as postings over the same rows.
+
+    Capacity doubles when full and halves when three quarters are free, so inserts and deletes are
+    amortised O(dim); a delete moves the last row into the hole instead of shifting the matrix.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.matrix: Matrix = np.empty((_MIN_CAPACITY, dim), dtype=np.float32)
+        self.lengths: Floats = np.empty(_MIN_CAPACITY, dtype=np.float32)
+        self.ids: list[MemoryId] = []
+        self.terms: list[tuple[str, ...]] = []  # distinct terms of each row, to undo its postings
+        self.rows: dict[MemoryId, int] = {}
+        self.postings: dict[str, _Postings] = {}
+        self.total_length = 0.0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _resize(self, capacity: int) -> None:
+        live = len(self.ids)
+        matrix = np.empty((capacity, self.matrix.shape[1]), dtype=np.float32)
+        matrix[:live] = self.matrix[:live]
+        lengths = np.empty(capacity, dtype=np.float32)
+        lengths[:live] = self.lengths[:live]
+        self.matrix, self.lengths = matrix, lengths
+
+    def _index_terms(self, row: int, terms: Sequence[str]) -> None:
+        counts = Counter(terms)
+        for term, tf in counts.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                postings = self.postings[sys.intern(term)] = _Postings()
+            postings.append(row, tf)
+        self.terms[row] = tuple(sys.intern(term) for term in counts)
+        self.lengths[row] = len(terms)
+        self.total_length += len(terms)
+
+    def _unindex_terms(self, row: int) -> None:
+        for term in self.terms[row]:
+            postings = self.postings[term]
+            postings.discard(row)
+            if postings.n == 0:
+                del self.postings[term]
+        self.total_length -= float(self.lengths[row])
+
+    def replace(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str]) -> None:
+        """Overwrite the vector and words of a memory already in the partition (new ones go through extend)."""
+        row = self.rows[memory_id]
+        self._unindex_terms(row)
+        self.matrix[row] = vector
+        self._index_terms(row, terms)
+
+    def extend(self, ids: Sequence[MemoryId], vectors: Matrix, term_lists: Sequence[Sequence[str]]) -> None:
+        """Append memories not in the partition yet, building their postings in bulk (start-up, imports)."""
+        start, needed, count = len(self.ids), len(self.ids) + len(ids), len(ids)
+        if needed > self.matrix.shape[0]:
+            self._resize(max(needed, 2 * self.matrix.shape[0]))
+        self.matrix[start:needed] = vectors
+        if count < _BULK:  # a few rows (single adds): the numpy set-up would cost more than it saves
+            self.ids.extend(ids)
+            self.terms.extend(() for _ in ids)
+            for offset, (memory_id, terms) in enumerate(zip(ids, term_lists, strict=True)):
+                self.rows[memory_id] = start + offset
+                self._index_terms(start + offset, terms)
+            return
+        lengths = np.fromiter(map(len, term_lists), dtype=np.int64, count=count)
+        self.lengths[start:needed] = lengths
+        self.total_length += float(lengths.sum())
+        # Number the terms, then one sort of (term, row) keys yields each term's rows and counts at once.
+        number: dict[str, int] = {}
+        term_ids = np.fromiter(
+            (number.setdefault(term, len(number)) for terms in term_lists for term in terms),
+            dtype=np.int64,
+            count=int(lengths.sum()),
+        )
+        keys = term_ids * count + np.repeat(np.arange(count, dtype=np.int64), lengths)
+        pairs, counts = np.unique(keys, return_counts=True)
+        pair_terms, pair_rows = np.divmod(pairs, count)
+        rows = (pair_rows + start).astype(np.int32)
+        tf = counts.astype(np.float32)
+        bounds = np.searchsorted(pair_terms, np.arange(len(number) + 1)).tolist()
+        vocabulary = [sys.intern(term) for term in number]  # one string object per term, shared by rows
+        for index, term in enumerate(vocabulary):
+            postings = self.postings.get(term)
+            if postings is None:
+                postings = self.postings[term] = _Postings()
+            postings.extend(rows[bounds[index] : bounds[index + 1]], tf[bounds[index] : bounds[index + 1]])
+        # Each row's distinct terms (to undo its postings later), grouped by row.
+        by_row = np.argsort(pair_rows, kind="stable")
+        words = np.array(vocabulary, dtype=object)[pair_terms[by_row]]
+        cuts = np.searchsorted(pair_rows[by_row], np.arange(1, count)).tolist()
+        self.terms.extend(map(tuple, np.split(words, cuts)))
+        self.ids.extend(ids)
+        self.rows.update(zip(ids, range(start, needed), strict=True))
+
+    def remove(self, memory_id: MemoryId) -> None:
+        row = self.rows.pop(memory_id)
+        self._unindex_terms(row)
+        last = len(self.ids) - 1
+        moved_id, moved_terms = self.ids.pop(), self.terms.pop()
+        if row != last:
+            self.matrix[row] = self.matrix[last]
+            self.lengths[row] = self.lengths[last]
+            self.ids[row], self.terms[row] = moved_id, moved_terms
+            self.rows[moved_id] = row
+            for term in moved_terms:
+                self.postings[term].rename(last, row)
+        capacity = self.matrix.shape[0]
+        if capacity > _MIN_CAPACITY and len(self.ids) < capacity // 4:
+            self._resize(max(_MIN_CAPACITY, capacity // 2))
+
+    def document_frequency(self, term: str) -> int:
+        postings = self.postings.get(term)
+        return 0 if postings is None else postings.n
+
+    def keyword_scores(self, weights: dict[str, float], average_length: float) -> Floats:
+        """BM25 of every row for query terms weighted by their IDF (0 where a row has none of them)."""
+        scores = np.zeros(len(self.ids), dtype=np.float32)
+        for term, idf in weights.items():
+            postings = self.postings.get(term)
+            if postings is None:
+                continue
+            rows, tf = postings.rows[: postings.n], postings.tf[: postings.n]
+            norm = K1 * (1.0 - B + B * self.lengths[rows] / average_length)
+            scores[rows] += idf * tf * (K1 + 1.0) / (tf + norm)  # a row holds a term once: no duplicate rows
+        return scores
+
+
+class NumpyIndex:
+    """Hybrid search over the memories of a scope: BM25 on words fused with cosine on vectors.
+
+    score = (1 - w) * BM25 / (best BM25 the query could reach) + w * cosine, with w = `vector_weight`.
+    The BM25 part is in [0, 1] (the share of the query's weighted terms a memory matches, saturated),
+    the cosine part in [-1, 1], so scores lie in [-w, 1]; higher is closer. Term statistics (IDF,
+    average length) are those of the searched scope, kept current as memories come and go. A search
+    reads only the partitions its scope can see, so it never touches another user's memories.
+    """
+
+    def __init__(self, dim: int, *, vector_weight: float = VECTOR_WEIGHT) -> None:
+        if not 0.0 <= vector_weight <= 1.0:
+            raise ValueError(f"vector_weight must be between 0 and 1, got {vector_weight}")
+        self._dim = dim
+        self.vector_weight = vector_weight
+        self._users: dict[str, dict[PartitionKey, _Partition]] = {}
+        self._where: dict[MemoryId, tuple[str, PartitionKey]] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors this index holds."""
+        return self._dim
+
+    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None:
+        """Insert or overwrite `items`; row i of `vectors` and entry i of `terms` belong to item i."""
+        matrix = np.asarray(vectors, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape != (len(items), self._dim) or len(terms) != len(items):
+            raise ValueError(
+                f"expected {len(items)} vectors of length {self._dim} and {len(items)} term lists, "
+                f"got shape {matrix.shape} and {len(terms)} term lists"
+            )
+        fresh: dict[tuple[str, PartitionKey], dict[MemoryId, int]] = {}
+        for position, (memory_id, scope) in enumerate(items):
+            place = (scope.user_id, _key(scope))
+            previous = self._where.get(memory_id)
+            if previous is not None and previous != place:
+                self.remove([memory_id])
+            partition = self._users.setdefault(place[0], {}).get(place[1])
+            if partition is None:
+                partition = self._users[place[0]][place[1]] = _Partition(self._dim)
+            if memory_id in partition.rows:
+                partition.replace(memory_id, matrix[position], terms[position])
+            else:
+                fresh.setdefault(place, {})[memory_id] = position  # a repeated id keeps its last position
+            self._where[memory_id] = place
+        for (user_id, key), positions in fresh.items():
+            chosen = list(positions.values())
+            self._users[user_id][key].extend(list(positions), matrix[chosen], [terms[p] for p in chosen])
+
+    def remove(self, ids: Iterable[MemoryId]) -> None:
+        """Drop `ids`; unknown ids are ignored."""
+        for memory_id in ids:
+            place = self._where.pop(memory_id, None)
+            if place is None:
+                continue
+            user_id, key = place
+            partitions = self._users[user_id]
+            partitions[key].remove(memory_id)
+            if not partitions[key]:
+                del partitions[key]
+                if not partitions:
+                    del self._users[user_id]
+
+    def _visible(self, scope: Scope) -> Iterator[_Partition]:
+        for (agent_id, run_id), partition in self._users.get(scope.user_id, {}).items():
+            if (scope.agent_id is None or scope.agent_id == agent_id) and (
+                scope.run_id is None or scope.run_id == run_id
+            ):
+                yield partition
+
+    def count(self, scope: Scope) -> int:
+        """How many memories `scope` can see."""
+        return sum(len(partition) for partition in self._visible(scope))
+
+    def ids(self, scope: Scope) -> set[MemoryId]:
+        """Every id `scope` can see (for consistency checks)."""
+        return {memory_id for partition in self._visible(scope) for memory_id in partition.ids}
+
+    def search(
+        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+    ) -> list[IndexHit]:
+        """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
+
+        Without a threshold, only memories related to the query count: those sharing a search term
+        with it, or whose cosine similarity reaches MIN_SIMILARITY.
+        """
+        partitions = list(self._visible(scope))
+        if k <= 0 or not partitions:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(self._dim)
+        count = sum(len(partition) for partition in partitions)
+        average_length = max(sum(partition.total_length for partition in partitions) / count, 1.0)
+        weights: dict[str, float] = {}
+        for term in set(terms):
+            df = sum(partition.document_frequency(term) for partition in partitions)
+            if df:  # a word no memory has cannot be matched: it must not shrink every keyword score
+                weights[term] = math.log((count - df + 0.5) / (df + 0.5) + 1.0)
+        best_possible = sum(weights.values()) * (K1 + 1.0)
+
+        hits: list[IndexHit] = []
+        for partition in partitions:
+            similarity = partition.matrix[: len(partition)] @ query
+            keyword = partition.keyword_scores(weights, average_length)
+            if best_possible > 0:
+                keyword /= best_possible
+            fused = (1.0 - self.vector_weight) * keyword + self.vector_weight * similarity
+            related = (keyword > 0.0) | (similarity >= MIN_SIMILARITY)
+            candidates = np.flatnonzero(related if threshold is None else fused >= threshold)
+            if len(candidates) > k:
+                candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]
+            hits.extend(
+                IndexHit(partition.ids[row], float(fused[row]), float(keyword[row]), float(similarity[row]))
+                for row in candidates
+            )
+        hits.sort(key=lambda hit: -hit.score)
+        return hits[:k]

@@ -1,0 +1,74 @@
+"""build_server(engine): the MCP server, thin wiring over one MemoryEngine (the only package importing `mcp`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Final
+
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..engine import MemoryEngine
+from ..version import __version__
+from .auth import StaticTokens, listen_to_own_user_only
+from .prompts import register_prompts
+from .resources import register_resources
+from .tools import register_tools
+from .uris import memories_uri, memory_uri
+
+__all__ = ["INSTRUCTIONS", "build_server", "memories_uri", "memory_uri"]
+
+logger = logging.getLogger(__name__)
+
+INSTRUCTIONS: Final = """\
+Long-term memory about the people you talk with, kept between conversations.
+- Before answering anything that may depend on what you know about the user (preferences, plans, people,
+  past decisions), call search_memory with a short query.
+- When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
+  Search first: if a stored memory says something older or different, call update_memory on it instead.
+- When the user asks you to forget something, find it with search_memory and call delete_memory.
+Always pass the same user_id for the same person."""
+
+
+def build_server(
+    engine: MemoryEngine,
+    *,
+    resource_limit: int = 100,
+    tokens: Mapping[str, str] | None = None,
+    url: str = "http://127.0.0.1:8000/mcp",
+) -> MCPServer:
+    """An MCPServer whose tools and resources delegate to `engine`.
+
+    With `tokens` ({token: user_id}), every HTTP request needs `Authorization: Bearer <token>` and may only
+    use the token's user; `url` is where the server is reached (named in its 401 answers).
+    """
+    auth = None
+    if tokens:
+        auth = AuthSettings(
+            issuer_url=AnyHttpUrl(url),
+            resource_server_url=AnyHttpUrl(url),
+            required_scopes=["memory"],
+            validate_token_resource=False,  # our tokens are not issued per resource: the file binds them here
+        )
+    mcp = MCPServer(
+        "memory-mcp",
+        title="Memory",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        token_verifier=StaticTokens(tokens) if tokens else None,
+        auth=auth,
+        middleware=[listen_to_own_user_only],
+    )
+
+    @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "memories": engine.indexed, "index_ready": engine.ready})
+
+    register_tools(mcp, engine)
+    register_resources(mcp, engine, resource_limit=resource_limit)
+    register_prompts(mcp)
+    return mcp

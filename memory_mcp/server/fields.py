@@ -1,0 +1,67 @@
+"""The tools' argument fields, with the descriptions the model reads and the limits of this server's settings."""
+
+# No `from __future__ import annotations`: these types are built at run time from the engine's limits.
+
+from typing import Any, Final
+
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ..filters import OPERATORS
+from ..models import Limits
+from ..validation import ID_PATTERN
+
+ADD: Final = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+READ: Final = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+DESTRUCTIVE: Final = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
+
+FILTER_HELP: Final = (
+    'Optional metadata filter. Equality: {"topic": "food"}. Operators: '
+    + ", ".join(OPERATORS)
+    + ' as in {"rating": {"gte": 4}} or {"tags": {"contains": "work"}}. Combine with '
+    '{"AND": [...]}, {"OR": [...]}, {"NOT": {...}}. Unknown operators are an error.'
+)
+
+
+def _identifier(description: str, limits: Limits) -> Any:
+    """An id argument: 1 to `id_max_chars` characters of ID_PATTERN."""
+    return Field(description=description, min_length=1, max_length=limits.id_max_chars, pattern=ID_PATTERN)
+
+
+def user_id_field(limits: Limits) -> Any:
+    """The user whose memories a tool uses."""
+    return _identifier(
+        "Whose memories to use: a stable id for the person (e.g. their username). Always the same for the same person.",
+        limits,
+    )
+
+
+def agent_id_field(limits: Limits) -> Any:
+    """The optional agent that narrows a tool's scope."""
+    return _identifier("Optional: limit to memories of one agent (assistant persona). Omit to use all.", limits)
+
+
+def run_id_field(limits: Limits) -> Any:
+    """The optional run that narrows a tool's scope."""
+    return _identifier("Optional: limit to memories of one run (conversation or session). Omit to use all.", limits)
+
+
+def memory_id_field(limits: Limits) -> Any:
+    """One memory's id."""
+    return Field(
+        description="The id of a memory, as returned by search_memory, list_memories or add_memory.",
+        max_length=limits.id_max_chars,
+    )
+
+
+def metadata_field(limits: Limits) -> Any:
+    """The caller's own JSON fields of a memory."""
+    return Field(
+        description='Optional JSON object of your own fields, e.g. {"topic": "food", "confidence": 0.9}. '
+        f"At most {limits.max_metadata_bytes} bytes; keys user_id, agent_id and run_id are not allowed."
+    )
+
+
+FILTERS: Final = Field(description=FILTER_HELP)

@@ -1,0 +1,305 @@
+"""The MCP tools: add, search, read, list, correct and forget memories, each a thin call into the engine."""
+
+# No `from __future__ import annotations`: the tool signatures use Annotated types built for this server's
+# limits (see `fields`), which only resolve when evaluated eagerly.
+
+import inspect
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ..engine import MemoryEngine
+from ..errors import MemoryMCPError
+from ..models import Scope
+from ..schemas import (
+    AddMemoriesOut,
+    AddMemoryOut,
+    BatchItemOut,
+    DeleteAllOut,
+    HistoryEntryOut,
+    HistoryOut,
+    MemoryIn,
+    MemoryOut,
+    MemoryPageOut,
+    SearchHitOut,
+    SearchResultOut,
+)
+from .auth import require_own_user
+from .fields import (
+    ADD,
+    DESTRUCTIVE,
+    FILTERS,
+    READ,
+    agent_id_field,
+    memory_id_field,
+    metadata_field,
+    run_id_field,
+    user_id_field,
+)
+from .uris import memories_uri, memory_uri
+
+logger = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@contextmanager
+def tool_errors() -> Iterator[None]:
+    """Turn the engine's expected errors into ToolErrors whose text the model can act on."""
+    try:
+        yield
+    except MemoryMCPError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> None:
+    """Tell subscribers that a user's memories changed, on both protocol eras."""
+    uris = [memories_uri(user_id), *(memory_uri(user_id, memory_id) for memory_id in memory_ids)]
+    for uri in uris:
+        try:
+            await ctx.notify_resource_updated(uri)  # 2026-07-28: subscriptions/listen streams
+            await ctx.session.send_resource_updated(uri)  # handshake era: notifications/resources/updated
+        except Exception:  # a lost notification must never fail a committed write
+            logger.debug("could not send resource-updated for %s", uri, exc_info=True)
+
+
+def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
+    """Register a tool whose description is its docstring without the source indentation."""
+
+    def register(fn: _F) -> _F:
+        description = inspect.cleandoc(fn.__doc__ or "")
+        return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
+
+    return register
+
+
+def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
+    """Add the memory tools to `mcp`, their arguments limited as `engine` is."""
+    limits = engine.limits
+    user_id_t = Annotated[str, user_id_field(limits)]
+    agent_id_t = Annotated[str | None, agent_id_field(limits)]
+    run_id_t = Annotated[str | None, run_id_field(limits)]
+    memory_id_t = Annotated[str, memory_id_field(limits)]
+    metadata_t = Annotated[dict[str, Any] | None, metadata_field(limits)]
+    filters_t = Annotated[dict[str, Any] | None, FILTERS]
+
+    def scope(user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
+        require_own_user(user_id)
+        return engine.scope(user_id, agent_id, run_id)
+
+    @_tool(mcp, "Remember a fact", ADD)
+    async def add_memory(
+        user_id: user_id_t,
+        text: Annotated[
+            str,
+            Field(
+                description="One self-contained fact in plain words, e.g. 'Prefers window seats on flights'.",
+                min_length=1,
+                max_length=limits.max_text_chars,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        metadata: metadata_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> AddMemoryOut:
+        """Store a lasting fact about the user so it can be recalled in later conversations.
+
+        Use it when the user shares a preference, plan, relationship or decision worth keeping. Store one
+        fact per call. If exactly this text is already stored for the user, nothing is duplicated: the
+        existing memory comes back with event NOOP. Returns the memory with its id.
+        """
+        with tool_errors():
+            result = await engine.add(text, scope(user_id, agent_id, run_id), metadata)
+        if result.created:
+            await announce(ctx, user_id, result.memory.id)
+        return AddMemoryOut(**MemoryOut.of(result.memory).model_dump(), event="ADD" if result.created else "NOOP")
+
+    @_tool(mcp, "Remember many facts", ADD)
+    async def add_memories(
+        user_id: user_id_t,
+        memories: Annotated[
+            list[MemoryIn],
+            Field(
+                description=f'The facts to store, 1 to {limits.max_batch}: [{{"text": ..., "metadata": {{...}}}}, '
+                f"...]. Each text at most {limits.max_text_chars} characters.",
+                min_length=1,
+                max_length=limits.max_batch,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> AddMemoriesOut:
+        """Store many facts about the user in one call (e.g. when importing notes or a long conversation).
+
+        All are stored together in one transaction. Each item gets its own outcome, in input order: added,
+        noop (already remembered; the existing memory is returned) or error (with the reason; the other
+        items are still stored).
+        """
+        items = [(item.text, item.metadata) for item in memories]
+        await ctx.report_progress(0, len(items), "embedding")
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, "stored" if done == total else "embedding")
+
+        with tool_errors():
+            outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id), progress=progress)
+        if any(outcome.status == "added" for outcome in outcomes):
+            await announce(ctx, user_id)
+        return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
+
+    @_tool(mcp, "Search memories", READ)
+    async def search_memory(
+        user_id: user_id_t,
+        query: Annotated[
+            str,
+            Field(
+                description="What to look for, in a few words, e.g. 'favourite food'.",
+                min_length=1,
+                max_length=limits.max_text_chars,
+            ),
+        ],
+        limit: Annotated[int, Field(description="How many results at most.", ge=1, le=limits.max_results)] = 10,
+        threshold: Annotated[
+            float | None,
+            Field(
+                description="Optional minimum score from -1 to 1. Without it, every memory related to the query "
+                "can come back: one that shares a word with it, or is close in spelling or meaning.",
+                ge=-1,
+                le=1,
+            ),
+        ] = None,
+        filters: filters_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> SearchResultOut:
+        """Find the user's stored memories most related to a query, best first.
+
+        Call it before answering anything that may depend on what you know about the user. Each result
+        has the memory's id, text, score (higher is closer) and metadata. An empty list means nothing
+        relevant is stored.
+        """
+        with tool_errors():
+            hits = await engine.search(
+                query, scope(user_id, agent_id, run_id), limit=limit, threshold=threshold, filters=filters
+            )
+        return SearchResultOut(results=[SearchHitOut.of_hit(hit) for hit in hits])
+
+    @_tool(mcp, "Get a memory", READ)
+    async def get_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Read one memory by its id."""
+        with tool_errors():
+            return MemoryOut.of(await engine.get(memory_id, scope(user_id, agent_id, run_id)))
+
+    @_tool(mcp, "List memories", READ)
+    async def list_memories(
+        user_id: user_id_t,
+        cursor: Annotated[
+            str | None, Field(description="The next_cursor of the previous page; omit for the first page.")
+        ] = None,
+        limit: Annotated[int, Field(description="Page size.", ge=1, le=limits.max_results)] = 20,
+        filters: filters_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryPageOut:
+        """List the user's memories, newest first, one page at a time.
+
+        Use it to browse everything stored (search_memory is better for finding something specific).
+        Returns the page, `total` (how many in all) and `next_cursor` (null on the last page).
+        """
+        with tool_errors():
+            page = await engine.page(scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters)
+        return MemoryPageOut.of(page)
+
+    @_tool(mcp, "Correct a memory", DESTRUCTIVE)
+    async def update_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        ctx: Context[Any, Any],
+        text: Annotated[
+            str | None,
+            Field(
+                description="The corrected fact, replacing the old text. Omit to keep it.",
+                max_length=limits.max_text_chars,
+            ),
+        ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description="New metadata, replacing the old object entirely. Omit to keep it."),
+        ] = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Change a stored memory when a fact has changed or was wrong, instead of adding a contradicting one.
+
+        Give a new text, new metadata, or both. The change is recorded in memory_history. Returns the
+        updated memory.
+        """
+        with tool_errors():
+            memory = await engine.update(memory_id, scope(user_id, agent_id, run_id), text=text, metadata=metadata)
+        await announce(ctx, user_id, memory.id)
+        return MemoryOut.of(memory)
+
+    @_tool(mcp, "Forget a memory", DESTRUCTIVE)
+    async def delete_memory(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> MemoryOut:
+        """Forget one memory, e.g. when the user asks you to or it is no longer true.
+
+        Returns the memory as it was before deletion. Its history stays readable with memory_history.
+        """
+        with tool_errors():
+            memory = await engine.delete(memory_id, scope(user_id, agent_id, run_id))
+        await announce(ctx, user_id, memory.id)
+        return MemoryOut.of(memory)
+
+    @_tool(mcp, "Forget everything", DESTRUCTIVE)
+    async def delete_all_memories(
+        user_id: user_id_t,
+        ctx: Context[Any, Any],
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> DeleteAllOut:
+        """Forget all of the user's memories (or only one agent's or run's, when given).
+
+        Only call this when the user clearly asks to erase everything. Returns how many were deleted.
+        """
+
+        async def progress(done: int, total: int) -> None:
+            await ctx.report_progress(done, total, "deleted" if done == total and done else f"deleting {total}")
+
+        with tool_errors():
+            deleted = await engine.delete_all(scope(user_id, agent_id, run_id), progress=progress)
+        if deleted:
+            await announce(ctx, user_id)
+        return DeleteAllOut(deleted=deleted)
+
+    @_tool(mcp, "Memory history", READ)
+    async def memory_history(
+        user_id: user_id_t,
+        memory_id: memory_id_t,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> HistoryOut:
+        """Show how one memory changed over time (ADD, UPDATE, DELETE), oldest first.
+
+        Works for deleted memories too, so you can tell the user what was forgotten.
+        """
+        with tool_errors():
+            entries = await engine.history(memory_id, scope(user_id, agent_id, run_id))
+        return HistoryOut(memory_id=memory_id, history=[HistoryEntryOut.of(entry) for entry in entries])

@@ -1,0 +1,134 @@
+"""What the SQL stores share: column lists, row <-> record mapping, scope clauses and the history rows they write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from ..models import HistoryEntry, Memory, MemoryId, Metadata, Row, Scope
+
+COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, created_at, updated_at"
+"""A memory's columns, in the order `memory_of` reads them."""
+INSERT_COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, content_hash, embedding, created_at, updated_at"
+"""The columns `insert_values` gives values for, in order."""
+HISTORY_COLUMNS: Final = "memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at"
+"""A history entry's columns, in the order `history_entry_of` reads them."""
+HISTORY_INSERT_COLUMNS: Final = f"user_id, agent_id, run_id, {HISTORY_COLUMNS}"
+"""The columns `history_values` and `history_row` give values for."""
+EMBEDDER_KEY: Final = "embedder_id"
+"""The settings key naming the embedder whose vectors the database holds."""
+
+Mark = Callable[[int], str]
+"""The placeholder of the n-th parameter (from 1): "?" for SQLite, "$n" for PostgreSQL."""
+
+
+def summaries_sql(table: str, mark: Mark, by_user: bool) -> str:
+    """Per user (or for the user of parameter 1): memory count, oldest and newest, distinct agents and runs."""
+    where = f"WHERE user_id = {mark(1)}" if by_user else ""
+    return (
+        "SELECT user_id, count(*), min(created_at), max(created_at),"
+        " count(DISTINCT nullif(agent_id, '')), count(DISTINCT nullif(run_id, ''))"
+        f" FROM {table} {where} GROUP BY user_id ORDER BY user_id"
+    )
+
+
+def placeholders(mark: Mark, count: int, first: int = 1) -> str:
+    """`count` placeholders from parameter `first`, comma-separated."""
+    return ", ".join(mark(first + i) for i in range(count))
+
+
+def scope_where(scope: Scope, mark: Mark, first: int = 1) -> tuple[str, list[str]]:
+    """A WHERE clause selecting what `scope` can see, with its parameters (numbered from `first`)."""
+    clauses, params = [f"user_id = {mark(first)}"], [scope.user_id]
+    for column, value in (("agent_id", scope.agent_id), ("run_id", scope.run_id)):
+        if value is not None:
+            params.append(value)
+            clauses.append(f"{column} = {mark(first + len(params) - 1)}")
+    return " AND ".join(clauses), params
+
+
+def exact(scope: Scope) -> list[str]:
+    """The scope's three key columns as stored ("" for no agent or run)."""
+    return [scope.user_id, scope.agent_id or "", scope.run_id or ""]
+
+
+def dump(metadata: Metadata | None) -> str | None:
+    """Metadata as stored: compact JSON text, exactly as given."""
+    return None if metadata is None else json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+
+
+def insert_values(row: Row, vector: Any) -> tuple[Any, ...]:
+    """Values of `INSERT_COLUMNS` for one memory, with its vector in the backend's own form."""
+    memory = row.memory
+    return (
+        memory.id,
+        *exact(memory.scope),
+        memory.text,
+        dump(memory.metadata),
+        row.content_hash,
+        vector,
+        memory.created_at,
+        memory.updated_at,
+    )
+
+
+def memory_of(row: Sequence[Any]) -> Memory:
+    """A Memory from the values of `COLUMNS`, in order."""
+    memory_id, user_id, agent_id, run_id, text, metadata, created_at, updated_at = row
+    return Memory(
+        id=MemoryId(memory_id),
+        text=text,
+        scope=Scope(user_id, agent_id or None, run_id or None),
+        metadata=json.loads(metadata),
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+
+
+def history_entry_of(row: Sequence[Any]) -> HistoryEntry:
+    """A HistoryEntry from the values of `HISTORY_COLUMNS`, in order."""
+    memory_id, event, old_text, new_text, old_meta, new_meta, created_at = row
+    return HistoryEntry(
+        memory_id=MemoryId(memory_id),
+        event=event,
+        old_text=old_text,
+        new_text=new_text,
+        old_metadata=None if old_meta is None else json.loads(old_meta),
+        new_metadata=None if new_meta is None else json.loads(new_meta),
+        created_at=created_at,
+    )
+
+
+def history_values(memory: Memory, entries: Sequence[HistoryEntry]) -> list[tuple[Any, ...]]:
+    """Values of `HISTORY_INSERT_COLUMNS` for a memory's given history, one row per entry."""
+    return [
+        (
+            *exact(memory.scope),
+            memory.id,
+            entry.event,
+            entry.old_text,
+            entry.new_text,
+            dump(entry.old_metadata),
+            dump(entry.new_metadata),
+            entry.created_at,
+        )
+        for entry in entries
+    ]
+
+
+def history_row(event: str, at: str, old: Memory | None = None, new: Memory | None = None) -> tuple[Any, ...]:
+    """Values of `HISTORY_INSERT_COLUMNS` for one change: an update has both memories, a delete only `old`."""
+    memory = new if new is not None else old
+    if memory is None:
+        raise ValueError("a history row needs the old or the new memory")
+    return (
+        *exact(memory.scope),
+        memory.id,
+        event,
+        old.text if old else None,
+        new.text if new else None,
+        dump(old.metadata) if old else None,
+        dump(new.metadata) if new else None,
+        at,
+    )

@@ -1,0 +1,111 @@
+"""Numbered schema steps of the PostgreSQL store, in the `memory_mcp` schema; `settings.schema_version` counts them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SCHEMA: Final = "memory_mcp"
+"""The PostgreSQL schema that holds every table of memory-mcp."""
+
+
+def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
+    """Numbered schema steps; the vector column takes the embedder's length."""
+    return (
+        (
+            f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+            f"CREATE TABLE {SCHEMA}.settings (key text PRIMARY KEY, value text NOT NULL)",
+            f"""
+            CREATE TABLE {SCHEMA}.memories (
+                id           text PRIMARY KEY,
+                user_id      text NOT NULL,
+                agent_id     text NOT NULL DEFAULT '',
+                run_id       text NOT NULL DEFAULT '',
+                text         text NOT NULL,
+                metadata     text NOT NULL DEFAULT '{{}}',
+                content_hash text NOT NULL,
+                embedding    vector({dim}) NOT NULL,
+                terms        text[] NOT NULL DEFAULT '{{}}',
+                created_at   text NOT NULL,
+                updated_at   text NOT NULL
+            )
+            """,
+            f"CREATE UNIQUE INDEX memories_scope_hash ON {SCHEMA}.memories (user_id, agent_id, run_id, content_hash)",
+            f"CREATE INDEX memories_user_newest ON {SCHEMA}.memories (user_id, created_at DESC, id DESC)",
+            f"CREATE INDEX memories_terms ON {SCHEMA}.memories USING gin (terms)",
+            f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)",
+            f"""
+            CREATE TABLE {SCHEMA}.history (
+                seq          bigserial PRIMARY KEY,
+                memory_id    text NOT NULL,
+                user_id      text NOT NULL,
+                agent_id     text NOT NULL DEFAULT '',
+                run_id       text NOT NULL DEFAULT '',
+                event        text NOT NULL CHECK (event IN ('ADD', 'UPDATE', 'DELETE')),
+                old_text     text,
+                new_text     text,
+                old_metadata text,
+                new_metadata text,
+                created_at   text NOT NULL
+            )
+            """,
+            f"CREATE INDEX history_memory ON {SCHEMA}.history (user_id, memory_id, seq)",
+            f"""
+            CREATE FUNCTION {SCHEMA}.memories_add_history() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO {SCHEMA}.history (memory_id, user_id, agent_id, run_id, event, new_text, new_metadata,
+                                              created_at)
+                VALUES (NEW.id, NEW.user_id, NEW.agent_id, NEW.run_id, 'ADD', NEW.text, NEW.metadata, NEW.created_at);
+                RETURN NEW;
+            END $$
+            """,
+            f"""
+            CREATE TRIGGER memories_add_history AFTER INSERT ON {SCHEMA}.memories
+            FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.memories_add_history()
+            """,
+        ),
+        # 2: per-scope counts kept by the database itself, so search needs no scan for its BM25 statistics.
+        (
+            f"""
+            CREATE TABLE {SCHEMA}.scope_stats (
+                user_id  text NOT NULL,
+                agent_id text NOT NULL,
+                run_id   text NOT NULL,
+                memories bigint NOT NULL,
+                terms    bigint NOT NULL,
+                PRIMARY KEY (user_id, agent_id, run_id)
+            )
+            """,
+            f"""
+            INSERT INTO {SCHEMA}.scope_stats
+            SELECT user_id, agent_id, run_id, count(*), coalesce(sum(cardinality(terms)), 0)
+            FROM {SCHEMA}.memories GROUP BY user_id, agent_id, run_id
+            """,
+            f"""
+            CREATE FUNCTION {SCHEMA}.scope_stats_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO {SCHEMA}.scope_stats AS s
+                    VALUES (NEW.user_id, NEW.agent_id, NEW.run_id, 1, cardinality(NEW.terms))
+                    ON CONFLICT (user_id, agent_id, run_id)
+                    DO UPDATE SET memories = s.memories + 1, terms = s.terms + excluded.terms;
+                ELSIF TG_OP = 'UPDATE' THEN
+                    UPDATE {SCHEMA}.scope_stats SET terms = terms + cardinality(NEW.terms) - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id;
+                ELSE
+                    UPDATE {SCHEMA}.scope_stats SET memories = memories - 1, terms = terms - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id;
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            f"""
+            CREATE TRIGGER memories_scope_stats AFTER INSERT OR DELETE OR UPDATE OF terms ON {SCHEMA}.memories
+            FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.scope_stats_change()
+            """,
+        ),
+        # 3: metadata as jsonb beside the exact text, so metadata filters run in SQL.
+        (f"ALTER TABLE {SCHEMA}.memories ADD COLUMN meta jsonb GENERATED ALWAYS AS (metadata::jsonb) STORED",),
+    )
+
+
+SCHEMA_VERSION: Final = len(migrations(1))

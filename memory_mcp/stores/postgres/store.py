@@ -1,0 +1,430 @@
+"""PostgresStore: memories, history and hybrid search in PostgreSQL with pgvector, shared by many servers."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Self
+
+import numpy as np
+
+from ...errors import DuplicateError, StoreError
+from ...filters import Filter
+from ...models import (
+    Cursor,
+    HistoryEntry,
+    IndexHit,
+    Matrix,
+    Memory,
+    MemoryId,
+    MemoryRecord,
+    Metadata,
+    Row,
+    Scope,
+    UserSummary,
+    Vector,
+)
+from .. import _rows
+from .connection import Connections, is_unique_violation
+from .filter_sql import filter_sql
+from .migrations import SCHEMA, SCHEMA_VERSION, migrations
+from .search_sql import search
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA_KEY: Final = "schema_version"
+_LOCK: Final = 0x6D656D6F7279  # advisory lock id ("memory") held while migrating
+
+
+def _mark(position: int) -> str:
+    return f"${position}"
+
+
+_INSERT: Final = (
+    f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms) VALUES ({_rows.placeholders(_mark, 11)})"
+)
+_HISTORY_INSERT: Final = (
+    f"INSERT INTO {SCHEMA}.history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(_mark, 10)})"
+)
+
+
+def _values(row: Row) -> tuple[Any, ...]:
+    """The values of `_INSERT` for one memory: the shared columns, then its search terms."""
+    return (*_rows.insert_values(row, np.asarray(row.vector, dtype=np.float32)), list(row.terms))
+
+
+class PostgresStore:
+    """The source of truth in PostgreSQL, and its search: nothing is cached, so every server sees every write.
+
+    Memories live in the `memory_mcp` schema of the database. Search runs in SQL: BM25 over the analysed
+    terms (a GIN index finds the rows) fused with cosine similarity (pgvector; exact for small scopes,
+    HNSW for large ones), with the same formula as the in-memory index.
+    """
+
+    def __init__(self, url: str, connections: Connections, dim: int) -> None:
+        self.url = url
+        self.dim = dim
+        self.db = connections
+
+    @classmethod
+    async def open(cls, url: str, *, dim: int, min_size: int, max_size: int) -> PostgresStore:
+        """Connect through a pool of `min_size` to `max_size` connections and migrate the schema.
+
+        `dim` is the vector length of a new database; an existing one keeps the length it was made with.
+        """
+        connections = await Connections.open(url, min_size=min_size, max_size=max_size)
+        store = cls(url, connections, dim)
+        try:
+            await store._migrate()
+            store.dim = await connections.read(  # the stored vectors' length, which a re-embedding may change
+                lambda db: db.fetchval(
+                    "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'",
+                    f"{SCHEMA}.memories",
+                )
+            )
+        except BaseException:
+            await connections.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self.db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _migrate(self) -> None:
+        async with self.db.transaction() as db:
+            await db.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+            exists = await db.fetchval("SELECT to_regclass($1)", f"{SCHEMA}.settings")
+            version = 0
+            if exists is not None:
+                found = await db.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = $1", _SCHEMA_KEY)
+                version = int(found or 0)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The database's memory-mcp schema is version {version}, newer than this memory-mcp understands "
+                    f"({SCHEMA_VERSION}). Upgrade memory-mcp."
+                )
+            for number, steps in enumerate(migrations(self.dim)[version:], start=version + 1):
+                for statement in steps:
+                    await db.execute(statement)
+                logger.info("PostgreSQL schema migrated to version %d", number)
+            await _set(db, _SCHEMA_KEY, str(SCHEMA_VERSION))
+
+    # -- the embedder the stored vectors belong to --------------------------------------------------
+
+    async def embedder_id(self) -> str | None:
+        """The id of the embedder whose vectors the database holds, None before the first write."""
+        value = await self.db.read(
+            lambda db: db.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = $1", _rows.EMBEDDER_KEY)
+        )
+        return None if value is None else str(value)
+
+    async def set_embedder_id(self, embedder_id: str) -> None:
+        """Record which embedder made the stored vectors."""
+        await self.db.write(lambda db: _set(db, _rows.EMBEDDER_KEY, embedder_id))
+
+    async def rewrite_vectors(
+        self, embedder_id: str, dim: int, embed: Callable[[Sequence[str]], Awaitable[Matrix]], batch_size: int
+    ) -> None:
+        """Re-embed every text and replace the vectors and the embedder id in one transaction.
+
+        Texts are read batch by batch in the same transaction, so no more than one batch of vectors is held
+        in memory. When the length changes, the column is retyped first and the HNSW index rebuilt after.
+        Not retried: `embed` may not be safe to repeat.
+        """
+        resized = dim != self.dim
+        async with self.db.transaction() as db:
+            if resized:
+                await db.execute(f"DROP INDEX IF EXISTS {SCHEMA}.memories_embedding")
+                await db.execute(f"ALTER TABLE {SCHEMA}.memories ALTER COLUMN embedding DROP NOT NULL")
+                await db.execute(f"UPDATE {SCHEMA}.memories SET embedding = NULL")
+                await db.execute(f"ALTER TABLE {SCHEMA}.memories ALTER COLUMN embedding TYPE vector({dim})")
+            after = ""
+            select = f"SELECT id, text FROM {SCHEMA}.memories WHERE id > $1 ORDER BY id LIMIT $2"
+            while batch := await db.fetch(select, after, batch_size):
+                vectors = await embed([row["text"] for row in batch])
+                await db.executemany(
+                    f"UPDATE {SCHEMA}.memories SET embedding = $1 WHERE id = $2",
+                    [
+                        (np.asarray(vector, dtype=np.float32), row["id"])
+                        for row, vector in zip(batch, vectors, strict=True)
+                    ],
+                )
+                after = batch[-1]["id"]
+            if resized:
+                await db.execute(f"ALTER TABLE {SCHEMA}.memories ALTER COLUMN embedding SET NOT NULL")
+                await db.execute(
+                    f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)"
+                )
+            await _set(db, _rows.EMBEDDER_KEY, embedder_id)
+        self.dim = dim
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    async def insert_many(self, rows: Sequence[Row]) -> set[MemoryId]:
+        """Store new memories in one transaction, skipping texts their scope already holds; returns the ids stored."""
+        if not rows:
+            return set()
+        # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
+        values = [(*v[:7], _vector_text(v[7]), *v[8:10], " ".join(v[10])) for v in map(_values, rows)]
+        columns = [list(column) for column in zip(*values, strict=True)]
+
+        async def work(db: Any) -> set[MemoryId]:
+            stored = await db.fetch(
+                f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
+                " SELECT id, user_id, agent_id, run_id, text, metadata, content_hash, embedding::vector,"
+                " created_at, updated_at, string_to_array(terms, ' ')"
+                " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
+                " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])"
+                f" AS t ({_rows.INSERT_COLUMNS}, terms)"
+                " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING RETURNING id",
+                *columns,
+            )
+            return {MemoryId(row["id"]) for row in stored}
+
+        return await self.db.write(work)
+
+    async def replace(self, old: Memory, new: Row) -> None:
+        """Overwrite text, metadata and vector of `old` and record an UPDATE."""
+        updated = new.memory
+
+        async def work(db: Any) -> None:
+            await db.execute(
+                f"UPDATE {SCHEMA}.memories SET text = $1, metadata = $2, content_hash = $3, embedding = $4,"
+                " terms = $5, updated_at = $6 WHERE id = $7 AND user_id = $8",
+                updated.text,
+                _rows.dump(updated.metadata),
+                new.content_hash,
+                np.asarray(new.vector, dtype=np.float32),
+                list(new.terms),
+                updated.updated_at,
+                old.id,
+                old.scope.user_id,
+            )
+            await db.execute(_HISTORY_INSERT, *_rows.history_row("UPDATE", updated.updated_at, old=old, new=updated))
+
+        try:
+            await self.db.write(work)
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            existing = (await self.find_by_hashes(old.scope, [new.content_hash])).get(new.content_hash)
+            raise DuplicateError(existing.id if existing else old.id) from exc
+
+    async def delete(self, memory: Memory, deleted_at: str) -> None:
+        """Remove one memory and record a DELETE."""
+
+        async def work(db: Any) -> None:
+            await db.execute(
+                f"DELETE FROM {SCHEMA}.memories WHERE id = $1 AND user_id = $2", memory.id, memory.scope.user_id
+            )
+            await db.execute(_HISTORY_INSERT, *_rows.history_row("DELETE", deleted_at, old=memory))
+
+        await self.db.write(work)
+
+    async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
+        """Remove every memory `scope` can see, recording a DELETE for each; returns their ids."""
+        where, params = _rows.scope_where(scope, _mark, 2)
+
+        async def work(db: Any) -> list[MemoryId]:
+            rows = await db.fetch(
+                f"WITH gone AS (DELETE FROM {SCHEMA}.memories WHERE {where}"
+                " RETURNING id, user_id, agent_id, run_id, text, metadata)"
+                f" INSERT INTO {SCHEMA}.history (memory_id, user_id, agent_id, run_id, event, old_text, old_metadata,"
+                " created_at) SELECT id, user_id, agent_id, run_id, 'DELETE', text, metadata, $1 FROM gone"
+                " RETURNING memory_id",
+                deleted_at,
+                *params,
+            )
+            return [MemoryId(row["memory_id"]) for row in rows]
+
+        return await self.db.write(work)
+
+    async def restore(self, rows: Sequence[Row], history: Mapping[MemoryId, Sequence[HistoryEntry]]) -> set[MemoryId]:
+        """Store memories exactly as given (ids, timestamps, history) in one transaction; returns the ids stored."""
+
+        async def work(db: Any) -> set[MemoryId]:
+            stored: set[MemoryId] = set()
+            for row in rows:
+                memory = row.memory
+                if await db.fetchval(_INSERT + " ON CONFLICT DO NOTHING RETURNING id", *_values(row)) is None:
+                    continue
+                stored.add(memory.id)
+                entries = history.get(memory.id)
+                if entries:
+                    await db.execute(
+                        f"DELETE FROM {SCHEMA}.history WHERE memory_id = $1 AND user_id = $2",
+                        memory.id,
+                        memory.scope.user_id,
+                    )
+                    await db.executemany(_HISTORY_INSERT, _rows.history_values(memory, entries))
+            return stored
+
+        return await self.db.write(work)
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    async def get(self, scope: Scope, memory_id: str) -> Memory | None:
+        """The memory with this id if `scope` can see it."""
+        where, params = _rows.scope_where(scope, _mark, 2)
+        sql = f"SELECT {_rows.COLUMNS} FROM {SCHEMA}.memories WHERE id = $1 AND {where}"
+        row = await self.db.read(lambda db: db.fetchrow(sql, memory_id, *params))
+        return None if row is None else _rows.memory_of(row)
+
+    async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
+        """The memories among `ids` that `scope` can see, by id."""
+        if not ids:
+            return {}
+        where, params = _rows.scope_where(scope, _mark, 2)
+        sql = f"SELECT {_rows.COLUMNS} FROM {SCHEMA}.memories WHERE id = ANY($1::text[]) AND {where}"
+        rows = await self.db.read(lambda db: db.fetch(sql, list(ids), *params))
+        return {MemoryId(row["id"]): _rows.memory_of(row) for row in rows}
+
+    async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]:
+        """The memories of exactly this scope whose normalised text has one of these hashes, by hash."""
+        sql = (
+            f"SELECT content_hash, {_rows.COLUMNS} FROM {SCHEMA}.memories"
+            " WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND content_hash = ANY($4::text[])"
+        )
+        rows = await self.db.read(lambda db: db.fetch(sql, *_rows.exact(scope), list(hashes)))
+        return {row["content_hash"]: _rows.memory_of(list(row.values())[1:]) for row in rows}
+
+    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
+        """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
+        where, params = _rows.scope_where(scope, _mark)
+        if after is not None:
+            where += f" AND (created_at, id) < (${len(params) + 1}, ${len(params) + 2})"
+            params = [*params, *after]
+        sql = (
+            f"SELECT {_rows.COLUMNS} FROM {SCHEMA}.memories WHERE {where}"
+            f" ORDER BY created_at DESC, id DESC LIMIT ${len(params) + 1}"
+        )
+        rows = await self.db.read(lambda db: db.fetch(sql, *params, limit))
+        return [_rows.memory_of(row) for row in rows]
+
+    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of the memories of `scope` that `where` matches (at least), newest first."""
+        own, params = _rows.scope_where(scope, _mark)
+        narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 1)
+        sql = (
+            f"SELECT id, created_at, metadata FROM {SCHEMA}.memories WHERE {own} AND {narrowing}"
+            " ORDER BY created_at DESC, id DESC"
+        )
+        rows = await self.db.read(lambda db: db.fetch(sql, *params, *extra))
+        return [(MemoryId(r["id"]), (r["created_at"], r["id"]), json.loads(r["metadata"])) for r in rows]
+
+    async def count(self, scope: Scope) -> int:
+        """How many memories `scope` can see."""
+        where, params = _rows.scope_where(scope, _mark)
+        sql = f"SELECT count(*) FROM {SCHEMA}.memories WHERE {where}"
+        return int(await self.db.read(lambda db: db.fetchval(sql, *params)))
+
+    async def count_all(self) -> int:
+        """How many memories the database holds, all users together."""
+        return int(await self.db.read(lambda db: db.fetchval(f"SELECT count(*) FROM {SCHEMA}.memories")))
+
+    async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]:
+        """The changes of one memory `scope` can see, oldest first (kept after the memory is deleted)."""
+        where, params = _rows.scope_where(scope, _mark, 2)
+        sql = f"SELECT {_rows.HISTORY_COLUMNS} FROM {SCHEMA}.history WHERE memory_id = $1 AND {where} ORDER BY seq"
+        rows = await self.db.read(lambda db: db.fetch(sql, memory_id, *params))
+        return [_rows.history_entry_of(row) for row in rows]
+
+    async def summaries(self, user_id: str | None = None) -> list[UserSummary]:
+        """Per user (or for one user): memory count, oldest and newest, distinct agents and runs."""
+        sql = _rows.summaries_sql(f"{SCHEMA}.memories", _mark, by_user=user_id is not None)
+        rows = await self.db.read(lambda db: db.fetch(sql, *([] if user_id is None else [user_id])))
+        return [UserSummary(*row) for row in rows]
+
+    async def iter_records(
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 1_000
+    ) -> AsyncIterator[list[MemoryRecord]]:
+        """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
+        where, params = _rows.scope_where(scope, _mark) if scope is not None else ("true", [])
+        position = len(params)
+        select = (
+            f"SELECT {_rows.COLUMNS}, embedding FROM {SCHEMA}.memories WHERE {where}"
+            f" AND (user_id, created_at, id) > (${position + 1}, ${position + 2}, ${position + 3})"
+            f" ORDER BY user_id, created_at, id LIMIT ${position + 4}"
+        )
+        changed = f"SELECT {_rows.HISTORY_COLUMNS} FROM {SCHEMA}.history WHERE memory_id = ANY($1::text[]) ORDER BY seq"
+        after: tuple[str, str, str] = ("", "", "")
+        while True:
+
+            async def page(db: Any, after: tuple[str, str, str] = after) -> list[Any]:
+                return list(await db.fetch(select, *params, *after, batch_size))
+
+            rows = await self.db.read(page)
+            if not rows:
+                return
+            changes: dict[str, list[HistoryEntry]] = {}
+            if history:
+                ids = [row["id"] for row in rows]
+                for entry in await self.db.read(lambda db, ids=ids: db.fetch(changed, ids)):  # type: ignore[misc]
+                    changes.setdefault(entry["memory_id"], []).append(_rows.history_entry_of(entry))
+            yield [
+                MemoryRecord(
+                    _rows.memory_of(list(row.values())[:-1]),
+                    _array(row["embedding"]) if vectors else None,
+                    tuple(changes.get(row["id"], ())),
+                )
+                for row in rows
+            ]
+            last = rows[-1]
+            after = (last["user_id"], last["created_at"], last["id"])
+
+    # -- search -------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        vector_weight: float,
+        where: Filter | None = None,
+    ) -> list[IndexHit]:
+        """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
+
+        One statement reads the scope's BM25 statistics (counts kept per scope by a trigger, document
+        frequencies through the GIN index on terms); a second scores every memory sharing a term with the
+        query, plus the `k` closest by vector among the others (exactly for small scopes, through HNSW
+        for large ones), and returns only the best `k`. A metadata filter (`where`) narrows both legs in
+        the same statement without changing the scores (BM25 statistics stay those of the whole scope);
+        when HNSW under a selective filter finds fewer than `k`, the search is repeated exactly.
+        """
+        return await self.db.write(
+            lambda db: search(
+                db, vector, terms, scope, k, threshold=threshold, vector_weight=vector_weight, where=where
+            ),
+            failure="could not search",
+        )
+
+
+def _array(value: Any) -> Vector:
+    """A pgvector value (a numpy array, or pgvector's Vector) as float32."""
+    converted = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(converted, dtype=np.float32)
+
+
+def _vector_text(vector: Vector) -> str:
+    """A vector in pgvector's text form; each float32 prints as the shortest text that reads back the same."""
+    return "[" + ",".join(map(str, vector.tolist())) + "]"
+
+
+async def _set(db: Any, key: str, value: str) -> None:
+    await db.execute(
+        f"INSERT INTO {SCHEMA}.settings (key, value) VALUES ($1, $2)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        value,
+    )

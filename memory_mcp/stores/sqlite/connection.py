@@ -1,0 +1,74 @@
+"""Connections to a SQLite file: WAL, a busy timeout, durable commits; and the BLOB form of vectors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+import numpy as np
+
+from ...errors import StoreError
+from ...models import Vector
+from .._rows import placeholders
+
+BUSY_TIMEOUT_MS: Final = 10_000
+_IN_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
+
+
+def mark(_: int) -> str:
+    """SQLite's placeholder, whatever the parameter's position."""
+    return "?"
+
+
+def encode_vector(vector: Vector) -> bytes:
+    """A vector as a little-endian float32 BLOB."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def decode_vector(blob: bytes) -> Vector:
+    """The inverse of `encode_vector`."""
+    return np.frombuffer(blob, dtype="<f4").astype(np.float32)
+
+
+async def fetch_all(connection: aiosqlite.Connection, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    """Every row of a query, in one trip to the connection's thread (a cursor would take three)."""
+    return list(await connection.execute_fetchall(sql, parameters))
+
+
+async def connect(path: str) -> aiosqlite.Connection:
+    # isolation_level=None: we open every write transaction ourselves with BEGIN IMMEDIATE, which takes
+    # the write lock up front instead of failing half-way when another process writes too.
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await connection.execute("PRAGMA journal_mode = WAL")
+        await connection.execute("PRAGMA synchronous = FULL")
+        await connection.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
+
+
+def chunks(values: Sequence[Any]) -> list[tuple[list[Any], str]]:
+    """`values` in chunks small enough for one `IN (...)`, each with its placeholders."""
+    return [
+        (list(values[start : start + _IN_CHUNK]), placeholders(mark, len(values[start : start + _IN_CHUNK])))
+        for start in range(0, len(values), _IN_CHUNK)
+    ]
+
+
+def prepare(path: str | Path) -> str:
+    """The path SQLite should open, with its folder created (`:memory:` passes as it is)."""
+    location = str(path)
+    if location == ":memory:":
+        return location
+    resolved = Path(location).expanduser()
+    try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the folder for the database {str(resolved)!r}: {exc}.") from exc
+    return str(resolved)

@@ -1,0 +1,88 @@
+"""Maintenance of a SQLite database file: an online backup, and the reads a check makes of the file as it is."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ...errors import StoreError
+from ...models import MemoryId
+from .store import SqliteStore
+
+
+async def _rows(connection: aiosqlite.Connection, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    return list(await connection.execute_fetchall(sql, parameters))
+
+
+async def backup(store: SqliteStore, target: Path, progress: Callable[[int, int], None] | None = None) -> None:
+    """Copy the database to `target` while others keep using it (SQLite's online backup API).
+
+    The copy is one self-contained file (rollback journal, not WAL) holding every change committed
+    when the copy finished; it is written beside `target` and renamed into place only when complete.
+    """
+    final = Path(target)
+    partial = final.with_name(final.name + ".partial")
+
+    def copy() -> None:
+        source = sqlite3.connect(store.path)
+        try:
+            Path(partial).unlink(missing_ok=True)
+            destination = sqlite3.connect(partial)
+            try:
+
+                def step(status: int, remaining: int, total: int) -> None:
+                    if progress is not None:
+                        progress(total - remaining, total)
+
+                source.backup(destination, pages=1024, progress=step)
+                destination.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                destination.close()
+        finally:
+            source.close()
+        Path(partial).replace(final)
+
+    try:
+        await asyncio.to_thread(copy)
+    except (sqlite3.Error, OSError) as exc:
+        await asyncio.to_thread(Path(partial).unlink, missing_ok=True)
+        raise StoreError(f"Could not back up to {str(final)!r}: {exc}. Nothing was written there.") from exc
+
+
+async def integrity(store: SqliteStore) -> list[str]:
+    """SQLite's own check of the file: empty when sound, else what it found (at most 20 lines)."""
+    rows = await _rows(store.reader, "PRAGMA integrity_check(20)")
+    found = [str(row[0]) for row in rows]
+    return [] if found == ["ok"] else found
+
+
+async def schema_version(store: SqliteStore) -> int:
+    """The schema version recorded in the file."""
+    rows = await _rows(store.reader, "PRAGMA user_version")
+    return int(rows[0][0])
+
+
+async def without_history(store: SqliteStore) -> list[MemoryId]:
+    """Memories that have no history row (every stored memory should have at least its ADD)."""
+    rows = await _rows(
+        store.reader,
+        "SELECT id FROM memories AS m WHERE NOT EXISTS"
+        " (SELECT 1 FROM history AS h WHERE h.user_id = m.user_id AND h.memory_id = m.id) LIMIT 1000",
+    )
+    return [MemoryId(row[0]) for row in rows]
+
+
+async def iter_raw(
+    store: SqliteStore, batch_size: int = 10_000
+) -> AsyncIterator[list[tuple[str, str, str, str, str, bytes]]]:
+    """Every memory as stored: id, user id, text, metadata JSON, content hash and vector BLOB (for checks)."""
+    async with store.reader.execute(
+        "SELECT id, user_id, text, metadata, content_hash, embedding FROM memories"
+    ) as cursor:
+        while rows := await cursor.fetchmany(batch_size):
+            yield [(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]

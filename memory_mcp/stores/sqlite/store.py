@@ -1,0 +1,400 @@
+"""SqliteStore: memories, float32 vector BLOBs and history in one SQLite file (WAL), through aiosqlite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final, Self
+
+import aiosqlite
+import numpy as np
+
+from ...errors import DuplicateError, StoreError
+from ...filters import Filter
+from ...models import (
+    Cursor,
+    HistoryEntry,
+    IndexRows,
+    Matrix,
+    Memory,
+    MemoryId,
+    MemoryRecord,
+    Metadata,
+    Row,
+    Scope,
+    UserSummary,
+)
+from .. import _rows
+from .connection import chunks, connect, decode_vector, encode_vector, fetch_all, mark, prepare
+from .migrations import migrate
+
+logger = logging.getLogger(__name__)
+
+_INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 10)})"
+_INSERT: Final = "INSERT" + _INTO + " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING"
+_RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
+_HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 10)})"
+_INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, embedding, text"
+
+
+def _values(row: Row) -> tuple[Any, ...]:
+    """The values of `_INTO` for one memory, its vector as a BLOB."""
+    return _rows.insert_values(row, encode_vector(row.vector))
+
+
+def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
+    """Rows of `_INDEX_COLUMNS` as one batch, the BLOBs decoded into one matrix."""
+    blobs = [row[4] for row in rows]
+    width = len(blobs[0]) if blobs else 0
+    if any(len(blob) != width for blob in blobs) or width % 4:
+        raise StoreError("Stored vectors differ in length; start with --reembed to re-embed them from their text.")
+    vectors: Matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(rows), width // 4)
+    return IndexRows(
+        [MemoryId(row[0]) for row in rows],
+        [Scope(row[1], row[2] or None, row[3] or None) for row in rows],
+        vectors,
+        [row[5] for row in rows],
+    )
+
+
+class SqliteStore:
+    """The source of truth: one writer connection (serialised) and one reader connection.
+
+    Readers never see a half-done write: WAL gives the reader connection only committed data. It is
+    also the change feed of an in-process index (`memory_mcp.protocols.ChangeFeed`).
+    """
+
+    def __init__(self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStore:
+        """Open (creating the file and its folder if needed) and migrate the database at `path`."""
+        location = prepare(path)
+        try:
+            writer = await connect(location)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"Cannot open the database at {location!r}: {exc}. Check the path and its permissions."
+            ) from exc
+        try:
+            await migrate(writer, location)
+            # A ":memory:" database exists only inside its one connection, so it reads through the writer.
+            reader = writer if location == ":memory:" else await connect(location)
+        except BaseException:
+            await writer.close()
+            raise
+        return cls(location, writer, reader)
+
+    async def close(self) -> None:
+        """Close both connections."""
+        if self._reader is not self._writer:
+            await self._reader.close()
+        await self._writer.close()
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        """The read connection (committed data only), for maintenance that inspects the file (`maintenance`)."""
+        return self._reader
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _transaction(self, *, single_statement: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; an operational failure (locked, disk full, read-only) becomes a StoreError.
+
+        `single_statement`: the body runs one statement, which SQLite makes atomic on its own, so the
+        BEGIN and COMMIT round trips are skipped.
+        """
+        async with self._write_lock:
+            try:
+                if single_statement:
+                    yield self._writer
+                    return
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                    await self._writer.execute("COMMIT")
+                except BaseException:
+                    if self._writer.in_transaction:
+                        await self._writer.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StoreError(
+                    f"The database could not save the change ({exc}); nothing was changed. Try again in a moment; "
+                    "if it keeps failing, check the disk space and permissions of the database file."
+                ) from exc
+
+    # -- the embedder the stored vectors belong to ------------------------------------------------
+
+    async def embedder_id(self) -> str | None:
+        """The id of the embedder whose vectors the database holds, None before the first write."""
+        rows = await fetch_all(self._reader, "SELECT value FROM settings WHERE key = ?", (_rows.EMBEDDER_KEY,))
+        return str(rows[0][0]) if rows else None
+
+    async def set_embedder_id(self, embedder_id: str) -> None:
+        """Record which embedder made the stored vectors."""
+        async with self._transaction() as db:
+            await _set_embedder(db, embedder_id)
+
+    async def rewrite_vectors(
+        self, embedder_id: str, dim: int, embed: Callable[[Sequence[str]], Awaitable[Matrix]], batch_size: int
+    ) -> None:
+        """Re-embed every text and replace the vectors and the embedder id in one transaction (never mixed).
+
+        The texts are read through the reader connection, which sees the data as committed before.
+        """
+        async with self._transaction() as db, self._reader.execute("SELECT id, text FROM memories ORDER BY id") as rows:
+            while batch := await rows.fetchmany(batch_size):
+                vectors = await embed([text for _, text in batch])
+                await db.executemany(
+                    "UPDATE memories SET embedding = ? WHERE id = ?",
+                    [(encode_vector(vector), memory_id) for (memory_id, _), vector in zip(batch, vectors, strict=True)],
+                )
+            await _set_embedder(db, embedder_id)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    async def insert_many(self, rows: Sequence[Row]) -> set[MemoryId]:
+        """Store new memories (a trigger adds their ADD history rows) in one transaction; returns the ids stored.
+
+        The terms are not kept: the in-memory index analyses texts itself. A memory whose scope already
+        holds the same normalised text (the content hash) is skipped, not an error: the caller looks the
+        existing one up.
+        """
+        if not rows:
+            return set()
+        async with self._transaction(single_statement=len(rows) == 1) as db:
+            cursor = await db.executemany(_INSERT, [_values(row) for row in rows])
+            if cursor.rowcount == len(rows):
+                return {row.memory.id for row in rows}
+            stored: set[MemoryId] = set()
+            for chunk, marks in chunks([row.memory.id for row in rows]):
+                present = await fetch_all(db, f"SELECT id FROM memories WHERE id IN ({marks})", chunk)
+                stored.update(MemoryId(row[0]) for row in present)
+            return stored
+
+    async def replace(self, old: Memory, new: Row) -> None:
+        """Overwrite text, metadata and vector of `old` and record an UPDATE."""
+        updated = new.memory
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, embedding = ?, updated_at = ?"
+                    " WHERE id = ? AND user_id = ?",
+                    (
+                        updated.text,
+                        _rows.dump(updated.metadata),
+                        new.content_hash,
+                        encode_vector(new.vector),
+                        updated.updated_at,
+                        old.id,
+                        old.scope.user_id,
+                    ),
+                )
+                await db.execute(_HISTORY_INSERT, _rows.history_row("UPDATE", updated.updated_at, old=old, new=updated))
+        except sqlite3.IntegrityError as exc:
+            existing = (await self.find_by_hashes(old.scope, [new.content_hash])).get(new.content_hash)
+            if existing is None:
+                raise
+            raise DuplicateError(existing.id) from exc
+
+    async def delete(self, memory: Memory, deleted_at: str) -> None:
+        """Remove one memory and record a DELETE."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM memories WHERE id = ? AND user_id = ?", (memory.id, memory.scope.user_id))
+            await db.execute(_HISTORY_INSERT, _rows.history_row("DELETE", deleted_at, old=memory))
+
+    async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
+        """Remove every memory `scope` can see, recording a DELETE for each; returns their ids."""
+        where, params = _rows.scope_where(scope, mark)
+        async with self._transaction() as db:
+            ids = [MemoryId(row[0]) for row in await fetch_all(db, f"SELECT id FROM memories WHERE {where}", params)]
+            await db.execute(
+                "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, old_text, old_metadata, created_at)"
+                f" SELECT id, user_id, agent_id, run_id, 'DELETE', text, metadata, ? FROM memories WHERE {where}",
+                [deleted_at, *params],
+            )
+            await db.execute(f"DELETE FROM memories WHERE {where}", params)
+        return ids
+
+    async def restore(self, rows: Sequence[Row], history: Mapping[MemoryId, Sequence[HistoryEntry]]) -> set[MemoryId]:
+        """Store memories exactly as given (ids, timestamps, history) in one transaction; returns the ids stored.
+
+        A memory whose id exists, or whose scope already holds the same text, is skipped. One with a
+        history gets that history instead of the ADD row the database would write for it.
+        """
+        stored: set[MemoryId] = set()
+        async with self._transaction() as db:
+            for row in rows:
+                memory = row.memory
+                cursor = await db.execute(_RESTORE, _values(row))
+                if cursor.rowcount != 1:
+                    continue
+                stored.add(memory.id)
+                entries = history.get(memory.id)
+                if entries:
+                    await db.execute(
+                        "DELETE FROM history WHERE memory_id = ? AND user_id = ?", (memory.id, memory.scope.user_id)
+                    )
+                    await db.executemany(_HISTORY_INSERT, _rows.history_values(memory, entries))
+        return stored
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    async def get(self, scope: Scope, memory_id: str) -> Memory | None:
+        """The memory with this id if `scope` can see it."""
+        where, params = _rows.scope_where(scope, mark)
+        rows = await fetch_all(
+            self._reader, f"SELECT {_rows.COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params]
+        )
+        return _rows.memory_of(rows[0]) if rows else None
+
+    async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
+        """The memories among `ids` that `scope` can see, by id."""
+        where, params = _rows.scope_where(scope, mark)
+        # "+user_id" keeps SQLite on the primary key: with the user index it would scan all of the user's rows.
+        found: dict[MemoryId, Memory] = {}
+        for chunk, marks in chunks(ids):
+            sql = f"SELECT {_rows.COLUMNS} FROM memories WHERE id IN ({marks}) AND +{where}"
+            for row in await fetch_all(self._reader, sql, [*chunk, *params]):
+                memory = _rows.memory_of(row)
+                found[memory.id] = memory
+        return found
+
+    async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]:
+        """The memories of exactly this scope whose normalised text has one of these hashes, by hash."""
+        found: dict[str, Memory] = {}
+        for chunk, marks in chunks(hashes):
+            sql = (
+                f"SELECT content_hash, {_rows.COLUMNS} FROM memories"
+                f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash IN ({marks})"
+            )
+            for row in await fetch_all(self._reader, sql, [*_rows.exact(scope), *chunk]):
+                found[row[0]] = _rows.memory_of(row[1:])
+        return found
+
+    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
+        """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
+        where, params = _rows.scope_where(scope, mark)
+        if after is not None:
+            where += " AND (created_at, id) < (?, ?)"
+            params = [*params, *after]
+        rows = await fetch_all(
+            self._reader,
+            f"SELECT {_rows.COLUMNS} FROM memories WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            [*params, limit],
+        )
+        return [_rows.memory_of(row) for row in rows]
+
+    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
+        """Id, position and metadata of every memory of `scope`, newest first; `where` is left to the engine."""
+        own, params = _rows.scope_where(scope, mark)
+        rows = await fetch_all(
+            self._reader,
+            f"SELECT id, created_at, metadata FROM memories WHERE {own} ORDER BY created_at DESC, id DESC",
+            params,
+        )
+        return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in rows]
+
+    async def count(self, scope: Scope) -> int:
+        """How many memories `scope` can see."""
+        where, params = _rows.scope_where(scope, mark)
+        rows = await fetch_all(self._reader, f"SELECT count(*) FROM memories WHERE {where}", params)
+        return int(rows[0][0])
+
+    async def count_all(self) -> int:
+        """How many memories the database holds, all users together."""
+        rows = await fetch_all(self._reader, "SELECT count(*) FROM memories")
+        return int(rows[0][0])
+
+    async def history(self, scope: Scope, memory_id: str) -> list[HistoryEntry]:
+        """The changes of one memory `scope` can see, oldest first (kept after the memory is deleted)."""
+        where, params = _rows.scope_where(scope, mark)
+        rows = await fetch_all(
+            self._reader,
+            f"SELECT {_rows.HISTORY_COLUMNS} FROM history WHERE memory_id = ? AND {where} ORDER BY seq",
+            [memory_id, *params],
+        )
+        return [_rows.history_entry_of(row) for row in rows]
+
+    async def summaries(self, user_id: str | None = None) -> list[UserSummary]:
+        """Per user (or for one user): memory count, oldest and newest, distinct agents and runs."""
+        sql = _rows.summaries_sql("memories", mark, by_user=user_id is not None)
+        rows = await fetch_all(self._reader, sql, [] if user_id is None else [user_id])
+        return [UserSummary(*row) for row in rows]
+
+    async def iter_records(
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 1_000
+    ) -> AsyncIterator[list[MemoryRecord]]:
+        """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
+        where, params = _rows.scope_where(scope, mark) if scope is not None else ("1", [])
+        async with self._reader.execute(
+            f"SELECT {_rows.COLUMNS}, embedding FROM memories WHERE {where} ORDER BY user_id, created_at, id", params
+        ) as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                changes: dict[str, list[HistoryEntry]] = {}
+                if history:
+                    for chunk, marks in chunks([row[0] for row in rows]):
+                        sql = f"SELECT {_rows.HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks}) ORDER BY seq"
+                        for entry in await fetch_all(self._reader, sql, chunk):
+                            changes.setdefault(entry[0], []).append(_rows.history_entry_of(entry))
+                yield [
+                    MemoryRecord(
+                        _rows.memory_of(row[:-1]),
+                        decode_vector(row[-1]) if vectors else None,
+                        tuple(changes.get(row[0], ())),
+                    )
+                    for row in rows
+                ]
+
+    # -- the change feed of an in-process index ---------------------------------------------------
+
+    async def iter_index_rows(self, batch_size: int = 10_000) -> AsyncIterator[IndexRows]:
+        """Every memory's id, scope, vector and text, in batches (start-up fills the index from this)."""
+        async with self._reader.execute(f"SELECT {_INDEX_COLUMNS} FROM memories") as cursor:
+            while rows := await cursor.fetchmany(batch_size):
+                yield _index_rows(list(rows))
+
+    async def last_change(self) -> int:
+        """The sequence number of the newest history row: it grows with every committed change, from any process."""
+        # A bare max() of the primary key is one b-tree lookup; wrapped in coalesce() SQLite would scan the table.
+        rows = await fetch_all(self._reader, "SELECT max(seq) FROM history")
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId, str]]:
+        """(sequence number, memory id, time) of the changes after `seq`, oldest first, at most `limit`."""
+        rows = await fetch_all(
+            self._reader,
+            "SELECT seq, memory_id, created_at FROM history WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        )
+        return [(int(number), MemoryId(memory_id), stamp) for number, memory_id, stamp in rows]
+
+    async def index_rows(self, ids: Sequence[MemoryId]) -> IndexRows:
+        """Id, scope, vector and text of those of `ids` that exist now (any user: for the index only)."""
+        found: list[sqlite3.Row] = []
+        for chunk, marks in chunks(ids):
+            found += await fetch_all(
+                self._reader, f"SELECT {_INDEX_COLUMNS} FROM memories WHERE id IN ({marks})", chunk
+            )
+        return _index_rows(found)
+
+
+async def _set_embedder(db: aiosqlite.Connection, embedder_id: str) -> None:
+    await db.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_rows.EMBEDDER_KEY, embedder_id),
+    )

@@ -1,0 +1,295 @@
+"""Every command of `memory-mcp`, run through the installed console script as a person or a script would."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from ..helpers import data
+
+BIN = Path(sys.executable).parent
+COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+COMMANDS = (
+    "serve list search show history add edit delete users stats export import backup check config".split()  # noqa: SIM905
+)
+
+
+def cli(
+    db: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `memory-mcp ARGS` on database `db`."""
+    assert COMMAND.exists(), f"{COMMAND} is missing: install the project (pip install -e '.[test]') first"
+    return subprocess.run(
+        [str(COMMAND), *args],
+        env={"MEMORY_MCP_DB": str(db), "PATH": str(BIN), **(env or {})},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def as_json(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(ok(result))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "m.db"
+
+
+def test_every_command_has_help() -> None:
+    top = ok(subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=False))
+    for command in COMMANDS:
+        assert command in top
+        result = subprocess.run([str(COMMAND), command, "--help"], capture_output=True, text=True, timeout=60)
+        assert "Usage: memory-mcp " + command in ok(result)
+    version = subprocess.run([str(COMMAND), "--version"], capture_output=True, text=True, timeout=60, check=True)
+    assert version.stdout.startswith("memory-mcp, version ")
+
+
+def test_add_list_show_search_edit_history_delete(db: Path) -> None:
+    added = as_json(cli(db, "add", "I love hiking in the Swiss Alps", "--user", "alice", "--json"))
+    assert added["event"] == "ADD"
+    assert "Added " in ok(cli(db, "add", "Allergic to peanuts", "-u", "alice", "--metadata", '{"topic": "health"}'))
+    again = ok(cli(db, "add", "allergic to PEANUTS", "-u", "alice"))
+    assert again.startswith("Already remembered as ")
+    ok(cli(db, "add", "Secret of bob", "-u", "bob"))
+
+    listing = as_json(cli(db, "list", "-u", "alice", "--json"))
+    assert [m["text"] for m in listing["memories"]] == ["Allergic to peanuts", "I love hiking in the Swiss Alps"]
+    table = ok(cli(db, "list", "-u", "alice"))
+    assert added["id"] in table
+    assert "Swiss Alps" in table
+    assert "Secret" not in table
+    filtered = as_json(cli(db, "list", "-u", "alice", "--filter", '{"topic": "health"}', "--json"))
+    assert [m["text"] for m in filtered["memories"]] == ["Allergic to peanuts"]
+    first_page = as_json(cli(db, "list", "-u", "alice", "--limit", "1", "--json"))
+    second = as_json(cli(db, "list", "-u", "alice", "--limit", "1", "--cursor", first_page["next_cursor"], "--json"))
+    assert second["memories"][0]["id"] == added["id"]
+
+    assert as_json(cli(db, "show", added["id"], "-u", "alice", "--json"))["text"].startswith("I love hiking")
+    assert "Swiss Alps" in ok(cli(db, "show", added["id"], "-u", "alice"))
+    hits = as_json(cli(db, "search", "hiking", "-u", "alice", "--json"))["results"]
+    assert hits[0]["id"] == added["id"]
+    assert hits[0]["score"] > 0
+    assert "Swiss Alps" in ok(cli(db, "search", "hiking", "-u", "alice"))
+    assert as_json(cli(db, "search", "hiking", "-u", "bob", "--json"))["results"] == []
+
+    edited = as_json(cli(db, "edit", added["id"], "-u", "alice", "--text", "I love hiking in the Dolomites", "--json"))
+    assert edited["text"] == "I love hiking in the Dolomites"
+    history = as_json(cli(db, "history", added["id"], "-u", "alice", "--json"))["history"]
+    assert [(h["event"], h["new_text"]) for h in history] == [
+        ("ADD", "I love hiking in the Swiss Alps"),
+        ("UPDATE", "I love hiking in the Dolomites"),
+    ]
+    assert "Dolomites" in ok(cli(db, "history", added["id"], "-u", "alice"))
+
+    deleted = as_json(cli(db, "delete", added["id"], "-u", "alice", "--json"))["deleted"]
+    assert [m["id"] for m in deleted] == [added["id"]]
+    missing = cli(db, "show", added["id"], "-u", "alice")
+    assert missing.returncode == 1
+    assert "No memory with id" in missing.stderr
+    assert missing.stdout == ""
+    assert [h["event"] for h in as_json(cli(db, "history", added["id"], "-u", "alice", "--json"))["history"]][-1] == (
+        "DELETE"
+    )
+
+
+def test_edit_opens_the_editor_without_text(db: Path, tmp_path: Path) -> None:
+    memory = as_json(cli(db, "add", "Lives in Lisbon", "-u", "u", "--json"))
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'w').write('Lives in Porto\\n')\n")
+    env = {"EDITOR": f"{sys.executable} {editor}"}
+    ok(cli(db, "edit", memory["id"], "-u", "u", env=env))
+    assert as_json(cli(db, "show", memory["id"], "-u", "u", "--json"))["text"] == "Lives in Porto"
+
+
+def test_the_user_can_come_from_the_environment(db: Path) -> None:
+    ok(cli(db, "add", "Drinks oat milk", env={"MEMORY_MCP_USER": "carol"}))
+    assert as_json(cli(db, "list", "-u", "carol", "--json"))["total"] == 1
+
+
+def test_delete_all_asks_for_confirmation(db: Path) -> None:
+    for text in ("one", "two", "three"):
+        ok(cli(db, "add", f"fact {text}", "-u", "u"))
+    ok(cli(db, "add", "fact of another", "-u", "v"))
+    refused = cli(db, "delete", "--all", "-u", "u")
+    assert refused.returncode == 2
+    assert "--yes" in refused.stderr
+    declined = cli(db, "delete", "--all", "-u", "u", stdin="n\n")  # stdin is a pipe: no prompt, same refusal
+    assert declined.returncode == 2
+    assert as_json(cli(db, "delete", "--all", "-u", "u", "--yes", "--json")) == {"deleted": 3}
+    assert as_json(cli(db, "list", "-u", "v", "--json"))["total"] == 1
+    both = cli(db, "delete", "some-id", "--all", "-u", "u")
+    assert both.returncode == 2
+    assert "not both" in both.stderr
+
+
+def test_users_and_stats(db: Path) -> None:
+    ok(cli(db, "add", "fact a", "-u", "alice"))
+    ok(cli(db, "add", "fact b", "-u", "alice", "--agent", "coder", "--run", "r1"))
+    ok(cli(db, "add", "fact c", "-u", "bob"))
+    users = as_json(cli(db, "users", "--json"))["users"]
+    assert [(u["user_id"], u["memories"], u["agents"], u["runs"]) for u in users] == [
+        ("alice", 2, 1, 1),
+        ("bob", 1, 0, 0),
+    ]
+    assert "alice" in ok(cli(db, "users"))
+    stats = as_json(cli(db, "stats", "--json"))
+    assert (stats["users"], stats["memories"], stats["embedder"]) == (2, 3, "hash-v2-256")
+    assert stats["size_bytes"] > 0
+    assert stats["oldest"] <= stats["newest"]
+    alice = as_json(cli(db, "stats", "-u", "alice", "--json"))
+    assert (alice["memories"], alice["agents"]) == (2, 1)
+    assert "memories" in ok(cli(db, "stats"))
+
+
+def test_export_import_round_trip_through_files_and_pipes(db: Path, tmp_path: Path) -> None:
+    ok(cli(db, "add", "I love hiking", "-u", "alice", "--metadata", '{"topic": "hobby"}'))
+    ok(cli(db, "add", "Plays the cello", "-u", "bob"))
+    path = tmp_path / "export.jsonl"
+    result = cli(db, "export", str(path), "--history", "--vectors")
+    assert ok(result) == ""
+    assert "Exported 2 memories" in result.stderr
+    piped = ok(cli(db, "export", "--user", "bob"))
+    assert [json.loads(line)["text"] for line in piped.splitlines()[1:]] == ["Plays the cello"]
+
+    copy = tmp_path / "copy.db"
+    assert as_json(cli(copy, "import", str(path), "--json")) == {"added": 2, "skipped": 0, "failed": []}
+    assert "0 added, 2 already there" in ok(cli(copy, "import", str(path)))
+    assert as_json(cli(copy, "import", "-", "--json", stdin=piped)) == {"added": 0, "skipped": 1, "failed": []}
+    original = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    ok(cli(copy, "export", str(tmp_path / "again.jsonl"), "--history", "--vectors"))
+    assert [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()[1:]] == original
+
+
+def test_import_reports_failures_with_a_nonzero_exit(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"format": "memory-mcp", "version": 1}\n'
+        '{"id": "a", "user_id": "u", "text": "good", "created_at": "2026-01-01T00:00:00Z"}\n'
+        '{"id": "b", "user_id": "u", "text": ""}\n'
+    )
+    result = cli(db, "import", str(path))
+    assert result.returncode == 1
+    assert "1 added, 0 already there, 1 failed" in result.stdout
+    assert "line 3" in result.stderr
+
+
+def test_import_the_reference_servers_memory_file(db: Path) -> None:
+    official = Path(__file__).parent.parent / "data" / "official-memory.jsonl"
+    needs_user = cli(db, "import", "--from", "official-memory", str(official))
+    assert needs_user.returncode == 2
+    assert "--user" in needs_user.stderr
+    report = as_json(cli(db, "import", "--from", "official-memory", str(official), "-u", "alice", "--json"))
+    assert report == {"added": 9, "skipped": 0, "failed": []}
+    hits = as_json(cli(db, "search", "rocket skates", "-u", "alice", "--json"))["results"]
+    assert hits[0]["text"] == "Acme Corp: Makes rocket-powered roller skates"
+
+
+def test_backup_while_a_server_is_writing(db: Path, tmp_path: Path) -> None:
+    server = StdioServerParameters(command=str(COMMAND), args=[], env={"MEMORY_MCP_DB": str(db)})
+    target = tmp_path / "backup.db"
+
+    async def scenario() -> int:
+        async with Client(server) as client:
+            for i in range(50):
+                data(await client.call_tool("add_memory", {"user_id": "u", "text": f"fact number {i}"}))
+            result = await anyio.to_thread.run_sync(lambda: cli(db, "backup", str(target)))
+            for i in range(50, 60):
+                data(await client.call_tool("add_memory", {"user_id": "u", "text": f"fact number {i}"}))
+        assert result.returncode == 0, result.stderr
+        assert "Backed up to" in result.stderr
+        return int(as_json(cli(db, "stats", "--json"))["memories"])
+
+    assert anyio.run(scenario) == 60
+    with sqlite3.connect(target) as connection:  # one self-contained file, no -wal beside it
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert not (tmp_path / "backup.db.partial").exists()
+    copied = as_json(cli(target, "check", "--json"))
+    assert copied["ok"] is True
+    assert copied["memories"] == 50
+    exists = cli(db, "backup", str(target))
+    assert exists.returncode == 2
+    assert "--force" in exists.stderr
+    ok(cli(db, "backup", str(target), "--force"))
+    assert as_json(cli(target, "stats", "--json"))["memories"] == 60
+
+
+def test_check_finds_problems_and_exits_nonzero(db: Path) -> None:
+    for i in range(3):
+        ok(cli(db, "add", f"healthy fact {i}", "-u", "u"))
+    healthy = cli(db, "check")
+    assert healthy.returncode == 0
+    assert healthy.stdout.rstrip().endswith("ok")
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE memories SET content_hash = 'x' WHERE text = 'healthy fact 0'")
+        connection.execute("UPDATE memories SET embedding = zeroblob(12) WHERE text = 'healthy fact 1'")
+    report = cli(db, "check", "--json")
+    assert report.returncode == 1
+    problems = json.loads(report.stdout)["problems"]
+    assert any("wrong length" in p for p in problems)
+    assert any("hash" in p for p in problems)
+    other_embedder = cli(db, "check", "--embed-dim", "64")
+    assert other_embedder.returncode == 1
+    assert "hash-v2-64" in other_embedder.stderr
+    missing = cli(db.with_name("nothing.db"), "check")
+    assert missing.returncode == 1
+    assert "no database" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param(["list"], 2, "--user", id="missing-user"),
+        pytest.param(["list", "-u", "a b"], 2, "not a valid id", id="bad-user"),
+        pytest.param(["add", "x", "-u", "u", "--metadata", "{oops"], 2, "Not valid JSON", id="bad-json"),
+        pytest.param(["search", "the", "-u", "u"], 2, "no words to search by", id="stopword-query"),
+        pytest.param(["show", "nope", "-u", "u"], 1, "No memory with id", id="not-found"),
+        pytest.param(["list", "-u", "u", "--embed-dim", "many"], 2, "--embed-dim", id="bad-setting"),
+        pytest.param(["export", "--agent", "a"], 2, "--user", id="agent-without-user"),
+        pytest.param(["frobnicate"], 2, "No such command", id="unknown-command"),
+    ],
+)
+def test_bad_input_gets_a_message_and_an_exit_code(db: Path, args: list[str], code: int, message: str) -> None:
+    result = cli(db, *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_serve_command_serves_stdio(db: Path) -> None:
+    server = StdioServerParameters(
+        command=str(COMMAND), args=["serve", "--transport", "stdio", "--db", str(db)], env={}
+    )
+    async with Client(server) as client:
+        data(await client.call_tool("add_memory", {"user_id": "u", "text": "served by the serve command"}))
+    assert as_json(cli(db, "list", "-u", "u", "--json"))["total"] == 1
+
+
+def test_config_prints_what_to_paste_into_each_host(db: Path) -> None:
+    desktop = as_json(cli(db, "config", "claude-desktop"))["mcpServers"]["memory"]
+    vscode = as_json(cli(db, "config", "vscode"))["servers"]["memory"]
+    assert desktop["command"] == vscode["command"] == str(COMMAND)
+    assert desktop["env"] == vscode["env"] == {"MEMORY_MCP_DB": str(db)}
+    assert vscode["type"] == "stdio"
+    assert ok(cli(db, "config", "claude-code")).strip() == f"claude mcp add -e MEMORY_MCP_DB={db} memory -- {COMMAND}"
+    everything = ok(cli(db, "config"))
+    for host in ("Claude Desktop", "Cursor", ".vscode/mcp.json", "Claude Code"):
+        assert host in everything

@@ -1,0 +1,77 @@
+"""Helpers the tests share: reading tool results, loading benchmark scripts, the in-process index of an engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mcp.types import CallToolResult, TextContent
+
+from memory_mcp.engine import MemoryEngine
+from memory_mcp.search import LocalSearch, NumpyIndex
+from memory_mcp.stores import PostgresStore, SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository's top folder."""
+
+
+def local_index(engine: MemoryEngine) -> NumpyIndex:
+    """The in-process index of an engine on SQLite (PostgreSQL searches in the database and keeps none)."""
+    retriever = engine.retriever
+    assert isinstance(retriever, LocalSearch)
+    assert isinstance(retriever.index, NumpyIndex)
+    return retriever.index
+
+
+async def history_position(engine: MemoryEngine) -> int:
+    """The sequence number of the newest history row: it moves with every committed change, on either backend."""
+    store = engine.store
+    if isinstance(store, SqliteStore):
+        return await store.last_change()
+    assert isinstance(store, PostgresStore)
+    return int(await store.db.read(lambda db: db.fetchval("SELECT coalesce(max(seq), 0) FROM memory_mcp.history")))
+
+
+def keeps_an_index(engine: MemoryEngine) -> bool:
+    """True when the engine searches a copy in this process (SQLite), False when the store searches (PostgreSQL)."""
+    return isinstance(engine.retriever, LocalSearch)
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """Import a script from benchmarks/ (not a package) as a module."""
+    path = ROOT / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in the script look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def data(result: CallToolResult) -> dict[str, Any]:
+    """The structured content of a successful tool call."""
+    assert result.is_error is False, result.content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
+
+
+def error_text(result: CallToolResult) -> str:
+    """The message of a failed tool call."""
+    assert result.is_error is True
+    [content] = result.content
+    assert isinstance(content, TextContent)
+    return content.text
+
+
+def untied(hits: list[Any]) -> list[str]:
+    """The texts of hits whose score no other hit (and not the last one's) shares, in order."""
+    scores = [round(hit.score, 5) for hit in hits]
+    last = scores[-1] if scores else None
+    return [
+        hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
+    ]

@@ -1,0 +1,122 @@
+"""The installed `memory-mcp` command over a real stdio pipe, as MCP hosts launch it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from ..helpers import data
+
+BIN = Path(sys.executable).parent
+COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+
+
+def params(env: dict[str, str], *args: str) -> StdioServerParameters:
+    assert COMMAND.exists(), f"{COMMAND} is missing: install the project (pip install -e '.[test]') first"
+    return StdioServerParameters(command=str(COMMAND), args=list(args), env=env)
+
+
+@pytest.mark.parametrize("mode", [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="handshake")])
+async def test_console_script_serves_tools_over_stdio(tmp_path: Path, mode: str) -> None:
+    env = {"MEMORY_MCP_DB": str(tmp_path / "m.db"), "MEMORY_MCP_LOG_LEVEL": "DEBUG"}
+    async with Client(params(env), mode=mode) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"add_memory", "search_memory", "update_memory", "delete_memory"} <= names
+        added = data(await client.call_tool("add_memory", {"user_id": "u", "text": "I love hiking in the Swiss Alps"}))
+        found = data(await client.call_tool("search_memory", {"user_id": "u", "query": "hiking"}))
+    assert found["results"][0]["id"] == added["id"]
+
+
+async def test_memories_survive_a_server_restart(tmp_path: Path) -> None:
+    env = {"MEMORY_MCP_DB": str(tmp_path / "m.db")}
+    async with Client(params(env)) as client:
+        added = data(await client.call_tool("add_memory", {"user_id": "u", "text": "Allergic to peanuts"}))
+    async with Client(params(env), mode="legacy") as client:
+        found = data(await client.call_tool("search_memory", {"user_id": "u", "query": "peanuts"}))
+        resource = await client.read_resource(f"memory://users/u/memories/{added['id']}")
+    assert [r["id"] for r in found["results"]] == [added["id"]]
+    assert "Allergic to peanuts" in str(resource.contents[0])
+
+
+async def test_python_dash_m_with_db_flag(tmp_path: Path) -> None:
+    db = tmp_path / "flag.db"
+    server = StdioServerParameters(command=sys.executable, args=["-m", "memory_mcp", "--db", str(db)], env={})
+    async with Client(server) as client:
+        data(await client.call_tool("add_memory", {"user_id": "u", "text": "fact"}))
+    assert db.exists()
+
+
+async def test_default_database_lives_in_the_user_data_folder(tmp_path: Path) -> None:
+    async with Client(params({"HOME": str(tmp_path)})) as client:
+        data(await client.call_tool("add_memory", {"user_id": "u", "text": "fact"}))
+    assert (tmp_path / ".local" / "share" / "memory-mcp" / "memory.db").exists()
+
+
+def test_bad_setting_exits_with_a_message_and_writes_nothing_to_stdout(tmp_path: Path) -> None:
+    assert COMMAND.exists()
+    result = subprocess.run(
+        [str(COMMAND)],
+        env={"MEMORY_MCP_EMBED_DIM": "many", "MEMORY_MCP_DB": str(tmp_path / "m.db")},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "MEMORY_MCP_EMBED_DIM" in result.stderr
+
+
+def test_help_lists_every_setting() -> None:
+    result = subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=True)
+    for flag in ("--db", "--embed-dim", "--reembed", "--max-text-chars", "--max-results", "--log-level"):
+        assert flag in result.stdout
+    assert "MEMORY_MCP_DB" in result.stdout
+
+
+def _start_and_handshake(tmp_path: Path) -> subprocess.Popen[bytes]:
+    """Start the server on a pipe and wait for its answer to `initialize`, so it is surely serving."""
+    process = subprocess.Popen(
+        [str(COMMAND)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    process.stdin.write((json.dumps(request) + "\n").encode())
+    process.stdin.flush()
+    answer = json.loads(process.stdout.readline())
+    assert answer["id"] == 1
+    assert answer["result"]["serverInfo"]["name"] == "memory-mcp"
+    return process
+
+
+def test_closing_stdin_stops_the_server(tmp_path: Path) -> None:
+    with _start_and_handshake(tmp_path) as process:
+        assert process.stdin is not None
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+
+
+def test_ctrl_c_stops_the_server_while_it_waits_for_input(tmp_path: Path) -> None:
+    with _start_and_handshake(tmp_path) as process:
+        process.send_signal(signal.SIGINT)
+        try:
+            assert process.wait(timeout=30) == 130
+        finally:
+            process.kill()
