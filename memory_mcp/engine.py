@@ -46,7 +46,10 @@ Progress = Callable[[int, int], Awaitable[None]]
 
 
 class MemoryEngine:
-    """Scoped long-term memory: the store is the source of truth, the index a fast copy of its vectors.
+    """Scoped long-term memory: the store is the source of truth, the retriever finds memories in it.
+
+    (One class of some 400 lines on purpose: every operation shares the write lock, validation and the
+    order "commit to the store, then tell the retriever", which is easiest to check in one place.)
 
     Writes are serialised within the process and committed to the store before the index changes, so
     a search never returns a memory whose write failed. Reads run concurrently.

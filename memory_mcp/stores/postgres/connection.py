@@ -1,4 +1,4 @@
-"""A pool of asyncpg connections with pgvector: retried reads and writes, failures that say what to do."""
+"""A pool of asyncpg connections with pgvector: retried reads and writes, failures that say what to do; vectors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
 
+import numpy as np
+
 from ...config import redact
 from ...errors import ConfigError, DuplicateError, StoreError
+from ...models import Vector
 
 try:  # an optional backend: `pip install 'memory-mcp[postgres]'`
     import asyncpg
@@ -138,3 +141,14 @@ class Connections:
             raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise StoreError(f"PostgreSQL {failure} ({exc}); nothing was changed. Try again in a moment.") from exc
+
+
+def vector_of(value: Any) -> Vector:
+    """A pgvector value (a numpy array, or pgvector's Vector) as float32."""
+    converted = value.to_numpy() if hasattr(value, "to_numpy") else value
+    return np.asarray(converted, dtype=np.float32)
+
+
+def vector_text(vector: Vector) -> str:
+    """A vector in pgvector's text form; each float32 prints as the shortest text that reads back the same."""
+    return "[" + ",".join(map(str, vector.tolist())) + "]"

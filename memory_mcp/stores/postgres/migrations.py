@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Final
+import logging
+from typing import Any, Final
+
+from ...errors import StoreError
+from .connection import Connections
+
+logger = logging.getLogger(__name__)
 
 SCHEMA: Final = "memory_mcp"
 """The PostgreSQL schema that holds every table of memory-mcp."""
+_SCHEMA_KEY: Final = "schema_version"
+_LOCK: Final = 0x6D656D6F7279  # advisory lock id ("memory") held while migrating
 
 
 def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
@@ -109,3 +117,36 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
 
 
 SCHEMA_VERSION: Final = len(migrations(1))
+
+
+async def migrate(connections: Connections, dim: int) -> None:
+    """Bring the schema up to date in one transaction under an advisory lock, so concurrent starters migrate once.
+
+    `dim` is the vector length a new database is made with."""
+    async with connections.transaction() as db:
+        await db.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
+        exists = await db.fetchval("SELECT to_regclass($1)", f"{SCHEMA}.settings")
+        version = 0
+        if exists is not None:
+            found = await db.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = $1", _SCHEMA_KEY)
+            version = int(found or 0)
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The database's memory-mcp schema is version {version}, newer than this memory-mcp understands "
+                f"({SCHEMA_VERSION}). Upgrade memory-mcp."
+            )
+        for number, steps in enumerate(migrations(dim)[version:], start=version + 1):
+            for statement in steps:
+                await db.execute(statement)
+            logger.info("PostgreSQL schema migrated to version %d", number)
+        await set_setting(db, _SCHEMA_KEY, str(SCHEMA_VERSION))
+
+
+async def set_setting(db: Any, key: str, value: str) -> None:
+    """Write one row of the settings table (the schema version, the embedder of the stored vectors)."""
+    await db.execute(
+        f"INSERT INTO {SCHEMA}.settings (key, value) VALUES ($1, $2)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        value,
+    )

@@ -9,7 +9,7 @@ from typing import Any, Final, Self
 
 import numpy as np
 
-from ...errors import DuplicateError, StoreError
+from ...errors import DuplicateError
 from ...filters import Filter
 from ...models import (
     Cursor,
@@ -26,15 +26,12 @@ from ...models import (
     Vector,
 )
 from .. import _rows
-from .connection import Connections, is_unique_violation
+from .connection import Connections, is_unique_violation, vector_of, vector_text
 from .filter_sql import filter_sql
-from .migrations import SCHEMA, SCHEMA_VERSION, migrations
+from .migrations import SCHEMA, migrate, set_setting
 from .search_sql import search
 
 logger = logging.getLogger(__name__)
-
-_SCHEMA_KEY: Final = "schema_version"
-_LOCK: Final = 0x6D656D6F7279  # advisory lock id ("memory") held while migrating
 
 
 def _mark(position: int) -> str:
@@ -76,7 +73,7 @@ class PostgresStore:
         connections = await Connections.open(url, min_size=min_size, max_size=max_size)
         store = cls(url, connections, dim)
         try:
-            await store._migrate()
+            await migrate(connections, dim)
             store.dim = await connections.read(  # the stored vectors' length, which a re-embedding may change
                 lambda db: db.fetchval(
                     "SELECT atttypmod FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'embedding'",
@@ -98,25 +95,6 @@ class PostgresStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _migrate(self) -> None:
-        async with self.db.transaction() as db:
-            await db.execute(f"SELECT pg_advisory_xact_lock({_LOCK})")
-            exists = await db.fetchval("SELECT to_regclass($1)", f"{SCHEMA}.settings")
-            version = 0
-            if exists is not None:
-                found = await db.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = $1", _SCHEMA_KEY)
-                version = int(found or 0)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"The database's memory-mcp schema is version {version}, newer than this memory-mcp understands "
-                    f"({SCHEMA_VERSION}). Upgrade memory-mcp."
-                )
-            for number, steps in enumerate(migrations(self.dim)[version:], start=version + 1):
-                for statement in steps:
-                    await db.execute(statement)
-                logger.info("PostgreSQL schema migrated to version %d", number)
-            await _set(db, _SCHEMA_KEY, str(SCHEMA_VERSION))
-
     # -- the embedder the stored vectors belong to --------------------------------------------------
 
     async def embedder_id(self) -> str | None:
@@ -128,7 +106,7 @@ class PostgresStore:
 
     async def set_embedder_id(self, embedder_id: str) -> None:
         """Record which embedder made the stored vectors."""
-        await self.db.write(lambda db: _set(db, _rows.EMBEDDER_KEY, embedder_id))
+        await self.db.write(lambda db: set_setting(db, _rows.EMBEDDER_KEY, embedder_id))
 
     async def rewrite_vectors(
         self, embedder_id: str, dim: int, embed: Callable[[Sequence[str]], Awaitable[Matrix]], batch_size: int
@@ -163,7 +141,7 @@ class PostgresStore:
                 await db.execute(
                     f"CREATE INDEX memories_embedding ON {SCHEMA}.memories USING hnsw (embedding vector_cosine_ops)"
                 )
-            await _set(db, _rows.EMBEDDER_KEY, embedder_id)
+            await set_setting(db, _rows.EMBEDDER_KEY, embedder_id)
         self.dim = dim
 
     # -- writes -------------------------------------------------------------------------------------
@@ -173,7 +151,7 @@ class PostgresStore:
         if not rows:
             return set()
         # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
-        values = [(*v[:7], _vector_text(v[7]), *v[8:10], " ".join(v[10])) for v in map(_values, rows)]
+        values = [(*v[:7], vector_text(v[7]), *v[8:10], " ".join(v[10])) for v in map(_values, rows)]
         columns = [list(column) for column in zip(*values, strict=True)]
 
         async def work(db: Any) -> set[MemoryId]:
@@ -372,7 +350,7 @@ class PostgresStore:
             yield [
                 MemoryRecord(
                     _rows.memory_of(list(row.values())[:-1]),
-                    _array(row["embedding"]) if vectors else None,
+                    vector_of(row["embedding"]) if vectors else None,
                     tuple(changes.get(row["id"], ())),
                 )
                 for row in rows
@@ -408,23 +386,3 @@ class PostgresStore:
             ),
             failure="could not search",
         )
-
-
-def _array(value: Any) -> Vector:
-    """A pgvector value (a numpy array, or pgvector's Vector) as float32."""
-    converted = value.to_numpy() if hasattr(value, "to_numpy") else value
-    return np.asarray(converted, dtype=np.float32)
-
-
-def _vector_text(vector: Vector) -> str:
-    """A vector in pgvector's text form; each float32 prints as the shortest text that reads back the same."""
-    return "[" + ",".join(map(str, vector.tolist())) + "]"
-
-
-async def _set(db: Any, key: str, value: str) -> None:
-    await db.execute(
-        f"INSERT INTO {SCHEMA}.settings (key, value) VALUES ($1, $2)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        key,
-        value,
-    )
