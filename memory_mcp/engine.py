@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import numpy as np
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
+_WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
+_RRF: Final = 60  # reciprocal rank fusion's constant: a memory ranked r by one query adds 1 / (60 + r)
 
 Progress = Callable[[int, int], Awaitable[None]]
 """Told (done, total) as a long operation advances."""
@@ -71,8 +74,17 @@ class MemoryEngine:
         self.limits = limits or Limits()
         self._write_lock = asyncio.Lock()
 
-    async def start(self, *, reembed: bool = False, background: bool = False, progress: Progress | None = None) -> None:
+    async def start(
+        self,
+        *,
+        reembed: bool | Callable[[str], bool] = False,
+        background: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         """Check the stored vectors were made by our embedder (or re-embed them), then start the retriever.
+
+        `reembed`: re-embed vectors of another embedder from their texts, always (True), never (False: refuse
+        with advice), or when this test of the stored embedder's id says so.
 
         `background=True` returns as soon as the database is checked and lets the retriever fill its index
         meanwhile: reads that need no index answer at once, searches wait for it, writes queue behind it.
@@ -81,7 +93,8 @@ class MemoryEngine:
         stored = await self.store.embedder_id()
         if stored != self.embedder.id:
             count = await self.store.count_all()
-            if stored is not None and count and not reembed:
+            allowed = reembed(stored) if callable(reembed) and stored is not None else reembed is True
+            if stored is not None and count and not allowed:
                 raise StoreError(
                     f"The database holds {count} memories embedded with {stored!r}, but this server uses "
                     f"{self.embedder.id!r}; vectors of different embedders cannot be compared. Start with "
@@ -330,28 +343,55 @@ class MemoryEngine:
 
     async def search(
         self,
-        query: str,
+        query: str | Sequence[str],
         scope: Scope,
         *,
         limit: int = 10,
         threshold: float | None = None,
         filters: Mapping[str, Any] | None = None,
     ) -> list[SearchHit]:
-        """The memories of `scope` most similar to `query`, best first, optionally filtered by metadata."""
+        """The memories of `scope` closest to `query`, best first, optionally filtered by metadata.
+
+        `query` may be several wordings of one question: each is searched and the rankings are fused by
+        rank (reciprocal rank fusion), a memory keeping its best score. Without a `threshold`, related memories
+        come back (a shared word, or close in meaning); when fewer than three are related, the nearest others
+        follow, marked `match="weak"`, so that a scope holding memories never answers with nothing.
+        """
         if self.retriever is None:
             raise InvalidInputError("This engine was opened without search; open it with index=True.")
-        clean = validation.text("query", query, self.limits)
+        texts = validation.queries(query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)
         where = self._filter(filters)
-        test = None if where is None else predicate(where)
-        vector = await self.embedder.embed_query(clean)
-        terms = self.analyzer.terms(clean)
-        if not terms and not np.any(vector):
+        asked = [(await self.embedder.embed_query(text), self.analyzer.terms(text)) for text in texts]
+        if all(not terms and not np.any(vector) for vector, terms in asked):
             raise InvalidInputError(
                 "The query has no words to search by (only punctuation or very common words). "
                 "Add a distinctive word, or use list_memories to browse."
             )
+        rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where) for vector, terms in asked]
+        hits = _fused(rankings, wanted)
+        shown = min(wanted, _WEAK)
+        if minimum is not None or len(hits) >= shown:
+            return hits
+        # Fewer related memories than a short answer holds: the nearest others follow, marked weak.
+        nearest = [await self._ranked(vector, terms, scope, shown, -1.0, where) for vector, terms in asked]
+        found = {hit.memory.id for hit in hits}
+        extra = [replace(hit, match="weak") for hit in _fused(nearest, shown) if hit.memory.id not in found]
+        return hits + extra[: shown - len(hits)]
+
+    async def _ranked(
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        wanted: int,
+        minimum: float | None,
+        where: Filter | None,
+    ) -> list[SearchHit]:
+        """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it."""
+        assert self.retriever is not None
+        test = None if where is None else predicate(where)
         k = wanted if test is None else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []
         seen: set[MemoryId] = set()
@@ -433,3 +473,18 @@ class MemoryEngine:
     ) -> AsyncIterator[list[MemoryRecord]]:
         """Every memory of `scope` (None: all users), oldest first, in batches, for export."""
         return self.store.iter_records(scope, vectors=vectors, history=history)
+
+
+def _fused(rankings: Sequence[list[SearchHit]], limit: int) -> list[SearchHit]:
+    """One ranking from several (reciprocal rank fusion); each memory keeps its best score."""
+    if len(rankings) == 1:
+        return rankings[0][:limit]
+    votes: dict[MemoryId, float] = {}
+    best: dict[MemoryId, SearchHit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking):
+            votes[hit.memory.id] = votes.get(hit.memory.id, 0.0) + 1.0 / (_RRF + rank)
+            if hit.memory.id not in best or hit.score > best[hit.memory.id].score:
+                best[hit.memory.id] = hit
+    order = sorted(votes, key=lambda memory_id: (-votes[memory_id], -best[memory_id].score))
+    return [best[memory_id] for memory_id in order[:limit]]

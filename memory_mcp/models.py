@@ -76,10 +76,16 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A memory found by search, with its cosine score in [-1, 1] (higher is closer)."""
+    """A memory found by search, with its fused score (higher is closer) and how well it matches.
+
+    `match` is "strong" when the memory shares a distinctive word with the query or is close to it in
+    meaning, "weak" when it is only the best the scope holds (search found nothing related and returned
+    its nearest memories anyway, so that the caller can judge).
+    """
 
     memory: Memory
     score: float
+    match: Literal["strong", "weak"] = "strong"
 
 
 class IndexHit(NamedTuple):

@@ -85,20 +85,28 @@ class SearchHitOut(MemoryOut):
     """A memory found by search_memory."""
 
     score: float = Field(
-        description="How well the memory matches the query, higher is closer (at most 1): mostly the share of "
-        "the query's distinctive words it contains, blended with similarity of spelling or meaning."
+        description="How well the memory matches the query, higher is closer (at most 1): the share of the "
+        "query's distinctive words it contains, blended with closeness of meaning and spelling."
+    )
+    match: Literal["strong", "weak"] = Field(
+        description="strong: shares a distinctive word with the query or is close to it in meaning. weak: nothing "
+        "stored matched, so these are only the nearest memories; they may be unrelated, so judge them yourself "
+        "and try other words before concluding the user never told you."
     )
 
     @classmethod
     def of_hit(cls, hit: SearchHit) -> SearchHitOut:
         """The wire form of a search hit."""
-        return cls(**_fields(hit.memory), score=round(hit.score, 6))
+        return cls(**_fields(hit.memory), score=round(hit.score, 6), match=hit.match)
 
 
 class SearchResultOut(BaseModel):
     """What search_memory found."""
 
-    results: list[SearchHitOut] = Field(description="Matching memories, best first.")
+    results: list[SearchHitOut] = Field(description="Memories, best first (see each one's `match`).")
+    note: str | None = Field(
+        default=None, description="Present when results are weak or empty: what that means and what to try next."
+    )
 
 
 class MemoryPageOut(BaseModel):

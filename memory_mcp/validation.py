@@ -52,7 +52,8 @@ def text(name: str, value: Any, limits: Limits) -> str:
         raise InvalidInputError(f"{name} must be a string.")
     stripped = value.strip()
     if not stripped:
-        raise InvalidInputError(f"{name} is empty. Give the fact to remember in plain words.")
+        wanted = "what to look for, in a few words" if name == "query" else "the fact to remember in plain words"
+        raise InvalidInputError(f"{name} is empty. Give {wanted}.")
     if len(stripped) > limits.max_text_chars:
         raise InvalidInputError(
             f"{name} is {len(stripped)} characters long; the limit is {limits.max_text_chars}. "
@@ -98,6 +99,20 @@ def _depth(value: Any, level: int, limit: int) -> None:
     for child in children:
         if isinstance(child, dict | list):
             _depth(child, level + 1, limit)
+
+
+MAX_QUERIES: Final = 8
+"""Most wordings one search may fuse."""
+
+
+def queries(value: Any, limits: Limits) -> list[str]:
+    """One query, or several wordings of one question (at most MAX_QUERIES), each checked like any text."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise InvalidInputError("Give a query: what to look for, in a few words (or several wordings of it).")
+    if len(items) > MAX_QUERIES:
+        raise InvalidInputError(f"{len(items)} queries in one search; the most is {MAX_QUERIES}. Keep the best.")
+    return [text("query", item, limits) for item in items]
 
 
 def limit(value: Any, limits: Limits) -> int:

@@ -10,12 +10,21 @@ from typing import Any
 
 from mcp.types import CallToolResult, TextContent
 
+from memory_mcp.embedders import default_embedder
 from memory_mcp.engine import MemoryEngine
+from memory_mcp.models import SearchHit
 from memory_mcp.search import LocalSearch, NumpyIndex
 from memory_mcp.stores import PostgresStore, SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository's top folder."""
+DEFAULT_ID = default_embedder().id
+"""The id of the default embedder (spelling + meaning), as the database records it."""
+
+
+def strong(hits: list[SearchHit]) -> list[SearchHit]:
+    """The hits that really match (the weak ones only fill a short answer with the nearest memories)."""
+    return [hit for hit in hits if hit.match == "strong"]
 
 
 def local_index(engine: MemoryEngine) -> NumpyIndex:

@@ -16,6 +16,8 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import InvalidInputError
 from memory_mcp.models import MemoryRecord
 
+from .helpers import DEFAULT_ID
+
 OFFICIAL_FILE = Path(__file__).parent / "data" / "official-memory.jsonl"
 """Written by @modelcontextprotocol/server-memory itself (create_entities, create_relations, add_observations)."""
 
@@ -96,7 +98,7 @@ async def test_export_of_one_user_only(engine: MemoryEngine) -> None:
     header, *lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     assert written == header["memories"] == len(lines) == 1
     assert header["format"] == "memory-mcp"
-    assert header["embedder"] == "hash-v2-256"
+    assert header["embedder"] == DEFAULT_ID
     assert lines[0]["text"] == "Plays the cello"
     assert lines[0]["metadata"] == {"tags": ["music", "évening"]}
     assert "vector" not in lines[0]
@@ -142,7 +144,7 @@ async def test_vectors_of_another_embedder_are_not_trusted(tmp_path: Path, other
     assert report.added == 1
     [record] = [r async for b in other.records(None, vectors=True) for r in b]
     assert record.vector is not None
-    assert record.vector.shape == (256,)
+    assert record.vector.shape == (other.embedder.dim,)
     assert (await other.search("hiking", other.scope("u")))[0].memory.text.startswith("I love hiking")
 
 

@@ -15,7 +15,9 @@ def test_defaults_use_the_xdg_data_folder() -> None:
     settings = parse_settings([], {"HOME": "/home/ann"})
     assert Path(settings.db) == Path("/home/ann/.local/share/memory-mcp/memory.db")
     assert settings.embed_dim == 256
-    assert settings.search_vector_weight == 0.1
+    assert settings.embedder == "default"
+    assert settings.search_vector_weight == 0.3
+    assert parse_settings(["--embedder", "hash"], {}).search_vector_weight == 0.1
     assert parse_settings(["--embedder", "openai"], {}).search_vector_weight == 0.3
     assert settings.reembed is False
     assert default_db_path({"XDG_DATA_HOME": "/data"}) == Path("/data/memory-mcp/memory.db")

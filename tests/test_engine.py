@@ -17,7 +17,7 @@ from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, No
 from memory_mcp.models import Limits, Matrix, Scope
 from memory_mcp.paging import decode_cursor
 
-from .helpers import keeps_an_index, local_index
+from .helpers import DEFAULT_ID, keeps_an_index, local_index, strong
 
 ALICE = Scope("alice")
 BOB = Scope("bob")
@@ -117,8 +117,9 @@ async def test_search_finds_the_closest_memory_first(engine: MemoryEngine) -> No
     assert hits[0].memory.text == "I love hiking in the Swiss Alps"
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     assert all(-1.0 <= hit.score <= 1.0 for hit in hits)
-    # Without a threshold only memories that share something with the query come back.
-    assert [hit.memory.text for hit in hits] == ["I love hiking in the Swiss Alps"]
+    # Without a threshold the related memory is a strong match; the nearest others follow, marked weak,
+    # up to three results in all.
+    assert [hit.match for hit in hits] == ["strong", "weak", "weak"]
 
 
 async def test_search_limit_and_threshold(engine: MemoryEngine) -> None:
@@ -132,8 +133,11 @@ async def test_search_limit_and_threshold(engine: MemoryEngine) -> None:
     between = (ranked[0].score + ranked[1].score) / 2
     strict = await engine.search("tea", ALICE, threshold=between)
     assert [hit.memory.text for hit in strict] == ["tea"]
-    assert await engine.search("coffee", ALICE) == []  # nothing related
-    everything = await engine.search("coffee", ALICE, threshold=-1.0)
+    assert await engine.search("tea", ALICE, threshold=0.99) == []  # a threshold is never relaxed
+    # Nothing related: the nearest memories come back, all marked weak, instead of nothing.
+    unrelated = await engine.search("quantum physics lecture", ALICE, limit=2)
+    assert [hit.match for hit in unrelated] == ["weak", "weak"]
+    everything = await engine.search("quantum physics lecture", ALICE, threshold=-1.0)
     assert len(everything) == 3
 
 
@@ -249,7 +253,7 @@ async def test_update_changes_text_keeps_created_at_and_reembeds(engine: MemoryE
     assert updated.created_at == memory.created_at
     assert updated.updated_at > memory.updated_at
     assert [hit.memory.id for hit in await engine.search("Lisbon", ALICE)] == [memory.id]
-    assert await engine.search("Paris", ALICE) == []
+    assert strong(await engine.search("Paris", ALICE)) == []
     replaced = await engine.update(memory.id, ALICE, metadata={"topic": "city"})
     assert replaced.metadata == {"topic": "city"}
     assert replaced.text == "Lives in Lisbon"
@@ -313,12 +317,32 @@ async def test_memories_survive_a_restart(database: str) -> None:
         assert [hit.memory for hit in hits] == [kept]
 
 
+class ModelEmbedder(HashEmbedder):
+    """Stands in for an embedder that is not memory-mcp's own (a model, an API): its vectors cost to remake."""
+
+    @property
+    def id(self) -> str:
+        return f"some-model-{self.dim}"
+
+
 async def test_another_embedder_is_refused_with_advice(database: str) -> None:
-    async with open_engine(database, embedder=HashEmbedder(256)) as engine:
+    async with open_engine(database, embedder=ModelEmbedder(256)) as engine:
         await engine.add("I love hiking", ALICE)
     with pytest.raises(StoreError, match="--reembed"):
         async with open_engine(database, embedder=HashEmbedder(512)):
             pass
+    with pytest.raises(StoreError, match="--reembed"):
+        async with open_engine(database, embedder=ModelEmbedder(512)):
+            pass
+
+
+async def test_memory_mcps_own_embedders_re_embed_by_themselves(database: str) -> None:
+    """Hash and default vectors are cheap, local and deterministic: switching between them needs no --reembed."""
+    async with open_engine(database, embedder=HashEmbedder(256)) as engine:
+        await engine.add("I love hiking", ALICE)
+    async with open_engine(database) as engine:  # the default embedder: spelling + meaning
+        assert await engine.store.embedder_id() == DEFAULT_ID
+        assert [hit.memory.text for hit in strong(await engine.search("hiking", ALICE))] == ["I love hiking"]
 
 
 async def test_reembed_converts_every_vector_to_the_new_embedder(
@@ -328,14 +352,14 @@ async def test_reembed_converts_every_vector_to_the_new_embedder(
         for text in ("I love hiking", "sister lives in Berlin"):
             await engine.add(text, ALICE)
     async with open_engine(database, embedder=HashEmbedder(512), reembed=True) as engine:
-        assert [hit.memory.text for hit in await engine.search("hiking", ALICE)] == ["I love hiking"]
+        assert [hit.memory.text for hit in strong(await engine.search("hiking", ALICE))] == ["I love hiking"]
         assert await engine.store.embedder_id() == "hash-v2-512"
         records = [record async for batch in engine.records(None, vectors=True) for record in batch]
     assert {None if r.vector is None else r.vector.shape for r in records} == {(512,)}
     assert "re-embedded 2 of 2 memories (100%)" in caplog.text
     # And it now opens without --reembed.
     async with open_engine(database, embedder=HashEmbedder(512)) as engine:
-        assert [hit.memory.text for hit in await engine.search("Berlin", ALICE)] == ["sister lives in Berlin"]
+        assert [hit.memory.text for hit in strong(await engine.search("Berlin", ALICE))] == ["sister lives in Berlin"]
 
 
 async def test_index_equals_store_after_a_mix_of_writes(engine: MemoryEngine) -> None:
@@ -442,7 +466,7 @@ async def test_an_interrupted_reembed_leaves_the_old_vectors_untouched(
         assert raw.execute("SELECT value FROM settings WHERE key = 'embedder_id'").fetchone()[0] == "hash-v2-256"
         assert {len(blob) for (blob,) in raw.execute("SELECT embedding FROM memories")} == {256 * 4}
     async with open_engine(db_path, embedder=HashEmbedder(256)) as engine:
-        assert [hit.memory.text for hit in await engine.search("second", ALICE)] == ["second fact"]
+        assert [hit.memory.text for hit in strong(await engine.search("second", ALICE))] == ["second fact"]
 
 
 async def test_search_forgives_typos_and_inflections(engine: MemoryEngine) -> None:
@@ -480,7 +504,7 @@ async def test_add_many_stores_in_one_go_and_reports_per_item(engine: MemoryEngi
     assert outcomes[1].error is not None
     assert outcomes[1].error.startswith("item 1:")
     assert (await engine.page(ALICE)).total == 3
-    assert [h.memory.text for h in await engine.search("coffee", ALICE)] == ["likes coffee"]
+    assert [h.memory.text for h in strong(await engine.search("coffee", ALICE))] == ["likes coffee"]
     for outcome in (outcomes[0], outcomes[4]):
         assert outcome.memory is not None
         assert [e.event for e in await engine.history(outcome.memory.id, ALICE)] == ["ADD"]
@@ -527,9 +551,9 @@ async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db
             engine.delete(doomed.id, engine.scope("u")),
         )
         assert engine.ready
-        assert [hit.memory.id for hit in searched] == [kept.id]
-        assert [hit.memory.id for hit in await engine.search("cello", engine.scope("u"))] == [added.memory.id]
-        assert await engine.search("Lisbon", engine.scope("u")) == []
+        assert [hit.memory.id for hit in strong(searched)] == [kept.id]
+        assert [hit.memory.id for hit in strong(await engine.search("cello", engine.scope("u")))] == [added.memory.id]
+        assert strong(await engine.search("Lisbon", engine.scope("u"))) == []
         assert len(local_index(engine)) == await engine.count(engine.scope("u")) == 12_002
 
 

@@ -1,4 +1,4 @@
-"""Embedders: the hash embedder (the default, numpy only), a local sentence-transformers model, an OpenAI-style API."""
+"""Embedders: the default (feature hashing + a shipped word table, numpy only), a local model, an OpenAI-style API."""
 
 from __future__ import annotations
 
@@ -7,11 +7,34 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 
-from ..config import Settings
+from ..config import DEFAULT_EMBED_DIM, MEANING_WEIGHT, Settings, default_vector_weight
 from ..protocols import Embedder
+from .combined import CombinedEmbedder
 from .hash import HashEmbedder
+from .static import StaticEmbedder
 
-__all__ = ["HashEmbedder", "open_embedder"]
+__all__ = [
+    "CombinedEmbedder",
+    "HashEmbedder",
+    "StaticEmbedder",
+    "default_embedder",
+    "open_embedder",
+    "vector_weight_for",
+]
+
+
+def default_embedder(dim: int = DEFAULT_EMBED_DIM) -> CombinedEmbedder:
+    """The default: spelling (SHA-256 feature hashing, `dim` long) beside meaning (the shipped word table)."""
+    return CombinedEmbedder([(HashEmbedder(dim), 1.0 - MEANING_WEIGHT), (StaticEmbedder(), MEANING_WEIGHT)])
+
+
+def vector_weight_for(embedder: Embedder) -> float:
+    """The measured vector weight of the fused score for this embedder (see `config.default_vector_weight`)."""
+    if isinstance(embedder, HashEmbedder):
+        return default_vector_weight("hash")
+    if isinstance(embedder, CombinedEmbedder):
+        return default_vector_weight("default")
+    return default_vector_weight("model")
 
 
 @asynccontextmanager
@@ -37,5 +60,7 @@ async def open_embedder(settings: Settings) -> AsyncIterator[Embedder]:
         from .local import LocalEmbedder
 
         yield await anyio.to_thread.run_sync(LocalEmbedder, settings.local_model)
-    else:
+    elif settings.embedder == "hash":
         yield HashEmbedder(settings.embed_dim)
+    else:
+        yield default_embedder(settings.embed_dim)

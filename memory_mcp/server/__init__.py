@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import MCPServer
-from pydantic import AnyHttpUrl
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import AnyHttpUrl, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..engine import MemoryEngine
 from ..version import __version__
+from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
 from .prompts import register_prompts
 from .resources import register_resources
@@ -32,6 +35,23 @@ Long-term memory about the people you talk with, kept between conversations.
   Search first: if a stored memory says something older or different, call update_memory on it instead.
 - When the user asks you to forget something, find it with search_memory and call delete_memory.
 Always pass the same user_id for the same person."""
+
+
+class MemoryServer(MCPServer):
+    """The SDK's server, with arguments a tool's schema rejects explained in plain words (see `arguments`)."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call a tool; a schema violation becomes a ToolError that says what was wrong and what to send."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, ValidationError) or isinstance(exc, UnexpectedToolError):
+                raise
+            schema = next((tool.input_schema for tool in await self.list_tools() if tool.name == name), {})
+            raise ToolError(explain(name, cause, schema)) from cause
 
 
 def build_server(
@@ -54,7 +74,7 @@ def build_server(
             required_scopes=["memory"],
             validate_token_resource=False,  # our tokens are not issued per resource: the file binds them here
         )
-    mcp = MCPServer(
+    mcp = MemoryServer(
         "memory-mcp",
         title="Memory",
         version=__version__,

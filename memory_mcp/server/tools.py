@@ -30,6 +30,7 @@ from ..schemas import (
     SearchHitOut,
     SearchResultOut,
 )
+from ..validation import MAX_QUERIES
 from .auth import require_own_user
 from .fields import (
     ADD,
@@ -158,19 +159,29 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
     async def search_memory(
         user_id: user_id_t,
         query: Annotated[
-            str,
+            str | None,
             Field(
-                description="What to look for, in a few words, e.g. 'favourite food'.",
+                description="What to look for, in a few words, e.g. 'favourite food' or 'what should I cook'.",
                 min_length=1,
                 max_length=limits.max_text_chars,
             ),
-        ],
+        ] = None,
+        queries: Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=limits.max_text_chars)]] | None,
+            Field(
+                description="Instead of query, or beside it: other wordings of the same question (synonyms, "
+                "related words), e.g. ['diet', 'food preferences', 'allergies']. All are searched at once and "
+                f"the results merged. At most {MAX_QUERIES} in all.",
+                min_length=1,
+                max_length=MAX_QUERIES,
+            ),
+        ] = None,
         limit: Annotated[int, Field(description="How many results at most.", ge=1, le=limits.max_results)] = 10,
         threshold: Annotated[
             float | None,
             Field(
-                description="Optional minimum score from -1 to 1. Without it, every memory related to the query "
-                "can come back: one that shares a word with it, or is close in spelling or meaning.",
+                description="Optional minimum score from -1 to 1; without it, related memories come back, or the "
+                "nearest few marked weak when nothing is related.",
                 ge=-1,
                 le=1,
             ),
@@ -179,17 +190,37 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> SearchResultOut:
-        """Find the user's stored memories most related to a query, best first.
+        """Find the user's stored memories that best match a question, best first.
 
-        Call it before answering anything that may depend on what you know about the user. Each result
-        has the memory's id, text, score (higher is closer) and metadata. An empty list means nothing
-        relevant is stored.
+        Call it before answering anything that may depend on what you know about the user. Search matches
+        the words of the query (any form: 'hiking' finds 'hikes') and, more loosely, their meaning ('job'
+        finds 'works as a nurse'); it does not reason, so a question about something only implied may miss.
+        Send a short query, and in `queries` a few other wordings or related words to search them at once.
+        Results marked match=weak were not really matched: they are the nearest of what is stored and may be
+        unrelated. If nothing fits, try other words or a broader query, or list_memories, before telling
+        the user you don't know.
         """
-        with tool_errors():
-            hits = await engine.search(
-                query, scope(user_id, agent_id, run_id), limit=limit, threshold=threshold, filters=filters
+        wordings = ([query] if query is not None else []) + list(queries or [])
+        if not wordings:
+            raise ToolError(
+                "Give `query` (what to look for, in a few words) or `queries` (several wordings of it). "
+                "Nothing was searched."
             )
-        return SearchResultOut(results=[SearchHitOut.of_hit(hit) for hit in hits])
+        where = scope(user_id, agent_id, run_id)
+        with tool_errors():
+            hits = await engine.search(wordings, where, limit=limit, threshold=threshold, filters=filters)
+            results = [SearchHitOut.of_hit(hit) for hit in hits]
+            note = None
+            if hits and all(hit.match == "weak" for hit in hits):
+                note = (
+                    "Nothing stored matches this query well; these are the nearest memories and may be unrelated. "
+                    "Try other words, synonyms or a broader query (several at once in `queries`)."
+                )
+            elif not hits and await engine.count(where) == 0:
+                note = "This user has no memories stored yet (in this scope): there is nothing to find."
+            elif not hits:
+                note = "No memory passed the filters or threshold. Loosen them, or try other words."
+        return SearchResultOut(results=results, note=note)
 
     @_tool(mcp, "Get a memory", READ)
     async def get_memory(

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from ..helpers import data
+from ..helpers import DEFAULT_ID, data
 
 BIN = Path(sys.executable).parent
 COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
@@ -89,7 +89,9 @@ def test_add_list_show_search_edit_history_delete(db: Path) -> None:
     assert hits[0]["id"] == added["id"]
     assert hits[0]["score"] > 0
     assert "Swiss Alps" in ok(cli(db, "search", "hiking", "-u", "alice"))
-    assert as_json(cli(db, "search", "hiking", "-u", "bob", "--json"))["results"] == []
+    # Bob's search sees only Bob's memory, and only as a weak match: nothing of his is about hiking.
+    bobs = as_json(cli(db, "search", "hiking", "-u", "bob", "--json"))["results"]
+    assert [(hit["text"], hit["match"]) for hit in bobs] == [("Secret of bob", "weak")]
 
     edited = as_json(cli(db, "edit", added["id"], "-u", "alice", "--text", "I love hiking in the Dolomites", "--json"))
     assert edited["text"] == "I love hiking in the Dolomites"
@@ -152,7 +154,7 @@ def test_users_and_stats(db: Path) -> None:
     ]
     assert "alice" in ok(cli(db, "users"))
     stats = as_json(cli(db, "stats", "--json"))
-    assert (stats["users"], stats["memories"], stats["embedder"]) == (2, 3, "hash-v2-256")
+    assert (stats["users"], stats["memories"], stats["embedder"]) == (2, 3, DEFAULT_ID)
     assert stats["size_bytes"] > 0
     assert stats["oldest"] <= stats["newest"]
     alice = as_json(cli(db, "stats", "-u", "alice", "--json"))

@@ -14,7 +14,7 @@ from mcp.types import TextResourceContents
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 
-from ..helpers import data, error_text
+from ..helpers import DEFAULT_ID, data, error_text
 
 MODES = [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="handshake")]
 
@@ -153,7 +153,7 @@ async def test_filters_through_the_tool(server: MCPServer) -> None:
         pytest.param("delete_memory", {"memory_id": "nope"}, "search_memory or list_memories", id="unknown-id"),
         pytest.param("get_memory", {"memory_id": "nope"}, "No memory with id 'nope'", id="get-unknown"),
         pytest.param("add_memory", {"text": "   "}, "text is empty", id="blank-text"),
-        pytest.param("add_memory", {"text": "x" * 10_001}, "at most 10000 characters", id="too-long"),
+        pytest.param("add_memory", {"text": "x" * 10_001}, "the most is 10000", id="too-long"),
         pytest.param("add_memory", {"text": "a", "metadata": {"user_id": "bob"}}, "cannot be changed", id="scope-meta"),
         pytest.param(
             "search_memory",
@@ -161,14 +161,23 @@ async def test_filters_through_the_tool(server: MCPServer) -> None:
             "Unknown filter operator",
             id="bad-operator",
         ),
-        pytest.param("search_memory", {"query": "tea", "limit": 0}, "greater than or equal to 1", id="zero-limit"),
-        pytest.param("search_memory", {"query": "tea", "limit": 10**6}, "less than or equal to 100", id="huge-limit"),
+        pytest.param(
+            "search_memory", {"query": "tea", "limit": 0}, "limit must be from 1 to 100; it was 0", id="zero-limit"
+        ),
+        pytest.param(
+            "search_memory",
+            {"query": "tea", "limit": 10**6},
+            "limit must be from 1 to 100; it was 1000000",
+            id="huge-limit",
+        ),
         pytest.param("search_memory", {"query": "..."}, "no words to search by", id="wordless-query"),
         pytest.param("list_memories", {"cursor": "garbage"}, "without a cursor", id="bad-cursor"),
         pytest.param("update_memory", {"memory_id": "x"}, "Nothing to update", id="update-nothing"),
-        pytest.param("add_memory", {"text": "a", "agent_id": "a/b"}, "pattern", id="bad-agent-id"),
-        pytest.param("add_memory", {}, "text", id="missing-text"),
-        pytest.param("search_memory", {"query": 5}, "string", id="wrong-type"),
+        pytest.param(
+            "add_memory", {"text": "a", "agent_id": "a/b"}, "agent_id 'a/b' is not a valid id", id="bad-agent-id"
+        ),
+        pytest.param("add_memory", {}, "text is required but was not sent", id="missing-text"),
+        pytest.param("search_memory", {"query": 5}, "query must be a string, not a number", id="wrong-type"),
     ],
 )
 async def test_bad_input_gets_an_actionable_error(
@@ -321,8 +330,8 @@ async def test_add_memories_reports_each_item_in_order(server: MCPServer, mode: 
 @pytest.mark.parametrize(
     ("memories", "expected"),
     [
-        pytest.param([], "at least 1 item", id="empty"),
-        pytest.param([{"text": "x"}] * 1001, "at most 1000 items", id="too-many"),
+        pytest.param([], "memories has 0 item(s); send at least 1", id="empty"),
+        pytest.param([{"text": "x"}] * 1001, "memories has 1001 item(s); send at most 1000", id="too-many"),
         pytest.param([{"metadata": {}}], "text", id="item-without-text"),
     ],
 )
@@ -346,7 +355,7 @@ async def test_the_stats_resource_summarises_one_user(server: MCPServer, mode: s
         with pytest.raises(MCPError):
             await client.read_resource("memory://users/a b/stats")
     assert (empty["memories"], empty["oldest"]) == (0, None)
-    assert (stats["memories"], stats["agents"], stats["runs"], stats["embedder"]) == (2, 1, 0, "hash-v2-256")
+    assert (stats["memories"], stats["agents"], stats["runs"], stats["embedder"]) == (2, 1, 0, DEFAULT_ID)
     assert stats["oldest"] < stats["newest"]
 
 

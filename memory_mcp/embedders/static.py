@@ -1,0 +1,127 @@
+"""StaticEmbedder: meaning from a word table distilled from all-MiniLM-L6-v2, shipped in the package; numpy only."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import ConfigError
+from ..models import Matrix, Vector
+from ..search.analyzer import words
+
+TABLE: Final = "minilm-static"
+"""The shipped table's file names start with this (see scripts/distill_static.py, which makes it)."""
+_MAX_PIECES: Final = 3  # a word of more pieces than this is a name, a code or a typo: its pieces mean nothing
+_MIN_PIECE: Final = 3  # nor do pieces shorter than this ("hi" + "##kk" + "##ing" is not about greetings)
+
+
+def _strip_accents(word: str) -> str:
+    """As the source model's uncased tokenizer sees a word: decomposed, without combining marks."""
+    return "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+
+
+def _forms(word: str) -> list[str]:
+    """The word, then the base forms an English inflection may hide: plural, -ing, -ed (most likely first)."""
+    forms = [word]
+    for suffix, replacements in (("ies", ("y",)), ("es", ("", "e")), ("s", ("",)), ("ing", ("", "e")), ("ed", ("", "e"))):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            forms += [word[: -len(suffix)] + replacement for replacement in replacements]
+    return forms
+
+
+class StaticEmbedder:
+    """Each word's row of a static table (WordPiece pieces for words the table lacks), summed and normalised.
+
+    The rows carry their weight already (rare words weigh more than common ones), so a text's vector is
+    the direction of what it is about: "vegetarian" lands near "meat" and "diet", "job" near "work". It
+    knows English words, not names or typos: the hash embedder and the keyword leg cover those.
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        where = folder or Path(str(resources.files(__package__).joinpath("data")))
+        try:
+            info = json.loads((where / f"{TABLE}.json").read_text(encoding="utf-8"))
+            tokens = (where / f"{TABLE}.vocab.txt").read_text(encoding="utf-8").split("\n")
+            self._vectors: npt.NDArray[np.int8] = np.load(where / f"{TABLE}.vectors.npy", mmap_mode="r")
+            self._scales: npt.NDArray[np.float32] = np.load(where / f"{TABLE}.scales.npy")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"The static word table is missing or damaged in {where}: {exc}. Reinstall.") from None
+        self._rows = {token: row for row, token in enumerate(tokens[: len(self._scales)])}
+        self._dim = int(info["dim"])
+        self._version = str(info["sha256"])[:8]
+        self.use_pieces = True
+        self.pieces = lru_cache(maxsize=1 << 16)(self._pieces)
+
+    @property
+    def id(self) -> str:
+        """``minilm-static-<dim>-<table digest>``: a new table is a new embedder."""
+        return f"{TABLE}-{self._dim}-{self._version}"
+
+    @property
+    def dim(self) -> int:
+        """Length of every vector."""
+        return self._dim
+
+    def _pieces(self, word: str) -> tuple[int, ...]:
+        """The table rows of one word: itself, or its WordPiece pieces (longest first); () when unknown."""
+        plain = _strip_accents(word)
+        for form in _forms(plain):  # the word, else its base form: "migraines" has the row of "migraine"
+            row = self._rows.get(form)
+            if row is not None:
+                return (row,)
+        if not self.use_pieces:
+            return ()
+        pieces: list[int] = []
+        start = 0
+        while start < len(plain):
+            end = len(plain)
+            while end > start:
+                piece = plain[start:end] if start == 0 else "##" + plain[start:end]
+                found = self._rows.get(piece)
+                if found is not None:
+                    pieces.append(found)
+                    break
+                end -= 1
+            if end == start or len(pieces) > _MAX_PIECES or end - start < _MIN_PIECE:
+                return ()
+            start = end
+        return tuple(pieces)
+
+    def embed_many(self, texts: Sequence[str]) -> Matrix:
+        """Unit vectors of `texts`, one row each (all zeros for a text with no known word)."""
+        rows: list[int] = []
+        owners: list[int] = []
+        for position, text in enumerate(texts):
+            for word in words(text):
+                found = self.pieces(word)
+                rows.extend(found)
+                owners.extend([position] * len(found))
+        matrix = np.zeros((len(texts), self._dim), dtype=np.float32)
+        if rows:
+            index = np.asarray(rows, dtype=np.int64)
+            values = self._vectors[index].astype(np.float32) * self._scales[index, None]
+            np.add.at(matrix, np.asarray(owners, dtype=np.int64), values)
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            np.divide(matrix, norms, out=matrix, where=norms > 0)
+        return matrix
+
+    def embed_one(self, text: str) -> Vector:
+        """The unit vector of one text."""
+        vector: Vector = self.embed_many([text])[0]
+        return vector
+
+    async def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        """Embed texts to store (table lookups: fast enough to stay on the event loop)."""
+        return self.embed_many(texts)
+
+    async def embed_query(self, text: str) -> Vector:
+        """Embed a search query (the same space as documents)."""
+        return self.embed_one(text)
