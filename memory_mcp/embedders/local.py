@@ -53,7 +53,10 @@ class LocalEmbedder:
         dimension = (
             getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         )
-        self._dim = int(dimension())
+        size = dimension()
+        if not isinstance(size, int) or size <= 0:
+            raise EmbeddingError(f"The local model {self._name!r} does not say how long its vectors are ({size!r}).")
+        self._dim = size
         self.batch_size = batch_size
 
     @property
