@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from .config import Settings, redact
-from .embedders import default_embedder, open_embedder, vector_weight_for
+from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .models import Limits
@@ -32,11 +32,13 @@ _POOL = (Settings.pg_pool_min, Settings.pg_pool_max)
 _LOCAL_IDS = ("hash-v", "minilm-static-")
 
 
-def retriever_for(store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float) -> Retriever:
+def retriever_for(
+    store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float, min_similarity: float
+) -> Retriever:
     """How the engine searches this store: PostgreSQL searches itself; a SQLite file gets an in-process index."""
     if isinstance(store, PostgresStore):
-        return StoreSearch(store, vector_weight=vector_weight)
-    return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight))
+        return StoreSearch(store, vector_weight=vector_weight, min_similarity=min_similarity)
+    return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight, min_similarity=min_similarity))
 
 
 @asynccontextmanager
@@ -66,7 +68,10 @@ async def open_engine(
     weight = vector_weight_for(chosen) if vector_weight is None else vector_weight
     store = await open_store(location, dim=chosen.dim, pool=pool)
     try:
-        retriever = retriever_for(store, dim=chosen.dim, vector_weight=weight) if index else None
+        retriever = None
+        if index:
+            related = min_similarity_for(chosen)
+            retriever = retriever_for(store, dim=chosen.dim, vector_weight=weight, min_similarity=related)
         engine = MemoryEngine(store, retriever, chosen, limits)
         try:
             automatic = _local(chosen.id)

@@ -23,6 +23,12 @@ DEFAULT_VECTOR_WEIGHT: Final = 0.3
 """Vector weight with the default embedder (spelling + meaning): best on LoCoMo's first half, checked on the second."""
 MODEL_VECTOR_WEIGHT: Final = 0.3
 """Vector weight with a real embedding model: best on LoCoMo's first half, checked on the second."""
+MIN_SIMILARITY: Final = 0.3
+"""Without a threshold, a hit must share a search term with the query or reach this cosine to count as related
+(hash embedder and models)."""
+DEFAULT_MIN_SIMILARITY: Final = 0.2
+"""The same with the default embedder, whose cosines run lower: 85% of the personal set's questions reach their fact,
+3.7% of the other facts do (benchmarks/data/personal_memory.json)."""
 MEANING_WEIGHT: Final = 0.7
 """In the default embedder's cosine, the share of meaning (the static word table); the rest is spelling (hash)."""
 
@@ -30,6 +36,11 @@ MEANING_WEIGHT: Final = 0.7
 def default_vector_weight(embedder: str) -> float:
     """The measured vector weight for an embedder kind (default, hash, openai, local)."""
     return {"default": DEFAULT_VECTOR_WEIGHT, "hash": VECTOR_WEIGHT}.get(embedder, MODEL_VECTOR_WEIGHT)
+
+
+def default_min_similarity(embedder: str) -> float:
+    """The cosine from which a memory counts as related to a query, for an embedder kind."""
+    return DEFAULT_MIN_SIMILARITY if embedder == "default" else MIN_SIMILARITY
 
 
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")

@@ -164,10 +164,12 @@ class SearchingStore(MemoryStore, Protocol):
         *,
         threshold: float | None = None,
         vector_weight: float,
+        min_similarity: float,
         where: Filter | None = None,
     ) -> list[IndexHit]:
         """The `k` best of the memories of `scope` that `where` matches (or a superset of those, which the
-        engine checks again), by the engine's fused score."""
+        engine checks again), by the engine's fused score; without a threshold, only related ones (a shared
+        term, or a cosine of at least `min_similarity`)."""
         ...
 
 

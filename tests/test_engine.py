@@ -253,7 +253,8 @@ async def test_update_changes_text_keeps_created_at_and_reembeds(engine: MemoryE
     assert updated.created_at == memory.created_at
     assert updated.updated_at > memory.updated_at
     assert [hit.memory.id for hit in await engine.search("Lisbon", ALICE)] == [memory.id]
-    assert strong(await engine.search("Paris", ALICE)) == []
+    # No keyword of the old text is left in the index: at most closeness of meaning (city to city) scores.
+    assert all(hit.score <= 0.3 for hit in await engine.search("Paris", ALICE))
     replaced = await engine.update(memory.id, ALICE, metadata={"topic": "city"})
     assert replaced.metadata == {"topic": "city"}
     assert replaced.text == "Lives in Lisbon"
@@ -504,7 +505,7 @@ async def test_add_many_stores_in_one_go_and_reports_per_item(engine: MemoryEngi
     assert outcomes[1].error is not None
     assert outcomes[1].error.startswith("item 1:")
     assert (await engine.page(ALICE)).total == 3
-    assert [h.memory.text for h in strong(await engine.search("coffee", ALICE))] == ["likes coffee"]
+    assert [h.memory.text for h in await engine.search("coffee", ALICE)][:1] == ["likes coffee"]
     for outcome in (outcomes[0], outcomes[4]):
         assert outcome.memory is not None
         assert [e.event for e in await engine.history(outcome.memory.id, ALICE)] == ["ADD"]
@@ -553,7 +554,7 @@ async def test_a_background_load_serves_reads_at_once_and_searches_when_ready(db
         assert engine.ready
         assert [hit.memory.id for hit in strong(searched)] == [kept.id]
         assert [hit.memory.id for hit in strong(await engine.search("cello", engine.scope("u")))] == [added.memory.id]
-        assert strong(await engine.search("Lisbon", engine.scope("u"))) == []
+        assert all("Lisbon" not in hit.memory.text for hit in await engine.search("Lisbon", engine.scope("u")))
         assert len(local_index(engine)) == await engine.count(engine.scope("u")) == 12_002
 
 

@@ -15,7 +15,7 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.models import IndexRows, MemoryId, Scope
 from memory_mcp.stores import SqliteStore
 
-from .helpers import data, local_index, strong
+from .helpers import data, local_index
 
 ALICE = Scope("alice")
 
@@ -31,7 +31,7 @@ async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_pat
 
         await first.update(memory.id, ALICE, text="Lives in Lisbon")
         assert await texts(second, "Lisbon") == ["Lives in Lisbon"]
-        assert strong(await second.search("Paris", ALICE)) == []
+        assert all(hit.score <= 0.3 for hit in await second.search("Paris", ALICE))  # no keyword of the old text
 
         await first.delete(memory.id, ALICE)
         assert await texts(second, "Lisbon") == []

@@ -181,7 +181,7 @@ def memory_table(
     weak: list[bool] | None = None,
     title: str | None = None,
 ) -> Table:
-    """Memories as a table for people; search results show their score, "(weak)" when they did not really match."""
+    """Memories as a table for people; search results show their score, with a * when they did not really match."""
     table = Table(title=title, show_lines=False, expand=False)
     if scores is not None:
         table.add_column("score", justify="right", no_wrap=True)
@@ -197,7 +197,7 @@ def memory_table(
             escape(json.dumps(memory.metadata, ensure_ascii=False)) if memory.metadata else "",
         ]
         if scores is not None:
-            row.insert(0, f"{scores[position]:.3f}" + (" (weak)" if weak and weak[position] else ""))
+            row.insert(0, f"{scores[position]:.3f}" + ("*" if weak and weak[position] else ""))
         table.add_row(*row)
     return table
 

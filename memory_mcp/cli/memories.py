@@ -104,7 +104,7 @@ def search_command(
             )
         )
         if any(hit.match == "weak" for hit in results):
-            err.print("Results marked (weak) only come nearest: nothing else stored matches; try other words.")
+            err.print("* a weak match: the nearest of what is stored, maybe unrelated. Try other words for more.")
 
 
 @click.command("show")

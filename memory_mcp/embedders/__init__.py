@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 
-from ..config import DEFAULT_EMBED_DIM, MEANING_WEIGHT, Settings, default_vector_weight
+from ..config import DEFAULT_EMBED_DIM, MEANING_WEIGHT, Settings, default_min_similarity, default_vector_weight
 from ..protocols import Embedder
 from .combined import CombinedEmbedder
 from .hash import HashEmbedder
@@ -18,6 +18,8 @@ __all__ = [
     "HashEmbedder",
     "StaticEmbedder",
     "default_embedder",
+    "kind_of",
+    "min_similarity_for",
     "open_embedder",
     "vector_weight_for",
 ]
@@ -28,13 +30,21 @@ def default_embedder(dim: int = DEFAULT_EMBED_DIM) -> CombinedEmbedder:
     return CombinedEmbedder([(HashEmbedder(dim), 1.0 - MEANING_WEIGHT), (StaticEmbedder(), MEANING_WEIGHT)])
 
 
+def kind_of(embedder: Embedder) -> str:
+    """The kind of an embedder, as the settings name it: hash, default, or (any other) model."""
+    if isinstance(embedder, HashEmbedder):
+        return "hash"
+    return "default" if isinstance(embedder, CombinedEmbedder) else "model"
+
+
 def vector_weight_for(embedder: Embedder) -> float:
     """The measured vector weight of the fused score for this embedder (see `config.default_vector_weight`)."""
-    if isinstance(embedder, HashEmbedder):
-        return default_vector_weight("hash")
-    if isinstance(embedder, CombinedEmbedder):
-        return default_vector_weight("default")
-    return default_vector_weight("model")
+    return default_vector_weight(kind_of(embedder))
+
+
+def min_similarity_for(embedder: Embedder) -> float:
+    """The cosine from which a memory counts as related, for this embedder (`config.default_min_similarity`)."""
+    return default_min_similarity(kind_of(embedder))
 
 
 @asynccontextmanager

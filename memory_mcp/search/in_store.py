@@ -13,9 +13,10 @@ from ..protocols import SearchingStore
 class StoreSearch:
     """Hands every search to the store, with the fused score's vector weight; every server sees every write."""
 
-    def __init__(self, store: SearchingStore, *, vector_weight: float) -> None:
+    def __init__(self, store: SearchingStore, *, vector_weight: float, min_similarity: float) -> None:
         self.store = store
         self.vector_weight = vector_weight
+        self.min_similarity = min_similarity
 
     @property
     def ready(self) -> bool:
@@ -45,7 +46,14 @@ class StoreSearch:
     ) -> list[IndexHit]:
         """The store's best `k` of the memories of `scope` that `where` lets through."""
         return await self.store.search(
-            vector, terms, scope, k, threshold=threshold, vector_weight=self.vector_weight, where=where
+            vector,
+            terms,
+            scope,
+            k,
+            threshold=threshold,
+            vector_weight=self.vector_weight,
+            min_similarity=self.min_similarity,
+            where=where,
         )
 
     def committed(

@@ -11,9 +11,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from ..config import VECTOR_WEIGHT
+from ..config import MIN_SIMILARITY, VECTOR_WEIGHT
 from ..models import IndexHit, Matrix, MemoryId, Scope, Vector
-from .scoring import K1, MIN_SIMILARITY, B
+from .scoring import K1, B
 
 _MIN_CAPACITY: Final = 16
 _BULK: Final = 32  # rows from which `extend` builds postings with one sort instead of row by row
@@ -209,11 +209,14 @@ class NumpyIndex:
     reads only the partitions its scope can see, so it never touches another user's memories.
     """
 
-    def __init__(self, dim: int, *, vector_weight: float = VECTOR_WEIGHT) -> None:
+    def __init__(
+        self, dim: int, *, vector_weight: float = VECTOR_WEIGHT, min_similarity: float = MIN_SIMILARITY
+    ) -> None:
         if not 0.0 <= vector_weight <= 1.0:
             raise ValueError(f"vector_weight must be between 0 and 1, got {vector_weight}")
         self._dim = dim
         self.vector_weight = vector_weight
+        self.min_similarity = min_similarity
         self._users: dict[str, dict[PartitionKey, _Partition]] = {}
         self._where: dict[MemoryId, tuple[str, PartitionKey]] = {}
 
@@ -286,7 +289,7 @@ class NumpyIndex:
         """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
 
         Without a threshold, only memories related to the query count: those sharing a search term
-        with it, or whose cosine similarity reaches MIN_SIMILARITY.
+        with it, or whose cosine similarity reaches `min_similarity`.
         """
         partitions = list(self._visible(scope))
         if k <= 0 or not partitions:
@@ -308,7 +311,7 @@ class NumpyIndex:
             if best_possible > 0:
                 keyword /= best_possible
             fused = (1.0 - self.vector_weight) * keyword + self.vector_weight * similarity
-            related = (keyword > 0.0) | (similarity >= MIN_SIMILARITY)
+            related = (keyword > 0.0) | (similarity >= self.min_similarity)
             candidates = np.flatnonzero(related if threshold is None else fused >= threshold)
             if len(candidates) > k:
                 candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]

@@ -180,8 +180,8 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         threshold: Annotated[
             float | None,
             Field(
-                description="Optional minimum score from -1 to 1; without it, related memories come back, or the "
-                "nearest few marked weak when nothing is related.",
+                description="Optional minimum score from -1 to 1. Without it, related memories come back, and when "
+                "fewer than three are related the nearest others follow, marked weak.",
                 ge=-1,
                 le=1,
             ),

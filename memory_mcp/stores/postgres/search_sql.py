@@ -9,7 +9,7 @@ import numpy as np
 
 from ...filters import Filter
 from ...models import IndexHit, MemoryId, Scope, Vector
-from ...search.scoring import K1, MIN_SIMILARITY, B
+from ...search.scoring import K1, B
 from .. import _rows
 from .filter_sql import filter_sql
 from .migrations import SCHEMA
@@ -26,7 +26,7 @@ def _mark(position: int) -> str:
     return f"${position}"
 
 
-def _statement(where: str, exact: bool, k: int, terms: int, narrowing: str = "TRUE") -> str:
+def _statement(where: str, exact: bool, k: int, terms: int, min_similarity: float, narrowing: str = "TRUE") -> str:
     """The hybrid search in one statement: $1 query vector, $2 the distinct query terms, $3 vector weight,
     scope parameters from $4, then the threshold (NULL: only related memories), then the filter's.
 
@@ -78,7 +78,7 @@ def _statement(where: str, exact: bool, k: int, terms: int, narrowing: str = "TR
     )
     SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused
     FROM scored
-    WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {MIN_SIMILARITY!r}
+    WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {float(min_similarity)!r}
                ELSE (1.0 - $3) * keyword + $3 * similarity >= {threshold}::float8 END
     ORDER BY fused DESC LIMIT {k}
     """
@@ -93,6 +93,7 @@ async def search(
     *,
     threshold: float | None,
     vector_weight: float,
+    min_similarity: float,
     where: Filter | None,
 ) -> list[IndexHit]:
     """The `k` best of `scope` by the fused score, on connection `db` inside a transaction (for SET LOCAL).
@@ -114,9 +115,9 @@ async def search(
     if not exact_scan:
         await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
         await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    rows = await db.fetch(_statement(own_sql, exact_scan, int(k), len(distinct), narrowing), *arguments)
+    rows = await db.fetch(_statement(own_sql, exact_scan, int(k), len(distinct), min_similarity, narrowing), *arguments)
     if not exact_scan and where is not None and len(rows) < k:  # HNSW gave up before the filter passed k
-        rows = await db.fetch(_statement(own_sql, True, int(k), len(distinct), narrowing), *arguments)
+        rows = await db.fetch(_statement(own_sql, True, int(k), len(distinct), min_similarity, narrowing), *arguments)
     return [
         IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
         for row in rows

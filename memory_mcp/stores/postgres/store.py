@@ -369,6 +369,7 @@ class PostgresStore:
         *,
         threshold: float | None = None,
         vector_weight: float,
+        min_similarity: float,
         where: Filter | None = None,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
@@ -382,7 +383,15 @@ class PostgresStore:
         """
         return await self.db.write(
             lambda db: search(
-                db, vector, terms, scope, k, threshold=threshold, vector_weight=vector_weight, where=where
+                db,
+                vector,
+                terms,
+                scope,
+                k,
+                threshold=threshold,
+                vector_weight=vector_weight,
+                min_similarity=min_similarity,
+                where=where,
             ),
             failure="could not search",
         )
