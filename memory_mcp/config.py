@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ def default_min_similarity(embedder: str) -> float:
     return DEFAULT_MIN_SIMILARITY if embedder == "default" else MIN_SIMILARITY
 
 
+USER_PATTERN: Final = r"[\w.@:+\-]+"
+"""What a user, agent or run id may hold (validation.ID_PATTERN anchors it)."""
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 """Database locations that select the PostgreSQL backend; anything else is a SQLite file."""
 
@@ -141,6 +144,13 @@ def _database_url(text: str) -> str:
     value = text.strip()
     if not is_postgres(value):
         raise ValueError(f"expected a postgresql:// URL, got {redact(value)!r}")
+    return value
+
+
+def _user(text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(USER_PATTERN, value) or len(value) > 128:
+        raise ValueError(f"expected 1-128 letters, digits or _ . @ : + - (no spaces or slashes), got {value!r}")
     return value
 
 
@@ -251,6 +261,13 @@ OPTIONS: Final = (
         "memories shown by the memories resource",
     ),
     Option("log_level", "--log-level", "MEMORY_MCP_LOG_LEVEL", _level, "logging on stderr"),
+    Option(
+        "user",
+        "--user",
+        "MEMORY_MCP_USER",
+        _user,
+        "the user a server acts for when a tool call names none (one person's assistant: user_id becomes optional)",
+    ),
 )
 
 
@@ -283,6 +300,7 @@ class Settings:
     max_batch: int = Limits.max_batch
     resource_limit: int = 100
     log_level: str = "WARNING"
+    user: str | None = None
 
     @property
     def location(self) -> str:
@@ -313,7 +331,9 @@ class Settings:
         )
 
 
-SERVE_ONLY: Final = frozenset({"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit"})
+SERVE_ONLY: Final = frozenset(
+    {"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit", "user"}
+)
 """Options that only matter to a running server; the other commands take the rest."""
 
 

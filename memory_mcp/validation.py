@@ -8,11 +8,12 @@ import re
 import unicodedata
 from typing import Any, Final
 
+from .config import USER_PATTERN
 from .errors import InvalidInputError
 from .filters import SCOPE_FIELDS
 from .models import Limits, Metadata, Scope
 
-ID_PATTERN: Final = r"^[\w.@:+\-]+$"
+ID_PATTERN: Final = rf"^{USER_PATTERN}$"
 """Letters, digits and `_ . @ : + -`: safe in URIs, logs and file names."""
 _ID = re.compile(ID_PATTERN)
 

@@ -54,6 +54,7 @@ CHANGES: dict[str, tuple[str, str, object]] = {
     "MEMORY_MCP_MAX_BATCH": ("9", "max_batch", 9),
     "MEMORY_MCP_RESOURCE_LIMIT": ("5", "resource_limit", 5),
     "MEMORY_MCP_LOG_LEVEL": ("debug", "log_level", "DEBUG"),
+    "MEMORY_MCP_USER": ("sam@example.com", "user", "sam@example.com"),
 }
 
 
@@ -105,6 +106,7 @@ def test_flags_win_over_env_vars() -> None:
         pytest.param(["--embedder", "magic"], {}, "--embedder", id="unknown-embedder"),
         pytest.param(["--transport", "sse"], {}, "--transport", id="unknown-transport"),
         pytest.param(["--port", "70000"], {}, "--port", id="port-out-of-range"),
+        pytest.param([], {"MEMORY_MCP_USER": "sam smith"}, "MEMORY_MCP_USER", id="user-with-a-space"),
     ],
 )
 def test_bad_values_name_where_they_came_from(argv: list[str], env: dict[str, str], source: str) -> None:

@@ -2,28 +2,57 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
-from ._common import data_options, settings_of
+from ..config import resolve
+from ..errors import ConfigError
+from ._common import BadInput, data_options, settings_of
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
 
 
+def login_user() -> str:
+    """This account's login name as a user id (characters an id may not hold become "_"), else "me"."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        return "me"
+    cleaned = re.sub(r"[^\w.@:+\-]", "_", name)[:128]
+    return cleaned or "me"
+
+
 @click.command("config")
 @click.argument("host", required=False, type=click.Choice(HOSTS))
+@click.option(
+    "--user",
+    "-u",
+    "user_id",
+    metavar="USER",
+    envvar="MEMORY_MCP_USER",
+    help="Whose memories the host's assistant keeps (env MEMORY_MCP_USER; default: your login name).",
+)
 @data_options
-def config_command(host: str | None, **given: Any) -> None:
-    """Print what to paste into an MCP host (all of them, or HOST) to launch this server on this database."""
+def config_command(host: str | None, user_id: str | None, **given: Any) -> None:
+    """Print what to paste into an MCP host (all of them, or HOST) to launch this server on this database.
+
+    The server is told whose memories it keeps (MEMORY_MCP_USER), so the assistant needs no user_id.
+    """
     settings = settings_of(given)
+    try:
+        user = resolve({"user": user_id or login_user()}, {}).user
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from None
     script = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
     command = str(script) if script.exists() else "memory-mcp"
     db = str(Path(settings.db).expanduser().resolve())
-    entry = {"command": command, "env": {"MEMORY_MCP_DB": db}}
+    entry = {"command": command, "env": {"MEMORY_MCP_DB": db, "MEMORY_MCP_USER": user}}
     snippets = {
         "claude-desktop": (
             "Claude Desktop: claude_desktop_config.json (macOS ~/Library/Application Support/Claude/, "
@@ -35,7 +64,10 @@ def config_command(host: str | None, **given: Any) -> None:
             json.dumps({"mcpServers": {"memory": entry}}, indent=2),
         ),
         "vscode": (".vscode/mcp.json", json.dumps({"servers": {"memory": {"type": "stdio", **entry}}}, indent=2)),
-        "claude-code": ("Claude Code: run", f"claude mcp add -e MEMORY_MCP_DB={db} memory -- {command}"),
+        "claude-code": (
+            "Claude Code: run",
+            f"claude mcp add -e MEMORY_MCP_DB={db} -e MEMORY_MCP_USER={user} memory -- {command}",
+        ),
     }
     if host is not None:
         click.echo(snippets[host][1])

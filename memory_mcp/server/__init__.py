@@ -23,7 +23,7 @@ from .resources import register_resources
 from .tools import register_tools
 from .uris import memories_uri, memory_uri
 
-__all__ = ["INSTRUCTIONS", "build_server", "memories_uri", "memory_uri"]
+__all__ = ["INSTRUCTIONS", "build_server", "instructions", "memories_uri", "memory_uri"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,16 @@ Long-term memory about the people you talk with, kept between conversations.
 - When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
   Search first: if a stored memory says something older or different, call update_memory on it instead.
 - When the user asks you to forget something, find it with search_memory and call delete_memory.
-Always pass the same user_id for the same person."""
+"""
+
+
+def instructions(default_user: str | None, tokens: bool) -> str:
+    """What the model is told at the handshake, with who the user is when the server knows."""
+    if default_user is not None:
+        return INSTRUCTIONS + f"You may leave user_id out: this server keeps the memories of {default_user!r}."
+    if tokens:
+        return INSTRUCTIONS + "You may leave user_id out: your access token says whose memories these are."
+    return INSTRUCTIONS + "Always pass the same user_id for the same person."
 
 
 class MemoryServer(MCPServer):
@@ -60,11 +69,14 @@ def build_server(
     resource_limit: int = 100,
     tokens: Mapping[str, str] | None = None,
     url: str = "http://127.0.0.1:8000/mcp",
+    default_user: str | None = None,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
     With `tokens` ({token: user_id}), every HTTP request needs `Authorization: Bearer <token>` and may only
-    use the token's user; `url` is where the server is reached (named in its 401 answers).
+    use the token's user; `url` is where the server is reached (named in its 401 answers). With `default_user`
+    (one person's server) or tokens, tools may leave `user_id` out, and `resources/list` lists the default
+    user's resources.
     """
     auth = None
     if tokens:
@@ -78,7 +90,7 @@ def build_server(
         "memory-mcp",
         title="Memory",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(default_user, bool(tokens)),
         token_verifier=StaticTokens(tokens) if tokens else None,
         auth=auth,
         middleware=[listen_to_own_user_only],
@@ -88,7 +100,7 @@ def build_server(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "memories": engine.indexed, "index_ready": engine.ready})
 
-    register_tools(mcp, engine)
-    register_resources(mcp, engine, resource_limit=resource_limit)
+    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens))
+    register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
     register_prompts(mcp)
     return mcp

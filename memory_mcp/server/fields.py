@@ -30,22 +30,35 @@ def _identifier(description: str, limits: Limits) -> Any:
     return Field(description=description, min_length=1, max_length=limits.id_max_chars, pattern=ID_PATTERN)
 
 
-def user_id_field(limits: Limits) -> Any:
-    """The user whose memories a tool uses."""
-    return _identifier(
-        "Whose memories to use: a stable id for the person (e.g. their username). Always the same for the same person.",
-        limits,
-    )
+def user_id_field(limits: Limits, *, default: str | None = None, tokens: bool = False) -> Any:
+    """The user whose memories a tool uses: required, or optional when the server knows whom it serves."""
+    if default is not None:
+        told = f"Omit it: this server keeps the memories of {default!r}. Pass an id only for someone else."
+    elif tokens:
+        told = "Omit it: your access token decides whose memories these are (you may only name that user)."
+    else:
+        told = "Whose memories to use: a stable id for the person (e.g. their username). Always the same for them."
+    return _identifier(told, limits)
 
 
-def agent_id_field(limits: Limits) -> Any:
-    """The optional agent that narrows a tool's scope."""
-    return _identifier("Optional: limit to memories of one agent (assistant persona). Omit to use all.", limits)
+def agent_id_field(limits: Limits, *, write: bool = False) -> Any:
+    """The optional agent: on a write, the one the memory is stored under; on a read, the one to narrow to."""
+    if write:
+        return _identifier(
+            "Optional: store the memory for one agent (assistant persona) only; omit to store it for the user.",
+            limits,
+        )
+    return _identifier("Optional: only memories of one agent (assistant persona). Omit to use all.", limits)
 
 
-def run_id_field(limits: Limits) -> Any:
-    """The optional run that narrows a tool's scope."""
-    return _identifier("Optional: limit to memories of one run (conversation or session). Omit to use all.", limits)
+def run_id_field(limits: Limits, *, write: bool = False) -> Any:
+    """The optional run: on a write, the one the memory is stored under; on a read, the one to narrow to."""
+    if write:
+        return _identifier(
+            "Optional: store the memory for one run (conversation or session) only; omit to keep it beyond it.",
+            limits,
+        )
+    return _identifier("Optional: only memories of one run (conversation or session). Omit to use all.", limits)
 
 
 def memory_id_field(limits: Limits) -> Any:

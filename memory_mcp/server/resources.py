@@ -12,6 +12,7 @@ from ..engine import MemoryEngine
 from ..errors import InvalidInputError, NotFoundError
 from ..schemas import MemoriesResourceOut, MemoryOut, UserStatsOut
 from .auth import require_own_resource
+from .uris import memories_uri, stats_uri
 
 
 @contextmanager
@@ -25,8 +26,13 @@ def resource_errors() -> Iterator[None]:
         raise ResourceError(str(exc)) from exc
 
 
-def register_resources(mcp: MCPServer, engine: MemoryEngine, *, resource_limit: int) -> None:
-    """Add the per-user resources to `mcp`; the memories resource shows at most `resource_limit` memories."""
+def register_resources(
+    mcp: MCPServer, engine: MemoryEngine, *, resource_limit: int, default_user: str | None = None
+) -> None:
+    """Add the per-user resources to `mcp`; the memories resource shows at most `resource_limit` memories.
+
+    With a `default_user`, that user's memories and stats are also listed resources (a host's resource picker
+    shows them; the templates stay for any user)."""
 
     @mcp.resource(
         "memory://users/{user_id}/memories",
@@ -78,3 +84,27 @@ def register_resources(mcp: MCPServer, engine: MemoryEngine, *, resource_limit: 
         with resource_errors():
             summary = await engine.summary(engine.scope(user_id))
         return UserStatsOut.of(summary, engine.embedder.id).model_dump_json(indent=2)
+
+    if default_user is None:
+        return
+    user = default_user
+
+    @mcp.resource(
+        memories_uri(user),
+        name="my_memories",
+        title="My memories",
+        description=f"The memories of {user!r} as JSON, newest first (at most {resource_limit}).",
+        mime_type="application/json",
+    )
+    async def my_memories() -> str:
+        return await user_memories(user)
+
+    @mcp.resource(
+        stats_uri(user),
+        name="my_stats",
+        title="What is stored about me",
+        description=f"How many memories {user!r} has, the oldest and newest, across how many agents and runs.",
+        mime_type="application/json",
+    )
+    async def my_stats() -> str:
+        return await user_stats(user)

@@ -31,7 +31,7 @@ from ..schemas import (
     SearchResultOut,
 )
 from ..validation import MAX_QUERIES
-from .auth import require_own_user
+from .auth import authenticated_user, require_own_user
 from .fields import (
     ADD,
     DESTRUCTIVE,
@@ -69,31 +69,63 @@ async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> No
             logger.debug("could not send resource-updated for %s", uri, exc_info=True)
 
 
-def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations) -> Callable[[_F], _F]:
-    """Register a tool whose description is its docstring without the source indentation."""
+def _optional_user(fn: Callable[..., Any], annotation: Any) -> inspect.Signature:
+    """`fn`'s signature with `user_id` optional (None: the server's user) and every argument keyword-only, so
+    that an optional first argument may precede required ones (the SDK reads `__signature__`)."""
+    parameters = []
+    for parameter in inspect.signature(fn).parameters.values():
+        if parameter.name == "user_id":
+            parameter = parameter.replace(annotation=annotation, default=None)
+        parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    return inspect.signature(fn).replace(parameters=parameters)
+
+
+def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations, optional_user: Any = None) -> Callable[[_F], _F]:
+    """Register a tool whose description is its docstring without the source indentation; with `optional_user`
+    (the Annotated type of an optional user_id), the tool's user_id may be left out."""
 
     def register(fn: _F) -> _F:
+        if optional_user is not None:
+            fn.__signature__ = _optional_user(fn, optional_user)  # type: ignore[attr-defined]
         description = inspect.cleandoc(fn.__doc__ or "")
         return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
 
     return register
 
 
-def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
-    """Add the memory tools to `mcp`, their arguments limited as `engine` is."""
+def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | None, tokens: bool) -> None:
+    """Add the memory tools to `mcp`, their arguments limited as `engine` is.
+
+    With a `default_user` (one person's server) or `tokens` (each request's token names its user), `user_id`
+    may be left out of every call and means that user.
+    """
     limits = engine.limits
     user_id_t = Annotated[str, user_id_field(limits)]
+    optional_user: Any = None
+    if default_user is not None or tokens:
+        optional_user = Annotated[str | None, user_id_field(limits, default=default_user, tokens=tokens)]
     agent_id_t = Annotated[str | None, agent_id_field(limits)]
     run_id_t = Annotated[str | None, run_id_field(limits)]
+    write_agent_t = Annotated[str | None, agent_id_field(limits, write=True)]
+    write_run_t = Annotated[str | None, run_id_field(limits, write=True)]
     memory_id_t = Annotated[str, memory_id_field(limits)]
     metadata_t = Annotated[dict[str, Any] | None, metadata_field(limits)]
     filters_t = Annotated[dict[str, Any] | None, FILTERS]
 
-    def scope(user_id: str, agent_id: str | None, run_id: str | None) -> Scope:
-        require_own_user(user_id)
-        return engine.scope(user_id, agent_id, run_id)
+    def user(user_id: str | None) -> str:
+        """The user a call acts for: the one it names (its token's own, over HTTP), else the server's."""
+        if user_id is not None:
+            require_own_user(user_id)
+            return user_id
+        chosen = authenticated_user() or default_user
+        if chosen is None:
+            raise ToolError("user_id is required: pass a stable id for the person, the same in every call.")
+        return chosen
 
-    @_tool(mcp, "Remember a fact", ADD)
+    def scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
+        return engine.scope(user(user_id), agent_id, run_id)
+
+    @_tool(mcp, "Remember a fact", ADD, optional_user)
     async def add_memory(
         user_id: user_id_t,
         text: Annotated[
@@ -106,8 +138,8 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         ],
         ctx: Context[Any, Any],
         metadata: metadata_t = None,
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
+        agent_id: write_agent_t = None,
+        run_id: write_run_t = None,
     ) -> AddMemoryOut:
         """Store a lasting fact about the user so it can be recalled in later conversations.
 
@@ -118,10 +150,10 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         with tool_errors():
             result = await engine.add(text, scope(user_id, agent_id, run_id), metadata)
         if result.created:
-            await announce(ctx, user_id, result.memory.id)
+            await announce(ctx, user(user_id), result.memory.id)
         return AddMemoryOut(**MemoryOut.of(result.memory).model_dump(), event="ADD" if result.created else "NOOP")
 
-    @_tool(mcp, "Remember many facts", ADD)
+    @_tool(mcp, "Remember many facts", ADD, optional_user)
     async def add_memories(
         user_id: user_id_t,
         memories: Annotated[
@@ -134,8 +166,8 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
             ),
         ],
         ctx: Context[Any, Any],
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
+        agent_id: write_agent_t = None,
+        run_id: write_run_t = None,
     ) -> AddMemoriesOut:
         """Store many facts about the user in one call (e.g. when importing notes or a long conversation).
 
@@ -152,10 +184,10 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         with tool_errors():
             outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id), progress=progress)
         if any(outcome.status == "added" for outcome in outcomes):
-            await announce(ctx, user_id)
+            await announce(ctx, user(user_id))
         return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
 
-    @_tool(mcp, "Search memories", READ)
+    @_tool(mcp, "Search memories", READ, optional_user)
     async def search_memory(
         user_id: user_id_t,
         query: Annotated[
@@ -222,7 +254,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
                 note = "No memory passed the filters or threshold. Loosen them, or try other words."
         return SearchResultOut(results=results, note=note)
 
-    @_tool(mcp, "Get a memory", READ)
+    @_tool(mcp, "Get a memory", READ, optional_user)
     async def get_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
@@ -233,7 +265,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         with tool_errors():
             return MemoryOut.of(await engine.get(memory_id, scope(user_id, agent_id, run_id)))
 
-    @_tool(mcp, "List memories", READ)
+    @_tool(mcp, "List memories", READ, optional_user)
     async def list_memories(
         user_id: user_id_t,
         cursor: Annotated[
@@ -253,7 +285,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
             page = await engine.page(scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters)
         return MemoryPageOut.of(page)
 
-    @_tool(mcp, "Correct a memory", DESTRUCTIVE)
+    @_tool(mcp, "Correct a memory", DESTRUCTIVE, optional_user)
     async def update_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
@@ -279,10 +311,10 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         """
         with tool_errors():
             memory = await engine.update(memory_id, scope(user_id, agent_id, run_id), text=text, metadata=metadata)
-        await announce(ctx, user_id, memory.id)
+        await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
 
-    @_tool(mcp, "Forget a memory", DESTRUCTIVE)
+    @_tool(mcp, "Forget a memory", DESTRUCTIVE, optional_user)
     async def delete_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
@@ -296,10 +328,10 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         """
         with tool_errors():
             memory = await engine.delete(memory_id, scope(user_id, agent_id, run_id))
-        await announce(ctx, user_id, memory.id)
+        await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
 
-    @_tool(mcp, "Forget everything", DESTRUCTIVE)
+    @_tool(mcp, "Forget everything", DESTRUCTIVE, optional_user)
     async def delete_all_memories(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -317,10 +349,10 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine) -> None:
         with tool_errors():
             deleted = await engine.delete_all(scope(user_id, agent_id, run_id), progress=progress)
         if deleted:
-            await announce(ctx, user_id)
+            await announce(ctx, user(user_id))
         return DeleteAllOut(deleted=deleted)
 
-    @_tool(mcp, "Memory history", READ)
+    @_tool(mcp, "Memory history", READ, optional_user)
     async def memory_history(
         user_id: user_id_t,
         memory_id: memory_id_t,

@@ -13,6 +13,8 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from memory_mcp.cli.hosts import login_user
+
 from ..helpers import DEFAULT_ID, data
 
 BIN = Path(sys.executable).parent
@@ -289,9 +291,18 @@ def test_config_prints_what_to_paste_into_each_host(db: Path) -> None:
     desktop = as_json(cli(db, "config", "claude-desktop"))["mcpServers"]["memory"]
     vscode = as_json(cli(db, "config", "vscode"))["servers"]["memory"]
     assert desktop["command"] == vscode["command"] == str(COMMAND)
-    assert desktop["env"] == vscode["env"] == {"MEMORY_MCP_DB": str(db)}
+    me = login_user()
+    assert desktop["env"] == vscode["env"] == {"MEMORY_MCP_DB": str(db), "MEMORY_MCP_USER": me}
     assert vscode["type"] == "stdio"
-    assert ok(cli(db, "config", "claude-code")).strip() == f"claude mcp add -e MEMORY_MCP_DB={db} memory -- {COMMAND}"
+    assert ok(cli(db, "config", "claude-code")).strip() == (
+        f"claude mcp add -e MEMORY_MCP_DB={db} -e MEMORY_MCP_USER={me} memory -- {COMMAND}"
+    )
+    # Whose memories the host keeps can be chosen; an id that is not one is refused.
+    chosen = as_json(cli(db, "config", "cursor", "--user", "sam@example.com"))["mcpServers"]["memory"]
+    assert chosen["env"]["MEMORY_MCP_USER"] == "sam@example.com"
+    refused = cli(db, "config", "cursor", "--user", "sam smith")
+    assert refused.returncode == 2
+    assert "no spaces or slashes" in refused.stderr
     everything = ok(cli(db, "config"))
     for host in ("Claude Desktop", "Cursor", ".vscode/mcp.json", "Claude Code"):
         assert host in everything
