@@ -21,7 +21,9 @@ from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope, now
 FORMAT: Final = "memory-mcp"
 VERSION: Final = 1
 OFFICIAL: Final = "official-memory"
-SOURCES: Final = ("auto", FORMAT, OFFICIAL)
+PLAIN: Final = "jsonl"
+"""Lines of {"text": ..., "metadata"?: {...}, "user_id"?: ...}: plain memories from any tool, no header."""
+SOURCES: Final = ("auto", FORMAT, OFFICIAL, PLAIN)
 _BATCH: Final = 1_000
 _EVENTS: Final = ("ADD", "UPDATE", "DELETE")
 
@@ -174,10 +176,14 @@ async def import_lines(
     if first is None:
         raise InvalidInputError("The file is empty: nothing to import.")
     number, obj = first
-    detected = FORMAT if isinstance(obj, dict) and obj.get("format") == FORMAT else OFFICIAL
+    detected = _detect(obj)
     if source == "auto":
         source = detected
-    if source == OFFICIAL:
+    if source == PLAIN:
+        if user_id is not None:
+            engine.scope(user_id)  # refuse a bad --user before reading on
+        records = _plain(_chain(first, numbered), engine, user_id, report)
+    elif source == OFFICIAL:
         if user_id is None:
             raise InvalidInputError("The reference server's file has no users: say whose memories these are (--user).")
         records = _official(_chain(first, numbered), engine, engine.scope(user_id), report)
@@ -212,6 +218,38 @@ async def _store(engine: MemoryEngine, batch: list[MemoryRecord], report: Import
     stored = await engine.restore(batch)
     report.added += len(stored)
     report.skipped += len(batch) - len(stored)
+
+
+def _detect(first: Any) -> str:
+    """The format of a file from its first line: our header, a line of the reference server's graph, or a memory."""
+    if isinstance(first, dict) and first.get("format") == FORMAT:
+        return FORMAT
+    if isinstance(first, dict) and "text" in first and "type" not in first:
+        return PLAIN
+    return OFFICIAL
+
+
+def _plain(
+    numbered: Iterator[tuple[int, Any]], engine: MemoryEngine, user_id: str | None, report: ImportReport
+) -> Iterator[MemoryRecord]:
+    """New memories from lines of {"text", "metadata"?, "user_id"?, "agent_id"?, "run_id"?, "created_at"?}."""
+    stamp = now()
+    for number, obj in numbered:
+        try:
+            yield _plain_record(obj, engine, user_id, stamp)
+        except InvalidInputError as exc:
+            report.failed.append(f"line {number}: {exc}")
+
+
+def _plain_record(obj: Any, engine: MemoryEngine, user_id: str | None, stamp: str) -> MemoryRecord:
+    """A new memory from one plain line (a new id; stored now unless the line says when)."""
+    if isinstance(obj, Exception):
+        raise obj
+    if not isinstance(obj, dict):
+        raise InvalidInputError('expected a JSON object such as {"text": "Likes tea"}')
+    if user_id is None and obj.get("user_id") is None:
+        raise InvalidInputError("no user: give --user, or a user_id on the line")
+    return _record({"created_at": stamp, **obj}, engine, user_id, True, False)
 
 
 def _numbered(lines: Iterable[str], advance: Advance | None) -> Iterator[tuple[int, Any]]:

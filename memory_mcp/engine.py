@@ -337,6 +337,12 @@ class MemoryEngine:
             raise NotFoundError(memory_id[: self.limits.id_max_chars])
         return memory
 
+    async def ids_starting(self, prefix: str, scope: Scope, limit: int = 10) -> list[MemoryId]:
+        """Ids of the memories `scope` can see that start with `prefix` (at most `limit`): short ids typed by hand."""
+        if not isinstance(prefix, str) or not prefix.strip():
+            raise InvalidInputError("memory_id is empty. Use search_memory or list_memories to find ids.")
+        return await self.store.ids_starting(scope, prefix, limit)
+
     async def get(self, memory_id: str, scope: Scope) -> Memory:
         """One memory by id; NotFoundError when `scope` cannot see it (even if another user has it)."""
         return await self._get(memory_id, scope)

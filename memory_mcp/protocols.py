@@ -88,6 +88,10 @@ class MemoryStore(Protocol):
 
     async def find_by_hashes(self, scope: Scope, hashes: Sequence[str]) -> dict[str, Memory]: ...
 
+    async def ids_starting(self, scope: Scope, prefix: str, limit: int) -> list[MemoryId]:
+        """Up to `limit` ids of memories `scope` can see that start with `prefix` (case-sensitive), sorted."""
+        ...
+
     async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]: ...
 
     async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:

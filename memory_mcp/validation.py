@@ -50,7 +50,8 @@ def _encodable(name: str, value: str) -> None:
 def text(name: str, value: Any, limits: Limits) -> str:
     """Stripped, non-empty text within the length limit."""
     if not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be a string.")
+        shown = "nothing" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
+        raise InvalidInputError(f"{name} must be a string (the words themselves), not {shown}.")
     stripped = value.strip()
     if not stripped:
         wanted = "what to look for, in a few words" if name == "query" else "the fact to remember in plain words"

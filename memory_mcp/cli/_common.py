@@ -7,11 +7,12 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Final, TypeVar
 
 import click
 from rich.console import Console
@@ -23,9 +24,11 @@ from ..app import open_configured
 from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
 from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
+from ..models import Scope
 from ..schemas import MemoryOut
 
 T = TypeVar("T")
+_SHORTEST_ID: Final = 4  # shorter starts of an id are refused as ambiguous in all but tiny databases
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Tables for people; piped, they are laid out 120 wide (scripts should use --json).
@@ -46,14 +49,43 @@ class BadInput(Failure):
     exit_code = 2
 
 
+_COMMANDS: Final = {
+    "search_memory": "memory-mcp search",
+    "list_memories": "memory-mcp list",
+    "get_memory": "memory-mcp show",
+    "add_memory": "memory-mcp add",
+    "update_memory": "memory-mcp edit",
+    "delete_memory": "memory-mcp delete",
+    "memory_history": "memory-mcp history",
+}
+_TOOL_NAME: Final = re.compile("|".join(_COMMANDS))
+
+
+def on_the_command_line(message: str) -> str:
+    """The engine's advice, which names MCP tools, naming this program's commands instead."""
+    return _TOOL_NAME.sub(lambda found: _COMMANDS[found.group(0)], message)
+
+
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run one command's async body; our errors become a message and exit code (2: bad input, 1: other)."""
     try:
         return asyncio.run(coroutine)
     except (ConfigError, InvalidInputError) as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput(on_the_command_line(str(exc))) from None
     except MemoryMCPError as exc:
-        raise Failure(str(exc)) from None
+        raise Failure(on_the_command_line(str(exc))) from None
+
+
+async def full_id(engine: MemoryEngine, memory_id: str, scope: Scope) -> str:
+    """The id of a memory given whole or by an unambiguous start of it (at least 4 characters), as people type."""
+    if len(memory_id) < _SHORTEST_ID:
+        return memory_id
+    found = await engine.ids_starting(memory_id, scope, limit=2)
+    if memory_id in found or not found:
+        return memory_id  # the whole id, or none: the command says it is unknown
+    if len(found) > 1:
+        raise BadInput(f"{memory_id!r} starts more than one memory's id ({', '.join(found)}, ...): give more of it.")
+    return found[0]
 
 
 # -- settings and options ----------------------------------------------------------------------------

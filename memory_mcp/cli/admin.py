@@ -51,7 +51,7 @@ def users_command(as_json: bool, **given: Any) -> None:
     if as_json:
         emit({"users": [summary.model_dump(exclude={"embedder"}) for summary in summaries]})
         return
-    table = Table(title=f"{len(summaries)} users")
+    table = Table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
     for column in ("user", "memories", "agents", "runs", "oldest", "newest"):
         table.add_column(column, justify="right" if column in ("memories", "agents", "runs") else "left")
     for s in summaries:
@@ -132,14 +132,16 @@ def export_command(
     type=click.Choice(archive.SOURCES),
     default="auto",
     show_default=True,
-    help=f"The file's format: a memory-mcp export, or the reference server's memory.jsonl ({archive.OFFICIAL}).",
+    help=f"The file's format: a memory-mcp export, the reference server's memory.jsonl ({archive.OFFICIAL}), or "
+    f'plain lines of {{"text": ..., "metadata": ...}} ({archive.PLAIN}); auto tells them apart by the first line.',
 )
 @click.option(
     "--user",
     "-u",
     "user_id",
     metavar="USER",
-    help=f"Store everything under this user (required for {archive.OFFICIAL}).",
+    help=f"Store everything under this user (required for {archive.OFFICIAL}, and for {archive.PLAIN} lines "
+    "without a user_id).",
 )
 @click.option("--new-ids", is_flag=True, help="Give the memories new ids instead of keeping theirs.")
 @json_option

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -11,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..engine import MemoryEngine
-from ..models import Memory
+from ..models import HistoryEntry, Memory, Scope
 from ..schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut
 from ._common import (
     BadInput,
@@ -20,6 +21,7 @@ from ._common import (
     data_options,
     emit,
     err,
+    full_id,
     json_option,
     memory_table,
     out,
@@ -117,7 +119,7 @@ def show_command(
 ) -> None:
     """Show one memory."""
     memory = MemoryOut.of(
-        with_engine(given, lambda engine: engine.get(memory_id, engine.scope(user_id, agent_id, run_id)))
+        with_engine(given, lambda engine: _get(engine, memory_id, engine.scope(user_id, agent_id, run_id)))
     )
     if as_json:
         emit(memory.model_dump())
@@ -137,7 +139,12 @@ def history_command(
     memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
 ) -> None:
     """Show how one memory changed (also after it was deleted)."""
-    found = with_engine(given, lambda engine: engine.history(memory_id, engine.scope(user_id, agent_id, run_id)))
+
+    async def history(engine: MemoryEngine) -> list[HistoryEntry]:
+        where = engine.scope(user_id, agent_id, run_id)
+        return await engine.history(await full_id(engine, memory_id, where), where)
+
+    found = with_engine(given, history)
     entries = [HistoryEntryOut.of(entry) for entry in found]
     if as_json:
         emit({"memory_id": memory_id, "history": [entry.model_dump() for entry in entries]})
@@ -204,14 +211,19 @@ def edit_command(
 
     async def edit(engine: MemoryEngine) -> Memory:
         where = engine.scope(user_id, agent_id, run_id)
+        chosen = await full_id(engine, memory_id, where)
         new_text = text
         if text is None and metadata_json is None:
-            old = await engine.get(memory_id, where)
+            old = await engine.get(chosen, where)
+            if not _can_edit():
+                raise BadInput(
+                    "No editor to open here (no terminal, and no $VISUAL or $EDITOR): give the new text with --text."
+                )
             edited = click.edit(old.text + "\n", require_save=True)
             if edited is None or edited.strip() == old.text:
                 raise Failure("Nothing changed: the text was not edited.")
             new_text = edited
-        return await engine.update(memory_id, where, text=new_text, metadata=metadata)
+        return await engine.update(chosen, where, text=new_text, metadata=metadata)
 
     memory = MemoryOut.of(with_engine(given, edit))
     if as_json:
@@ -253,7 +265,7 @@ def delete_command(
 
     async def delete_some(engine: MemoryEngine) -> list[Memory]:
         where = engine.scope(user_id, agent_id, run_id)
-        return [await engine.delete(memory_id, where) for memory_id in memory_ids]
+        return [await engine.delete(await full_id(engine, memory_id, where), where) for memory_id in memory_ids]
 
     if everything:
         deleted = with_engine(given, delete_all)
@@ -268,6 +280,15 @@ def delete_command(
     else:
         for memory in gone:
             out.print(f"Deleted {memory.id}: {escape(memory.text)}")
+
+
+async def _get(engine: MemoryEngine, memory_id: str, scope: Scope) -> Memory:
+    return await engine.get(await full_id(engine, memory_id, scope), scope)
+
+
+def _can_edit() -> bool:
+    """True when click.edit can open an editor: one is named, or there is a terminal for the fallback (vi)."""
+    return bool(os.environ.get("VISUAL") or os.environ.get("EDITOR")) or (sys.stdin.isatty() and sys.stdout.isatty())
 
 
 COMMANDS = (

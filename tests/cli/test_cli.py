@@ -306,3 +306,67 @@ def test_config_prints_what_to_paste_into_each_host(db: Path) -> None:
     everything = ok(cli(db, "config"))
     for host in ("Claude Desktop", "Cursor", ".vscode/mcp.json", "Claude Code"):
         assert host in everything
+
+
+def test_show_edit_history_and_delete_take_an_unambiguous_start_of_an_id(db: Path) -> None:
+    first = as_json(cli(db, "add", "Likes green tea", "-u", "sam", "--json"))
+    second = as_json(cli(db, "add", "Plays the cello", "-u", "sam", "--json"))
+    short = first["id"][:8]
+    assert as_json(cli(db, "show", short, "-u", "sam", "--json"))["text"] == "Likes green tea"
+    assert as_json(cli(db, "edit", short, "-u", "sam", "--text", "Likes jasmine tea", "--json"))["id"] == first["id"]
+    assert len(as_json(cli(db, "history", short, "-u", "sam", "--json"))["history"]) == 2
+    # A start shared by both ids (there is always one: the empty start is refused as too short) is ambiguous.
+    common = next((first["id"][:n] for n in range(8, 3, -1) if second["id"].startswith(first["id"][:n])), None)
+    if common is not None:
+        ambiguous = cli(db, "show", common, "-u", "sam")
+        assert ambiguous.returncode == 2
+        assert "give more of it" in ambiguous.stderr
+    # Another user's memory is not found by a start of its id either.
+    assert "No memory with id" in cli(db, "show", short, "-u", "bob").stderr
+    assert "Deleted" in ok(cli(db, "delete", short, "-u", "sam"))
+    assert as_json(cli(db, "list", "-u", "sam", "--json"))["total"] == 1
+
+
+def test_messages_on_the_command_line_name_its_commands(db: Path) -> None:
+    missing = cli(db, "show", "no-such-memory", "-u", "sam")
+    assert missing.returncode == 1
+    assert "memory-mcp search or memory-mcp list" in missing.stderr
+    assert "search_memory" not in missing.stderr
+
+
+def test_edit_without_an_editor_or_a_terminal_says_what_to_do(db: Path) -> None:
+    added = as_json(cli(db, "add", "Likes tea", "-u", "sam", "--json"))
+    result = cli(db, "edit", added["id"], "-u", "sam", stdin="", env={"EDITOR": "", "VISUAL": ""})
+    assert result.returncode == 2
+    assert "give the new text with --text" in result.stderr
+    assert as_json(cli(db, "show", added["id"], "-u", "sam", "--json"))["text"] == "Likes tea"
+
+
+def test_one_user_is_one_user(db: Path) -> None:
+    ok(cli(db, "add", "fact", "-u", "alice"))
+    shown = ok(cli(db, "users"))
+    assert "1 user" in shown
+    assert "1 users" not in shown
+
+
+def test_plain_jsonl_lines_import_as_memories(db: Path, tmp_path: Path) -> None:
+    """Lines of {"text": ...} from any tool, with no header, are memories, not the reference server's graph."""
+    source = tmp_path / "notes.jsonl"
+    source.write_text(
+        '{"text": "Likes green tea", "metadata": {"topic": "drinks"}}\n'
+        '{"text": 5}\n'
+        '{"text": "Plays the cello", "user_id": "bob"}\n'
+    )
+    report = cli(db, "import", str(source), "--json")
+    assert report.returncode == 1  # a line failed
+    outcome = json.loads(report.stdout)
+    assert (outcome["added"], outcome["skipped"]) == (1, 0)
+    assert outcome["failed"] == [
+        "line 1: no user: give --user, or a user_id on the line",
+        "line 2: no user: give --user, or a user_id on the line",
+    ]
+    again = json.loads(cli(db, "import", str(source), "-u", "sam", "--json").stdout)
+    assert (again["added"], again["skipped"]) == (2, 0)  # --user puts the cello under sam too
+    assert again["failed"] == ["line 2: text must be a string (the words themselves), not int '5'."]
+    sams = as_json(cli(db, "list", "-u", "sam", "--json"))["memories"]
+    assert {m["text"]: m["metadata"] for m in sams} == {"Likes green tea": {"topic": "drinks"}, "Plays the cello": {}}

@@ -159,3 +159,20 @@ async def test_a_failed_rewrite_of_the_vectors_changes_nothing(store: SqliteStor
     assert await store.embedder_id() == "new-embedder"
     vectors = [record.vector async for batch in store.iter_records(USER, vectors=True) for record in batch]
     assert all(vector is not None and vector[0] == -0.5 for vector in vectors)
+
+
+async def test_ids_are_found_by_their_start_inside_the_scope_only(store: SqliteStore | PostgresStore) -> None:
+    await store.insert_many(
+        [
+            row(memory("abc-1", "first"), "h1"),
+            row(memory("abc-2", "second"), "h2"),
+            row(memory("abd-3", "third"), "h3"),
+            row(memory("abc-9", "theirs", scope=Scope("v")), "h4"),
+        ]
+    )
+    assert await store.ids_starting(USER, "abc", 10) == ["abc-1", "abc-2"]
+    assert await store.ids_starting(USER, "abc", 1) == ["abc-1"]
+    assert await store.ids_starting(USER, "abd-3", 10) == ["abd-3"]
+    assert await store.ids_starting(USER, "ABC", 10) == []  # case counts
+    assert await store.ids_starting(Scope("v"), "abc", 10) == ["abc-9"]
+    assert await store.ids_starting(USER, "zzz", 10) == []

@@ -274,6 +274,13 @@ class PostgresStore:
         rows = await self.db.read(lambda db: db.fetch(sql, *_rows.exact(scope), list(hashes)))
         return {row["content_hash"]: _rows.memory_of(list(row.values())[1:]) for row in rows}
 
+    async def ids_starting(self, scope: Scope, prefix: str, limit: int) -> list[MemoryId]:
+        """Up to `limit` ids of memories `scope` can see that start with `prefix`, sorted."""
+        where, params = _rows.scope_where(scope, _mark, 3)
+        sql = f'SELECT id FROM {SCHEMA}.memories WHERE starts_with(id, $1) AND {where} ORDER BY id COLLATE "C" LIMIT $2'
+        rows = await self.db.read(lambda db: db.fetch(sql, prefix, limit, *params))
+        return [MemoryId(row["id"]) for row in rows]
+
     async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
         """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
         where, params = _rows.scope_where(scope, _mark)

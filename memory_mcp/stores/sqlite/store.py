@@ -286,6 +286,16 @@ class SqliteStore:
                 found[row[0]] = _rows.memory_of(row[1:])
         return found
 
+    async def ids_starting(self, scope: Scope, prefix: str, limit: int) -> list[MemoryId]:
+        """Up to `limit` ids of memories `scope` can see that start with `prefix`, sorted (a key range scan)."""
+        where, params = _rows.scope_where(scope, mark)
+        rows = await fetch_all(
+            self._reader,
+            f"SELECT id FROM memories WHERE id >= ? AND id < ? AND {where} ORDER BY id LIMIT ?",
+            [prefix, prefix + "\U0010ffff", *params, limit],
+        )
+        return [MemoryId(row[0]) for row in rows]
+
     async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
         """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
         where, params = _rows.scope_where(scope, mark)
