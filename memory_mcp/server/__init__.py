@@ -9,7 +9,7 @@ from typing import Any, Final
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult, InputRequiredResult
+from mcp.types import CallToolResult, InputRequiredResult, Tool
 from pydantic import AnyHttpUrl, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,8 +46,31 @@ def instructions(default_user: str | None, tokens: bool) -> str:
     return INSTRUCTIONS + "Always pass the same user_id for the same person."
 
 
+def _untitled(schema: Any) -> Any:
+    """A JSON schema without pydantic's "title" keys: they repeat each property's name ("User Id") and cost
+    every conversation tokens; descriptions say what the model needs."""
+    if isinstance(schema, dict):
+        return {key: _untitled(value) for key, value in schema.items() if key != "title" or not isinstance(value, str)}
+    if isinstance(schema, list):
+        return [_untitled(item) for item in schema]
+    return schema
+
+
 class MemoryServer(MCPServer):
-    """The SDK's server, with arguments a tool's schema rejects explained in plain words (see `arguments`)."""
+    """The SDK's server, with arguments a tool's schema rejects explained in plain words (see `arguments`) and
+    tool schemas listed without title noise."""
+
+    async def list_tools(self) -> list[Tool]:
+        """The tools, their input and output schemas without "title" keys."""
+        return [
+            tool.model_copy(
+                update={
+                    "input_schema": _untitled(tool.input_schema),
+                    "output_schema": None if tool.output_schema is None else _untitled(tool.output_schema),
+                }
+            )
+            for tool in await super().list_tools()
+        ]
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
