@@ -173,12 +173,19 @@ async def serve(settings: Settings) -> None:
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
             url = f"http://{host}:{settings.port}/mcp"
             server = build_server(
-                engine, resource_limit=settings.resource_limit, tokens=tokens, url=url, default_user=settings.user
+                engine,
+                resource_limit=settings.resource_limit,
+                tokens=tokens,
+                url=url,
+                default_user=settings.user,
+                tools=settings.tools,
             )
             logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
             await server.run_streamable_http_async(host=settings.host, port=settings.port)
             return
-        server = build_server(engine, resource_limit=settings.resource_limit, default_user=settings.user)
+        server = build_server(
+            engine, resource_limit=settings.resource_limit, default_user=settings.user, tools=settings.tools
+        )
         _stop_on_interrupt()
         await server.run_stdio_async()
 

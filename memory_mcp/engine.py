@@ -12,6 +12,7 @@ from typing import Any, Final
 import numpy as np
 
 from . import validation
+from .config import DUPLICATE_SCORE, RELATED_SCORE
 from .errors import InvalidInputError, NotFoundError, StoreError
 from .filters import Filter, parse_filter, predicate
 from .models import (
@@ -28,6 +29,7 @@ from .models import (
     Row,
     Scope,
     SearchHit,
+    Similar,
     UserSummary,
     Vector,
     now,
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
+_SIMILAR: Final = 3  # resembling memories an add reports
 _WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
 _RRF: Final = 60  # reciprocal rank fusion's constant: a memory ranked r by one query adds 1 / (60 + r)
 
@@ -170,12 +173,37 @@ class MemoryEngine:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    async def add(self, text: str, scope: Scope, metadata: Metadata | None = None) -> AddResult:
-        """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy."""
+    async def add(
+        self, text: str, scope: Scope, metadata: Metadata | None = None, *, if_similar: str = "store"
+    ) -> AddResult:
+        """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy.
+
+        The result lists the scope's memories that resemble it (by the engine's own search, scores from
+        `config.RELATED_SCORE`, near-duplicates from `config.DUPLICATE_SCORE`). With `if_similar="skip"`, a
+        near-duplicate means nothing is stored and that memory comes back (`skipped`).
+        """
+        if if_similar not in ("store", "skip"):
+            raise InvalidInputError(f'if_similar must be "store" or "skip", got {if_similar!r}.')
         clean = validation.text("text", text, self.limits)
         fields = validation.metadata(metadata, self.limits)
+        similar = await self._similar(clean, scope)
+        duplicates = [found for found in similar if found.kind == "duplicate"]
+        if if_similar == "skip" and duplicates:
+            return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
         [(memory, created)] = await self._store_new(scope, [(clean, fields)])
-        return AddResult(memory, created)
+        return AddResult(memory, created, tuple(found for found in similar if found.memory.id != memory.id))
+
+    async def _similar(self, text: str, scope: Scope) -> list[Similar]:
+        """The few memories of `scope` that resemble `text`, most alike first (none without a search index)."""
+        if self.retriever is None:
+            return []
+        try:
+            hits = await self.search(text, scope, limit=_SIMILAR, threshold=RELATED_SCORE)
+        except InvalidInputError:  # a text with no words to search by resembles nothing
+            return []
+        return [
+            Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related") for hit in hits
+        ]
 
     async def add_many(
         self, items: Sequence[tuple[str, Metadata | None]], scope: Scope, *, progress: Progress | None = None

@@ -59,10 +59,24 @@ class Memory:
 
 @dataclass(frozen=True)
 class AddResult:
-    """The outcome of an add: the stored memory, and whether it was new or an existing exact duplicate."""
+    """The outcome of an add: the stored memory (or the one that made storing it needless), whether it is new,
+    and the memories of the scope that resemble it, most alike first."""
 
     memory: Memory
     created: bool
+    similar: tuple[Similar, ...] = ()
+    skipped: bool = False
+    """True when nothing was stored because a near-duplicate exists (`memory` is that one)."""
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A stored memory that resembles a new one: `duplicate` when it likely states the same fact, `related` when it
+    is likely about the same thing (and may say something else, e.g. an older state)."""
+
+    memory: Memory
+    score: float
+    kind: Literal["duplicate", "related"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, UserSummary
+from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, Similar, UserSummary
 
 
 class MemoryOut(BaseModel):
@@ -41,12 +41,30 @@ def _fields(memory: Memory) -> dict[str, Any]:
     }
 
 
+class SimilarOut(BaseModel):
+    """A stored memory that resembles the one just added."""
+
+    id: str
+    text: str
+    score: float
+    kind: Literal["duplicate", "related"]
+
+    @classmethod
+    def of(cls, similar: Similar) -> SimilarOut:
+        """The wire form of a resembling memory."""
+        return cls(id=similar.memory.id, text=similar.memory.text, score=round(similar.score, 6), kind=similar.kind)
+
+
 class AddMemoryOut(MemoryOut):
     """The outcome of add_memory."""
 
-    event: Literal["ADD", "NOOP"] = Field(
+    event: Literal["ADD", "NOOP", "SKIP"] = Field(
         description="ADD: stored as a new memory. NOOP: exactly this text was already remembered in this scope; "
-        "the existing memory is returned unchanged (use update_memory to change its metadata)."
+        "the existing memory is returned unchanged (use update_memory to change its metadata). SKIP: not stored, "
+        'because if_similar="skip" and a near-duplicate exists; that memory is returned.'
+    )
+    similar: list[SimilarOut] = Field(
+        default_factory=list, description="Stored memories that resemble it, most alike first."
     )
 
 

@@ -568,3 +568,29 @@ async def test_a_failed_background_load_is_reported_by_search(db_path: Path) -> 
             await engine.search("peanuts", engine.scope("u"))
         with pytest.raises(StoreError, match="wrong length"):
             await engine.search("peanuts", engine.scope("u"))
+
+
+async def test_an_add_that_restates_a_stored_fact_reports_it_as_a_near_duplicate(engine: MemoryEngine) -> None:
+    band = (await engine.add("My favourite band is Radiohead", ALICE)).memory
+    await engine.add("I drive a 2015 Honda Civic", ALICE)
+    restated = await engine.add("Radiohead is my favourite band", ALICE)
+    assert restated.created
+    assert [(found.memory.id, found.kind) for found in restated.similar] == [(band.id, "duplicate")]
+    assert restated.similar[0].score >= 0.5
+    different = await engine.add("I go swimming three mornings a week", ALICE)
+    assert different.similar == ()
+    # Another user's identical fact is never reported.
+    theirs = await engine.add("My favourite band is Radiohead", engine.scope("bob"))
+    assert (theirs.created, theirs.similar) == (True, ())
+
+
+async def test_if_similar_skip_stores_nothing_when_a_near_duplicate_exists(engine: MemoryEngine) -> None:
+    band = (await engine.add("My favourite band is Radiohead", ALICE)).memory
+    before = await engine.count(ALICE)
+    skipped = await engine.add("Radiohead is my favourite band", ALICE, if_similar="skip")
+    assert (skipped.created, skipped.skipped, skipped.memory.id) == (False, True, band.id)
+    assert await engine.count(ALICE) == before
+    kept = await engine.add("I drive a 2015 Honda Civic", ALICE, if_similar="skip")
+    assert (kept.created, kept.skipped) == (True, False)
+    with pytest.raises(InvalidInputError, match="if_similar"):
+        await engine.add("anything", ALICE, if_similar="maybe")

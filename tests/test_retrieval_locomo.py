@@ -63,6 +63,7 @@ def test_the_script_prints_a_table_and_writes_json(bench: ModuleType, tmp_path: 
     assert results["memory-mcp"]["all"]["Hit@5"] == 1.0  # three turns: everything is in the top 5
     assert written["counts"]["paraphrase (no shared word)"] == 1
     assert set(written["personal"]) == set(results)
+    assert written["similar"]["adds"] == 3
     assert written["personal"]["memory-mcp"]["paraphrase_n"] >= 171 // 2
 
 

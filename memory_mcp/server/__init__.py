@@ -93,6 +93,7 @@ def build_server(
     tokens: Mapping[str, str] | None = None,
     url: str = "http://127.0.0.1:8000/mcp",
     default_user: str | None = None,
+    tools: str = "all",
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
@@ -123,7 +124,7 @@ def build_server(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "memories": engine.indexed, "index_ready": engine.ready})
 
-    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens))
+    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens), tools=tools)
     register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
     register_prompts(mcp)
     return mcp

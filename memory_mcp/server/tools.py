@@ -7,7 +7,7 @@ import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -29,6 +29,7 @@ from ..schemas import (
     MemoryPageOut,
     SearchHitOut,
     SearchResultOut,
+    SimilarOut,
 )
 from ..validation import MAX_QUERIES
 from .auth import authenticated_user, require_own_user
@@ -80,11 +81,15 @@ def _optional_user(fn: Callable[..., Any], annotation: Any) -> inspect.Signature
     return inspect.signature(fn).replace(parameters=parameters)
 
 
-def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations, optional_user: Any = None) -> Callable[[_F], _F]:
+def _tool(
+    mcp: MCPServer | None, title: str, annotations: ToolAnnotations, optional_user: Any = None
+) -> Callable[[_F], _F]:
     """Register a tool whose description is its docstring without the source indentation; with `optional_user`
-    (the Annotated type of an optional user_id), the tool's user_id may be left out."""
+    (the Annotated type of an optional user_id), the tool's user_id may be left out. `mcp=None`: not offered."""
 
     def register(fn: _F) -> _F:
+        if mcp is None:
+            return fn
         if optional_user is not None:
             fn.__signature__ = _optional_user(fn, optional_user)  # type: ignore[attr-defined]
         description = inspect.cleandoc(fn.__doc__ or "")
@@ -93,13 +98,21 @@ def _tool(mcp: MCPServer, title: str, annotations: ToolAnnotations, optional_use
     return register
 
 
-def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | None, tokens: bool) -> None:
-    """Add the memory tools to `mcp`, their arguments limited as `engine` is.
+CORE: Final = ("add_memory", "search_memory", "list_memories", "update_memory", "delete_memory")
+"""The tools a server offers with MEMORY_MCP_TOOLS=core; `all` adds add_memories, get_memory,
+delete_all_memories and memory_history."""
+
+
+def register_tools(
+    mcp: MCPServer, engine: MemoryEngine, *, default_user: str | None, tokens: bool, tools: str = "all"
+) -> None:
+    """Add the memory tools to `mcp` (the `core` five, or `all`), their arguments limited as `engine` is.
 
     With a `default_user` (one person's server) or `tokens` (each request's token names its user), `user_id`
     may be left out of every call and means that user.
     """
     limits = engine.limits
+    extra = mcp if tools == "all" else None  # where the tools beyond the core five are registered
     user_id_t = Annotated[str, user_id_field(limits)]
     optional_user: Any = None
     if default_user is not None or tokens:
@@ -140,20 +153,31 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | 
         metadata: metadata_t = None,
         agent_id: write_agent_t = None,
         run_id: write_run_t = None,
+        if_similar: Annotated[
+            Literal["store", "skip"],
+            Field(description='"skip": do not store it when a near-duplicate is already stored. Default "store".'),
+        ] = "store",
     ) -> AddMemoryOut:
         """Store a lasting fact about the user so it can be recalled in later conversations.
 
         Use it when the user shares a preference, plan, relationship or decision worth keeping. Store one
         fact per call. If exactly this text is already stored for the user, nothing is duplicated: the
-        existing memory comes back with event NOOP. Returns the memory with its id.
+        existing memory comes back with event NOOP. Returns the memory with its id, and in `similar` the
+        stored memories that resemble it: a `duplicate` likely states the same fact (keep one: delete_memory
+        the other); a `related` one may be what the new fact replaces (update_memory or delete_memory it).
         """
         with tool_errors():
-            result = await engine.add(text, scope(user_id, agent_id, run_id), metadata)
+            result = await engine.add(text, scope(user_id, agent_id, run_id), metadata, if_similar=if_similar)
         if result.created:
             await announce(ctx, user(user_id), result.memory.id)
-        return AddMemoryOut(**MemoryOut.of(result.memory).model_dump(), event="ADD" if result.created else "NOOP")
+        event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
+        return AddMemoryOut(
+            **MemoryOut.of(result.memory).model_dump(),
+            event=event,
+            similar=[SimilarOut.of(found) for found in result.similar],
+        )
 
-    @_tool(mcp, "Remember many facts", ADD, optional_user)
+    @_tool(extra, "Remember many facts", ADD, optional_user)
     async def add_memories(
         user_id: user_id_t,
         memories: Annotated[
@@ -254,7 +278,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | 
                 note = "No memory passed the filters or threshold. Loosen them, or try other words."
         return SearchResultOut(results=results, note=note)
 
-    @_tool(mcp, "Get a memory", READ, optional_user)
+    @_tool(extra, "Get a memory", READ, optional_user)
     async def get_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
@@ -331,7 +355,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | 
         await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
 
-    @_tool(mcp, "Forget everything", DESTRUCTIVE, optional_user)
+    @_tool(extra, "Forget everything", DESTRUCTIVE, optional_user)
     async def delete_all_memories(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -352,7 +376,7 @@ def register_tools(mcp: MCPServer, engine: MemoryEngine, *, default_user: str | 
             await announce(ctx, user(user_id))
         return DeleteAllOut(deleted=deleted)
 
-    @_tool(mcp, "Memory history", READ, optional_user)
+    @_tool(extra, "Memory history", READ, optional_user)
     async def memory_history(
         user_id: user_id_t,
         memory_id: memory_id_t,

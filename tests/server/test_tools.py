@@ -402,3 +402,23 @@ async def test_long_batches_and_delete_all_report_progress(server: MCPServer, mo
     assert reports["add"][0] == (0, 1000)
     assert reports["add"][-1] == (1000, 1000)
     assert reports["delete"] == [(0, 1000), (1000, 1000)]
+
+
+async def test_add_memory_reports_similar_memories_and_can_skip_near_duplicates(server: MCPServer) -> None:
+    async with Client(server) as client:
+        first = data(await client.call_tool("add_memory", {"user_id": "u1", "text": "My favourite band is Radiohead"}))
+        assert first["similar"] == []
+        again = data(await client.call_tool("add_memory", {"user_id": "u1", "text": "Radiohead is my favourite band"}))
+        assert again["event"] == "ADD"
+        assert [(s["id"], s["kind"]) for s in again["similar"]] == [(first["id"], "duplicate")]
+        skipped = data(
+            await client.call_tool(
+                "add_memory", {"user_id": "u1", "text": "Radiohead is my favourite band!", "if_similar": "skip"}
+            )
+        )
+        assert skipped["event"] == "SKIP"
+        assert skipped["id"] in {first["id"], again["id"]}
+        listed = data(await client.call_tool("list_memories", {"user_id": "u1"}))
+        assert listed["total"] == 2
+        wrong = await client.call_tool("add_memory", {"user_id": "u1", "text": "x", "if_similar": "maybe"})
+        assert "if_similar" in error_text(wrong)
