@@ -22,6 +22,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.validation",
         "memory_mcp.paging",
         "memory_mcp.version",
+        "memory_mcp.guidance",
     ),
     ("memory_mcp.protocols",),
     ("memory_mcp.search",),

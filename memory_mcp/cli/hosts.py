@@ -13,6 +13,7 @@ import click
 
 from ..config import resolve
 from ..errors import ConfigError
+from ..guidance import RULES_FILES, rules
 from ._common import BadInput, data_options, settings_of
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
@@ -77,4 +78,23 @@ def config_command(host: str | None, user_id: str | None, **given: Any) -> None:
     click.echo("# Restart the host afterwards, then ask it to remember something about you.")
 
 
-COMMANDS = (config_command,)
+@click.command("instructions")
+@click.argument("host", required=False, default="agents", type=click.Choice(sorted(RULES_FILES)))
+@click.option(
+    "--user",
+    "-u",
+    "user_id",
+    metavar="USER",
+    envvar="MEMORY_MCP_USER",
+    help="The user the server keeps memories for, if it has one (env MEMORY_MCP_USER).",
+)
+def instructions_command(host: str, user_id: str | None) -> None:
+    """Print always-on instructions for the model of a host without hooks (cursor, vscode, claude-code, agents).
+
+    Save them where the host reads them (the first line says where), so the model uses memory unasked.
+    """
+    click.echo(f"# save as {RULES_FILES[host]}", err=True)
+    click.echo(rules(host, user_id), nl=False)
+
+
+COMMANDS = (config_command, instructions_command)

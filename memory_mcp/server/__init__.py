@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..engine import MemoryEngine
+from ..guidance import INSTRUCTIONS, instructions
 from ..version import __version__
 from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
@@ -26,24 +27,6 @@ from .uris import memories_uri, memory_uri
 __all__ = ["INSTRUCTIONS", "build_server", "instructions", "memories_uri", "memory_uri"]
 
 logger = logging.getLogger(__name__)
-
-INSTRUCTIONS: Final = """\
-Long-term memory about the people you talk with, kept between conversations.
-- Before answering anything that may depend on what you know about the user (preferences, plans, people,
-  past decisions), call search_memory with a short query.
-- When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
-  Search first: if a stored memory says something older or different, call update_memory on it instead.
-- When the user asks you to forget something, find it with search_memory and call delete_memory.
-"""
-
-
-def instructions(default_user: str | None, tokens: bool) -> str:
-    """What the model is told at the handshake, with who the user is when the server knows."""
-    if default_user is not None:
-        return INSTRUCTIONS + f"You may leave user_id out: this server keeps the memories of {default_user!r}."
-    if tokens:
-        return INSTRUCTIONS + "You may leave user_id out: your access token says whose memories these are."
-    return INSTRUCTIONS + "Always pass the same user_id for the same person."
 
 
 def _untitled(schema: Any) -> Any:

@@ -370,3 +370,21 @@ def test_plain_jsonl_lines_import_as_memories(db: Path, tmp_path: Path) -> None:
     assert again["failed"] == ["line 2: text must be a string (the words themselves), not int '5'."]
     sams = as_json(cli(db, "list", "-u", "sam", "--json"))["memories"]
     assert {m["text"]: m["metadata"] for m in sams} == {"Likes green tea": {"topic": "drinks"}, "Plays the cello": {}}
+
+
+@pytest.mark.parametrize(
+    ("host", "where"),
+    [
+        pytest.param("cursor", ".cursor/rules/memory.mdc", id="cursor"),
+        pytest.param("vscode", ".github/copilot-instructions.md", id="vscode"),
+        pytest.param("agents", "AGENTS.md", id="agents"),
+    ],
+)
+def test_instructions_print_the_rules_a_host_without_hooks_reads(db: Path, host: str, where: str) -> None:
+    """The same instructions the server sends at the handshake, as a rules file, with where to save it."""
+    result = cli(db, "instructions", host, "--user", "sam")
+    assert result.returncode == 0, result.stderr
+    assert where in result.stderr
+    assert "call search_memory" in result.stdout
+    assert "memories of 'sam'" in result.stdout
+    assert result.stdout.startswith("---\n") == (host == "cursor")  # Cursor's rule header: always applied

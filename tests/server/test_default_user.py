@@ -14,19 +14,9 @@ from memory_mcp.server import build_server
 
 from ..helpers import data, error_text
 from .test_http import ALICE, client, start
+from .test_tools import ALL_TOOLS
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
-TOOLS_WITH_A_USER = (
-    "add_memory",
-    "add_memories",
-    "search_memory",
-    "get_memory",
-    "list_memories",
-    "update_memory",
-    "delete_memory",
-    "delete_all_memories",
-    "memory_history",
-)
 
 
 async def test_a_stdio_server_with_a_default_user_needs_no_user_id(tmp_path: Path) -> None:
@@ -34,7 +24,7 @@ async def test_a_stdio_server_with_a_default_user_needs_no_user_id(tmp_path: Pat
     env = {"MEMORY_MCP_DB": str(tmp_path / "m.db"), "MEMORY_MCP_USER": "sam"}
     async with Client(StdioServerParameters(command=str(COMMAND), env=env)) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-        for name in TOOLS_WITH_A_USER:
+        for name in ALL_TOOLS:
             assert "user_id" not in tools[name].input_schema.get("required", []), name
             assert "'sam'" in tools[name].input_schema["properties"]["user_id"]["description"]
         added = data(await session.call_tool("add_memory", {"text": "I'm vegetarian"}))
@@ -60,7 +50,7 @@ async def test_the_model_is_told_who_the_user_is(engine: MemoryEngine) -> None:
 async def test_without_a_default_user_user_id_stays_required(server: MCPServer) -> None:
     async with Client(server) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-        for name in TOOLS_WITH_A_USER:
+        for name in ALL_TOOLS:
             assert "user_id" in tools[name].input_schema["required"], name
         result = await session.call_tool("add_memory", {"text": "orphan fact"})
         assert "user_id is required but was not sent" in error_text(result)

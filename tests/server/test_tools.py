@@ -33,20 +33,24 @@ async def read_json(client: Client, uri: str) -> Any:
     return json.loads(content.text)
 
 
+ALL_TOOLS = (
+    "add_memory",
+    "add_memories",
+    "search_memory",
+    "get_memory",
+    "list_memories",
+    "update_memory",
+    "delete_memory",
+    "delete_all_memories",
+    "memory_history",
+)
+"""Every tool the server offers (MEMORY_MCP_TOOLS=all); each takes a user_id."""
+
+
 async def test_tools_are_described_for_the_model(server: MCPServer, mode: str) -> None:
     async with Client(server, mode=mode) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-    assert set(tools) == {
-        "add_memory",
-        "add_memories",
-        "search_memory",
-        "get_memory",
-        "list_memories",
-        "update_memory",
-        "delete_memory",
-        "delete_all_memories",
-        "memory_history",
-    }
+    assert set(tools) == set(ALL_TOOLS)
     for tool in tools.values():
         assert tool.title
         assert tool.description
