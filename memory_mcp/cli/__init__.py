@@ -12,7 +12,7 @@ import click
 
 from ..app import serve
 from ..version import __version__
-from . import admin, hosts, memories
+from . import admin, hooks, hosts, memories
 from ._common import run, settings_of, settings_options
 
 __all__ = ["app", "main"]
@@ -49,7 +49,7 @@ def serve_command(**given: Any) -> None:
     _serve(given)
 
 
-for _command in (*memories.COMMANDS, *admin.COMMANDS, *hosts.COMMANDS):
+for _command in (*memories.COMMANDS, *admin.COMMANDS, *hosts.COMMANDS, *hooks.COMMANDS):
     app.add_command(_command)
 
 

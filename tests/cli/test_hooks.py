@@ -1,0 +1,88 @@
+"""Claude Code hooks: install/uninstall edit only our entries of settings.json; the hook commands print context."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+COMMAND = Path(sys.executable).parent / "memory-mcp"
+
+
+def run(home: Path, *args: str, stdin: str = "", user: str = "sam") -> subprocess.CompletedProcess[str]:
+    env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": user, "TMPDIR": str(home)}
+    return subprocess.run(
+        [str(COMMAND), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_install_writes_hooks_of_the_documented_shape_and_keeps_everything_else(home: Path) -> None:
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    theirs = {"type": "command", "command": "echo mine"}
+    settings.write_text(json.dumps({"model": "opus", "hooks": {"UserPromptSubmit": [{"hooks": [theirs]}]}}))
+    assert run(home, "hooks", "install", "claude-code").returncode == 0
+    written = json.loads(settings.read_text())
+    assert written["model"] == "opus"
+    assert set(written["hooks"]) == {"SessionStart", "UserPromptSubmit", "Stop"}
+    for event, groups in written["hooks"].items():
+        assert isinstance(groups, list), event
+        for group in groups:
+            assert set(group) <= {"matcher", "hooks"}
+            for hook in group["hooks"]:
+                assert hook["type"] == "command"
+                assert isinstance(hook["command"], str)
+                assert isinstance(hook.get("timeout", 10), int)
+    assert written["hooks"]["SessionStart"][0]["matcher"] == "startup|resume|clear|compact"
+    assert {"hooks": [theirs]} in written["hooks"]["UserPromptSubmit"]
+    ours = [g for g in written["hooks"]["UserPromptSubmit"] if "memory-mcp" in g["hooks"][0]["command"]]
+    assert ours[0]["hooks"][0]["command"].startswith("MEMORY_MCP_USER=sam ")
+    # Idempotent: a second install changes nothing; uninstall removes ours only, twice as well.
+    assert "nothing changed" in run(home, "hooks", "install", "claude-code").stdout
+    assert json.loads(settings.read_text()) == written
+    assert run(home, "hooks", "uninstall", "claude-code").returncode == 0
+    assert json.loads(settings.read_text()) == {"model": "opus", "hooks": {"UserPromptSubmit": [{"hooks": [theirs]}]}}
+    assert "nothing changed" in run(home, "hooks", "uninstall", "claude-code").stdout
+
+
+def test_a_settings_file_that_is_not_json_is_left_alone(home: Path) -> None:
+    settings = home / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text("{ not json")
+    result = run(home, "hooks", "install", "claude-code")
+    assert result.returncode == 2
+    assert "not valid JSON" in result.stderr
+    assert settings.read_text() == "{ not json"
+
+
+def test_the_hooks_print_what_the_model_should_see(home: Path) -> None:
+    for text in ("I'm vegetarian", "My sister Anna lives in Oslo"):
+        assert run(home, "add", text, "-u", "sam").returncode == 0
+    started = run(home, "hook", "session-start", stdin=json.dumps({"source": "startup"}))
+    assert started.returncode == 0
+    assert "- I'm vegetarian" in started.stdout
+    assert "- My sister Anna lives in Oslo" in started.stdout
+    cooking = run(home, "hook", "prompt", stdin=json.dumps({"prompt": "Is my sister Anna still in Oslo?"}))
+    assert "My sister Anna lives in Oslo" in cooking.stdout
+    unrelated = run(home, "hook", "prompt", stdin=json.dumps({"prompt": "quantum chromodynamics lecture notes"}))
+    assert (unrelated.returncode, unrelated.stdout) == (0, "")  # nothing matches well: nothing is added
+    nobody = run(home, "hook", "session-start", stdin="{}", user="nobody")
+    assert (nobody.returncode, nobody.stdout) == (0, "")
+
+
+def test_the_stop_hook_reminds_once_per_session(home: Path) -> None:
+    first = run(home, "hook", "stop", stdin=json.dumps({"session_id": "s1", "stop_hook_active": False}))
+    assert json.loads(first.stdout)["decision"] == "block"
+    assert "add_memory" in json.loads(first.stdout)["reason"]
+    again = run(home, "hook", "stop", stdin=json.dumps({"session_id": "s1", "stop_hook_active": False}))
+    assert again.stdout == ""
+    continuing = run(home, "hook", "stop", stdin=json.dumps({"session_id": "s2", "stop_hook_active": True}))
+    assert continuing.stdout == ""
