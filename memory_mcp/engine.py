@@ -37,6 +37,7 @@ from .models import (
 from .paging import decode_cursor, encode_cursor
 from .protocols import Embedder, MemoryStore, Retriever
 from .search.analyzer import Analyzer
+from .search.fusion import fuse
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each r
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
 _SIMILAR: Final = 3  # resembling memories an add reports
 _WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
-_RRF: Final = 60  # reciprocal rank fusion's constant: a memory ranked r by one query adds 1 / (60 + r)
 
 Progress = Callable[[int, int], Awaitable[None]]
 """Told (done, total) as a long operation advances."""
@@ -54,7 +54,7 @@ Progress = Callable[[int, int], Awaitable[None]]
 class MemoryEngine:
     """Scoped long-term memory: the store is the source of truth, the retriever finds memories in it.
 
-    (One class of some 400 lines on purpose: every operation shares the write lock, validation and the
+    (One class of some 500 lines on purpose: every operation shares the write lock, validation and the
     order "commit to the store, then tell the retriever", which is easiest to check in one place.)
 
     Writes are serialised within the process and committed to the store before the index changes, so
@@ -404,14 +404,14 @@ class MemoryEngine:
                 "Add a distinctive word, or use list_memories to browse."
             )
         rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where) for vector, terms in asked]
-        hits = _fused(rankings, wanted)
+        hits = fuse(rankings, wanted)
         shown = min(wanted, _WEAK)
         if minimum is not None or len(hits) >= shown:
             return hits
         # Fewer related memories than a short answer holds: the nearest others follow, marked weak.
         nearest = [await self._ranked(vector, terms, scope, shown, -1.0, where) for vector, terms in asked]
         found = {hit.memory.id for hit in hits}
-        extra = [replace(hit, match="weak") for hit in _fused(nearest, shown) if hit.memory.id not in found]
+        extra = [replace(hit, match="weak") for hit in fuse(nearest, shown) if hit.memory.id not in found]
         return hits + extra[: shown - len(hits)]
 
     async def _ranked(
@@ -507,18 +507,3 @@ class MemoryEngine:
     ) -> AsyncIterator[list[MemoryRecord]]:
         """Every memory of `scope` (None: all users), oldest first, in batches, for export."""
         return self.store.iter_records(scope, vectors=vectors, history=history)
-
-
-def _fused(rankings: Sequence[list[SearchHit]], limit: int) -> list[SearchHit]:
-    """One ranking from several (reciprocal rank fusion); each memory keeps its best score."""
-    if len(rankings) == 1:
-        return rankings[0][:limit]
-    votes: dict[MemoryId, float] = {}
-    best: dict[MemoryId, SearchHit] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking):
-            votes[hit.memory.id] = votes.get(hit.memory.id, 0.0) + 1.0 / (_RRF + rank)
-            if hit.memory.id not in best or hit.score > best[hit.memory.id].score:
-                best[hit.memory.id] = hit
-    order = sorted(votes, key=lambda memory_id: (-votes[memory_id], -best[memory_id].score))
-    return [best[memory_id] for memory_id in order[:limit]]
