@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -594,3 +595,20 @@ async def test_if_similar_skip_stores_nothing_when_a_near_duplicate_exists(engin
     assert (kept.created, kept.skipped) == (True, False)
     with pytest.raises(InvalidInputError, match="if_similar"):
         await engine.add("anything", ALICE, if_similar="maybe")
+
+
+async def test_a_memory_with_no_searchable_words_resembles_nothing_and_scores_stay_finite(
+    engine: MemoryEngine,
+) -> None:
+    # "the" and "?" embed to the zero vector; cosine against it is undefined (NaN in pgvector) and
+    # must never surface as a match, nor as a score a client cannot parse.
+    await engine.add("the", ALICE)
+    await engine.add("?", ALICE)
+    fact = (await engine.add("Allergic to peanuts", ALICE)).memory
+    added = await engine.add("æ", ALICE)
+    assert added.similar == ()
+    hits = await engine.search("peanuts allergy", ALICE, limit=10)
+    assert fact.id in [hit.memory.id for hit in hits]
+    assert all(math.isfinite(hit.score) for hit in hits)
+    # Only as the weak fill that keeps a short answer from being empty, never as a match.
+    assert all(hit.match == "weak" for hit in hits if hit.memory.text in ("the", "?"))

@@ -109,5 +109,5 @@ def build_server(
 
     register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens), tools=tools)
     register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
-    register_prompts(mcp)
+    register_prompts(mcp, default_user=default_user)
     return mcp

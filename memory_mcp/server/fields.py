@@ -2,6 +2,8 @@
 
 # No `from __future__ import annotations`: these types are built at run time from the engine's limits.
 
+import inspect
+from collections.abc import Callable
 from typing import Any, Final
 
 from mcp.types import ToolAnnotations
@@ -78,3 +80,14 @@ def metadata_field(limits: Limits) -> Any:
 
 
 FILTERS: Final = Field(description=FILTER_HELP)
+
+
+def optional_user_signature(fn: Callable[..., Any], annotation: Any) -> inspect.Signature:
+    """`fn`'s signature with `user_id` optional (None: the server's user) and every argument keyword-only, so
+    that an optional first argument may precede required ones (the SDK reads `__signature__`)."""
+    parameters = []
+    for parameter in inspect.signature(fn).parameters.values():
+        if parameter.name == "user_id":
+            parameter = parameter.replace(annotation=annotation, default=None)
+        parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    return inspect.signature(fn).replace(parameters=parameters)

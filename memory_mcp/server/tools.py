@@ -41,6 +41,7 @@ from .fields import (
     agent_id_field,
     memory_id_field,
     metadata_field,
+    optional_user_signature,
     run_id_field,
     user_id_field,
 )
@@ -70,17 +71,6 @@ async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> No
             logger.debug("could not send resource-updated for %s", uri, exc_info=True)
 
 
-def _optional_user(fn: Callable[..., Any], annotation: Any) -> inspect.Signature:
-    """`fn`'s signature with `user_id` optional (None: the server's user) and every argument keyword-only, so
-    that an optional first argument may precede required ones (the SDK reads `__signature__`)."""
-    parameters = []
-    for parameter in inspect.signature(fn).parameters.values():
-        if parameter.name == "user_id":
-            parameter = parameter.replace(annotation=annotation, default=None)
-        parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
-    return inspect.signature(fn).replace(parameters=parameters)
-
-
 def _tool(
     mcp: MCPServer | None, title: str, annotations: ToolAnnotations, optional_user: Any = None
 ) -> Callable[[_F], _F]:
@@ -91,7 +81,7 @@ def _tool(
         if mcp is None:
             return fn
         if optional_user is not None:
-            fn.__signature__ = _optional_user(fn, optional_user)  # type: ignore[attr-defined]
+            fn.__signature__ = optional_user_signature(fn, optional_user)  # type: ignore[attr-defined]
         description = inspect.cleandoc(fn.__doc__ or "")
         return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
 

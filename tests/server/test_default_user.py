@@ -82,3 +82,16 @@ async def test_over_http_the_tokens_user_is_the_default(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+async def test_prompts_need_no_user_when_the_server_has_one(engine: MemoryEngine) -> None:
+    async with Client(build_server(engine, default_user="sam")) as session:
+        prompts = {prompt.name: prompt for prompt in (await session.list_prompts()).prompts}
+        forget = await session.get_prompt("forget_about", {"topic": "my old job"})
+        named = await session.get_prompt("what_do_you_remember", {"user_id": "alice"})
+    arguments = {a.name: a.required for a in prompts["forget_about"].arguments or []}
+    assert arguments == {"user_id": False, "topic": True}
+    text = forget.messages[0].content.text  # type: ignore[union-attr]
+    assert "search_memory for 'my old job'" in text
+    assert "user_id" not in text
+    assert "with user_id 'alice'" in named.messages[0].content.text  # type: ignore[union-attr]

@@ -22,6 +22,12 @@ on broad queries it was about 25% slower; exact keeps recall at 1 where the scan
 EF_SEARCH: Final = 100
 
 
+def _cosine(column: str) -> str:
+    """Cosine similarity of `column` to the query, 0 where undefined: pgvector's distance to a zero vector
+    (a text of stopwords only) is NaN, which PostgreSQL ranks above every number."""
+    return f"coalesce(nullif(1.0 - ({column} <=> $1), 'NaN'::float8), 0.0)"
+
+
 def _mark(position: int) -> str:
     return f"${position}"
 
@@ -52,7 +58,7 @@ def _statement(where: str, exact: bool, k: int, terms: int, min_similarity: floa
         nearest = "SELECT id, 0.0::float8, similarity FROM matches WHERE passes AND NOT hit ORDER BY similarity DESC"
     else:
         rows, hit = f"WHERE {where} AND terms && $2::text[]", "TRUE"  # only the matches: the GIN index finds them
-        nearest = f"""SELECT id, 0.0::float8, 1.0 - (embedding <=> $1) FROM {SCHEMA}.memories
+        nearest = f"""SELECT id, 0.0::float8, {_cosine("embedding")} FROM {SCHEMA}.memories
             WHERE {where} AND NOT (terms && $2::text[]) AND {narrowing} ORDER BY embedding <=> $1"""
     return f"""
     WITH stats AS MATERIALIZED (
@@ -61,7 +67,7 @@ def _statement(where: str, exact: bool, k: int, terms: int, min_similarity: floa
         FROM {SCHEMA}.scope_stats WHERE {where}
     ),
     matches AS MATERIALIZED (
-        SELECT m.id, m.hit, cardinality(m.terms)::float8 AS length, 1.0 - (m.embedding <=> $1) AS similarity,
+        SELECT m.id, m.hit, cardinality(m.terms)::float8 AS length, {_cosine("m.embedding")} AS similarity,
                {narrowing} AS passes, tf.*
         FROM (SELECT *, {hit} AS hit FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
         CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
