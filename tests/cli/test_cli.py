@@ -393,7 +393,7 @@ def test_instructions_print_the_rules_a_host_without_hooks_reads(db: Path, host:
 def test_the_readme_handshake_check_gets_one_answer_and_ends(db: Path) -> None:
     # README "Troubleshooting" tells people to pipe this message into the configured command.
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    line = next(line for line in readme.splitlines() if line.strip().startswith("echo '{\"jsonrpc\""))
+    line = next(line for line in readme.splitlines() if line.strip().startswith('echo \'{"jsonrpc"'))
     message = line.strip().removeprefix("echo '").split("'")[0]
     answer = ok(cli(db, stdin=message + "\n")).splitlines()
     assert len(answer) == 1
