@@ -1,51 +1,43 @@
-"""The whole surface the model reads, as a client sees it, pinned in a reviewed snapshot (syrupy)."""
+"""What every conversation pays for: the size of tools/list as a client receives it, and no schema noise in it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 from typing import Any
 
 import pytest
 from mcp import Client
-from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
-from memory_mcp import open_engine
+from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
+from memory_mcp.server.tools import CORE
+
+LISTED_BYTES_AT_MOST = {"all": 27_300, "core": 17_600}
+"""Measured 27,217 bytes for the nine tools (29,355 before the title keys were dropped, then add_memory's
+`similar` and `if_similar` came) and 17,472 for the five core ones. Issue 15 asks for 12 KB: not met yet."""
 
 
-@pytest.fixture
-def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    return snapshot.use_extension(JSONSnapshotExtension)
+def keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | {k for item in value.values() for k in keys(item)}
+    if isinstance(value, list):
+        return {k for item in value for k in keys(item)}
+    return set()
 
 
-async def surface(tmp_path: Path, **options: Any) -> dict[str, Any]:
-    """Handshake instructions, tools, resources, resource templates and prompts of a server built with `options`."""
-
-    def dump(items: Any) -> list[Any]:
-        return [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in items]
-
-    async with open_engine(tmp_path / "m.db") as engine, Client(build_server(engine, **options)) as session:
-        return {
-            "instructions": session.instructions,
-            "tools": dump((await session.list_tools()).tools),
-            "resources": dump((await session.list_resources()).resources),
-            "resource_templates": dump((await session.list_resource_templates()).resource_templates),
-            "prompts": dump((await session.list_prompts()).prompts),
-        }
-
-
-@pytest.mark.parametrize(
-    "options",
-    [{}, {"default_user": "sam", "tools": "core"}],
-    ids=["shared-server", "one-person-core-tools"],
-)
-async def test_what_a_client_sees_changes_only_on_purpose(
-    tmp_path: Path, snapshot_json: SnapshotAssertion, options: dict[str, Any]
-) -> None:
-    """A change to a tool, argument, description, resource or prompt shows up as a diff of the snapshot file.
-
-    After a deliberate change: `pytest tests/server/test_surface.py --snapshot-update`, review the diff, add a
-    CHANGELOG entry.
-    """
-    assert await surface(tmp_path, **options) == snapshot_json
+@pytest.mark.parametrize("tools", ["all", "core"])
+async def test_tools_list_size_is_measured_and_bounded(engine: MemoryEngine, tools: str, capsys: Any) -> None:
+    async with Client(build_server(engine, tools=tools)) as client:
+        listed_tools = (await client.list_tools()).tools
+    listed = json.dumps([tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in listed_tools])
+    with capsys.disabled():
+        print(f"\ntools/list ({tools}): {len(listed_tools)} tools, {len(listed):,} bytes")
+    assert len(listed) <= LISTED_BYTES_AT_MOST[tools]
+    schemas = [tool.input_schema for tool in listed_tools] + [tool.output_schema for tool in listed_tools]
+    assert "title" not in keys(schemas)
+    assert all(tool.title for tool in listed_tools)  # the tools' own titles stay: hosts show them to people
+    if tools == "core":
+        assert [tool.name for tool in listed_tools] == list(CORE)
+        async with Client(build_server(engine, tools=tools)) as client:
+            hidden = await client.call_tool("memory_history", {"user_id": "u", "memory_id": "x"})
+        assert hidden.is_error
