@@ -186,21 +186,21 @@ class MemoryEngine:
             raise InvalidInputError(f'if_similar must be "store" or "skip", got {if_similar!r}.')
         clean = validation.text("text", text, self.limits)
         fields = validation.metadata(metadata, self.limits)
-        similar = await self._similar(clean, scope)
+        vectors = await self.embedder.embed_documents([clean])  # once: compared with the others, then stored
+        similar = await self._similar(clean, vectors[0], scope)
         duplicates = [found for found in similar if found.kind == "duplicate"]
         if if_similar == "skip" and duplicates:
             return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
-        [(memory, created)] = await self._store_new(scope, [(clean, fields)])
+        [(memory, created)] = await self._store_new(scope, [(clean, fields)], vectors=vectors)
         return AddResult(memory, created, tuple(found for found in similar if found.memory.id != memory.id))
 
-    async def _similar(self, text: str, scope: Scope) -> list[Similar]:
-        """The few memories of `scope` that resemble `text`, most alike first (none without a search index)."""
-        if self.retriever is None:
+    async def _similar(self, text: str, vector: Vector, scope: Scope) -> list[Similar]:
+        """The few memories of `scope` that resemble `text` (embedded as `vector`), most alike first, by the
+        engine's own search (none without a search index)."""
+        terms = self.analyzer.terms(text)
+        if self.retriever is None or (not terms and not np.any(vector)):  # no words to search by: resembles nothing
             return []
-        try:
-            hits = await self.search(text, scope, limit=_SIMILAR, threshold=RELATED_SCORE)
-        except InvalidInputError:  # a text with no words to search by resembles nothing
-            return []
+        hits = await self._ranked(vector, terms, scope, _SIMILAR, RELATED_SCORE, None)
         return [
             Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related") for hit in hits
         ]
@@ -237,15 +237,25 @@ class MemoryEngine:
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _store_new(
-        self, scope: Scope, items: Sequence[tuple[str, Metadata]], progress: Progress | None = None
+        self,
+        scope: Scope,
+        items: Sequence[tuple[str, Metadata]],
+        progress: Progress | None = None,
+        *,
+        vectors: Matrix | None = None,
     ) -> list[tuple[Memory, bool]]:
-        """Store validated (text, metadata) items not yet in `scope`; (memory, created) for each, in order."""
+        """Store validated (text, metadata) items not yet in `scope`; (memory, created) for each, in order.
+
+        `vectors`, when the caller has embedded the items already, holds one row per item."""
         digests = [validation.content_hash(text) for text, _ in items]
         first: dict[str, int] = {}
         for position, digest in enumerate(digests):
             first.setdefault(digest, position)
         fresh = sorted(first.values())
-        vectors = await self._embed([items[position][0] for position in fresh], progress, len(items))
+        if vectors is None:
+            vectors = await self._embed([items[position][0] for position in fresh], progress, len(items))
+        else:
+            vectors = vectors[fresh]
         async with self._write_lock:
             stamp = now()
             new: dict[str, tuple[Memory, Vector]] = {}

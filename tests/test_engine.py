@@ -15,7 +15,7 @@ from memory_mcp import open_engine
 from memory_mcp.embedders import HashEmbedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
-from memory_mcp.models import Limits, Matrix, Scope
+from memory_mcp.models import Limits, Matrix, Scope, Vector
 from memory_mcp.paging import decode_cursor
 
 from .helpers import DEFAULT_ID, keeps_an_index, local_index, strong
@@ -612,3 +612,30 @@ async def test_a_memory_with_no_searchable_words_resembles_nothing_and_scores_st
     assert all(math.isfinite(hit.score) for hit in hits)
     # Only as the weak fill that keeps a short answer from being empty, never as a match.
     assert all(hit.match == "weak" for hit in hits if hit.memory.text in ("the", "?"))
+
+
+class CountingEmbedder(HashEmbedder):
+    """Counts the texts it embeds, as documents or as queries."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+        self.texts = 0
+
+    async def embed_documents(self, texts: Sequence[str]) -> Matrix:
+        self.texts += len(texts)
+        return await super().embed_documents(texts)
+
+    async def embed_query(self, text: str) -> Vector:
+        self.texts += 1
+        return await super().embed_query(text)
+
+
+async def test_an_add_embeds_its_text_once_for_both_the_similar_check_and_the_store(db_path: Path) -> None:
+    # A remote or model embedder pays per text: the comparison with stored memories reuses the stored vector.
+    counting = CountingEmbedder(256)
+    async with open_engine(db_path, embedder=counting) as engine:
+        band = (await engine.add("My favourite band is Radiohead", ALICE)).memory
+        before = counting.texts
+        restated = await engine.add("Radiohead is my favourite band", ALICE)
+        assert counting.texts - before == 1
+        assert [found.memory.id for found in restated.similar] == [band.id]
