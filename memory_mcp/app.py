@@ -178,13 +178,18 @@ async def serve(settings: Settings) -> None:
                 tokens=tokens,
                 url=url,
                 default_user=settings.user,
+                project=settings.project,
                 tools=settings.tools,
             )
             logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
             await server.run_streamable_http_async(host=settings.host, port=settings.port)
             return
         server = build_server(
-            engine, resource_limit=settings.resource_limit, default_user=settings.user, tools=settings.tools
+            engine,
+            resource_limit=settings.resource_limit,
+            default_user=settings.user,
+            project=settings.project,
+            tools=settings.tools,
         )
         _stop_on_interrupt()
         await server.run_stdio_async()

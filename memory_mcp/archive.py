@@ -86,6 +86,7 @@ def record_json(record: MemoryRecord) -> dict[str, Any]:
         "user_id": memory.scope.user_id,
         "agent_id": memory.scope.agent_id,
         "run_id": memory.scope.run_id,
+        "project": memory.scope.project,
         "text": memory.text,
         "metadata": memory.metadata,
         "created_at": memory.created_at,
@@ -232,7 +233,8 @@ def _detect(first: Any) -> str:
 def _plain(
     numbered: Iterator[tuple[int, Any]], engine: MemoryEngine, user_id: str | None, report: ImportReport
 ) -> Iterator[MemoryRecord]:
-    """New memories from lines of {"text", "metadata"?, "user_id"?, "agent_id"?, "run_id"?, "created_at"?}."""
+    """New memories from lines of {"text", "metadata"?, "user_id"?, "agent_id"?, "run_id"?, "project"?,
+    "created_at"?}."""
     stamp = now()
     for number, obj in numbered:
         try:
@@ -292,7 +294,9 @@ def _record(obj: Any, engine: MemoryEngine, user_id: str | None, new_ids: bool, 
     if not isinstance(obj, dict):
         raise InvalidInputError("expected a JSON object (one memory)")
     limits = engine.limits
-    scope = engine.scope(obj.get("user_id") if user_id is None else user_id, obj.get("agent_id"), obj.get("run_id"))
+    scope = engine.scope(
+        obj.get("user_id") if user_id is None else user_id, obj.get("agent_id"), obj.get("run_id"), obj.get("project")
+    )
     memory_id = obj.get("id")
     if new_ids:
         memory_id = str(uuid.uuid4())

@@ -279,7 +279,8 @@ OPTIONS: Final = (
         "--tools",
         "MEMORY_MCP_TOOLS",
         _tools,
-        "all (nine tools) or core (add, search, list, update and delete memory: a shorter tool list for the model)",
+        "core (add, search, list, update and delete memory: a short tool list for the model) or all (adds "
+        "add_memories, get_memory, memory_history and delete_all_memories)",
     ),
     Option(
         "user",
@@ -287,6 +288,14 @@ OPTIONS: Final = (
         "MEMORY_MCP_USER",
         _user,
         "the user a server acts for when a tool call names none (one person's assistant: user_id becomes optional)",
+    ),
+    Option(
+        "project",
+        "--project",
+        "MEMORY_MCP_PROJECT",
+        _user,
+        "the project (workspace) the server works in, when the host does not say through MCP roots: searches see "
+        "the user's general memories and this project's",
     ),
 )
 
@@ -321,7 +330,8 @@ class Settings:
     resource_limit: int = 100
     log_level: str = "WARNING"
     user: str | None = None
-    tools: str = "all"
+    project: str | None = None
+    tools: str = "core"
 
     @property
     def location(self) -> str:
@@ -353,7 +363,7 @@ class Settings:
 
 
 SERVE_ONLY: Final = frozenset(
-    {"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit", "user", "tools"}
+    {"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit", "user", "project", "tools"}
 )
 """Options that only matter to a running server; the other commands take the rest."""
 

@@ -148,9 +148,9 @@ class MemoryEngine:
 
     # -- validation helpers -----------------------------------------------------------------------
 
-    def scope(self, user_id: Any, agent_id: Any = None, run_id: Any = None) -> Scope:
+    def scope(self, user_id: Any, agent_id: Any = None, run_id: Any = None, project: Any = None) -> Scope:
         """A validated scope (InvalidInputError when an id is empty or malformed)."""
-        return validation.scope_of(user_id, agent_id, run_id, limits=self.limits)
+        return validation.scope_of(user_id, agent_id, run_id, project, limits=self.limits)
 
     def _filter(self, filters: Mapping[str, Any] | None) -> Filter | None:
         return None if filters is None else parse_filter(filters, max_nodes=self.limits.max_filter_nodes)
@@ -174,20 +174,28 @@ class MemoryEngine:
     # -- writes -----------------------------------------------------------------------------------
 
     async def add(
-        self, text: str, scope: Scope, metadata: Metadata | None = None, *, if_similar: str = "store"
+        self,
+        text: str,
+        scope: Scope,
+        metadata: Metadata | None = None,
+        *,
+        if_similar: str = "store",
+        current_project: str | None = None,
     ) -> AddResult:
         """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy.
 
-        The result lists the scope's memories that resemble it (by the engine's own search, scores from
-        `config.RELATED_SCORE`, near-duplicates from `config.DUPLICATE_SCORE`). With `if_similar="skip"`, a
-        near-duplicate means nothing is stored and that memory comes back (`skipped`).
+        The result lists the memories visible from the scope that resemble it (by the engine's own search, scores
+        from `config.RELATED_SCORE`, near-duplicates from `config.DUPLICATE_SCORE`); a general memory added while
+        the caller works in `current_project` is compared with the general memories and that project's only.
+        With `if_similar="skip"`, a near-duplicate means nothing is stored and that memory comes back (`skipped`).
         """
         if if_similar not in ("store", "skip"):
             raise InvalidInputError(f'if_similar must be "store" or "skip", got {if_similar!r}.')
         clean = validation.text("text", text, self.limits)
         fields = validation.metadata(metadata, self.limits)
         vectors = await self.embedder.embed_documents([clean])  # once: compared with the others, then stored
-        similar = await self._similar(clean, vectors[0], scope)
+        seen_from = scope if scope.project is not None else replace(scope, project=current_project)
+        similar = await self._similar(clean, vectors[0], seen_from)
         duplicates = [found for found in similar if found.kind == "duplicate"]
         if if_similar == "skip" and duplicates:
             return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
@@ -311,7 +319,8 @@ class MemoryEngine:
         return old
 
     async def delete_all(self, scope: Scope, *, progress: Progress | None = None) -> int:
-        """Forget every memory `scope` can see, in one transaction; returns how many."""
+        """Forget every memory of `scope` in one transaction (of a project: its own memories, not the general ones
+        it sees); returns how many."""
         async with self._write_lock:
             if progress is not None:
                 await progress(0, await self.store.count(scope))

@@ -11,6 +11,8 @@ Long-term memory about the people you talk with, kept between conversations.
 - When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
   Search first: if a stored memory says something older or different, call update_memory on it instead.
 - When the user asks you to forget something, find it with search_memory and call delete_memory.
+- Memories hold for the user everywhere; pass project="current" to add_memory for facts about the workspace you
+  work in only (its code, conventions, decisions). Searches see the general memories and the current project's.
 """
 
 

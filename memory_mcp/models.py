@@ -30,11 +30,18 @@ def now() -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """Who a memory belongs to: a user, optionally narrowed to one agent and/or one run (mem0 semantics)."""
+    """Who a memory belongs to: a user, optionally narrowed to one agent and/or one run (mem0 semantics), and
+    everywhere or in one project (a workspace).
+
+    On a write, `project=None` keeps the memory for the user everywhere (a general memory). On a read,
+    `project=None` sees every project's memories and the general ones; a project sees the general memories
+    plus its own, never another project's. Agent and run narrow a read to exactly that agent or run.
+    """
 
     user_id: str
     agent_id: str | None = None
     run_id: str | None = None
+    project: str | None = None
 
     def contains(self, other: Scope) -> bool:
         """True when a memory stored under `other` is visible from this scope."""
@@ -42,6 +49,7 @@ class Scope:
             self.user_id == other.user_id
             and (self.agent_id is None or self.agent_id == other.agent_id)
             and (self.run_id is None or self.run_id == other.run_id)
+            and (self.project is None or other.project is None or self.project == other.project)
         )
 
 

@@ -74,7 +74,10 @@ class MemoryStore(Protocol):
 
     async def delete(self, memory: Memory, deleted_at: str) -> None: ...
 
-    async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]: ...
+    async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
+        """Remove the memories of `scope` (of a project: its own, not the general ones it sees), recording a
+        DELETE for each; returns their ids."""
+        ...
 
     async def restore(self, rows: Sequence[Row], history: Mapping[MemoryId, Sequence[HistoryEntry]]) -> set[MemoryId]:
         """Store memories as they were elsewhere (ids, timestamps, and the given history instead of an ADD

@@ -18,6 +18,7 @@ class MemoryOut(BaseModel):
     user_id: str = Field(description="Whose memory it is.")
     agent_id: str | None = Field(default=None, description="The agent it is limited to, if any.")
     run_id: str | None = Field(default=None, description="The run (session) it is limited to, if any.")
+    project: str | None = Field(default=None, description="The project it is kept to; null: the user everywhere.")
     metadata: dict[str, Any] = Field(description="The caller's own fields.")
     created_at: str = Field(description="When it was first stored (ISO 8601, UTC).")
     updated_at: str = Field(description="When it last changed (ISO 8601, UTC).")
@@ -35,6 +36,7 @@ def _fields(memory: Memory) -> dict[str, Any]:
         "user_id": memory.scope.user_id,
         "agent_id": memory.scope.agent_id,
         "run_id": memory.scope.run_id,
+        "project": memory.scope.project,
         "metadata": memory.metadata,
         "created_at": memory.created_at,
         "updated_at": memory.updated_at,

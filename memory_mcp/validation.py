@@ -18,12 +18,13 @@ ID_PATTERN: Final = rf"^{USER_PATTERN}$"
 _ID = re.compile(ID_PATTERN)
 
 
-def scope_of(user_id: Any, agent_id: Any = None, run_id: Any = None, *, limits: Limits) -> Scope:
-    """A validated Scope; `user_id` is required, `agent_id` and `run_id` narrow it."""
+def scope_of(user_id: Any, agent_id: Any = None, run_id: Any = None, project: Any = None, *, limits: Limits) -> Scope:
+    """A validated Scope; `user_id` is required, `agent_id` and `run_id` narrow it, `project` places it."""
     return Scope(
         _identifier("user_id", user_id, limits),
         None if agent_id is None else _identifier("agent_id", agent_id, limits),
         None if run_id is None else _identifier("run_id", run_id, limits),
+        None if project is None else _identifier("project", project, limits),
     )
 
 

@@ -55,7 +55,8 @@ CHANGES: dict[str, tuple[str, str, object]] = {
     "MEMORY_MCP_RESOURCE_LIMIT": ("5", "resource_limit", 5),
     "MEMORY_MCP_LOG_LEVEL": ("debug", "log_level", "DEBUG"),
     "MEMORY_MCP_USER": ("sam@example.com", "user", "sam@example.com"),
-    "MEMORY_MCP_TOOLS": ("Core", "tools", "core"),
+    "MEMORY_MCP_TOOLS": ("All", "tools", "all"),
+    "MEMORY_MCP_PROJECT": ("shop-web", "project", "shop-web"),
 }
 
 

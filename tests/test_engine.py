@@ -639,3 +639,46 @@ async def test_an_add_embeds_its_text_once_for_both_the_similar_check_and_the_st
         restated = await engine.add("Radiohead is my favourite band", ALICE)
         assert counting.texts - before == 1
         assert [found.memory.id for found in restated.similar] == [band.id]
+
+
+async def test_two_projects_stay_apart_while_general_memories_show_in_both(engine: MemoryEngine) -> None:
+    """A project sees the user's general memories and its own, never another project's; no project sees all."""
+    alpha, beta = Scope("alice", project="alpha"), Scope("alice", project="beta")
+    general = (await engine.add("Alice writes Python with type hints", ALICE)).memory
+    in_alpha = (await engine.add("The alpha service deploys with Python on Fridays", alpha)).memory
+    in_beta = (await engine.add("The beta app is written in Python and Rust", beta)).memory
+    assert in_alpha.scope == alpha
+    assert general.scope == ALICE
+
+    def ids(hits: Sequence[object]) -> set[str]:
+        return {hit.memory.id for hit in hits}  # type: ignore[attr-defined]
+
+    assert ids(await engine.search("python", alpha, threshold=-1)) == {general.id, in_alpha.id}
+    assert ids(await engine.search("python", beta, threshold=-1)) == {general.id, in_beta.id}
+    assert ids(await engine.search("python", ALICE, threshold=-1)) == {general.id, in_alpha.id, in_beta.id}
+    assert {m.id for m in (await engine.page(alpha, limit=10)).memories} == {general.id, in_alpha.id}
+    assert await engine.count(beta) == 2
+    assert await engine.count(ALICE) == 3
+    with pytest.raises(NotFoundError):
+        await engine.get(in_beta.id, alpha)
+    with pytest.raises(NotFoundError):
+        await engine.delete(in_beta.id, alpha)
+    # Nothing crosses users, projects or not.
+    assert await engine.search("python", Scope("bob", project="alpha"), threshold=-1) == []
+    # A general memory added from within alpha is compared with alpha's and the general ones, not beta's.
+    added = await engine.add("The beta app is written in Python and Rust!", ALICE, current_project="alpha")
+    assert in_beta.id not in {found.memory.id for found in added.similar}
+    # Forgetting a project's memories forgets its own only.
+    assert await engine.delete_all(alpha) == 1
+    assert {m.id for m in (await engine.page(ALICE, limit=10)).memories} == {general.id, in_beta.id, added.memory.id}
+
+
+async def test_the_same_words_may_be_kept_in_two_projects(engine: MemoryEngine) -> None:
+    first = await engine.add("Uses pnpm", Scope("alice", project="alpha"))
+    second = await engine.add("Uses pnpm", Scope("alice", project="beta"))
+    assert first.created
+    assert second.created
+    assert first.memory.id != second.memory.id
+    assert (await engine.add("uses PNPM", Scope("alice", project="beta"))).memory.id == second.memory.id
+    with pytest.raises(InvalidInputError, match="project 'my project' is not a valid id"):
+        engine.scope("alice", project="my project")

@@ -28,7 +28,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
     ("memory_mcp.search",),
     ("memory_mcp.embedders", "memory_mcp.stores"),  # siblings: neither imports the other
     ("memory_mcp.engine", "memory_mcp.schemas"),
-    ("memory_mcp.archive", "memory_mcp.checkup"),
+    ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.projects"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),
     ("memory_mcp",),  # the package's own __init__: the public names, from every layer

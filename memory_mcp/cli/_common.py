@@ -25,6 +25,7 @@ from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
 from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..models import Scope
+from ..projects import ALL, CURRENT, git_root, name_of
 from ..schemas import MemoryOut
 
 T = TypeVar("T")
@@ -172,6 +173,47 @@ def scope_options(*, required: bool = True) -> Callable[[F], F]:
         )(function)
 
     return attach
+
+
+def working_project(directory: Path | None = None) -> str | None:
+    """The project one works in: MEMORY_MCP_PROJECT, else the git repository `directory` (default: the working
+    directory) is in, named by its top folder; None outside a repository."""
+    fixed = os.environ.get("MEMORY_MCP_PROJECT")
+    if fixed:
+        return fixed
+    here = directory or Path.cwd()
+    return name_of(here) if git_root(here) is not None else None
+
+
+def project_option(use: str) -> Callable[[F], F]:
+    """--project: on a read (`use="read"`) what is seen besides the general memories (default: the working
+    project), on a write (`"write"`) or for delete --all (`"forget"`) where (default: the user everywhere)."""
+    helps = {
+        "read": "Also this project's memories, besides the general ones (default: MEMORY_MCP_PROJECT, else the git "
+        "repository you are in); '*' for every project.",
+        "write": "Keep it to this project ('current': MEMORY_MCP_PROJECT, else the git repository you are in). "
+        "Default: the user everywhere.",
+        "forget": "With --all: only this project's own memories ('current' for the one you are in).",
+    }
+    return click.option("--project", "-p", metavar="NAME", help=helps[use])
+
+
+def chosen_project(value: str | None, *, read: bool) -> str | None:
+    """The project a command's --project names, resolved as `project_option` says (None: no project)."""
+    if value == ALL:
+        if not read:
+            raise BadInput("--project '*' (every project) is only for reads; name one project, or leave it out.")
+        return None
+    if value is None and not read:
+        return None
+    if value is not None and value != CURRENT:
+        return value
+    found = working_project()
+    if found is None and value == CURRENT:
+        raise BadInput(
+            "--project current: MEMORY_MCP_PROJECT is not set and you are not in a git repository. Name the project."
+        )
+    return found
 
 
 def with_engine(given: Mapping[str, Any], work: Callable[[MemoryEngine], Awaitable[T]], *, index: bool = False) -> T:

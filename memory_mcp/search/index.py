@@ -18,15 +18,15 @@ from .scoring import K1, B
 _MIN_CAPACITY: Final = 16
 _BULK: Final = 32  # rows from which `extend` builds postings with one sort instead of row by row
 
-PartitionKey = tuple[str, str]
-"""(agent_id, run_id) inside one user; the empty string stands for "none"."""
+PartitionKey = tuple[str, str, str]
+"""(agent_id, run_id, project) inside one user; the empty string stands for "none"."""
 
 Floats = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int32]
 
 
 def _key(scope: Scope) -> PartitionKey:
-    return (scope.agent_id or "", scope.run_id or "")
+    return (scope.agent_id or "", scope.run_id or "", scope.project or "")
 
 
 class _Postings:
@@ -71,7 +71,7 @@ class _Postings:
 
 
 class _Partition:
-    """The memories of one (user, agent, run): vectors as matrix rows, words as postings over the same rows.
+    """The memories of one (user, agent, run, project): vectors as matrix rows, words as postings over the same rows.
 
     Capacity doubles when full and halves when three quarters are free, so inserts and deletes are
     amortised O(dim); a delete moves the last row into the hole instead of shifting the matrix.
@@ -269,9 +269,11 @@ class NumpyIndex:
                     del self._users[user_id]
 
     def _visible(self, scope: Scope) -> Iterator[_Partition]:
-        for (agent_id, run_id), partition in self._users.get(scope.user_id, {}).items():
-            if (scope.agent_id is None or scope.agent_id == agent_id) and (
-                scope.run_id is None or scope.run_id == run_id
+        for (agent_id, run_id, project), partition in self._users.get(scope.user_id, {}).items():
+            if (
+                (scope.agent_id is None or scope.agent_id == agent_id)
+                and (scope.run_id is None or scope.run_id == run_id)
+                and (scope.project is None or project in ("", scope.project))
             ):
                 yield partition
 

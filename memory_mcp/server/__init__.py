@@ -21,6 +21,7 @@ from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
 from .prompts import register_prompts
 from .resources import register_resources
+from .roots import Projects
 from .tools import register_tools
 from .uris import memories_uri, memory_uri
 
@@ -29,27 +30,43 @@ __all__ = ["INSTRUCTIONS", "build_server", "instructions", "memories_uri", "memo
 logger = logging.getLogger(__name__)
 
 
-def _untitled(schema: Any) -> Any:
-    """A JSON schema without pydantic's "title" keys: they repeat each property's name ("User Id") and cost
-    every conversation tokens; descriptions say what the model needs."""
-    if isinstance(schema, dict):
-        return {key: _untitled(value) for key, value in schema.items() if key != "title" or not isinstance(value, str)}
+def compact(schema: Any, *, described: bool = True) -> Any:
+    """A JSON schema that says the same in fewer bytes, for the tool list every conversation pays for: without
+    pydantic's "title" keys (they repeat each property's name) and `"default": null`, with `anyOf: [T, null]`
+    as `type: [T, "null"]`, and (`described=False`, for output schemas) without descriptions."""
     if isinstance(schema, list):
-        return [_untitled(item) for item in schema]
-    return schema
+        return [compact(item, described=described) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept = {}
+    for key, value in schema.items():
+        if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
+            continue
+        if key == "description" and isinstance(value, str) and not described:
+            continue
+        kept[key] = compact(value, described=described)
+    options = kept.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        [other] = [option for option in options if option != {"type": "null"}]
+        if isinstance(other, dict) and isinstance(other.get("type"), str):
+            del kept["anyOf"]
+            kept = {**other, **kept, "type": [other["type"], "null"]}
+    return kept
 
 
 class MemoryServer(MCPServer):
     """The SDK's server, with arguments a tool's schema rejects explained in plain words (see `arguments`) and
-    tool schemas listed without title noise."""
+    tool schemas listed compactly (see `compact`)."""
 
     async def list_tools(self) -> list[Tool]:
-        """The tools, their input and output schemas without "title" keys."""
+        """The tools, their input and output schemas compacted."""
         return [
             tool.model_copy(
                 update={
-                    "input_schema": _untitled(tool.input_schema),
-                    "output_schema": None if tool.output_schema is None else _untitled(tool.output_schema),
+                    "input_schema": compact(tool.input_schema),
+                    "output_schema": None
+                    if tool.output_schema is None
+                    else compact(tool.output_schema, described=False),
                 }
             )
             for tool in await super().list_tools()
@@ -76,6 +93,7 @@ def build_server(
     tokens: Mapping[str, str] | None = None,
     url: str = "http://127.0.0.1:8000/mcp",
     default_user: str | None = None,
+    project: str | None = None,
     tools: str = "all",
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
@@ -83,7 +101,8 @@ def build_server(
     With `tokens` ({token: user_id}), every HTTP request needs `Authorization: Bearer <token>` and may only
     use the token's user; `url` is where the server is reached (named in its 401 answers). With `default_user`
     (one person's server) or tokens, tools may leave `user_id` out, and `resources/list` lists the default
-    user's resources.
+    user's resources. `project` fixes the project (workspace) the server works in; without it, each connection's
+    is the client's first MCP root, if it shares any.
     """
     auth = None
     if tokens:
@@ -107,7 +126,9 @@ def build_server(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "memories": engine.indexed, "index_ready": engine.ready})
 
-    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens), tools=tools)
+    projects = Projects(project)
+    projects.listen(mcp._lowlevel_server)
+    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens), tools=tools, projects=projects)
     register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
     register_prompts(mcp, default_user=default_user)
     return mcp

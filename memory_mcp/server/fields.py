@@ -11,7 +11,6 @@ from pydantic import Field
 
 from ..filters import OPERATORS
 from ..models import Limits
-from ..validation import ID_PATTERN
 
 ADD: Final = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 READ: Final = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
@@ -20,16 +19,16 @@ DESTRUCTIVE: Final = ToolAnnotations(
 )
 
 FILTER_HELP: Final = (
-    'Optional metadata filter. Equality: {"topic": "food"}. Operators: '
+    'Optional metadata filter: {"topic": "food"}, {"rating": {"gte": 4}}, {"tags": {"contains": "work"}}; operators '
     + ", ".join(OPERATORS)
-    + ' as in {"rating": {"gte": 4}} or {"tags": {"contains": "work"}}. Combine with '
-    '{"AND": [...]}, {"OR": [...]}, {"NOT": {...}}. Unknown operators are an error.'
+    + '; combine with {"AND": [...]}, {"OR": [...]}, {"NOT": {...}}.'
 )
 
 
 def _identifier(description: str, limits: Limits) -> Any:
-    """An id argument: 1 to `id_max_chars` characters of ID_PATTERN."""
-    return Field(description=description, min_length=1, max_length=limits.id_max_chars, pattern=ID_PATTERN)
+    """An id argument of at most `id_max_chars` characters (the engine checks the rest, as it says in its errors:
+    a pattern in every id field of every tool would cost each conversation some 800 bytes)."""
+    return Field(description=description, max_length=limits.id_max_chars)
 
 
 def user_id_field(limits: Limits, *, default: str | None = None, tokens: bool = False) -> Any:
@@ -61,6 +60,19 @@ def run_id_field(limits: Limits, *, write: bool = False) -> Any:
             limits,
         )
     return _identifier("Optional: only memories of one run (conversation or session). Omit to use all.", limits)
+
+
+def project_field(limits: Limits, use: str) -> Any:
+    """The optional project (workspace): on a write (`use="write"`) where the memory is kept, on a read (`"read"`)
+    what is seen besides the user's general memories, for forgetting everything (`"forget"`) whose memories go."""
+    told = {
+        "write": 'Optional: keep it to one project (workspace): its name, or "current" for the one you work in. '
+        "Omit to keep it for the user everywhere.",
+        "read": "Optional: a project (workspace) to look in besides the user's general memories. Omit: the one you "
+        'work in; "*": all.',
+        "forget": 'Optional: forget only this project\'s own memories (its name, or "current"). Omit for all.',
+    }[use]
+    return Field(description=told, max_length=limits.id_max_chars)
 
 
 def memory_id_field(limits: Limits) -> Any:

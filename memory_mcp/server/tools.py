@@ -17,6 +17,7 @@ from pydantic import Field
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
 from ..models import Scope
+from ..projects import ALL, CURRENT
 from ..schemas import (
     AddMemoriesOut,
     AddMemoryOut,
@@ -42,9 +43,11 @@ from .fields import (
     memory_id_field,
     metadata_field,
     optional_user_signature,
+    project_field,
     run_id_field,
     user_id_field,
 )
+from .roots import Projects
 from .uris import memories_uri, memory_uri
 
 logger = logging.getLogger(__name__)
@@ -94,13 +97,21 @@ delete_all_memories and memory_history."""
 
 
 def register_tools(
-    mcp: MCPServer, engine: MemoryEngine, *, default_user: str | None, tokens: bool, tools: str = "all"
+    mcp: MCPServer,
+    engine: MemoryEngine,
+    *,
+    default_user: str | None,
+    tokens: bool,
+    tools: str = "all",
+    projects: Projects | None = None,
 ) -> None:
     """Add the memory tools to `mcp` (the `core` five, or `all`), their arguments limited as `engine` is.
 
     With a `default_user` (one person's server) or `tokens` (each request's token names its user), `user_id`
-    may be left out of every call and means that user.
+    may be left out of every call and means that user. `projects` says which project a connection works in
+    (searches and lists see the general memories and that project's).
     """
+    projects = projects or Projects(None)
     limits = engine.limits
     extra = mcp if tools == "all" else None  # where the tools beyond the core five are registered
     user_id_t = Annotated[str, user_id_field(limits)]
@@ -111,6 +122,9 @@ def register_tools(
     run_id_t = Annotated[str | None, run_id_field(limits)]
     write_agent_t = Annotated[str | None, agent_id_field(limits, write=True)]
     write_run_t = Annotated[str | None, run_id_field(limits, write=True)]
+    write_project_t = Annotated[str | None, project_field(limits, "write")]
+    read_project_t = Annotated[str | None, project_field(limits, "read")]
+    forget_project_t = Annotated[str | None, project_field(limits, "forget")]
     memory_id_t = Annotated[str, memory_id_field(limits)]
     metadata_t = Annotated[dict[str, Any] | None, metadata_field(limits)]
     filters_t = Annotated[dict[str, Any] | None, FILTERS]
@@ -125,8 +139,28 @@ def register_tools(
             raise ToolError("user_id is required: pass a stable id for the person, the same in every call.")
         return chosen
 
-    def scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> Scope:
-        return engine.scope(user(user_id), agent_id, run_id)
+    def scope(user_id: str | None, agent_id: str | None, run_id: str | None, project: str | None = None) -> Scope:
+        with tool_errors():
+            return engine.scope(user(user_id), agent_id, run_id, project)
+
+    async def place(ctx: Context[Any, Any], project: str | None, *, read: bool) -> str | None:
+        """The project a call names, resolved: on a read, omitted means the current one and "*" every one; on a
+        write, omitted means none (the user everywhere) and "current" the current one."""
+        if project == ALL:
+            if not read:
+                raise ToolError('project "*" (every project) is only for reads; name one project, or omit it.')
+            return None
+        if project is None and not read:
+            return None
+        if project is not None and project != CURRENT:
+            return project
+        current = await projects.current(ctx.session)
+        if current is None and project == CURRENT:
+            raise ToolError(
+                'project "current": the host shares no workspace (MCP roots) and MEMORY_MCP_PROJECT is not set. '
+                "Name the project, or omit project to keep the memory for the user everywhere."
+            )
+        return current
 
     @_tool(mcp, "Remember a fact", ADD, optional_user)
     async def add_memory(
@@ -141,6 +175,7 @@ def register_tools(
         ],
         ctx: Context[Any, Any],
         metadata: metadata_t = None,
+        project: write_project_t = None,
         agent_id: write_agent_t = None,
         run_id: write_run_t = None,
         if_similar: Annotated[
@@ -156,8 +191,16 @@ def register_tools(
         stored memories that resemble it: a `duplicate` likely states the same fact (keep one: delete_memory
         the other); a `related` one may be what the new fact replaces (update_memory or delete_memory it).
         """
+        kept_in = await place(ctx, project, read=False)
+        seen_from = kept_in if kept_in is not None else await projects.current(ctx.session)
         with tool_errors():
-            result = await engine.add(text, scope(user_id, agent_id, run_id), metadata, if_similar=if_similar)
+            result = await engine.add(
+                text,
+                scope(user_id, agent_id, run_id, kept_in),
+                metadata,
+                if_similar=if_similar,
+                current_project=seen_from,
+            )
         if result.created:
             await announce(ctx, user(user_id), result.memory.id)
         event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
@@ -180,6 +223,7 @@ def register_tools(
             ),
         ],
         ctx: Context[Any, Any],
+        project: write_project_t = None,
         agent_id: write_agent_t = None,
         run_id: write_run_t = None,
     ) -> AddMemoriesOut:
@@ -190,13 +234,14 @@ def register_tools(
         items are still stored).
         """
         items = [(item.text, item.metadata) for item in memories]
+        where = scope(user_id, agent_id, run_id, await place(ctx, project, read=False))
         await ctx.report_progress(0, len(items), "embedding")
 
         async def progress(done: int, total: int) -> None:
             await ctx.report_progress(done, total, "stored" if done == total else "embedding")
 
         with tool_errors():
-            outcomes = await engine.add_many(items, scope(user_id, agent_id, run_id), progress=progress)
+            outcomes = await engine.add_many(items, where, progress=progress)
         if any(outcome.status == "added" for outcome in outcomes):
             await announce(ctx, user(user_id))
         return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
@@ -204,6 +249,7 @@ def register_tools(
     @_tool(mcp, "Search memories", READ, optional_user)
     async def search_memory(
         user_id: user_id_t,
+        ctx: Context[Any, Any],
         query: Annotated[
             str | None,
             Field(
@@ -215,9 +261,8 @@ def register_tools(
         queries: Annotated[
             list[Annotated[str, Field(min_length=1, max_length=limits.max_text_chars)]] | None,
             Field(
-                description="Instead of query, or beside it: other wordings of the same question (synonyms, "
-                "related words), e.g. ['diet', 'food preferences', 'allergies']. All are searched at once and "
-                f"the results merged. At most {MAX_QUERIES} in all.",
+                description="Other wordings of the same question (synonyms, related words), e.g. ['diet', "
+                f"'food preferences'], searched at once with query or instead of it. At most {MAX_QUERIES} in all.",
                 min_length=1,
                 max_length=MAX_QUERIES,
             ),
@@ -226,13 +271,14 @@ def register_tools(
         threshold: Annotated[
             float | None,
             Field(
-                description="Optional minimum score from -1 to 1. Without it, related memories come back, and when "
-                "fewer than three are related the nearest others follow, marked weak.",
+                description="Optional minimum score, -1 to 1. Without it: the related memories, then (when fewer "
+                "than three) the nearest others, marked weak.",
                 ge=-1,
                 le=1,
             ),
         ] = None,
         filters: filters_t = None,
+        project: read_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> SearchResultOut:
@@ -252,7 +298,7 @@ def register_tools(
                 "Give `query` (what to look for, in a few words) or `queries` (several wordings of it). "
                 "Nothing was searched."
             )
-        where = scope(user_id, agent_id, run_id)
+        where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
             hits = await engine.search(wordings, where, limit=limit, threshold=threshold, filters=filters)
             results = [SearchHitOut.of_hit(hit) for hit in hits]
@@ -272,21 +318,21 @@ def register_tools(
     async def get_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
     ) -> MemoryOut:
         """Read one memory by its id."""
         with tool_errors():
-            return MemoryOut.of(await engine.get(memory_id, scope(user_id, agent_id, run_id)))
+            return MemoryOut.of(await engine.get(memory_id, scope(user_id, None, None)))
 
     @_tool(mcp, "List memories", READ, optional_user)
     async def list_memories(
         user_id: user_id_t,
+        ctx: Context[Any, Any],
         cursor: Annotated[
             str | None, Field(description="The next_cursor of the previous page; omit for the first page.")
         ] = None,
         limit: Annotated[int, Field(description="Page size.", ge=1, le=limits.max_results)] = 20,
         filters: filters_t = None,
+        project: read_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> MemoryPageOut:
@@ -295,8 +341,9 @@ def register_tools(
         Use it to browse everything stored (search_memory is better for finding something specific).
         Returns the page, `total` (how many in all) and `next_cursor` (null on the last page).
         """
+        where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
-            page = await engine.page(scope(user_id, agent_id, run_id), cursor=cursor, limit=limit, filters=filters)
+            page = await engine.page(where, cursor=cursor, limit=limit, filters=filters)
         return MemoryPageOut.of(page)
 
     @_tool(mcp, "Correct a memory", DESTRUCTIVE, optional_user)
@@ -315,8 +362,6 @@ def register_tools(
             dict[str, Any] | None,
             Field(description="New metadata, replacing the old object entirely. Omit to keep it."),
         ] = None,
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
     ) -> MemoryOut:
         """Change a stored memory when a fact has changed or was wrong, instead of adding a contradicting one.
 
@@ -324,7 +369,7 @@ def register_tools(
         updated memory.
         """
         with tool_errors():
-            memory = await engine.update(memory_id, scope(user_id, agent_id, run_id), text=text, metadata=metadata)
+            memory = await engine.update(memory_id, scope(user_id, None, None), text=text, metadata=metadata)
         await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
 
@@ -333,15 +378,13 @@ def register_tools(
         user_id: user_id_t,
         memory_id: memory_id_t,
         ctx: Context[Any, Any],
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
     ) -> MemoryOut:
         """Forget one memory, e.g. when the user asks you to or it is no longer true.
 
         Returns the memory as it was before deletion. Its history stays readable with memory_history.
         """
         with tool_errors():
-            memory = await engine.delete(memory_id, scope(user_id, agent_id, run_id))
+            memory = await engine.delete(memory_id, scope(user_id, None, None))
         await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
 
@@ -349,10 +392,11 @@ def register_tools(
     async def delete_all_memories(
         user_id: user_id_t,
         ctx: Context[Any, Any],
+        project: forget_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> DeleteAllOut:
-        """Forget all of the user's memories (or only one agent's or run's, when given).
+        """Forget all of the user's memories (or only one project's, agent's or run's, when given).
 
         Only call this when the user clearly asks to erase everything. Returns how many were deleted.
         """
@@ -361,7 +405,8 @@ def register_tools(
             await ctx.report_progress(done, total, "deleted" if done == total and done else f"deleting {total}")
 
         with tool_errors():
-            deleted = await engine.delete_all(scope(user_id, agent_id, run_id), progress=progress)
+            where = scope(user_id, agent_id, run_id, await place(ctx, project, read=False))
+            deleted = await engine.delete_all(where, progress=progress)
         if deleted:
             await announce(ctx, user(user_id))
         return DeleteAllOut(deleted=deleted)
@@ -370,13 +415,11 @@ def register_tools(
     async def memory_history(
         user_id: user_id_t,
         memory_id: memory_id_t,
-        agent_id: agent_id_t = None,
-        run_id: run_id_t = None,
     ) -> HistoryOut:
         """Show how one memory changed over time (ADD, UPDATE, DELETE), oldest first.
 
         Works for deleted memories too, so you can tell the user what was forgotten.
         """
         with tool_errors():
-            entries = await engine.history(memory_id, scope(user_id, agent_id, run_id))
+            entries = await engine.history(memory_id, scope(user_id, None, None))
         return HistoryOut(memory_id=memory_id, history=[HistoryEntryOut.of(entry) for entry in entries])

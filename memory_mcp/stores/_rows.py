@@ -8,13 +8,17 @@ from typing import Any, Final
 
 from ..models import HistoryEntry, Memory, MemoryId, Metadata, Row, Scope
 
-COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, created_at, updated_at"
+COLUMNS: Final = "id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at"
 """A memory's columns, in the order `memory_of` reads them."""
-INSERT_COLUMNS: Final = "id, user_id, agent_id, run_id, text, metadata, content_hash, embedding, created_at, updated_at"
+INSERT_COLUMNS: Final = (
+    "id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding, created_at, updated_at"
+)
 """The columns `insert_values` gives values for, in order."""
+SCOPE_COLUMNS: Final = "user_id, agent_id, run_id, project"
+"""The columns that hold a memory's scope, in the order `exact` gives them ("" for none)."""
 HISTORY_COLUMNS: Final = "memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at"
 """A history entry's columns, in the order `history_entry_of` reads them."""
-HISTORY_INSERT_COLUMNS: Final = f"user_id, agent_id, run_id, {HISTORY_COLUMNS}"
+HISTORY_INSERT_COLUMNS: Final = f"{SCOPE_COLUMNS}, {HISTORY_COLUMNS}"
 """The columns `history_values` and `history_row` give values for."""
 EMBEDDER_KEY: Final = "embedder_id"
 """The settings key naming the embedder whose vectors the database holds."""
@@ -38,19 +42,24 @@ def placeholders(mark: Mark, count: int, first: int = 1) -> str:
     return ", ".join(mark(first + i) for i in range(count))
 
 
-def scope_where(scope: Scope, mark: Mark, first: int = 1) -> tuple[str, list[str]]:
-    """A WHERE clause selecting what `scope` can see, with its parameters (numbered from `first`)."""
+def scope_where(scope: Scope, mark: Mark, first: int = 1, *, own: bool = False) -> tuple[str, list[str]]:
+    """A WHERE clause selecting what `scope` can see, with its parameters (numbered from `first`); `own=True`
+    leaves out the general memories a project sees (a project's own memories only)."""
     clauses, params = [f"user_id = {mark(first)}"], [scope.user_id]
     for column, value in (("agent_id", scope.agent_id), ("run_id", scope.run_id)):
         if value is not None:
             params.append(value)
             clauses.append(f"{column} = {mark(first + len(params) - 1)}")
+    if scope.project is not None:  # a project sees the general memories ('') and its own
+        params.append(scope.project)
+        place = mark(first + len(params) - 1)
+        clauses.append(f"project = {place}" if own else f"project IN ('', {place})")
     return " AND ".join(clauses), params
 
 
 def exact(scope: Scope) -> list[str]:
-    """The scope's three key columns as stored ("" for no agent or run)."""
-    return [scope.user_id, scope.agent_id or "", scope.run_id or ""]
+    """The scope's key columns as stored (`SCOPE_COLUMNS`; "" for no agent, run or project)."""
+    return [scope.user_id, scope.agent_id or "", scope.run_id or "", scope.project or ""]
 
 
 def dump(metadata: Metadata | None) -> str | None:
@@ -75,11 +84,11 @@ def insert_values(row: Row, vector: Any) -> tuple[Any, ...]:
 
 def memory_of(row: Sequence[Any]) -> Memory:
     """A Memory from the values of `COLUMNS`, in order."""
-    memory_id, user_id, agent_id, run_id, text, metadata, created_at, updated_at = row
+    memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at = row
     return Memory(
         id=MemoryId(memory_id),
         text=text,
-        scope=Scope(user_id, agent_id or None, run_id or None),
+        scope=Scope(user_id, agent_id or None, run_id or None, project or None),
         metadata=json.loads(metadata),
         created_at=created_at,
         updated_at=updated_at,

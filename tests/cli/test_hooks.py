@@ -12,10 +12,19 @@ import pytest
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 
 
-def run(home: Path, *args: str, stdin: str = "", user: str = "sam") -> subprocess.CompletedProcess[str]:
+def run(
+    home: Path, *args: str, stdin: str = "", user: str = "sam", cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": user, "TMPDIR": str(home)}
     return subprocess.run(
-        [str(COMMAND), *args], env=env, input=stdin, capture_output=True, text=True, timeout=60, check=False
+        [str(COMMAND), *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd or home,
     )
 
 
@@ -86,3 +95,34 @@ def test_the_stop_hook_reminds_once_per_session(home: Path) -> None:
     assert again.stdout == ""
     continuing = run(home, "hook", "stop", stdin=json.dumps({"session_id": "s2", "stop_hook_active": True}))
     assert continuing.stdout == ""
+
+
+def test_the_cli_and_the_hooks_keep_each_repository_to_its_project(home: Path) -> None:
+    """The project is the git repository one works in (for the hooks: the session's `cwd`); general memories show
+    everywhere, a project's only in it, unless every project is asked for."""
+    alpha, beta = home / "alpha", home / "beta"
+    for top in (alpha, beta):
+        (top / ".git").mkdir(parents=True)
+    (alpha / "src").mkdir()
+    added = json.loads(
+        run(home, "add", "Deploys go out on Fridays", "-p", "current", "--json", cwd=alpha / "src").stdout
+    )
+    assert added["project"] == "alpha"
+    assert json.loads(run(home, "add", "Sam indents with tabs", "--json", cwd=alpha).stdout)["project"] is None
+
+    def listed(cwd: Path, *args: str) -> set[str]:
+        page = json.loads(run(home, "list", "--json", *args, cwd=cwd).stdout)
+        return {memory["text"] for memory in page["memories"]}
+
+    assert listed(alpha) == {"Deploys go out on Fridays", "Sam indents with tabs"}
+    assert listed(beta) == {"Sam indents with tabs"}
+    assert listed(beta, "--project", "*") == listed(home) == listed(alpha)  # outside a repository: all
+    question = {"prompt": "When do deploys go out?"}
+    assert "Fridays" in run(home, "hook", "prompt", stdin=json.dumps({**question, "cwd": str(alpha)})).stdout
+    assert "Fridays" not in run(home, "hook", "prompt", stdin=json.dumps({**question, "cwd": str(beta)})).stdout
+    started = run(home, "hook", "session-start", stdin=json.dumps({"source": "startup", "cwd": str(alpha)})).stdout
+    assert "of project alpha" in started
+    assert "- Deploys go out on Fridays" in started
+    refused = run(home, "add", "Where would this go?", "-p", "current", cwd=home)
+    assert refused.returncode == 2
+    assert "not in a git repository" in refused.stderr

@@ -53,7 +53,7 @@ def test_a_package_that_ships_a_model_is_found(tmp_path: Path, monkeypatch: pyte
 
 
 def test_an_unknown_model_is_an_error_that_says_what_to_install() -> None:
-    with pytest.raises(ConfigError, match=r"memory-mcp\[local\]"):
+    with pytest.raises(ConfigError, match=r"memory-mcp-engine\[local\]"):
         resolve_model("no-such-model-anywhere")
 
 
@@ -67,7 +67,7 @@ def test_without_sentence_transformers_the_error_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
-    with pytest.raises(ConfigError, match=r"pip install 'memory-mcp\[local\]'"):
+    with pytest.raises(ConfigError, match=r"pip install 'memory-mcp-engine\[local\]'"):
         LocalEmbedder(str(tmp_path))
 
 

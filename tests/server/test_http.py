@@ -33,7 +33,7 @@ def free_port() -> int:
 def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [str(COMMAND), "--transport", "http", "--port", str(port), *args]
-    return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "http.db"), **(env or {})}, port)
+    return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "http.db"), "MEMORY_MCP_TOOLS": "all", **(env or {})}, port)
 
 
 def launch(command: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -23,7 +23,7 @@ def inspect(db: Path, *args: str) -> Any:
     """Run `npx @modelcontextprotocol/inspector --cli memory-mcp ARGS`; its JSON answer."""
     assert NPX is not None
     result = subprocess.run(
-        [NPX, "-y", INSPECTOR, "--cli", str(COMMAND), "-e", f"MEMORY_MCP_DB={db}", *args],
+        [NPX, "-y", INSPECTOR, "--cli", str(COMMAND), "-e", f"MEMORY_MCP_DB={db}", "-e", "MEMORY_MCP_TOOLS=all", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +16,6 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.filters import AllOf, AnyOf, Condition, Filter, Not, parse_filter, predicate
 from memory_mcp.models import Scope
 from memory_mcp.stores.postgres import search_sql
-from memory_mcp.stores.postgres.migrations import SCHEMA_VERSION
 
 from ..helpers import untied
 
@@ -196,24 +194,3 @@ async def test_values_postgresql_cannot_hold_still_filter_correctly(
     hits = await engine.search("memory item7", USER, limit=100, threshold=-1, filters=spec)
     assert {hit.memory.id for hit in hits} <= expected
     assert len(hits) == min(100, len(expected))
-
-
-async def test_a_version_2_database_gains_the_filter_column_on_start(postgres_url: str) -> None:
-    async with open_engine(postgres_url) as engine:
-        await engine.add("Likes ramen", USER, metadata={"topic": "food"})
-        await engine.add("Runs marathons", USER, metadata={"topic": "sport"})
-    connection = await asyncpg.connect(postgres_url)
-    try:  # back to schema version 2, as a server of the previous release left it
-        await connection.execute("ALTER TABLE memory_mcp.memories DROP COLUMN meta")
-        await connection.execute("UPDATE memory_mcp.settings SET value = '2' WHERE key = 'schema_version'")
-    finally:
-        await connection.close()
-    async with open_engine(postgres_url) as engine:
-        found = await engine.search("likes runs", USER, threshold=-1, filters={"topic": "food"})
-        assert [hit.memory.text for hit in found] == ["Likes ramen"]
-    connection = await asyncpg.connect(postgres_url)
-    try:
-        version = await connection.fetchval("SELECT value FROM memory_mcp.settings WHERE key = 'schema_version'")
-        assert version == str(SCHEMA_VERSION) == "3"
-    finally:
-        await connection.close()

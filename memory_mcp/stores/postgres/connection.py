@@ -14,7 +14,7 @@ from ...config import redact
 from ...errors import ConfigError, DuplicateError, StoreError
 from ...models import Vector
 
-try:  # an optional backend: `pip install 'memory-mcp[postgres]'`
+try:  # an optional backend: `pip install 'memory-mcp-engine[postgres]'`
     import asyncpg
     from pgvector.asyncpg import register_vector
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -74,7 +74,8 @@ class Connections:
         """Connect (retrying transient failures) and create the `vector` extension."""
         if asyncpg is None:
             raise ConfigError(
-                "A postgresql:// database needs the PostgreSQL extra: pip install 'memory-mcp[postgres]'."
+                "A postgresql:// database needs the PostgreSQL extra: pip install 'memory-mcp-engine[postgres]' "
+                "(in a clone: pip install '.[postgres]')."
             )
 
         async def setup(connection: Any) -> None:

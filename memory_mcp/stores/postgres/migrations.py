@@ -113,6 +113,48 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
         ),
         # 3: metadata as jsonb beside the exact text, so metadata filters run in SQL.
         (f"ALTER TABLE {SCHEMA}.memories ADD COLUMN meta jsonb GENERATED ALWAYS AS (metadata::jsonb) STORED",),
+        # 4: projects. A memory belongs to the user everywhere ('') or to one project; the project joins the unique
+        # key, the history rows and the per-scope counts like the rest of the scope.
+        (
+            f"ALTER TABLE {SCHEMA}.memories ADD COLUMN project text NOT NULL DEFAULT ''",
+            f"ALTER TABLE {SCHEMA}.history ADD COLUMN project text NOT NULL DEFAULT ''",
+            f"DROP INDEX {SCHEMA}.memories_scope_hash",
+            f"""CREATE UNIQUE INDEX memories_scope_hash
+                ON {SCHEMA}.memories (user_id, agent_id, run_id, project, content_hash)""",
+            f"""
+            CREATE OR REPLACE FUNCTION {SCHEMA}.memories_add_history() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO {SCHEMA}.history (memory_id, user_id, agent_id, run_id, project, event, new_text,
+                                              new_metadata, created_at)
+                VALUES (NEW.id, NEW.user_id, NEW.agent_id, NEW.run_id, NEW.project, 'ADD', NEW.text, NEW.metadata,
+                        NEW.created_at);
+                RETURN NEW;
+            END $$
+            """,
+            f"ALTER TABLE {SCHEMA}.scope_stats ADD COLUMN project text NOT NULL DEFAULT ''",
+            f"ALTER TABLE {SCHEMA}.scope_stats DROP CONSTRAINT scope_stats_pkey",
+            f"ALTER TABLE {SCHEMA}.scope_stats ADD PRIMARY KEY (user_id, agent_id, run_id, project)",
+            f"""
+            CREATE OR REPLACE FUNCTION {SCHEMA}.scope_stats_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO {SCHEMA}.scope_stats AS s (user_id, agent_id, run_id, project, memories, terms)
+                    VALUES (NEW.user_id, NEW.agent_id, NEW.run_id, NEW.project, 1, cardinality(NEW.terms))
+                    ON CONFLICT (user_id, agent_id, run_id, project)
+                    DO UPDATE SET memories = s.memories + 1, terms = s.terms + excluded.terms;
+                ELSIF TG_OP = 'UPDATE' THEN
+                    UPDATE {SCHEMA}.scope_stats SET terms = terms + cardinality(NEW.terms) - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id
+                      AND project = OLD.project;
+                ELSE
+                    UPDATE {SCHEMA}.scope_stats SET memories = memories - 1, terms = terms - cardinality(OLD.terms)
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id
+                      AND project = OLD.project;
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+        ),
     )
 
 

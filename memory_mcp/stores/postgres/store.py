@@ -39,10 +39,10 @@ def _mark(position: int) -> str:
 
 
 _INSERT: Final = (
-    f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms) VALUES ({_rows.placeholders(_mark, 11)})"
+    f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms) VALUES ({_rows.placeholders(_mark, 12)})"
 )
 _HISTORY_INSERT: Final = (
-    f"INSERT INTO {SCHEMA}.history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(_mark, 10)})"
+    f"INSERT INTO {SCHEMA}.history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(_mark, 11)})"
 )
 
 
@@ -151,18 +151,18 @@ class PostgresStore:
         if not rows:
             return set()
         # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
-        values = [(*v[:7], vector_text(v[7]), *v[8:10], " ".join(v[10])) for v in map(_values, rows)]
+        values = [(*v[:8], vector_text(v[8]), *v[9:11], " ".join(v[11])) for v in map(_values, rows)]
         columns = [list(column) for column in zip(*values, strict=True)]
 
         async def work(db: Any) -> set[MemoryId]:
             stored = await db.fetch(
                 f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
-                " SELECT id, user_id, agent_id, run_id, text, metadata, content_hash, embedding::vector,"
+                " SELECT id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding::vector,"
                 " created_at, updated_at, string_to_array(terms, ' ')"
                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-                " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])"
+                " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
                 f" AS t ({_rows.INSERT_COLUMNS}, terms)"
-                " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING RETURNING id",
+                " ON CONFLICT (user_id, agent_id, run_id, project, content_hash) DO NOTHING RETURNING id",
                 *columns,
             )
             return {MemoryId(row["id"]) for row in stored}
@@ -209,14 +209,14 @@ class PostgresStore:
 
     async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
         """Remove every memory `scope` can see, recording a DELETE for each; returns their ids."""
-        where, params = _rows.scope_where(scope, _mark, 2)
+        where, params = _rows.scope_where(scope, _mark, 2, own=True)
 
         async def work(db: Any) -> list[MemoryId]:
             rows = await db.fetch(
                 f"WITH gone AS (DELETE FROM {SCHEMA}.memories WHERE {where}"
-                " RETURNING id, user_id, agent_id, run_id, text, metadata)"
-                f" INSERT INTO {SCHEMA}.history (memory_id, user_id, agent_id, run_id, event, old_text, old_metadata,"
-                " created_at) SELECT id, user_id, agent_id, run_id, 'DELETE', text, metadata, $1 FROM gone"
+                f" RETURNING id, {_rows.SCOPE_COLUMNS}, text, metadata)"
+                f" INSERT INTO {SCHEMA}.history (memory_id, {_rows.SCOPE_COLUMNS}, event, old_text, old_metadata,"
+                f" created_at) SELECT id, {_rows.SCOPE_COLUMNS}, 'DELETE', text, metadata, $1 FROM gone"
                 " RETURNING memory_id",
                 deleted_at,
                 *params,
@@ -269,7 +269,7 @@ class PostgresStore:
         """The memories of exactly this scope whose normalised text has one of these hashes, by hash."""
         sql = (
             f"SELECT content_hash, {_rows.COLUMNS} FROM {SCHEMA}.memories"
-            " WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND content_hash = ANY($4::text[])"
+            " WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND project = $4 AND content_hash = ANY($5::text[])"
         )
         rows = await self.db.read(lambda db: db.fetch(sql, *_rows.exact(scope), list(hashes)))
         return {row["content_hash"]: _rows.memory_of(list(row.values())[1:]) for row in rows}

@@ -63,6 +63,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         END
         """,
     ),
+    # 3: projects. A memory belongs to the user everywhere ('') or to one project; the same text may be kept in
+    # each, so the project joins the unique key, and the history rows record it like the rest of the scope.
+    (
+        "ALTER TABLE memories ADD COLUMN project TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE history ADD COLUMN project TEXT NOT NULL DEFAULT ''",
+        "DROP INDEX memories_scope_hash",
+        "CREATE UNIQUE INDEX memories_scope_hash ON memories (user_id, agent_id, run_id, project, content_hash)",
+        "DROP TRIGGER memories_add_history",
+        """
+        CREATE TRIGGER memories_add_history AFTER INSERT ON memories BEGIN
+            INSERT INTO history (memory_id, user_id, agent_id, run_id, project, event, new_text, new_metadata,
+                                 created_at)
+            VALUES (NEW.id, NEW.user_id, NEW.agent_id, NEW.run_id, NEW.project, 'ADD', NEW.text, NEW.metadata,
+                    NEW.created_at);
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -35,11 +35,11 @@ from .migrations import migrate
 
 logger = logging.getLogger(__name__)
 
-_INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 10)})"
-_INSERT: Final = "INSERT" + _INTO + " ON CONFLICT (user_id, agent_id, run_id, content_hash) DO NOTHING"
+_INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
+_INSERT: Final = "INSERT" + _INTO + " ON CONFLICT (user_id, agent_id, run_id, project, content_hash) DO NOTHING"
 _RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
-_HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 10)})"
-_INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, embedding, text"
+_HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
+_INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text"
 
 
 def _values(row: Row) -> tuple[Any, ...]:
@@ -49,16 +49,16 @@ def _values(row: Row) -> tuple[Any, ...]:
 
 def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
     """Rows of `_INDEX_COLUMNS` as one batch, the BLOBs decoded into one matrix."""
-    blobs = [row[4] for row in rows]
+    blobs = [row[5] for row in rows]
     width = len(blobs[0]) if blobs else 0
     if any(len(blob) != width for blob in blobs) or width % 4:
         raise StoreError("Stored vectors differ in length; start with --reembed to re-embed them from their text.")
     vectors: Matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(rows), width // 4)
     return IndexRows(
         [MemoryId(row[0]) for row in rows],
-        [Scope(row[1], row[2] or None, row[3] or None) for row in rows],
+        [Scope(row[1], row[2] or None, row[3] or None, row[4] or None) for row in rows],
         vectors,
-        [row[5] for row in rows],
+        [row[6] for row in rows],
     )
 
 
@@ -219,12 +219,12 @@ class SqliteStore:
 
     async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
         """Remove every memory `scope` can see, recording a DELETE for each; returns their ids."""
-        where, params = _rows.scope_where(scope, mark)
+        where, params = _rows.scope_where(scope, mark, own=True)
         async with self._transaction() as db:
             ids = [MemoryId(row[0]) for row in await fetch_all(db, f"SELECT id FROM memories WHERE {where}", params)]
             await db.execute(
-                "INSERT INTO history (memory_id, user_id, agent_id, run_id, event, old_text, old_metadata, created_at)"
-                f" SELECT id, user_id, agent_id, run_id, 'DELETE', text, metadata, ? FROM memories WHERE {where}",
+                f"INSERT INTO history (memory_id, {_rows.SCOPE_COLUMNS}, event, old_text, old_metadata, created_at)"
+                f" SELECT id, {_rows.SCOPE_COLUMNS}, 'DELETE', text, metadata, ? FROM memories WHERE {where}",
                 [deleted_at, *params],
             )
             await db.execute(f"DELETE FROM memories WHERE {where}", params)
@@ -280,7 +280,7 @@ class SqliteStore:
         for chunk, marks in chunks(hashes):
             sql = (
                 f"SELECT content_hash, {_rows.COLUMNS} FROM memories"
-                f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND content_hash IN ({marks})"
+                f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND project = ? AND content_hash IN ({marks})"
             )
             for row in await fetch_all(self._reader, sql, [*_rows.exact(scope), *chunk]):
                 found[row[0]] = _rows.memory_of(row[1:])
