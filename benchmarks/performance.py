@@ -16,6 +16,7 @@ import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -390,6 +391,57 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
     }
 
 
+def _wall(command: list[str], env: dict[str, str], stdin: str, runs: int) -> dict[str, float]:
+    """Wall-clock seconds of `runs` runs of a command (a new process each time): min and median, in ms."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, env=env, input=stdin, capture_output=True, text=True, check=True, timeout=120)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {"min_ms": min(samples), "median_ms": statistics.median(samples)}
+
+
+async def bench_commands(n: int, folder: Path, runs: int) -> dict[str, Any]:
+    """What a person and a hook wait for at `n` memories: `memory-mcp list --json` (bound 300 ms), and each
+    hook command (bound 200 ms) with no server running (it opens the database) and with one (it asks it)."""
+    path = folder / f"commands-{n}.db"
+    async with open_engine(path, index=False) as engine:
+        await fill(engine, lambda _: Scope("user"), sentences(n, seed=SEED + 7))
+    return _command_timings(n, path, folder, runs)
+
+
+def _command_timings(n: int, path: Path, folder: Path, runs: int) -> dict[str, Any]:
+    command = str(Path(sys.executable).parent / "memory-mcp")
+    env = {
+        "MEMORY_MCP_DB": str(path),
+        "MEMORY_MCP_USER": "user",
+        "HOME": str(folder),
+        "TMPDIR": str(folder),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    prompt = json.dumps({"prompt": "what did I say about the garden and the weekend market"})
+    results: dict[str, Any] = {"n": n, "list": _wall([command, "list", "--json"], env, "", runs)}
+    for step, event in (("session-start", "{}"), ("prompt", prompt)):
+        results[f"hook {step}, opening the database"] = _wall([command, "hook", step], env, event, max(3, runs // 3))
+    server = subprocess.Popen(
+        [command], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        sockets = folder / f"memory-mcp-{os.getuid()}"
+        deadline = time.monotonic() + 120
+        while not list(sockets.glob("*.sock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _wall([command, "hook", "prompt"], env, prompt, 1)  # the server's index may still be filling
+        for step, event in (("session-start", "{}"), ("prompt", prompt)):
+            results[f"hook {step}, a server running"] = _wall([command, "hook", step], env, event, runs)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=60)
+    results["hook stop"] = _wall([command, "hook", "stop"], env, json.dumps({"session_id": "s"}), runs)
+    return results
+
+
 OURS, THEIRS = "memory-mcp", "official server-memory"
 
 
@@ -513,6 +565,15 @@ def report(results: dict[str, Any]) -> str:
             f"from a bare pipe client: ping {m['raw_ping']['median_ms']:.2f} ms, search_memory "
             f"{m['raw_search_memory']['median_ms']:.2f} ms (ratio {m['raw_search_vs_target']:.2f})"
         )
+    if "commands" in results:
+        c = results["commands"]
+        lines.append(
+            f"command line at {c['n']:,} memories, wall clock of a new process (min / median ms): "
+            f"memory-mcp list --json {c['list']['min_ms']:.0f} / {c['list']['median_ms']:.0f} (bound 300)"
+        )
+        for name, timing in c.items():
+            if name.startswith("hook"):
+                lines.append(f"  {name}: {timing['min_ms']:.0f} / {timing['median_ms']:.0f} (bound 200)")
     for peer in results.get("peers", []):
         ours, theirs = peer[OURS], peer[THEIRS]
         lines.append(
@@ -538,6 +599,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["cold_start"] = [await bench_cold_start(n, folder) for n in cold_sizes]
         if not args.no_mcp:
             results["mcp"] = await bench_mcp(min(args.max_n, 10_000), folder, repeats)
+        results["commands"] = await bench_commands(min(args.max_n, 10_000), folder, 5 if args.quick else 15)
         if not args.no_peers:
             results["peers"] = await bench_peers([n for n in (1_000, 10_000) if n <= args.max_n], folder, repeats)
     return results

@@ -14,17 +14,22 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .config import Settings, redact
+from . import recall
+from .config import Settings, database_key, redact
 from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .models import Limits
 from .protocols import Embedder, Retriever
 from .search import LocalSearch, NumpyIndex, StoreSearch
-from .stores import PostgresStore, SqliteStore, open_store
+from .stores import SqliteStore, open_store
 from .validation import ID_PATTERN
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .stores import PostgresStore
 
 logger = logging.getLogger("memory_mcp")
 
@@ -36,9 +41,9 @@ def retriever_for(
     store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float, min_similarity: float
 ) -> Retriever:
     """How the engine searches this store: PostgreSQL searches itself; a SQLite file gets an in-process index."""
-    if isinstance(store, PostgresStore):
-        return StoreSearch(store, vector_weight=vector_weight, min_similarity=min_similarity)
-    return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight, min_similarity=min_similarity))
+    if isinstance(store, SqliteStore):
+        return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight, min_similarity=min_similarity))
+    return StoreSearch(store, vector_weight=vector_weight, min_similarity=min_similarity)
 
 
 @asynccontextmanager
@@ -192,7 +197,9 @@ async def serve(settings: Settings) -> None:
             tools=settings.tools,
         )
         _stop_on_interrupt()
-        await server.run_stdio_async()
+        # One person's server also answers their hooks (memory_mcp.recall), on a socket only they can reach.
+        async with recall.listening(engine, database_key(settings.location)):
+            await server.run_stdio_async()
 
 
 def _stop_on_interrupt(grace: float = 1.0) -> None:

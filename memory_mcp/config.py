@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -74,6 +75,21 @@ def redact(url: str) -> str:
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def login_user() -> str:
+    """This account's login name as a user id (characters an id may not hold become "_"), else "me"."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        return "me"
+    cleaned = re.sub(r"[^\w.@:+\-]", "_", name)[:128]
+    return cleaned or "me"
+
+
+def database_key(location: str) -> str:
+    """Who is the same database: a SQLite file by its absolute path, PostgreSQL by its URL."""
+    return location if is_postgres(location) else str(Path(location).expanduser().resolve())
 
 
 def default_db_path(env: Mapping[str, str]) -> Path:

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple, NewType
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NewType
 
 MemoryId = NewType("MemoryId", str)
-Vector = npt.NDArray[np.float32]
-"""One embedding: a 1-D float32 array."""
-Matrix = npt.NDArray[np.float32]
-"""Embeddings as rows: a 2-D float32 array."""
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Vector = npt.NDArray[np.float32]
+    """One embedding: a 1-D float32 array."""
+    Matrix = npt.NDArray[np.float32]
+    """Embeddings as rows: a 2-D float32 array."""
+else:  # the aliases are for the type checker: numpy loads where arrays are made, so records alone stay light
+    Vector = Matrix = Any
 Metadata = dict[str, Any]
 """A JSON object of the caller's own fields."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Final
@@ -43,3 +44,13 @@ def name_of_uri(uri: str) -> str | None:
     if parsed.scheme != "file" or not parsed.path:
         return None
     return name_of(Path(unquote(parsed.path)))
+
+
+def working_project(directory: Path | None = None) -> str | None:
+    """The project one works in on the command line and in hooks: MEMORY_MCP_PROJECT, else the git repository
+    `directory` (default: the working directory) is in, named by its top folder; None outside a repository."""
+    fixed = os.environ.get("MEMORY_MCP_PROJECT")
+    if fixed:
+        return fixed
+    here = directory or Path.cwd()
+    return name_of(here) if git_root(here) is not None else None

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, Similar, UserSummary
+from .wire import history_json, hit_json, memory_json
 
 
 class MemoryOut(BaseModel):
@@ -26,21 +27,7 @@ class MemoryOut(BaseModel):
     @classmethod
     def of(cls, memory: Memory) -> MemoryOut:
         """The wire form of a domain memory."""
-        return cls(**_fields(memory))
-
-
-def _fields(memory: Memory) -> dict[str, Any]:
-    return {
-        "id": memory.id,
-        "text": memory.text,
-        "user_id": memory.scope.user_id,
-        "agent_id": memory.scope.agent_id,
-        "run_id": memory.scope.run_id,
-        "project": memory.scope.project,
-        "metadata": memory.metadata,
-        "created_at": memory.created_at,
-        "updated_at": memory.updated_at,
-    }
+        return cls(**memory_json(memory))
 
 
 class SimilarOut(BaseModel):
@@ -117,7 +104,7 @@ class SearchHitOut(MemoryOut):
     @classmethod
     def of_hit(cls, hit: SearchHit) -> SearchHitOut:
         """The wire form of a search hit."""
-        return cls(**_fields(hit.memory), score=round(hit.score, 6), match=hit.match)
+        return cls(**hit_json(hit))
 
 
 class SearchResultOut(BaseModel):
@@ -163,14 +150,7 @@ class HistoryEntryOut(BaseModel):
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryEntryOut:
         """The wire form of a history entry."""
-        return cls(
-            event=entry.event,
-            old_text=entry.old_text,
-            new_text=entry.new_text,
-            old_metadata=entry.old_metadata,
-            new_metadata=entry.new_metadata,
-            created_at=entry.created_at,
-        )
+        return cls(**history_json(entry))
 
 
 class HistoryOut(BaseModel):

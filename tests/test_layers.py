@@ -23,12 +23,13 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.paging",
         "memory_mcp.version",
         "memory_mcp.guidance",
+        "memory_mcp.wire",
     ),
-    ("memory_mcp.protocols",),
+    ("memory_mcp.protocols", "memory_mcp.projects"),  # siblings; projects reads the file system for .git only
     ("memory_mcp.search",),
     ("memory_mcp.embedders", "memory_mcp.stores"),  # siblings: neither imports the other
     ("memory_mcp.engine", "memory_mcp.schemas"),
-    ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.projects"),
+    ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),
     ("memory_mcp",),  # the package's own __init__: the public names, from every layer

@@ -19,6 +19,7 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert results["isolation"]["users"] == 1000
     assert results["search"][0]["vs_hash_only"] > 0
     assert results["embedding"]["default_cold"] > 0
+    assert results["commands"]["hook prompt, a server running"]["median_ms"] > 0
 
 
 def test_synthetic_memories_are_deterministic_and_distinct() -> None:

@@ -1,60 +1,53 @@
-"""The `memory-mcp` command: serve MCP (what it does bare), and look at, correct, move and back up memories."""
+"""The `memory-mcp` console script: the commands (`commands.app`), and the hooks' path that loads none of them."""
 
 from __future__ import annotations
 
-import asyncio
+import io
 import logging
+import os
 import sys
-from collections.abc import Mapping
 from typing import Any, NoReturn
 
-import click
-
-from ..app import serve
-from ..version import __version__
-from . import admin, hooks, hosts, memories
-from ._common import run, settings_of, settings_options
-
 __all__ = ["app", "main"]
-
-
-@click.group(
-    invoke_without_command=True,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-    epilog="Without a command it serves MCP on stdio, as MCP hosts launch it. "
-    "Every option also reads an env var MEMORY_MCP_*; `memory-mcp COMMAND --help` shows a command's options.",
-)
-@click.version_option(__version__, "--version", "-V", prog_name="memory-mcp")
-@settings_options(serving=True)
-@click.pass_context
-def app(context: click.Context, /, **given: Any) -> None:
-    """Long-term memory for AI assistants, over the Model Context Protocol (MCP)."""
-    context.obj = {name: value for name, value in given.items() if value is not None}
-    if context.invoked_subcommand is None:
-        _serve({})
-
-
-def _serve(given: Mapping[str, Any]) -> None:
-    settings = settings_of(given)
-    try:
-        run(serve(settings))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit(130)
-
-
-@app.command("serve")
-@settings_options(serving=True)
-def serve_command(**given: Any) -> None:
-    """Serve MCP over stdio (for MCP hosts) or streamable HTTP (--transport http)."""
-    _serve(given)
-
-
-for _command in (*memories.COMMANDS, *admin.COMMANDS, *hosts.COMMANDS, *hooks.COMMANDS):
-    app.add_command(_command)
 
 
 def main() -> NoReturn:
     """Entry point of the console script."""
     # stdout carries the protocol when serving: every log line goes to stderr.
     logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if len(sys.argv) == 3 and sys.argv[1] == "hook":
+        _hook(sys.argv[2])
+    from .commands import app
+
     app.main(prog_name="memory-mcp")
+
+
+def _hook(step: str) -> None:
+    """Answer a hook without loading the commands when no database needs opening (the stop reminder) or a
+    running server answers (see `memory_mcp.recall`); otherwise hand its event on to `memory-mcp hook STEP`."""
+    from .. import recall
+
+    if step not in recall.STEPS:
+        return
+    event = sys.stdin.read()
+    try:
+        context = recall.fast(step, event, os.environ)
+    except Exception:  # the slow path reports nothing either: a hook must never stand in the user's way
+        logging.getLogger(__name__).debug("the hook's fast path failed", exc_info=True)
+        context = None
+    if context is None:
+        sys.stdin = io.StringIO(event)
+        return
+    if context:
+        sys.stdout.write(context + "\n")
+        sys.stdout.flush()
+    sys.exit(0)
+
+
+def __getattr__(name: str) -> Any:
+    """`app` (the click group) loads on first use (PEP 562)."""
+    if name == "app":
+        from .commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,26 +15,55 @@ from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ..app import open_configured
 from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
 from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..models import Scope
-from ..projects import ALL, CURRENT, git_root, name_of
-from ..schemas import MemoryOut
+from ..projects import ALL, CURRENT, working_project
 
 T = TypeVar("T")
 _SHORTEST_ID: Final = 4  # shorter starts of an id are refused as ambiguous in all but tiny databases
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class _Console:
+    """A rich Console made on first use: a command that prints JSON (or a hook) never imports rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Any = None
+
+    def real(self) -> Any:
+        """The rich Console itself."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
 # Tables for people; piped, they are laid out 120 wide (scripts should use --json).
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True, highlight=False)
+out: Any = _Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err: Any = _Console(stderr=True, highlight=False)
+
+
+def escape(text: str) -> str:
+    """`text` with rich's markup characters escaped, to print as it is."""
+    from rich.markup import escape as escaped
+
+    return escaped(text)
+
+
+def new_table(**options: Any) -> Any:
+    """A rich Table (rich loads when a command draws one)."""
+    from rich.table import Table
+
+    return Table(**options)
 
 
 class Failure(click.ClickException):
@@ -175,16 +204,6 @@ def scope_options(*, required: bool = True) -> Callable[[F], F]:
     return attach
 
 
-def working_project(directory: Path | None = None) -> str | None:
-    """The project one works in: MEMORY_MCP_PROJECT, else the git repository `directory` (default: the working
-    directory) is in, named by its top folder; None outside a repository."""
-    fixed = os.environ.get("MEMORY_MCP_PROJECT")
-    if fixed:
-        return fixed
-    here = directory or Path.cwd()
-    return name_of(here) if git_root(here) is not None else None
-
-
 def project_option(use: str) -> Callable[[F], F]:
     """--project: on a read (`use="read"`) what is seen besides the general memories (default: the working
     project), on a write (`"write"`) or for delete --all (`"forget"`) where (default: the user everywhere)."""
@@ -249,14 +268,15 @@ def emit(value: Any) -> None:
 
 
 def memory_table(
-    memories: list[MemoryOut],
+    memories: Sequence[Mapping[str, Any]],
     *,
     scores: list[float] | None = None,
     weak: list[bool] | None = None,
     title: str | None = None,
-) -> Table:
-    """Memories as a table for people; search results show their score, with a * when they did not really match."""
-    table = Table(title=title, show_lines=False, expand=False)
+) -> Any:
+    """Memories (as `wire.memory_json` gives them) as a table for people; search results show their score, with a
+    * when they did not really match."""
+    table = new_table(title=title, show_lines=False, expand=False)
     if scores is not None:
         table.add_column("score", justify="right", no_wrap=True)
     table.add_column("id", no_wrap=True, style="cyan")
@@ -265,10 +285,10 @@ def memory_table(
     table.add_column("metadata", overflow="fold", ratio=1)
     for position, memory in enumerate(memories):
         row = [
-            escape(memory.id),
-            escape(memory.text),
-            day(memory.created_at),
-            escape(json.dumps(memory.metadata, ensure_ascii=False)) if memory.metadata else "",
+            escape(memory["id"]),
+            escape(memory["text"]),
+            day(memory["created_at"]),
+            escape(json.dumps(memory["metadata"], ensure_ascii=False)) if memory["metadata"] else "",
         ]
         if scores is not None:
             row.insert(0, f"{scores[position]:.3f}" + ("*" if weak and weak[position] else ""))
@@ -279,9 +299,14 @@ def memory_table(
 @contextlib.contextmanager
 def progress_bar(description: str, total: int | None, *, in_bytes: bool = False) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr (shown on a terminal only); yields `advance(n)`."""
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = [TextColumn("{task.description}"), BarColumn()]
     columns += [DownloadColumn()] if in_bytes else [MofNCompleteColumn()]
-    with Progress(*columns, TimeRemainingColumn(), console=err, disable=not err.is_terminal, transient=True) as bar:
+    console = err.real()
+    with Progress(
+        *columns, TimeRemainingColumn(), console=console, disable=not console.is_terminal, transient=True
+    ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
 

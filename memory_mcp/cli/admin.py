@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
 from .. import archive
 from ..app import open_configured
@@ -19,7 +16,6 @@ from ..checkup import CheckReport, check
 from ..config import Settings, is_postgres, redact
 from ..embedders import open_embedder
 from ..engine import MemoryEngine
-from ..schemas import UserStatsOut
 from ..stores.sqlite import SqliteStore, maintenance
 from ._common import (
     BadInput,
@@ -27,8 +23,10 @@ from ._common import (
     day,
     emit,
     err,
+    escape,
     file_size,
     json_option,
+    new_table,
     out,
     progress_bar,
     run,
@@ -44,6 +42,8 @@ from ._common import (
 def users_command(as_json: bool, **given: Any) -> None:
     """List the users who have memories, with counts."""
 
+    from ..schemas import UserStatsOut  # pydantic loads for the commands that print its models only
+
     async def users(engine: MemoryEngine) -> list[UserStatsOut]:
         return [UserStatsOut.of(s, engine.embedder.id) for s in await engine.summaries()]
 
@@ -51,7 +51,7 @@ def users_command(as_json: bool, **given: Any) -> None:
     if as_json:
         emit({"users": [summary.model_dump(exclude={"embedder"}) for summary in summaries]})
         return
-    table = Table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
+    table = new_table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
     for column in ("user", "memories", "agents", "runs", "oldest", "newest"):
         table.add_column(column, justify="right" if column in ("memories", "agents", "runs") else "left")
     for s in summaries:
@@ -66,6 +66,7 @@ def users_command(as_json: bool, **given: Any) -> None:
 def stats_command(user_id: str | None, as_json: bool, **given: Any) -> None:
     """Figures about the database (or one user): memories, users, time span, embedder, size."""
     settings = settings_of(given)
+    from ..schemas import UserStatsOut
 
     async def figures(engine: MemoryEngine) -> dict[str, Any]:
         if user_id is not None:
@@ -188,7 +189,9 @@ def backup_command(path: Path, force: bool, **given: Any) -> None:
 
     async def body() -> None:
         async with await SqliteStore.open(settings.db) as store, contextlib.AsyncExitStack() as stack:
-            bar = Progress(console=err, disable=not err.is_terminal, transient=True)
+            from rich.progress import Progress
+
+            bar = Progress(console=err.real(), disable=not err.is_terminal, transient=True)
             stack.enter_context(bar)
             task = bar.add_task("backing up", total=None)
             await maintenance.backup(store, target, lambda done, total: bar.update(task, completed=done, total=total))

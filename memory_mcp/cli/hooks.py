@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
+from .. import recall
+from ..config import database_key, login_user
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
-from ._common import BadInput, data_options, emit, with_engine, working_project
-from .hosts import login_user
+from ._common import BadInput, data_options, emit, with_engine
 
-SESSION_BUDGET: Final = 6_000
-"""Characters of memories printed at session start (about 1,500 tokens)."""
-PROMPT_HITS: Final = 3
-"""At most this many memories added to a prompt, and only strong matches."""
 _MARK: Final = "memory-mcp hook "
 """Every command we install contains this, so that install and uninstall find ours and leave the others alone."""
 _EVENTS: Final = {
@@ -45,18 +42,22 @@ def _ours(group: Any) -> bool:
     return isinstance(group, dict) and any(_MARK in str(hook.get("command", "")) for hook in group.get("hooks", []))
 
 
-def _command(step: str, user: str) -> str:
+def _command(step: str, user: str, database: str | None) -> str:
+    """The hook's shell command: the user and (unless the default) the database named, as the server's are, so
+    that both read the same memories and a running server can answer."""
     program = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
     binary = str(program) if program.exists() else "memory-mcp"
-    return f"MEMORY_MCP_USER={user} {binary} hook {step}"
+    where = "" if database is None else f"MEMORY_MCP_DB={shlex.quote(database)} "
+    return f"MEMORY_MCP_USER={shlex.quote(user)} {where}{shlex.quote(binary)} hook {step}"
 
 
-def with_hooks(settings: dict[str, Any], user: str) -> dict[str, Any]:
+def with_hooks(settings: dict[str, Any], user: str, database: str | None = None) -> dict[str, Any]:
     """`settings` with our hooks in place of any earlier ones of ours; every other hook and key kept as it was."""
     updated = without_hooks(settings)
     hooks = updated.setdefault("hooks", {})
     for event, (step, matcher) in _EVENTS.items():
-        group: dict[str, Any] = {"hooks": [{"type": "command", "command": _command(step, user), "timeout": 10}]}
+        command = _command(step, user, database)
+        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 10}]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
         hooks.setdefault(event, []).append(group)
@@ -119,11 +120,17 @@ def hooks_group() -> None:
     "--user", "-u", "user_id", metavar="USER", envvar="MEMORY_MCP_USER", help="Whose memories (default: login name)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the settings file as it would be, change nothing.")
-def install_command(host: str, scope: str, user_id: str | None, dry_run: bool) -> None:
+@click.option(
+    "--db",
+    metavar="PATH",
+    envvar="MEMORY_MCP_DB",
+    help="The SQLite file the hooks read (env MEMORY_MCP_DB; default: the default database): the server's.",
+)
+def install_command(host: str, scope: str, user_id: str | None, dry_run: bool, db: str | None) -> None:
     """Register the hooks in Claude Code's settings (idempotent: ours are replaced, others kept)."""
     path = _settings_file(scope)
     before = _read(path)
-    after = with_hooks(before, user_id or login_user())
+    after = with_hooks(before, user_id or login_user(), None if db is None else database_key(db))
     if dry_run:
         emit(after)
         return
@@ -142,98 +149,48 @@ def uninstall_command(host: str, scope: str) -> None:
     _write(path, without_hooks(before), before)
 
 
-def _event() -> dict[str, Any]:
-    """The JSON Claude Code sends a hook on stdin ({} when there is none or it is not JSON)."""
-    try:
-        found = json.loads(sys.stdin.read() or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 @click.group("hook", hidden=True)
 def hook_group() -> None:
     """What the installed hooks run (they read Claude Code's event on stdin and print context for the model)."""
 
 
-def _project(event: dict[str, Any]) -> str | None:
-    """The project of the session: MEMORY_MCP_PROJECT, else the git repository of the event's `cwd` (Claude Code
-    sends the session's working directory), else of ours."""
-    cwd = event.get("cwd")
-    return working_project(Path(cwd) if isinstance(cwd, str) and cwd else None)
+def _recall(step: str, given: dict[str, Any]) -> None:
+    """Print what hook `step` recalls, opening the database (`memory-mcp` tried a running server first)."""
+    request = recall.request_for(step, recall.event_of(sys.stdin.read()), os.environ)
+
+    async def work(engine: MemoryEngine) -> str:
+        return await recall.answer(engine, request)
+
+    if step == "prompt" and not request["prompt"].strip():
+        return
+    try:
+        context = with_engine(given, work, index=step == "prompt")
+    except (click.ClickException, MemoryMCPError, ValueError):
+        return  # a hook must never stand in the user's way
+    if context:
+        click.echo(context)
 
 
 @hook_group.command("session-start")
 @data_options
 def session_start_command(**given: Any) -> None:
     """Print the user's newest memories (general, and the project's), within about 1,500 tokens."""
-    project = _project(_event())
-    user = os.environ.get("MEMORY_MCP_USER") or login_user()
-
-    async def newest(engine: MemoryEngine) -> list[str]:
-        page = await engine.page(engine.scope(user, project=project), limit=100)
-        return [memory.text for memory in page.memories]
-
-    try:
-        texts = with_engine(given, newest)
-    except (click.ClickException, MemoryMCPError):
-        return  # a hook must never stand in the user's way
-    if not texts:
-        return
-    lines, used = [], 0
-    for text in texts:
-        line = f"- {text}"
-        if used + len(line) > SESSION_BUDGET:
-            break
-        lines.append(line)
-        used += len(line) + 1
-    where = "" if project is None else f", general and of project {project}"
-    click.echo(
-        f"What you remember about the user (memory-mcp, {len(lines)} of their newest memories{where}; "
-        "search_memory finds others, add_memory keeps new facts):\n" + "\n".join(lines)
-    )
+    _recall("session-start", given)
 
 
 @hook_group.command("prompt")
 @data_options
 def prompt_command(**given: Any) -> None:
     """Print the few memories that match the prompt well (nothing when none does)."""
-    event = _event()
-    prompt = str(event.get("prompt") or "").strip()
-    if not prompt:
-        return
-    user = os.environ.get("MEMORY_MCP_USER") or login_user()
-    project = _project(event)
-
-    async def matches(engine: MemoryEngine) -> list[str]:
-        hits = await engine.search(prompt[:2_000], engine.scope(user, project=project), limit=PROMPT_HITS)
-        return [hit.memory.text for hit in hits if hit.match == "strong"]
-
-    try:
-        found = with_engine(given, matches, index=True)
-    except (click.ClickException, MemoryMCPError):
-        return
-    if found:
-        click.echo("Memories that may bear on this (memory-mcp):\n" + "\n".join(f"- {text}" for text in found))
+    _recall("prompt", given)
 
 
 @hook_group.command("stop")
 def stop_command() -> None:
     """Once per session, before the model stops: ask it to save what it learned about the user."""
-    event = _event()
-    session = "".join(ch for ch in str(event.get("session_id") or "") if ch.isalnum() or ch in "-_")
-    if event.get("stop_hook_active") or not session:
-        return
-    marker = Path(tempfile.gettempdir()) / "memory-mcp-reminded" / session
-    if marker.exists():
-        return
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
-    reason = (
-        "Before you finish: if the user told you lasting facts about themselves in this session (preferences, "
-        "plans, people, decisions) that are not in memory yet, save each with add_memory; if not, just finish."
-    )
-    click.echo(json.dumps({"decision": "block", "reason": reason}))
+    reminder = recall.stop_reminder(recall.event_of(sys.stdin.read()))
+    if reminder:
+        click.echo(reminder)
 
 
 COMMANDS = (hooks_group, hook_group)

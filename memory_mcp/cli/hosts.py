@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
-from ..config import resolve
+from ..config import login_user, resolve
 from ..errors import ConfigError
 from ..guidance import RULES_FILES, rules
 from ._common import BadInput, data_options, settings_of
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
-
-
-def login_user() -> str:
-    """This account's login name as a user id (characters an id may not hold become "_"), else "me"."""
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):
-        return "me"
-    cleaned = re.sub(r"[^\w.@:+\-]", "_", name)[:128]
-    return cleaned or "me"
 
 
 @click.command("config")

@@ -8,12 +8,11 @@ import sys
 from typing import Any
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from ..engine import MemoryEngine
 from ..models import HistoryEntry, Memory, Scope
-from ..schemas import HistoryEntryOut, MemoryOut, MemoryPageOut, SearchHitOut
+from ..projects import working_project
+from ..wire import history_json, hit_json, memory_json, page_json
 from ._common import (
     BadInput,
     Failure,
@@ -22,16 +21,17 @@ from ._common import (
     data_options,
     emit,
     err,
+    escape,
     full_id,
     json_option,
     memory_table,
+    new_table,
     out,
     parse_json,
     progress_bar,
     project_option,
     scope_options,
     with_engine,
-    working_project,
 )
 
 
@@ -63,12 +63,12 @@ def list_command(
             engine.scope(user_id, agent_id, run_id, seen), cursor=cursor, limit=limit, filters=filters
         ),
     )
-    result = MemoryPageOut.of(page)
+    result = page_json(page)
     if as_json:
-        emit(result.model_dump())
+        emit(result)
         return
     where = "" if seen is None else f" (general and project {seen}'s; --project '*' for all)"
-    out.print(memory_table(result.memories, title=f"{user_id}{where}: {len(page.memories)} of {page.total}"))
+    out.print(memory_table(result["memories"], title=f"{user_id}{where}: {len(page.memories)} of {page.total}"))
     if page.next_cursor:
         out.print(f"More: memory-mcp list --user {user_id} --cursor {page.next_cursor}")
 
@@ -104,18 +104,18 @@ def search_command(
         ),
         index=True,
     )
-    results = [SearchHitOut.of_hit(hit) for hit in hits]
+    results = [hit_json(hit) for hit in hits]
     if as_json:
-        emit({"results": [hit.model_dump() for hit in results]})
+        emit({"results": results})
     elif not results:
         err.print(f"Nothing stored for {user_id} matches {query!r}.")
     else:
         out.print(
             memory_table(
-                list(results), scores=[hit.score for hit in results], weak=[hit.match == "weak" for hit in results]
+                results, scores=[hit["score"] for hit in results], weak=[hit["match"] == "weak" for hit in results]
             )
         )
-        if any(hit.match == "weak" for hit in results):
+        if any(hit["match"] == "weak" for hit in results):
             err.print("* a weak match: the nearest of what is stored, maybe unrelated. Try other words for more.")
 
 
@@ -128,13 +128,13 @@ def show_command(
     memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
 ) -> None:
     """Show one memory."""
-    memory = MemoryOut.of(
+    memory = memory_json(
         with_engine(given, lambda engine: _get(engine, memory_id, engine.scope(user_id, agent_id, run_id)))
     )
     if as_json:
-        emit(memory.model_dump())
+        emit(memory)
         return
-    for name, value in memory.model_dump().items():
+    for name, value in memory.items():
         if value not in (None, {}):
             shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
             out.print(f"[bold]{name:>10}[/bold]  {escape(shown)}")
@@ -155,19 +155,19 @@ def history_command(
         return await engine.history(await full_id(engine, memory_id, where), where)
 
     found = with_engine(given, history)
-    entries = [HistoryEntryOut.of(entry) for entry in found]
+    entries = [history_json(entry) for entry in found]
     if as_json:
-        emit({"memory_id": memory_id, "history": [entry.model_dump() for entry in entries]})
+        emit({"memory_id": memory_id, "history": entries})
         return
-    table = Table(title=f"history of {memory_id}")
+    table = new_table(title=f"history of {memory_id}")
     for column in ("when", "event", "before", "after"):
         table.add_column(column, overflow="fold", no_wrap=column == "when")
     for entry in entries:
         table.add_row(
-            entry.created_at[:19].replace("T", " "),
-            entry.event,
-            escape(entry.old_text or ""),
-            escape(entry.new_text or ""),
+            entry["created_at"][:19].replace("T", " "),
+            entry["event"],
+            escape(entry["old_text"] or ""),
+            escape(entry["new_text"] or ""),
         )
     out.print(table)
 
@@ -199,13 +199,13 @@ def add_command(
             text, engine.scope(*scope_args), metadata, current_project=kept_in or working_project()
         ),
     )
-    memory = MemoryOut.of(result.memory)
+    memory = memory_json(result.memory)
     if as_json:
-        emit({**memory.model_dump(), "event": "ADD" if result.created else "NOOP"})
+        emit({**memory, "event": "ADD" if result.created else "NOOP"})
     elif result.created:
-        out.print(f"Added {memory.id}")
+        out.print(f"Added {memory['id']}")
     else:
-        out.print(f"Already remembered as {memory.id}; nothing added.")
+        out.print(f"Already remembered as {memory['id']}; nothing added.")
 
 
 @click.command("edit")
@@ -244,11 +244,11 @@ def edit_command(
             new_text = edited
         return await engine.update(chosen, where, text=new_text, metadata=metadata)
 
-    memory = MemoryOut.of(with_engine(given, edit))
+    memory = memory_json(with_engine(given, edit))
     if as_json:
-        emit(memory.model_dump())
+        emit(memory)
     else:
-        out.print(f"Updated {memory.id}: {escape(memory.text)}")
+        out.print(f"Updated {memory['id']}: {escape(memory['text'])}")
 
 
 @click.command("delete")
@@ -298,12 +298,12 @@ def delete_command(
         else:
             out.print(f"Deleted {deleted} memories of {user_id}.")
         return
-    gone = [MemoryOut.of(memory) for memory in with_engine(given, delete_some)]
+    gone = [memory_json(memory) for memory in with_engine(given, delete_some)]
     if as_json:
-        emit({"deleted": [memory.model_dump() for memory in gone]})
+        emit({"deleted": gone})
     else:
         for memory in gone:
-            out.print(f"Deleted {memory.id}: {escape(memory.text)}")
+            out.print(f"Deleted {memory['id']}: {escape(memory['text'])}")
 
 
 async def _get(engine: MemoryEngine, memory_id: str, scope: Scope) -> Memory:

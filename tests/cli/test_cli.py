@@ -13,7 +13,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from memory_mcp.cli.hosts import login_user
+from memory_mcp.config import login_user
 
 from ..helpers import DEFAULT_ID, data
 

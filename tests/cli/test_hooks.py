@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,38 @@ def test_the_cli_and_the_hooks_keep_each_repository_to_its_project(home: Path) -
     refused = run(home, "add", "Where would this go?", "-p", "current", cwd=home)
     assert refused.returncode == 2
     assert "not in a git repository" in refused.stderr
+
+
+def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: Path) -> None:
+    """The fast path: a stdio server for the same database answers over its socket (mode 0600, in a folder of
+    mode 0700), so the hook process never imports numpy; it prints what opening the database would print."""
+    for text in ("I'm vegetarian", "My sister Anna lives in Oslo"):
+        assert run(home, "add", text, "-u", "sam").returncode == 0
+    question = json.dumps({"prompt": "Is my sister Anna still in Oslo?"})
+    opened = run(home, "hook", "prompt", stdin=question).stdout  # no server yet: the hook opens the database
+    assert "My sister Anna lives in Oslo" in opened
+    env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": "sam", "TMPDIR": str(home)}
+    server = subprocess.Popen(
+        [str(COMMAND)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        folder = home / f"memory-mcp-{os.getuid()}"
+        deadline = time.monotonic() + 30
+        while not list(folder.glob("*.sock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [socket_file] = folder.glob("*.sock")
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE(socket_file.stat().st_mode) == 0o600
+        command = [sys.executable, "-X", "importtime", "-m", "memory_mcp", "hook", "prompt"]
+        fast = subprocess.run(
+            command, env=env, input=question, capture_output=True, text=True, timeout=60, check=False, cwd=home
+        )
+        assert fast.stdout == opened
+        assert "numpy" not in fast.stderr  # -X importtime lists every module imported
+        started = run(home, "hook", "session-start", stdin="{}")
+        assert "- I'm vegetarian" in started.stdout
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
+    assert list(folder.glob("*.sock")) == []  # the server took its socket away

@@ -1,0 +1,264 @@
+"""What the hooks recall, and their fast path: a running stdio server answers them over a socket of the user's own.
+
+A hook runs as a new process on every prompt. Opening the database and loading the search index in it costs a
+few hundred milliseconds at 10,000 memories; a server that is running for the same database (as the host that
+runs the hooks keeps one) has them loaded already. Such a server listens on a Unix socket in a folder only its
+user can enter, named after the database, and answers two questions: the newest memories (session start) and
+the few that match a prompt. The hook tries that first, with nothing heavier than the standard library, and
+opens the database itself only when no server answers. Both paths call the same functions below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import stat
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from .config import database_key, default_db_path, login_user
+from .projects import working_project
+
+if TYPE_CHECKING:
+    from .engine import MemoryEngine
+
+logger = logging.getLogger(__name__)
+
+SESSION_BUDGET: Final = 6_000
+"""Characters of memories printed at session start (about 1,500 tokens)."""
+PROMPT_HITS: Final = 3
+"""At most this many memories added to a prompt, and only strong matches."""
+NEWEST: Final = 100
+"""Memories read for the session start, newest first, before the budget cuts them."""
+_PROMPT_CHARS: Final = 2_000
+"""The start of a long prompt that is searched."""
+_LINE_LIMIT: Final = 65_536
+"""Longest request a server reads (a prompt is cut to 2,000 characters before it is sent)."""
+_ANSWER_WITHIN: Final = 2.0
+"""Seconds a hook waits for a server before it opens the database itself."""
+STEPS: Final = ("session-start", "prompt", "stop")
+
+
+# -- the hook's question -------------------------------------------------------------------------------
+
+
+def event_of(text: str) -> dict[str, Any]:
+    """The JSON a host sends a hook on stdin ({} when there is none or it is not a JSON object)."""
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def request_for(step: str, event: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """What to recall for a hook `step`: for whom (MEMORY_MCP_USER, else the login name), in which project
+    (MEMORY_MCP_PROJECT, else the git repository of the event's `cwd`: Claude Code sends the session's folder),
+    and the prompt."""
+    cwd = event.get("cwd")
+    return {
+        "step": step,
+        "user": env.get("MEMORY_MCP_USER") or login_user(),
+        "project": working_project(Path(cwd) if isinstance(cwd, str) and cwd else None),
+        "prompt": str(event.get("prompt") or "")[:_PROMPT_CHARS],
+    }
+
+
+def database_of(env: Mapping[str, str]) -> str:
+    """The database a hook reads, as `config.database_key` names it: MEMORY_MCP_DATABASE_URL, else
+    MEMORY_MCP_DB, else the default file (what the server resolves from the same variables)."""
+    location = env.get("MEMORY_MCP_DATABASE_URL") or env.get("MEMORY_MCP_DB") or str(default_db_path(env))
+    return database_key(location)
+
+
+REMINDER: Final = (
+    "Before you finish: if the user told you lasting facts about themselves in this session (preferences, "
+    "plans, people, decisions) that are not in memory yet, save each with add_memory; if not, just finish."
+)
+
+
+def stop_reminder(event: Mapping[str, Any]) -> str:
+    """Once per session, before the model stops: a Stop hook's decision asking it to save what it learned
+    ("" when this session was reminded already, or is continuing because of the reminder)."""
+    session = "".join(ch for ch in str(event.get("session_id") or "") if ch.isalnum() or ch in "-_")
+    if event.get("stop_hook_active") or not session:
+        return ""
+    marker = Path(tempfile.gettempdir()) / "memory-mcp-reminded" / session
+    if marker.exists():
+        return ""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return json.dumps({"decision": "block", "reason": REMINDER})
+
+
+def fast(step: str, text: str, env: Mapping[str, str]) -> str | None:
+    """What hook `step` prints for the event `text`, when that needs no database (the stop reminder) or a
+    running server answers; None when the caller must open the database itself."""
+    event = event_of(text)
+    if step == "stop":
+        return stop_reminder(event)
+    request = request_for(step, event, env)
+    if step == "prompt" and not request["prompt"].strip():
+        return ""
+    return ask(database_of(env), request)
+
+
+# -- what is recalled, on either path ----------------------------------------------------------------
+
+
+async def newest(engine: MemoryEngine, user: str, project: str | None) -> list[str]:
+    """The texts of the user's newest memories (general, and the project's)."""
+    page = await engine.page(engine.scope(user, project=project), limit=NEWEST)
+    return [memory.text for memory in page.memories]
+
+
+async def matching(engine: MemoryEngine, user: str, project: str | None, prompt: str) -> list[str]:
+    """The texts of the few memories that match `prompt` well (none when nothing does)."""
+    hits = await engine.search(prompt[:_PROMPT_CHARS], engine.scope(user, project=project), limit=PROMPT_HITS)
+    return [hit.memory.text for hit in hits if hit.match == "strong"]
+
+
+def session_context(texts: list[str], project: str | None) -> str:
+    """What the model reads at session start: the newest memories within SESSION_BUDGET ("" when none)."""
+    lines, used = [], 0
+    for text in texts:
+        line = f"- {text}"
+        if used + len(line) > SESSION_BUDGET:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if not lines:
+        return ""
+    where = "" if project is None else f", general and of project {project}"
+    return (
+        f"What you remember about the user (memory-mcp, {len(lines)} of their newest memories{where}; "
+        "search_memory finds others, add_memory keeps new facts):\n" + "\n".join(lines)
+    )
+
+
+def prompt_context(texts: list[str]) -> str:
+    """What the model reads beside a prompt ("" when nothing matched)."""
+    if not texts:
+        return ""
+    return "Memories that may bear on this (memory-mcp):\n" + "\n".join(f"- {text}" for text in texts)
+
+
+async def answer(engine: MemoryEngine, request: Mapping[str, Any]) -> str:
+    """The context a hook prints for `request` ({"step", "user", "project", "prompt"?})."""
+    step, user, project = request.get("step"), request.get("user"), request.get("project")
+    if not isinstance(user, str) or not (project is None or isinstance(project, str)):
+        raise ValueError("user must be a string and project a string or null")
+    if step == "session-start":
+        return session_context(await newest(engine, user, project), project)
+    if step == "prompt":
+        prompt = request.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            return ""
+        return prompt_context(await matching(engine, user, project, prompt.strip()))
+    raise ValueError(f"unknown step {step!r}")
+
+
+# -- where a server listens ----------------------------------------------------------------------------
+
+
+def _folder() -> Path | None:
+    """The folder of the sockets, private to this user (made with mode 0700); None where there are no Unix
+    sockets or the folder is not ours alone."""
+    if sys.platform == "win32" or not hasattr(socket, "AF_UNIX"):
+        return None
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(runtime) / "memory-mcp" if runtime else Path(tempfile.gettempdir()) / f"memory-mcp-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = folder.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or found.st_mode & 0o077:
+        logger.warning("not answering hooks through %s: it is not a folder of this user's alone", folder)
+        return None
+    return folder
+
+
+def _prefix(database: str) -> str:
+    return hashlib.sha256(database.encode()).hexdigest()[:16] + "-"
+
+
+@contextlib.asynccontextmanager
+async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path | None]:
+    """Answer hooks for `database` (a `config.database_key`) on a socket while the block runs; yields its path
+    (None where hooks cannot be answered this way: they then open the database themselves)."""
+    folder = _folder()
+    if folder is None:
+        yield None
+        return
+    path = folder / f"{_prefix(database)}{os.getpid()}.sock"
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a process of the same id that died without cleaning up
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), _ANSWER_WITHIN)
+            try:
+                reply = {"context": await answer(engine, json.loads(line))}
+            except Exception as exc:  # a bad request or a failed read: the hook opens the database itself
+                logger.info("a hook's request was not answered: %s", exc)
+                reply = {"error": str(exc)}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (OSError, TimeoutError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    try:
+        server = await asyncio.start_unix_server(serve, path=str(path), limit=_LINE_LIMIT)
+        path.chmod(0o600)
+    except OSError as exc:
+        logger.info("not answering hooks through a socket: %s", exc)
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        server.close()
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def ask(database: str, request: Mapping[str, Any]) -> str | None:
+    """The context a running server for `database` gives for `request`; None when none answers (the caller
+    then opens the database itself)."""
+    folder = _folder()
+    if folder is None:
+        return None
+    try:
+        sockets = sorted(folder.glob(_prefix(database) + "*.sock"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    message = json.dumps(request).encode() + b"\n"
+    for path in sockets:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(_ANSWER_WITHIN)
+                connection.connect(str(path))
+                connection.sendall(message)
+                received = b""
+                while not received.endswith(b"\n"):
+                    chunk = connection.recv(65_536)
+                    if not chunk:
+                        break
+                    received += chunk
+            reply = json.loads(received)
+        except (OSError, ValueError):
+            continue  # a server that is gone (its socket left behind) or busy: try the next, then the database
+        if isinstance(reply, dict) and isinstance(reply.get("context"), str):
+            return str(reply["context"])
+    return None
