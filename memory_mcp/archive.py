@@ -17,6 +17,7 @@ from . import validation
 from .engine import MemoryEngine
 from .errors import InvalidInputError
 from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope, now
+from .wire import history_json, memory_json
 
 FORMAT: Final = "memory-mcp"
 VERSION: Final = 1
@@ -80,30 +81,9 @@ async def export(
 
 def record_json(record: MemoryRecord) -> dict[str, Any]:
     """One export line."""
-    memory = record.memory
-    line: dict[str, Any] = {
-        "id": memory.id,
-        "user_id": memory.scope.user_id,
-        "agent_id": memory.scope.agent_id,
-        "run_id": memory.scope.run_id,
-        "project": memory.scope.project,
-        "text": memory.text,
-        "metadata": memory.metadata,
-        "created_at": memory.created_at,
-        "updated_at": memory.updated_at,
-    }
+    line = memory_json(record.memory)
     if record.history:
-        line["history"] = [
-            {
-                "event": entry.event,
-                "old_text": entry.old_text,
-                "new_text": entry.new_text,
-                "old_metadata": entry.old_metadata,
-                "new_metadata": entry.new_metadata,
-                "created_at": entry.created_at,
-            }
-            for entry in record.history
-        ]
+        line["history"] = [history_json(entry) for entry in record.history]
     if record.vector is not None:
         line["vector"] = base64.b64encode(np.asarray(record.vector, dtype="<f4").tobytes()).decode("ascii")
     return line

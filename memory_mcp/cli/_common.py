@@ -259,6 +259,35 @@ def parse_json(text: str | None) -> Any:
         raise BadInput(f'Not valid JSON: {exc}. Quote it for the shell, e.g. \'{{"topic": "food"}}\'.') from None
 
 
+# -- a host's JSON settings ----------------------------------------------------------------------------
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A host's JSON settings file ({} when there is none); BadInput when it is not a JSON object."""
+    if not path.exists():
+        return {}
+    try:
+        found = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except ValueError as exc:
+        raise BadInput(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed.") from None
+    if not isinstance(found, dict):
+        raise BadInput(f"{path} does not hold a JSON object; fix it first, nothing was changed.")
+    return found
+
+
+def write_json_file(path: Path, settings: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Replace `path` with `settings` at once (a partial file renamed over it); False, and a message, when
+    it already holds them."""
+    if settings == before:
+        click.echo(f"{path}: already as it should be; nothing changed.")
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
+    return True
+
+
 # -- output ------------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from .. import recall
 from ..config import database_key, login_user
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
-from ._common import BadInput, data_options, emit, with_engine
+from ._common import data_options, emit, read_json_file, with_engine, write_json_file
 
 _MARK: Final = "memory-mcp hook "
 """Every command we install contains this, so that install and uninstall find ours and leave the others alone."""
@@ -79,31 +79,13 @@ def without_hooks(settings: dict[str, Any]) -> dict[str, Any]:
     return updated
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        found = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except ValueError as exc:
-        raise BadInput(f"{path} is not valid JSON ({exc}); fix it first, nothing was changed.") from None
-    if not isinstance(found, dict):
-        raise BadInput(f"{path} does not hold a JSON object; fix it first, nothing was changed.")
-    return found
-
-
 def _write(path: Path, settings: dict[str, Any], before: dict[str, Any]) -> None:
-    if settings == before:
-        click.echo(f"{path}: already as it should be; nothing changed.")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    partial.replace(path)
-    added = set(settings.get("hooks", {})) - set(before.get("hooks", {}))
-    click.echo(
-        f"{path}: hooks now {', '.join(sorted(settings.get('hooks', {}))) or 'none'}"
-        + (f" (added {', '.join(sorted(added))})" if added else "")
-    )
+    if write_json_file(path, settings, before):
+        added = set(settings.get("hooks", {})) - set(before.get("hooks", {}))
+        click.echo(
+            f"{path}: hooks now {', '.join(sorted(settings.get('hooks', {}))) or 'none'}"
+            + (f" (added {', '.join(sorted(added))})" if added else "")
+        )
 
 
 @click.group("hooks")
@@ -129,7 +111,7 @@ def hooks_group() -> None:
 def install_command(host: str, scope: str, user_id: str | None, dry_run: bool, db: str | None) -> None:
     """Register the hooks in Claude Code's settings (idempotent: ours are replaced, others kept)."""
     path = _settings_file(scope)
-    before = _read(path)
+    before = read_json_file(path)
     after = with_hooks(before, user_id or login_user(), None if db is None else database_key(db))
     if dry_run:
         emit(after)
@@ -145,7 +127,7 @@ def install_command(host: str, scope: str, user_id: str | None, dry_run: bool, d
 def uninstall_command(host: str, scope: str) -> None:
     """Remove our hooks from Claude Code's settings (idempotent; other hooks and settings are kept)."""
     path = _settings_file(scope)
-    before = _read(path)
+    before = read_json_file(path)
     _write(path, without_hooks(before), before)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Final
@@ -12,9 +14,27 @@ import click
 from ..config import login_user, resolve
 from ..errors import ConfigError
 from ..guidance import RULES_FILES, rules
-from ._common import BadInput, data_options, settings_of
+from ._common import BadInput, data_options, read_json_file, settings_of, write_json_file
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
+
+
+def host_file(host: str) -> Path:
+    """Where a host keeps its MCP servers: Claude Desktop's config in the user's application data, Cursor's
+    ~/.cursor/mcp.json, VS Code's workspace .vscode/mcp.json (in the working directory)."""
+    if host == "cursor":
+        return Path("~/.cursor/mcp.json").expanduser()
+    if host == "vscode":
+        return Path(".vscode/mcp.json")
+    if sys.platform == "darwin":
+        return Path("~/Library/Application Support/Claude/claude_desktop_config.json").expanduser()
+    if sys.platform == "win32" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "Claude" / "claude_desktop_config.json"
+    return Path("~/.config/Claude/claude_desktop_config.json").expanduser()
+
+
+WRITABLE: Final = ("claude-desktop", "cursor", "vscode")
+"""The hosts whose settings are a JSON file `config --write` can edit (Claude Code has its own `claude mcp add`)."""
 
 
 @click.command("config")
@@ -27,8 +47,14 @@ HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
     envvar="MEMORY_MCP_USER",
     help="Whose memories the host's assistant keeps (env MEMORY_MCP_USER; default: your login name).",
 )
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Add the server to HOST's own file (claude-desktop, cursor, or vscode's .vscode/mcp.json), keeping the "
+    "rest; for claude-code, run the printed `claude mcp add` command instead.",
+)
 @data_options
-def config_command(host: str | None, user_id: str | None, **given: Any) -> None:
+def config_command(host: str | None, user_id: str | None, write: bool, **given: Any) -> None:
     """Print what to paste into an MCP host (all of them, or HOST) to launch this server on this database.
 
     The server is told whose memories it keeps (MEMORY_MCP_USER), so the assistant needs no user_id.
@@ -42,20 +68,41 @@ def config_command(host: str | None, user_id: str | None, **given: Any) -> None:
     command = str(script) if script.exists() else "memory-mcp"
     db = str(Path(settings.db).expanduser().resolve())
     entry = {"command": command, "env": {"MEMORY_MCP_DB": db, "MEMORY_MCP_USER": user}}
+    vscode_entry = {"type": "stdio", **entry}
+    add_mcp = json.dumps({"name": "memory", **vscode_entry})
+    files = {
+        "claude-desktop": {"mcpServers": {"memory": entry}},
+        "cursor": {"mcpServers": {"memory": entry}},
+        "vscode": {"servers": {"memory": vscode_entry}},
+    }
+    if write:
+        if host not in WRITABLE:
+            raise BadInput(
+                f"--write edits the file of {', '.join(WRITABLE)}; for Claude Code run: "
+                f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- "
+                f"{shlex.quote(command)}"
+            )
+        path = host_file(host)
+        before = read_json_file(path)
+        key = "servers" if host == "vscode" else "mcpServers"
+        after = {**before, key: {**(before.get(key) or {}), **files[host][key]}}
+        if write_json_file(path, after, before):
+            click.echo(f"{path}: server 'memory' added; restart {host} to start it.")
+        return
     snippets = {
         "claude-desktop": (
-            "Claude Desktop: claude_desktop_config.json (macOS ~/Library/Application Support/Claude/, "
-            "Windows %APPDATA%\\Claude\\)",
-            json.dumps({"mcpServers": {"memory": entry}}, indent=2),
+            f"Claude Desktop: {host_file('claude-desktop')}",
+            json.dumps(files["claude-desktop"], indent=2),
         ),
-        "cursor": (
-            "Cursor: ~/.cursor/mcp.json or .cursor/mcp.json",
-            json.dumps({"mcpServers": {"memory": entry}}, indent=2),
+        "cursor": ("Cursor: ~/.cursor/mcp.json or .cursor/mcp.json", json.dumps(files["cursor"], indent=2)),
+        "vscode": (
+            f".vscode/mcp.json (or run: code --add-mcp {shlex.quote(add_mcp)})",
+            json.dumps(files["vscode"], indent=2),
         ),
-        "vscode": (".vscode/mcp.json", json.dumps({"servers": {"memory": {"type": "stdio", **entry}}}, indent=2)),
         "claude-code": (
             "Claude Code: run",
-            f"claude mcp add -e MEMORY_MCP_DB={db} -e MEMORY_MCP_USER={user} memory -- {command}",
+            f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- "
+            f"{shlex.quote(command)}",
         ),
     }
     if host is not None:

@@ -400,3 +400,39 @@ def test_the_readme_handshake_check_gets_one_answer_and_ends(db: Path) -> None:
     result = json.loads(answer[0])["result"]
     assert result["serverInfo"]["name"] == "memory-mcp"
     assert "search_memory" in result["instructions"]
+
+
+def test_config_write_adds_the_server_to_a_hosts_file_and_keeps_the_rest(db: Path, tmp_path: Path) -> None:
+    """The one-command path for the file-based hosts: idempotent, other servers and keys kept."""
+    home = tmp_path / "home"
+    cursor_file = home / ".cursor" / "mcp.json"
+    cursor_file.parent.mkdir(parents=True)
+    cursor_file.write_text(json.dumps({"mcpServers": {"other": {"command": "x"}}, "theme": "dark"}))
+    env = {"HOME": str(home), "APPDATA": str(home)}
+    written = cli(db, "config", "cursor", "--write", "-u", "sam", env=env)
+    assert written.returncode == 0, written.stderr
+    assert "server 'memory' added" in written.stdout
+    saved = json.loads(cursor_file.read_text())
+    assert saved["theme"] == "dark"
+    assert saved["mcpServers"]["other"] == {"command": "x"}
+    assert saved["mcpServers"]["memory"]["env"] == {"MEMORY_MCP_DB": str(db), "MEMORY_MCP_USER": "sam"}
+    assert "already as it should be" in ok(cli(db, "config", "cursor", "--write", "-u", "sam", env=env))
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    vscode = subprocess.run(
+        [str(COMMAND), "config", "vscode", "--write", "-u", "sam"],
+        env={"MEMORY_MCP_DB": str(db), "PATH": str(BIN), **env},
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert vscode.returncode == 0, vscode.stderr
+    assert json.loads((workspace / ".vscode" / "mcp.json").read_text())["servers"]["memory"]["type"] == "stdio"
+    desktop = ok(cli(db, "config", "claude-desktop", "--write", "-u", "sam", env=env))
+    assert "claude_desktop_config.json: server 'memory' added" in desktop
+    refused = cli(db, "config", "claude-code", "--write", env=env)
+    assert refused.returncode == 2
+    assert "claude mcp add" in refused.stderr
+    assert "code --add-mcp" in ok(cli(db, "config", env=env))
