@@ -10,7 +10,6 @@ opens the database itself only when no server answers. Both paths call the same 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -28,6 +27,8 @@ from .config import database_key, default_db_path, login_user
 from .projects import working_project
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .engine import MemoryEngine
 
 logger = logging.getLogger(__name__)
@@ -195,6 +196,8 @@ def _prefix(database: str) -> str:
 async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path | None]:
     """Answer hooks for `database` (a `config.database_key`) on a socket while the block runs; yields its path
     (None where hooks cannot be answered this way: they then open the database themselves)."""
+    import asyncio  # here, not at the top: a hook's process never needs it
+
     folder = _folder()
     if folder is None:
         yield None

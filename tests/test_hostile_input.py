@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +37,15 @@ NASTY = [
     "🦄" * 50,
 ]
 TOOLS = {
-    "add_memory": ["user_id", "text", "metadata", "agent_id", "run_id"],
-    "add_memories": ["user_id", "memories", "agent_id", "run_id"],
-    "search_memory": ["user_id", "query", "limit", "threshold", "filters", "agent_id", "run_id"],
-    "get_memory": ["user_id", "memory_id", "agent_id", "run_id"],
-    "list_memories": ["user_id", "cursor", "limit", "filters", "agent_id", "run_id"],
-    "update_memory": ["user_id", "memory_id", "text", "metadata", "agent_id", "run_id"],
-    "delete_memory": ["user_id", "memory_id", "agent_id", "run_id"],
-    "delete_all_memories": ["user_id", "agent_id", "run_id"],
-    "memory_history": ["user_id", "memory_id", "agent_id", "run_id"],
+    "add_memory": ["user_id", "text", "metadata", "project", "agent_id", "run_id", "if_similar"],
+    "add_memories": ["user_id", "memories", "project", "agent_id", "run_id"],
+    "search_memory": ["user_id", "query", "queries", "limit", "threshold", "filters", "project", "agent_id", "run_id"],
+    "get_memory": ["user_id", "memory_id"],
+    "list_memories": ["user_id", "cursor", "limit", "filters", "project", "agent_id", "run_id"],
+    "update_memory": ["user_id", "memory_id", "text", "metadata"],
+    "delete_memory": ["user_id", "memory_id"],
+    "delete_all_memories": ["user_id", "project", "agent_id", "run_id"],
+    "memory_history": ["user_id", "memory_id"],
 }
 
 OPERATOR_WORDS = ["eq", "gt", "in", "contains", "AND", "OR", "NOT", "user_id", "$gt"]
@@ -141,22 +142,40 @@ async def test_any_resource_uri_is_read_or_refused_cleanly(server: MCPServer, us
             assert refusal  # a refusal with a reason
 
 
-def test_lone_surrogates_escaped_on_the_wire_change_nothing_and_the_server_lives_on(tmp_path: Path) -> None:
-    """JSON may carry \\ud800 escapes that decode to text UTF-8 cannot hold.
-
-    The MCP SDK (2.3) drops such a message before any handler sees it, without an error reply (the caller's
-    request times out): we cannot answer it, but the server must keep serving and store nothing.
-    """
+def test_every_request_on_the_wire_gets_an_answer_and_a_broken_one_changes_nothing(tmp_path: Path) -> None:
+    """Lines the MCP SDK (2.3) drops without a word, so that the caller waits for its own timeout, get a JSON-RPC
+    error instead: escaped lone surrogates (\\ud800 decodes to text UTF-8 cannot hold), text that is not JSON or
+    not UTF-8, batches, messages of no known shape. Nothing is stored and the server serves on."""
     from tests.test_durability import RawServer
 
     server = RawServer(tmp_path / "raw.db")
+    assert server.process.stdin is not None
+    assert server.process.stdout is not None
     try:
-        for arguments in (
-            {"user_id": "u", "text": "lone \ud800 surrogate"},
-            {"user_id": "u", "text": "fine text", "metadata": {"key \udfff": 1}},
-            {"user_id": "u\ud83d", "text": "fine text"},
-        ):
+        asked = [
             server.send("tools/call", {"name": "add_memory", "arguments": arguments})
+            for arguments in (
+                {"user_id": "u", "text": "lone \ud800 surrogate"},
+                {"user_id": "u", "text": "fine text", "metadata": {"key \udfff": 1}},
+                {"user_id": "u\ud83d", "text": "fine text"},
+            )
+        ]
+        asked.append(server.send("ping", {"x": "\udc00"}))
+        raw = [
+            b"not json",
+            b"[1, 2]",
+            b'{"jsonrpc": "2.0", "id": 900}',
+            b'{"jsonrpc": "2.0", "id": 901, "method": "ping", "params": {"x": "\xff"}}',
+        ]
+        for line in raw:
+            server.process.stdin.write(line + b"\n")
+        server.process.stdin.flush()
+        answers = [json.loads(server.process.stdout.readline()) for _ in range(len(asked) + len(raw))]
+        assert [answer["id"] for answer in answers] == [*asked, None, None, 900, 901]
+        assert all(answer["error"]["code"] in (-32700, -32600) for answer in answers)
+        assert "unpaired surrogate" in answers[0]["error"]["message"]
+        assert "not JSON" in answers[len(asked)]["error"]["message"]
+        assert "not valid UTF-8" in answers[-1]["error"]["message"]
         listed = server.call("tools/call", {"name": "list_memories", "arguments": {"user_id": "u"}})
         assert listed["structuredContent"]["total"] == 0
         added = server.call("tools/call", {"name": "add_memory", "arguments": {"user_id": "u", "text": "still fine"}})

@@ -22,6 +22,7 @@ from .auth import StaticTokens, listen_to_own_user_only
 from .prompts import register_prompts
 from .resources import register_resources
 from .roots import Projects
+from .stdio import stdio_streams
 from .tools import register_tools
 from .uris import memories_uri, memory_uri
 
@@ -71,6 +72,13 @@ class MemoryServer(MCPServer):
             )
             for tool in await super().list_tools()
         ]
+
+    async def run_stdio_async(self) -> None:
+        """Serve over stdio, every request answered (see `stdio.verdict`)."""
+        async with stdio_streams() as (read_stream, write_stream):
+            await self._lowlevel_server.run(
+                read_stream, write_stream, self._lowlevel_server.create_initialization_options()
+            )
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -19,7 +19,7 @@ from memory_mcp.validation import content_hash
 
 from ..helpers import ROOT
 
-MADE_BY_MAIN = ROOT / "tests" / "data" / "schema2-main.db"
+MADE_BY_MAIN = ROOT / "tests" / "data" / "schema2-main.sqlite3"
 """A SQLite file written by memory-mcp at schema 2 (main at eaf5e22): Sam's two memories (one updated, one added and
 deleted in between), and one of agent "coder"."""
 T0 = "2025-01-01T00:00:00.000000Z"

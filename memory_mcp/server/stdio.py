@@ -1,0 +1,151 @@
+"""The stdio transport: the SDK's, except that a line it would drop without a word gets a JSON-RPC error reply."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO, Final
+
+import anyio
+import mcp_types as types
+from mcp.server.stdio import stdio_server
+from pydantic import ValidationError
+
+logger = logging.getLogger(__name__)
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+
+
+def _error(ident: Any, code: int, message: str) -> str:
+    reply = {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
+    return json.dumps(reply, separators=(",", ":"))
+
+
+def _unpaired(value: Any) -> bool:
+    """True when a string anywhere in `value` holds a lone surrogate (JSON's \\ud800 escapes decode to one)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_unpaired(key) or _unpaired(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unpaired(item) for item in value)
+    return False
+
+
+def verdict(line: bytes) -> str | None:
+    """What to do with one line read from the client: None to pass it to the SDK, else the reply to write in its
+    place ("" for nothing: a blank line, or a broken notification, which JSON-RPC never answers).
+
+    The SDK drops, without a reply, any line it cannot read as a message, so a caller would wait for its own
+    timeout: not JSON, not valid UTF-8, a batch, a message of no known shape, and text with an unpaired surrogate
+    (which no handler could store). Each gets an error here, with the request's id when it has one."""
+    if not line.strip():
+        return ""
+    try:
+        text, readable = line.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, readable = line.decode("utf-8", errors="replace"), False
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        return _error(
+            None, PARSE_ERROR, f"Parse error: the line is not JSON ({exc}). Send one JSON-RPC message a line."
+        )
+    if not isinstance(message, dict):
+        return _error(None, INVALID_REQUEST, "Invalid request: send one JSON-RPC object a line (batches are not used).")
+    ident = message.get("id")
+    answerable = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))
+    problem = None
+    if not readable:
+        problem = "the line is not valid UTF-8; send UTF-8 text"
+    elif _unpaired(message):
+        problem = "a string holds an unpaired surrogate escape (such as \\ud800), which is no text; send proper UTF-8"
+    else:
+        try:
+            types.jsonrpc_message_adapter.validate_python(message, by_name=False)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"][1:]) or "the message"
+            problem = f"{where}: {first['msg']} (expected a JSON-RPC 2.0 request, notification or response)"
+    if problem is None:
+        return None
+    if "method" in message and "id" not in message:  # a notification: never answered
+        logger.info("a notification was dropped: %s", problem)
+        return ""
+    return _error(ident if answerable else None, INVALID_REQUEST, f"Invalid request: {problem}. Nothing was done.")
+
+
+class _Wire:
+    """The client's side of stdout: whole lines, written one at a time (the SDK's replies and ours)."""
+
+    def __init__(self, binary: BinaryIO) -> None:
+        self._file = anyio.wrap_file(io.TextIOWrapper(binary, encoding="utf-8", write_through=True))
+        self._lock = anyio.Lock()
+
+    async def write(self, text: str) -> None:
+        async with self._lock:
+            await self._file.write(text)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            await self._file.flush()
+
+
+class _CheckedLines:
+    """The client's lines, as the SDK reads them, with those it would drop answered on `wire` and held back."""
+
+    def __init__(self, binary: BinaryIO, wire: _Wire) -> None:
+        self._file = anyio.wrap_file(binary)
+        self._wire = wire
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for line in self._file:
+            reply = verdict(line)
+            if reply is None:
+                yield line.decode("utf-8")
+            elif reply:
+                await self._wire.write(reply + "\n")
+                await self._wire.flush()
+
+
+def _claim() -> tuple[BinaryIO, BinaryIO, Callable[[], None]]:
+    """The protocol's own copies of stdin and stdout; fd 0 then reads the null device and fd 1 writes to stderr,
+    so that a stray print or a child process can never corrupt the wire (as the SDK's own transport does)."""
+    if sys.platform == "win32":
+        return sys.stdin.buffer, sys.stdout.buffer, lambda: None
+    sys.stdout.flush()
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            os.dup2(wire_in, 0)
+            os.dup2(wire_out, 1)
+
+    # closefd=False: a worker thread may still block reading the descriptor after the transport ends.
+    return os.fdopen(wire_in, "rb", closefd=False), os.fdopen(wire_out, "wb", closefd=False), release
+
+
+@contextlib.asynccontextmanager
+async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
+    """(read, write) streams for a server over this process's stdin and stdout."""
+    source, sink, release = _claim()
+    wire = _Wire(sink)
+    try:
+        async with stdio_server(_CheckedLines(source, wire), wire) as streams:  # type: ignore[arg-type]
+            yield streams
+    finally:
+        release()
