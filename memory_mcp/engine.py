@@ -38,6 +38,7 @@ from .paging import decode_cursor, encode_cursor
 from .protocols import Embedder, MemoryStore, Retriever
 from .search.analyzer import Analyzer
 from .search.fusion import fuse
+from .tally import Tally, field_of, tally
 
 logger = logging.getLogger(__name__)
 
@@ -494,6 +495,22 @@ class MemoryEngine:
         more = len(rows) > size
         next_cursor = encode_cursor((page[-1].created_at, page[-1].id)) if more and page else None
         return Page(page, next_cursor, total)
+
+    async def summarize(
+        self, scope: Scope, group_by: str, *, filters: Mapping[str, Any] | None = None, limit: int = 20
+    ) -> Tally:
+        """The memories of `scope` (that `filters` match) counted by month stored or by a metadata field's values,
+        most first (months in time order), at most `limit` groups."""
+        size = validation.limit(limit, self.limits)
+        field_of(group_by)  # a bad group_by is refused before anything is read
+        where = self._filter(filters)
+        test = None if where is None else predicate(where)
+        rows = [
+            (position[0], metadata)
+            for _, position, metadata in await self.store.listing(scope, where)
+            if test is None or test(metadata)
+        ]
+        return tally(rows, group_by, size)
 
     async def history(self, memory_id: str, scope: Scope) -> list[HistoryEntry]:
         """Every recorded change of a memory, oldest first; still there after it is deleted."""

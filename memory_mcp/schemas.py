@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, Similar, UserSummary
+from .tally import Tally
 from .wire import history_json, hit_json, memory_json
 
 
@@ -186,3 +187,31 @@ class UserStatsOut(BaseModel):
     def of(cls, summary: UserSummary, embedder: str) -> UserStatsOut:
         """The wire form of a user's summary."""
         return cls(**asdict(summary), embedder=embedder)
+
+
+class GroupOut(BaseModel):
+    """One group of summarize_memories."""
+
+    value: str
+    count: int
+
+
+class SummaryOut(BaseModel):
+    """What summarize_memories counted."""
+
+    group_by: str
+    total: int = Field(description="How many memories were counted (those the filters match).")
+    groups: list[GroupOut] = Field(description="Values and their counts, most first (months in time order).")
+    missing: int = Field(description="Memories without the field (0 for months).")
+    truncated: bool = Field(description="True when there are more groups than the limit shows.")
+
+    @classmethod
+    def of(cls, counted: Tally) -> SummaryOut:
+        """The wire form of a tally."""
+        return cls(
+            group_by=counted.group_by,
+            total=counted.total,
+            groups=[GroupOut(value=group.value, count=group.count) for group in counted.groups],
+            missing=counted.missing,
+            truncated=counted.truncated,
+        )

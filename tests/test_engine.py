@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
+import random
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +17,7 @@ from memory_mcp import open_engine
 from memory_mcp.embedders import HashEmbedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
-from memory_mcp.models import Limits, Matrix, Scope, Vector
+from memory_mcp.models import Limits, Matrix, Scope, Vector, now
 from memory_mcp.paging import decode_cursor
 
 from .helpers import DEFAULT_ID, keeps_an_index, local_index, strong
@@ -682,3 +684,47 @@ async def test_the_same_words_may_be_kept_in_two_projects(engine: MemoryEngine) 
     assert (await engine.add("uses PNPM", Scope("alice", project="beta"))).memory.id == second.memory.id
     with pytest.raises(InvalidInputError, match="project 'my project' is not a valid id"):
         engine.scope("alice", project="my project")
+
+
+async def test_counts_by_month_and_by_metadata_equal_a_brute_force_count(engine: MemoryEngine) -> None:
+    """summarize: every memory counted once per value (each item of a list), the filter applied first."""
+    rng = random.Random(11)
+    topics = ["food", "work", "travel", 4, True, None]
+    stored: list[dict[str, object]] = []
+    for number in range(120):
+        metadata: dict[str, object] = {}
+        if rng.random() < 0.8:
+            metadata["topic"] = rng.choice(topics)
+        if rng.random() < 0.5:
+            metadata["tags"] = rng.sample(["a", "b", "c"], rng.randint(0, 3))
+        metadata["n"] = number
+        stored.append(metadata)
+    await engine.add_many([(f"fact number {i}", meta) for i, meta in enumerate(stored)], ALICE)
+    await engine.add("someone else's fact", BOB, {"topic": "food"})
+
+    def label(value: object) -> str:
+        return value if isinstance(value, str) else json.dumps(value)
+
+    for field in ("topic", "tags"):
+        expected: dict[str, int] = {}
+        for meta in stored:
+            value = meta.get(field)
+            if field in meta and value != []:
+                values = {label(item) for item in value} if isinstance(value, list) else {label(value)}
+                for one in values:
+                    expected[one] = expected.get(one, 0) + 1
+        counted = await engine.summarize(ALICE, field, limit=100)
+        assert {group.value: group.count for group in counted.groups} == expected
+        assert counted.missing == sum(1 for meta in stored if field not in meta or meta[field] == [])
+        assert counted.total == len(stored)
+        assert [group.count for group in counted.groups] == sorted(expected.values(), reverse=True)
+    narrowed = await engine.summarize(ALICE, "topic", filters={"n": {"lt": 60}}, limit=100)
+    assert narrowed.total == 60
+    assert sum(group.count for group in narrowed.groups) + narrowed.missing == 60
+    months = await engine.summarize(ALICE, "month")
+    assert [(group.value, group.count) for group in months.groups] == [(now()[:7], 120)]
+    cut = await engine.summarize(ALICE, "topic", limit=2)
+    assert len(cut.groups) == 2
+    assert cut.truncated
+    with pytest.raises(InvalidInputError, match="group_by is empty"):
+        await engine.summarize(ALICE, " ")

@@ -46,6 +46,7 @@ TOOLS = {
     "delete_memory": ["user_id", "memory_id"],
     "delete_all_memories": ["user_id", "project", "agent_id", "run_id"],
     "memory_history": ["user_id", "memory_id"],
+    "summarize_memories": ["user_id", "group_by", "filters", "limit", "project", "agent_id", "run_id"],
 }
 
 OPERATOR_WORDS = ["eq", "gt", "in", "contains", "AND", "OR", "NOT", "user_id", "$gt"]

@@ -24,6 +24,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.version",
         "memory_mcp.guidance",
         "memory_mcp.wire",
+        "memory_mcp.tally",
     ),
     ("memory_mcp.protocols", "memory_mcp.projects"),  # siblings; projects reads the file system for .git only
     ("memory_mcp.search",),

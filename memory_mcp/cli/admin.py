@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -17,6 +17,7 @@ from ..config import Settings, is_postgres, redact
 from ..embedders import open_embedder
 from ..engine import MemoryEngine
 from ..stores.sqlite import SqliteStore, maintenance
+from ..tally import Tally
 from ._common import (
     BadInput,
     data_options,
@@ -28,6 +29,7 @@ from ._common import (
     json_option,
     new_table,
     out,
+    parse_json,
     progress_bar,
     run,
     scope_options,
@@ -61,10 +63,31 @@ def users_command(as_json: bool, **given: Any) -> None:
 
 @click.command("stats")
 @click.option("--user", "-u", "user_id", metavar="USER", help="One user's figures instead of the database's.")
+@click.option(
+    "--by",
+    "group_by",
+    metavar="FIELD",
+    help='Count the user\'s memories by "month" or by a metadata field (e.g. topic), drawn as bars.',
+)
+@click.option("--filter", "filter_json", metavar="JSON", help="With --by: count only the memories it matches.")
+@click.option("--limit", "-n", default=20, show_default=True, help="With --by: most groups shown.")
 @json_option
 @data_options
-def stats_command(user_id: str | None, as_json: bool, **given: Any) -> None:
-    """Figures about the database (or one user): memories, users, time span, embedder, size."""
+def stats_command(
+    user_id: str | None,
+    group_by: str | None,
+    filter_json: str | None,
+    limit: int,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Figures about the database (or one user): memories, users, time span, embedder, size; or, with --by, one
+    user's memories counted by month or by a metadata field."""
+    if group_by is not None:
+        if user_id is None:
+            raise click.UsageError("--by counts one user's memories: give --user (or MEMORY_MCP_USER).")
+        _counts(user_id, group_by, parse_json(filter_json), limit, as_json, given)
+        return
     settings = settings_of(given)
     from ..schemas import UserStatsOut
 
@@ -88,6 +111,36 @@ def stats_command(user_id: str | None, as_json: bool, **given: Any) -> None:
         return
     for name, value in found.items():
         out.print(f"[bold]{name:>10}[/bold]  {escape(str(value))}")
+
+
+_BAR: Final = 40
+"""Characters of the longest bar."""
+
+
+def bars(counted: Tally) -> list[str]:
+    """A plain-text bar chart of a tally: one line a group, the bar as long as its share of the largest."""
+    rows = [(group.value, group.count) for group in counted.groups]
+    if counted.missing:
+        rows.append(("(none)", counted.missing))
+    if not rows:
+        return []
+    width = max(len(value) for value, _ in rows)
+    largest = max(count for _, count in rows)
+    return [f"{value:<{width}}  {'█' * max(1, round(_BAR * count / largest))} {count}" for value, count in rows]
+
+
+def _counts(user_id: str, group_by: str, filters: Any, limit: int, as_json: bool, given: dict[str, Any]) -> None:
+    async def count(engine: MemoryEngine) -> Tally:
+        return await engine.summarize(engine.scope(user_id), group_by, filters=filters, limit=limit)
+
+    counted = with_engine(given, count)
+    if as_json:
+        emit({**asdict(counted), "groups": [asdict(group) for group in counted.groups]})
+        return
+    more = " (more groups than shown: raise --limit)" if counted.truncated else ""
+    out.print(f"{user_id}: {counted.total} memories by {counted.group_by}{more}")
+    for line in bars(counted):
+        out.print(escape(line))
 
 
 @click.command("export")

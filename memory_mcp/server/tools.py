@@ -31,6 +31,7 @@ from ..schemas import (
     SearchHitOut,
     SearchResultOut,
     SimilarOut,
+    SummaryOut,
 )
 from ..validation import MAX_QUERIES
 from .auth import authenticated_user, require_own_user
@@ -93,7 +94,7 @@ def _tool(
 
 CORE: Final = ("add_memory", "search_memory", "list_memories", "update_memory", "delete_memory")
 """The tools a server offers with MEMORY_MCP_TOOLS=core; `all` adds add_memories, get_memory,
-delete_all_memories and memory_history."""
+delete_all_memories, memory_history and summarize_memories."""
 
 
 def register_tools(
@@ -410,6 +411,34 @@ def register_tools(
         if deleted:
             await announce(ctx, user(user_id))
         return DeleteAllOut(deleted=deleted)
+
+    @_tool(extra, "Count memories", READ, optional_user)
+    async def summarize_memories(
+        user_id: user_id_t,
+        group_by: Annotated[
+            str,
+            Field(
+                description='"month" (when stored), or a metadata field such as "topic" (a list field counts each '
+                'item; "metadata.month" for a field named month).',
+                max_length=limits.id_max_chars,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        filters: filters_t = None,
+        limit: Annotated[int, Field(description="Most groups shown.", ge=1, le=limits.max_results)] = 20,
+        project: read_project_t = None,
+        agent_id: agent_id_t = None,
+        run_id: run_id_t = None,
+    ) -> SummaryOut:
+        """Count the user's memories by month or by a metadata field's values (e.g. how many per topic).
+
+        Use it for questions about amounts or spread ("how many things do you know about my work?", "what topics
+        do you remember?"). Counts every memory the filters match, exactly; memories without the field are
+        counted in `missing`.
+        """
+        where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
+        with tool_errors():
+            return SummaryOut.of(await engine.summarize(where, group_by, filters=filters, limit=limit))
 
     @_tool(extra, "Memory history", READ, optional_user)
     async def memory_history(

@@ -436,3 +436,18 @@ def test_config_write_adds_the_server_to_a_hosts_file_and_keeps_the_rest(db: Pat
     assert refused.returncode == 2
     assert "claude mcp add" in refused.stderr
     assert "code --add-mcp" in ok(cli(db, "config", env=env))
+
+
+def test_stats_by_a_field_draws_bars_of_the_counts(db: Path) -> None:
+    for text, topic in (("Likes ramen", "food"), ("Bakes bread", "food"), ("Works at a bank", "work")):
+        ok(cli(db, "add", text, "-u", "sam", "--metadata", json.dumps({"topic": topic})))
+    ok(cli(db, "add", "Has a cat", "-u", "sam"))
+    drawn = ok(cli(db, "stats", "--by", "topic", "-u", "sam")).splitlines()
+    assert drawn[0] == "sam: 4 memories by topic"
+    assert [line.split()[0] for line in drawn[1:]] == ["food", "work", "(none)"]
+    assert drawn[1].count("█") == 2 * drawn[2].count("█")
+    counted = as_json(cli(db, "stats", "--by", "topic", "-u", "sam", "--json"))
+    assert counted["groups"] == [{"value": "food", "count": 2}, {"value": "work", "count": 1}]
+    alone = cli(db, "stats", "--by", "topic")
+    assert alone.returncode == 2
+    assert "give --user" in alone.stderr

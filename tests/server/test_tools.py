@@ -43,6 +43,7 @@ ALL_TOOLS = (
     "delete_memory",
     "delete_all_memories",
     "memory_history",
+    "summarize_memories",
 )
 """Every tool the server offers (MEMORY_MCP_TOOLS=all); each takes a user_id."""
 
@@ -63,7 +64,7 @@ async def test_tools_are_described_for_the_model(server: MCPServer, mode: str) -
         for name, prop in tool.input_schema["properties"].items():
             assert prop.get("description"), f"{tool.name}.{name} has no description"
     read_only = {name for name, tool in tools.items() if tool.annotations and tool.annotations.read_only_hint}
-    assert read_only == {"search_memory", "get_memory", "list_memories", "memory_history"}
+    assert read_only == {"search_memory", "get_memory", "list_memories", "memory_history", "summarize_memories"}
     destructive = {name for name, tool in tools.items() if tool.annotations and tool.annotations.destructive_hint}
     assert destructive == {"update_memory", "delete_memory", "delete_all_memories"}
     assert tools["search_memory"].input_schema["properties"]["limit"]["maximum"] == 100
@@ -426,3 +427,17 @@ async def test_add_memory_reports_similar_memories_and_can_skip_near_duplicates(
         assert listed["total"] == 2
         wrong = await client.call_tool("add_memory", {"user_id": "u1", "text": "x", "if_similar": "maybe"})
         assert "if_similar" in error_text(wrong)
+
+
+async def test_summarize_memories_counts_by_a_metadata_field_and_by_month(server: MCPServer) -> None:
+    async with Client(server) as client:
+        for text, topic in (("Likes ramen", "food"), ("Bakes bread", "food"), ("Works at a bank", "work")):
+            await client.call_tool("add_memory", {"user_id": "sam", "text": text, "metadata": {"topic": topic}})
+        await client.call_tool("add_memory", {"user_id": "sam", "text": "Has a cat"})
+        counted = data(await client.call_tool("summarize_memories", {"user_id": "sam", "group_by": "topic"}))
+        assert counted["groups"] == [{"value": "food", "count": 2}, {"value": "work", "count": 1}]
+        assert (counted["total"], counted["missing"], counted["truncated"]) == (4, 1, False)
+        months = data(await client.call_tool("summarize_memories", {"user_id": "sam", "group_by": "month"}))
+        assert [group["count"] for group in months["groups"]] == [4]
+        refused = await client.call_tool("summarize_memories", {"user_id": "sam", "group_by": "metadata."})
+        assert "names no field" in error_text(refused)
