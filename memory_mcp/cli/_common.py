@@ -144,6 +144,7 @@ def settings_options(*, serving: bool) -> Callable[[F], F]:
                 )
             else:
                 default = shown.get(option.name, defaults.get(option.name))
+                default = "none" if default is None else default
                 decorator = click.option(
                     option.flag,
                     option.name,

@@ -112,6 +112,7 @@ def build_server(
     user's resources. `project` fixes the project (workspace) the server works in; without it, each connection's
     is the client's first MCP root, if it shares any.
     """
+    verifier = StaticTokens(tokens) if tokens else None
     auth = None
     if tokens:
         auth = AuthSettings(
@@ -125,14 +126,20 @@ def build_server(
         title="Memory",
         version=__version__,
         instructions=instructions(default_user, bool(tokens)),
-        token_verifier=StaticTokens(tokens) if tokens else None,
+        token_verifier=verifier,
         auth=auth,
         middleware=[listen_to_own_user_only],
     )
 
     @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "memories": engine.indexed, "index_ready": engine.ready})
+        """Up and whether searches are ready; how many memories only to a caller with a valid token (or on a
+        server without tokens, whose tools anyone may call anyway)."""
+        answer: dict[str, Any] = {"status": "ok", "index_ready": engine.ready}
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if verifier is None or (scheme.lower() == "bearer" and await verifier.verify_token(token.strip())):
+            answer["memories"] = engine.indexed
+        return JSONResponse(answer)
 
     projects = Projects(project)
     projects.listen(mcp._lowlevel_server)

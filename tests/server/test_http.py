@@ -95,10 +95,14 @@ def test_no_token_or_a_wrong_one_gets_401(server: str, headers: dict[str, str]) 
     assert "Bearer" in answer.headers["www-authenticate"]
 
 
-def test_health_needs_no_token(server: str) -> None:
+def test_health_needs_no_token_and_tells_the_count_only_to_a_token(server: str) -> None:
     answer = httpx2.get(f"{server}/health")
     assert answer.status_code == 200
-    assert answer.json()["status"] == "ok"
+    assert answer.json() == {"status": "ok", "index_ready": True}
+    wrong = httpx2.get(f"{server}/health", headers={"Authorization": "Bearer not-a-token"})
+    assert "memories" not in wrong.json()
+    known = httpx2.get(f"{server}/health", headers={"Authorization": f"Bearer {ALICE}"})
+    assert known.json()["memories"] == 0
 
 
 async def test_each_token_acts_as_its_own_user_only(server: str) -> None:
