@@ -6,6 +6,7 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Final
 
 import numpy as np
@@ -23,10 +24,6 @@ PartitionKey = tuple[str, str, str]
 
 Floats = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int32]
-
-
-def _key(scope: Scope) -> PartitionKey:
-    return (scope.agent_id or "", scope.run_id or "", scope.project or "")
 
 
 class _Postings:
@@ -140,11 +137,11 @@ class _Partition:
         self.lengths[start:needed] = lengths
         self.total_length += float(lengths.sum())
         # Number the terms, then one sort of (term, row) keys yields each term's rows and counts at once.
-        number: dict[str, int] = {}
+        # (The vocabulary and the numbering run in C: dict.fromkeys and map over one chain of every term.)
+        vocabulary = [sys.intern(term) for term in dict.fromkeys(chain.from_iterable(term_lists))]
+        number = {term: position for position, term in enumerate(vocabulary)}
         term_ids = np.fromiter(
-            (number.setdefault(term, len(number)) for terms in term_lists for term in terms),
-            dtype=np.int64,
-            count=int(lengths.sum()),
+            map(number.__getitem__, chain.from_iterable(term_lists)), dtype=np.int64, count=int(lengths.sum())
         )
         keys = term_ids * count + np.repeat(np.arange(count, dtype=np.int64), lengths)
         pairs, counts = np.unique(keys, return_counts=True)
@@ -152,7 +149,6 @@ class _Partition:
         rows = (pair_rows + start).astype(np.int32)
         tf = counts.astype(np.float32)
         bounds = np.searchsorted(pair_terms, np.arange(len(number) + 1)).tolist()
-        vocabulary = [sys.intern(term) for term in number]  # one string object per term, shared by rows
         for index, term in enumerate(vocabulary):
             postings = self.postings.get(term)
             if postings is None:
@@ -236,23 +232,29 @@ class NumpyIndex:
                 f"expected {len(items)} vectors of length {self._dim} and {len(items)} term lists, "
                 f"got shape {matrix.shape} and {len(terms)} term lists"
             )
-        fresh: dict[tuple[str, PartitionKey], dict[MemoryId, int]] = {}
-        for position, (memory_id, scope) in enumerate(items):
-            place = (scope.user_id, _key(scope))
-            previous = self._where.get(memory_id)
-            if previous is not None and previous != place:
-                self.remove([memory_id])
+        # Group the items by partition first (one tuple per item), so that a bulk load of new memories is a few
+        # C-level passes per partition instead of several dictionary operations per memory.
+        last = {memory_id: position for position, (memory_id, _) in enumerate(items)}  # a repeated id: its last
+        groups: dict[tuple[str, PartitionKey], dict[MemoryId, int]] = {}
+        for memory_id, position in last.items():
+            scope = items[position][1]
+            place = (scope.user_id, (scope.agent_id or "", scope.run_id or "", scope.project or ""))
+            groups.setdefault(place, {})[memory_id] = position
+        for place, positions in groups.items():
             partition = self._users.setdefault(place[0], {}).get(place[1])
             if partition is None:
                 partition = self._users[place[0]][place[1]] = _Partition(self._dim)
-            if memory_id in partition.rows:
-                partition.replace(memory_id, matrix[position], terms[position])
-            else:
-                fresh.setdefault(place, {})[memory_id] = position  # a repeated id keeps its last position
-            self._where[memory_id] = place
-        for (user_id, key), positions in fresh.items():
-            chosen = list(positions.values())
-            self._users[user_id][key].extend(list(positions), matrix[chosen], [terms[p] for p in chosen])
+            known = positions.keys() & self._where.keys()
+            for memory_id in known:  # already indexed: overwrite in place, or move from another partition
+                if self._where[memory_id] != place:
+                    self.remove([memory_id])
+                elif memory_id in partition.rows:
+                    position = positions.pop(memory_id)
+                    partition.replace(memory_id, matrix[position], terms[position])
+            if positions:
+                chosen = list(positions.values())
+                partition.extend(list(positions), matrix[chosen], [terms[p] for p in chosen])
+            self._where.update(dict.fromkeys(positions.keys() | known, place))
 
     def remove(self, ids: Iterable[MemoryId]) -> None:
         """Drop `ids`; unknown ids are ignored."""

@@ -60,6 +60,8 @@ SCOPES = [
     Scope("alice", "coach"),
     Scope("alice", "coach", "r1"),
     Scope("alice", None, "r2"),
+    Scope("alice", project="p1"),
+    Scope("alice", "coach", project="p2"),
     Scope("bob"),
 ]
 operations = st.lists(
@@ -216,27 +218,59 @@ def test_k_of_zero_and_empty_scopes_return_nothing() -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    batches=st.lists(st.lists(st.integers(0, 25), min_size=1, max_size=12), min_size=1, max_size=6),
-    removals=st.lists(st.integers(0, 25), max_size=10),
+    batches=st.lists(
+        st.lists(st.tuples(st.integers(0, 50), st.integers(0, len(SCOPES) - 1)), min_size=1, max_size=70),
+        min_size=1,
+        max_size=5,
+    ),
+    removals=st.lists(st.integers(0, 50), max_size=10),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_batch_adds_match_brute_force(batches: list[list[int]], removals: list[int], seed: int) -> None:
-    """Batches (new ids in bulk, known ids overwritten, an id twice in one batch) end as one-by-one adds would."""
+def test_batch_adds_match_brute_force(batches: list[list[tuple[int, int]]], removals: list[int], seed: int) -> None:
+    """Batches (new ids in bulk, known ids overwritten or moved to another scope, an id twice in one batch, in two
+    scopes) end as one-by-one adds would."""
     rng = np.random.default_rng(seed)
     index = NumpyIndex(DIM, vector_weight=0.5)
     docs: dict[MemoryId, Doc] = {}
     for batch in batches:
-        ids = [MemoryId(f"m{number}") for number in batch]
-        vectors = unit(rng, len(ids))
-        words = [[str(w) for w in rng.choice(WORDS, size=int(rng.integers(0, 6)))] for _ in ids]
-        index.add([(memory_id, Scope("u")) for memory_id in ids], vectors, words)
-        for memory_id, vector, terms in zip(ids, vectors, words, strict=True):
-            docs[memory_id] = (Scope("u"), vector, terms)  # the last occurrence wins
+        items = [(MemoryId(f"m{number}"), SCOPES[scope_no]) for number, scope_no in batch]
+        vectors = unit(rng, len(items))
+        words = [[str(w) for w in rng.choice(WORDS, size=int(rng.integers(0, 6)))] for _ in items]
+        index.add(items, vectors, words)
+        for (memory_id, scope), vector, terms in zip(items, vectors, words, strict=True):
+            docs[memory_id] = (scope, vector, terms)  # the last occurrence wins
     for number in removals:
         index.remove([MemoryId(f"m{number}")])
         docs.pop(MemoryId(f"m{number}"), None)
+    assert len(index) == len(docs)
     query, terms = unit(rng, 1)[0], [str(w) for w in rng.choice(WORDS, size=2)]
-    want = sorted(reference(docs, query, terms, Scope("u"), 0.5).values(), reverse=True)
-    got = index.search(query, terms, Scope("u"), 30, threshold=-2.0)
-    assert [hit.score for hit in got] == pytest.approx(want, abs=1e-5)
-    assert index.ids(Scope("u")) == set(docs)
+    for scope in [*SCOPES, Scope("alice"), Scope("alice", project="p1")]:
+        want = sorted(reference(docs, query, terms, scope, 0.5).values(), reverse=True)
+        got = index.search(query, terms, scope, 80, threshold=-2.0)
+        assert [hit.score for hit in got] == pytest.approx(want, abs=1e-5)
+        assert index.ids(scope) == {mid for mid, doc in docs.items() if scope.contains(doc[0])}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bulk_batches_with_moves_and_repeats_match_brute_force(seed: int) -> None:
+    """Batches big enough for the bulk path (32+ new memories in a partition), ids repeated inside a batch and
+    moved between partitions from one batch to the next."""
+    rng = np.random.default_rng(seed)
+    index = NumpyIndex(DIM, vector_weight=0.5)
+    docs: dict[MemoryId, Doc] = {}
+    for _ in range(3):
+        numbers = rng.integers(0, 150, size=200)
+        scope_numbers = rng.choice(len(SCOPES), size=200, p=[0.7, *[0.3 / (len(SCOPES) - 1)] * (len(SCOPES) - 1)])
+        items = [(MemoryId(f"m{n}"), SCOPES[s]) for n, s in zip(numbers, scope_numbers, strict=True)]
+        vectors = unit(rng, len(items))
+        words = [[str(w) for w in rng.choice(WORDS, size=int(rng.integers(0, 6)))] for _ in items]
+        index.add(items, vectors, words)
+        for (memory_id, scope), vector, terms in zip(items, vectors, words, strict=True):
+            docs[memory_id] = (scope, vector, terms)
+    assert len(index) == len(docs)
+    query, terms = unit(rng, 1)[0], [str(w) for w in rng.choice(WORDS, size=2)]
+    for scope in [*SCOPES, Scope("alice")]:
+        want = sorted(reference(docs, query, terms, scope, 0.5).values(), reverse=True)
+        got = index.search(query, terms, scope, 200, threshold=-2.0)
+        assert [hit.score for hit in got] == pytest.approx(want, abs=1e-5)
+        assert index.ids(scope) == {mid for mid, doc in docs.items() if scope.contains(doc[0])}
