@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Sequence
@@ -55,17 +56,27 @@ class StaticEmbedder:
 
     def __init__(self, folder: Path | None = None) -> None:
         where = folder or Path(str(resources.files(__package__).joinpath("data")))
+        self._vocabulary = where / f"{TABLE}.vocab.txt"
+        if not self._vocabulary.is_file():
+            raise ConfigError(f"The static word table is missing or damaged in {where}: no {self._vocabulary.name}.")
         try:
             info = json.loads((where / f"{TABLE}.json").read_text(encoding="utf-8"))
-            tokens = (where / f"{TABLE}.vocab.txt").read_text(encoding="utf-8").split("\n")
             self._vectors: npt.NDArray[np.int8] = np.load(where / f"{TABLE}.vectors.npy", mmap_mode="r")
             self._scales: npt.NDArray[np.float32] = np.load(where / f"{TABLE}.scales.npy")
         except (OSError, ValueError) as exc:
             raise ConfigError(f"The static word table is missing or damaged in {where}: {exc}. Reinstall.") from None
-        self._rows = {token: row for row, token in enumerate(tokens[: len(self._scales)])}
         self._dim = int(info["dim"])
         self._version = str(info["sha256"])[:8]
         self._known: dict[str, tuple[int, ...]] = {}
+
+    @functools.cached_property
+    def _rows(self) -> dict[str, int]:
+        """Each token's row, read on first use: a command that never embeds (a listing) never pays for it."""
+        try:
+            tokens = self._vocabulary.read_text(encoding="utf-8").split("\n")
+        except OSError as exc:
+            raise ConfigError(f"The static word table's vocabulary cannot be read: {exc}. Reinstall.") from None
+        return {token: row for row, token in enumerate(tokens[: len(self._scales)])}
 
     @property
     def id(self) -> str:
