@@ -203,8 +203,7 @@ async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path |
         yield None
         return
     path = folder / f"{_prefix(database)}{os.getpid()}.sock"
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a process of the same id that died without cleaning up
+    _sweep(folder, database)  # sockets of servers that died without taking theirs away (kill -9, a crash)
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -234,6 +233,20 @@ async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path |
         server.close()
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def _sweep(folder: Path, database: str) -> None:
+    """Remove the sockets for `database` that no process listens on any more."""
+    for stale in folder.glob(_prefix(database) + "*.sock"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(0.2)
+            try:
+                probe.connect(str(stale))
+            except (ConnectionRefusedError, FileNotFoundError):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+            except OSError:
+                pass  # busy or slow: it may be alive; leave it
 
 
 def ask(database: str, request: Mapping[str, Any]) -> str | None:

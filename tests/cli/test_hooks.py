@@ -164,3 +164,28 @@ def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: 
         server.stdin.close()
         server.wait(timeout=30)
     assert list(folder.glob("*.sock")) == []  # the server took its socket away
+
+
+async def test_a_server_removes_the_sockets_of_dead_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server killed with -9 leaves its socket behind; the next server for the database takes it away (a hook
+    would otherwise try it first, in vain), and leaves other databases' sockets alone."""
+    import socket as sockets
+
+    from memory_mcp import open_engine, recall
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", None)
+    database = str(tmp_path / "m.db")
+    folder = tmp_path / f"memory-mcp-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    dead = folder / f"{recall._prefix(database)}1.sock"
+    other = folder / f"{recall._prefix('elsewhere')}1.sock"
+    for path in (dead, other):  # bound, then closed: nothing listens, as after a crash
+        with sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM) as bound:
+            bound.bind(str(path))
+    async with open_engine(database) as engine, recall.listening(engine, database) as listened:
+        assert listened is not None
+        assert listened.exists()
+        assert not dead.exists()
+        assert other.exists()
