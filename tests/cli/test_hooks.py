@@ -56,7 +56,7 @@ def test_install_writes_hooks_of_the_documented_shape_and_keeps_everything_else(
     assert written["hooks"]["SessionStart"][0]["matcher"] == "startup|resume|clear|compact"
     assert {"hooks": [theirs]} in written["hooks"]["UserPromptSubmit"]
     ours = [g for g in written["hooks"]["UserPromptSubmit"] if "memory-mcp" in g["hooks"][0]["command"]]
-    assert ours[0]["hooks"][0]["command"].startswith("MEMORY_MCP_USER=sam ")
+    assert ours[0]["hooks"][0]["command"].startswith(f"MEMORY_MCP_USER=sam MEMORY_MCP_DB={home.resolve() / 'm.db'} ")
     # Idempotent: a second install changes nothing; uninstall removes ours only, twice as well.
     assert "nothing changed" in run(home, "hooks", "install", "claude-code").stdout
     assert json.loads(settings.read_text()) == written
