@@ -263,6 +263,12 @@ def parse_json(text: str | None) -> Any:
 # -- a host's JSON settings ----------------------------------------------------------------------------
 
 
+def installed_command() -> str:
+    """The absolute path of this installation's `memory-mcp` (what a host or a hook should run), else the name."""
+    script = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
+    return str(script) if script.exists() else "memory-mcp"
+
+
 def read_json_file(path: Path) -> dict[str, Any]:
     """A host's JSON settings file ({} when there is none); BadInput when it is not a JSON object."""
     if not path.exists():

@@ -15,7 +15,7 @@ from .. import recall
 from ..config import database_key, login_user
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
-from ._common import data_options, emit, read_json_file, with_engine, write_json_file
+from ._common import data_options, emit, installed_command, read_json_file, with_engine, write_json_file
 
 _MARK: Final = "memory-mcp hook "
 """Every command we install contains this, so that install and uninstall find ours and leave the others alone."""
@@ -45,8 +45,7 @@ def _ours(group: Any) -> bool:
 def _command(step: str, user: str, database: str | None) -> str:
     """The hook's shell command: the user and (unless the default) the database named, as the server's are, so
     that both read the same memories and a running server can answer."""
-    program = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
-    binary = str(program) if program.exists() else "memory-mcp"
+    binary = installed_command()
     where = "" if database is None else f"MEMORY_MCP_DB={shlex.quote(database)} "
     return f"MEMORY_MCP_USER={shlex.quote(user)} {where}{shlex.quote(binary)} hook {step}"
 

@@ -14,7 +14,7 @@ import click
 from ..config import login_user, resolve
 from ..errors import ConfigError
 from ..guidance import RULES_FILES, rules
-from ._common import BadInput, data_options, read_json_file, settings_of, write_json_file
+from ._common import BadInput, data_options, installed_command, read_json_file, settings_of, write_json_file
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")
 
@@ -64,12 +64,14 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
         user = resolve({"user": user_id or login_user()}, {}).user
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
-    script = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
-    command = str(script) if script.exists() else "memory-mcp"
+    command = installed_command()
     db = str(Path(settings.db).expanduser().resolve())
     entry = {"command": command, "env": {"MEMORY_MCP_DB": db, "MEMORY_MCP_USER": user}}
     vscode_entry = {"type": "stdio", **entry}
     add_mcp = json.dumps({"name": "memory", **vscode_entry})
+    claude_add = (
+        f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- {shlex.quote(command)}"
+    )
     files = {
         "claude-desktop": {"mcpServers": {"memory": entry}},
         "cursor": {"mcpServers": {"memory": entry}},
@@ -77,11 +79,7 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
     }
     if write:
         if host not in WRITABLE:
-            raise BadInput(
-                f"--write edits the file of {', '.join(WRITABLE)}; for Claude Code run: "
-                f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- "
-                f"{shlex.quote(command)}"
-            )
+            raise BadInput(f"--write edits the file of {', '.join(WRITABLE)}; for Claude Code run: {claude_add}")
         path = host_file(host)
         before = read_json_file(path)
         key = "servers" if host == "vscode" else "mcpServers"
@@ -99,11 +97,7 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
             f".vscode/mcp.json (or run: code --add-mcp {shlex.quote(add_mcp)})",
             json.dumps(files["vscode"], indent=2),
         ),
-        "claude-code": (
-            "Claude Code: run",
-            f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- "
-            f"{shlex.quote(command)}",
-        ),
+        "claude-code": ("Claude Code: run", claude_add),
     }
     if host is not None:
         click.echo(snippets[host][1])
