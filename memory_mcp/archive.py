@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import IO, Any, Final
 
 import numpy as np
@@ -16,8 +15,8 @@ import numpy as np
 from . import validation
 from .engine import MemoryEngine
 from .errors import InvalidInputError
-from .models import HistoryEntry, Memory, MemoryId, MemoryRecord, Scope, now
-from .wire import history_json, memory_json
+from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, now
+from .wire import history_json, link_json, memory_json
 
 FORMAT: Final = "memory-mcp"
 VERSION: Final = 1
@@ -26,10 +25,21 @@ PLAIN: Final = "jsonl"
 """Lines of {"text": ..., "metadata"?: {...}, "user_id"?: ...}: plain memories from any tool, no header."""
 SOURCES: Final = ("auto", FORMAT, OFFICIAL, PLAIN)
 _BATCH: Final = 1_000
-_EVENTS: Final = ("ADD", "UPDATE", "DELETE")
+_EVENTS: Final = ("ADD", "UPDATE", "DELETE", "SUPERSEDE")
 
 Advance = Callable[[int], None]
 """Told how many more units (memories, or bytes read) are done."""
+Rename = Callable[[str], str]
+"""The id a memory of the file gets here (the same one, or a new one that is the same for the same old id)."""
+
+
+def _renamer(new_ids: bool) -> Rename:
+    """Keep ids, or give new ones: each old id the same new id within one import, so links and supersessions
+    that point at it follow it."""
+    if not new_ids:
+        return lambda memory_id: memory_id
+    salt = uuid.uuid4()
+    return lambda memory_id: str(uuid.uuid5(salt, memory_id))
 
 
 @dataclass
@@ -80,8 +90,10 @@ async def export(
 
 
 def record_json(record: MemoryRecord) -> dict[str, Any]:
-    """One export line."""
+    """One export line: the memory, its outgoing links, and optionally its history and vector."""
     line = memory_json(record.memory)
+    if record.links:
+        line["links"] = [{k: v for k, v in link_json(link).items() if k != "source_id"} for link in record.links]
     if record.history:
         line["history"] = [history_json(entry) for entry in record.history]
     if record.vector is not None:
@@ -113,7 +125,10 @@ async def copy(
     """
     report = CopyReport()
     same_embedder = source.embedder.id == destination.embedder.id
+    links: dict[str, list[Link]] = {}
     async for batch in source.records(scope, vectors=same_embedder, history=True):
+        for record in batch:
+            links.setdefault(record.memory.scope.user_id, []).extend(record.links)
         stored = await destination.restore(batch)
         report.copied += len(stored)
         report.already += len(batch) - len(stored)
@@ -129,6 +144,8 @@ async def copy(
                 report.missing.append(memory.id)
         if advance is not None:
             advance(len(batch))
+    for user_id, found in links.items():  # once every memory is there: a link may point at a later one
+        await destination.link_many(user_id, found)
     return report
 
 
@@ -152,6 +169,7 @@ async def import_lines(
     if source not in SOURCES:
         raise InvalidInputError(f"Unknown import format {source!r}; use one of {', '.join(SOURCES)}.")
     report = ImportReport()
+    rename = _renamer(new_ids)
     numbered = _numbered(lines, advance)
     first = next(numbered, None)
     if first is None:
@@ -183,15 +201,19 @@ async def import_lines(
         vectors_usable = header.get("embedder") == engine.embedder.id and header.get("dim") == engine.embedder.dim
         if user_id is not None:
             engine.scope(user_id)  # refuse a bad --user before reading on
-        records = _ours(numbered, engine, user_id, new_ids, vectors_usable, report)
+        records = _ours(numbered, engine, user_id, rename, vectors_usable, report)
     batch: list[MemoryRecord] = []
+    links: dict[str, list[Link]] = {}
     for record in records:
         batch.append(record)
+        links.setdefault(record.memory.scope.user_id, []).extend(record.links)
         if len(batch) == _BATCH:
             await _store(engine, batch, report)
             batch = []
     if batch:
         await _store(engine, batch, report)
+    for owner, found in links.items():  # once every memory is there: a link may point at a later one
+        await engine.link_many(owner, found)
     return report
 
 
@@ -231,7 +253,7 @@ def _plain_record(obj: Any, engine: MemoryEngine, user_id: str | None, stamp: st
         raise InvalidInputError('expected a JSON object such as {"text": "Likes tea"}')
     if user_id is None and obj.get("user_id") is None:
         raise InvalidInputError("no user: give --user, or a user_id on the line")
-    return _record({"created_at": stamp, **obj}, engine, user_id, True, False)
+    return _record({"created_at": stamp, **obj, "id": str(uuid.uuid4())}, engine, user_id, str, False)
 
 
 def _numbered(lines: Iterable[str], advance: Advance | None) -> Iterator[tuple[int, Any]]:
@@ -256,7 +278,7 @@ def _ours(
     numbered: Iterator[tuple[int, Any]],
     engine: MemoryEngine,
     user_id: str | None,
-    new_ids: bool,
+    rename: Rename,
     vectors_usable: bool,
     report: ImportReport,
 ) -> Iterator[MemoryRecord]:
@@ -264,12 +286,12 @@ def _ours(
         try:
             if isinstance(obj, Exception):
                 raise obj
-            yield _record(obj, engine, user_id, new_ids, vectors_usable)
+            yield _record(obj, engine, user_id, rename, vectors_usable)
         except InvalidInputError as exc:
             report.failed.append(f"line {number}: {exc}")
 
 
-def _record(obj: Any, engine: MemoryEngine, user_id: str | None, new_ids: bool, vectors_usable: bool) -> MemoryRecord:
+def _record(obj: Any, engine: MemoryEngine, user_id: str | None, rename: Rename, vectors_usable: bool) -> MemoryRecord:
     """A validated record from one export line; InvalidInputError says what is wrong with it."""
     if not isinstance(obj, dict):
         raise InvalidInputError("expected a JSON object (one memory)")
@@ -277,25 +299,50 @@ def _record(obj: Any, engine: MemoryEngine, user_id: str | None, new_ids: bool, 
     scope = engine.scope(
         obj.get("user_id") if user_id is None else user_id, obj.get("agent_id"), obj.get("run_id"), obj.get("project")
     )
-    memory_id = obj.get("id")
-    if new_ids:
-        memory_id = str(uuid.uuid4())
-    elif not isinstance(memory_id, str) or not memory_id.strip() or len(memory_id) > limits.id_max_chars:
-        raise InvalidInputError(f"id must be a non-empty string of at most {limits.id_max_chars} characters")
+    memory_id = MemoryId(rename(_id("id", obj.get("id"), limits.id_max_chars)))
     created = timestamp("created_at", obj.get("created_at"))
+    valid_to = obj.get("valid_to")
+    successor = obj.get("superseded_by")
     memory = Memory(
-        id=MemoryId(memory_id),
+        id=memory_id,
         text=validation.text("text", obj.get("text"), limits),
         scope=scope,
         metadata=validation.metadata(obj.get("metadata") or {}, limits),
         created_at=created,
         updated_at=timestamp("updated_at", obj.get("updated_at") or created),
+        valid_from=validation.when("valid_from", obj["valid_from"]) if obj.get("valid_from") else created,
+        valid_to=None if valid_to is None else validation.when("valid_to", valid_to),
+        superseded_by=None
+        if successor is None
+        else MemoryId(rename(_id("superseded_by", successor, limits.id_max_chars))),
+        entities=validation.entities(obj.get("entities"), limits),
     )
     vector = None
     if vectors_usable and isinstance(obj.get("vector"), str):
         vector = _vector(obj["vector"], engine.embedder.dim)
     history = tuple(_entry(item, memory.id) for item in obj.get("history") or ())
-    return MemoryRecord(memory, vector, history)
+    links = tuple(_link(item, memory, rename, engine) for item in obj.get("links") or ())
+    return MemoryRecord(memory, vector, history, links)
+
+
+def _id(name: str, value: Any, most: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > most:
+        raise InvalidInputError(f"{name} must be a non-empty string of at most {most} characters")
+    return value
+
+
+def _link(item: Any, source: Memory, rename: Rename, engine: MemoryEngine) -> Link:
+    """A link of an export line, from its memory: {"target_id", "type", "metadata"?, "created_at"?}."""
+    if not isinstance(item, dict):
+        raise InvalidInputError('links must be objects such as {"target_id": "...", "type": "relates_to"}')
+    target = _id("link target_id", item.get("target_id"), engine.limits.id_max_chars)
+    return Link(
+        source.id,
+        MemoryId(rename(target)),
+        validation.link_type(item.get("type")),
+        validation.metadata(item.get("metadata") or {}, engine.limits),
+        timestamp("link created_at", item.get("created_at") or source.created_at),
+    )
 
 
 def _vector(encoded: str, dim: int) -> Any:
@@ -330,61 +377,91 @@ def _entry(item: Any, memory_id: MemoryId) -> HistoryEntry:
 
 def timestamp(name: str, value: Any) -> str:
     """An ISO 8601 time as our fixed-width UTC form (a time without a zone is taken as UTC)."""
-    if not isinstance(value, str):
-        raise InvalidInputError(f"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(f"{name} {value[:40]!r} is not an ISO 8601 time such as 2026-01-31T12:00:00Z") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return validation.when(name, value)
 
 
 def _official(
     numbered: Iterator[tuple[int, Any]], engine: MemoryEngine, scope: Scope, report: ImportReport
 ) -> Iterator[MemoryRecord]:
-    """Memories from the reference server's knowledge graph: one per observation, entity and relation."""
+    """Memories, entities and links from the reference server's knowledge graph, losslessly.
+
+    An entity becomes an anchor memory ("Alice Martin is a person") naming it; each observation a memory naming
+    it, linked `part_of` to the anchor; a relation a link between the two anchors (its type the relation's,
+    the original spelling in its metadata when that differs) and, to be found by search, a sentence memory
+    naming both ("Alice Martin works at Acme Corp"). The names are kept exactly as entities and in metadata.
+    Ids are derived from the user and the graph, so importing the same file again adds nothing.
+    """
     stamp = now()
+    anchors: dict[str, MemoryId] = {}
     for number, obj in numbered:
         try:
             if isinstance(obj, Exception):
                 raise obj
-            for fact, metadata in _official_facts(obj):
-                text = validation.text("text", fact, engine.limits)
-                memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, metadata, stamp, stamp)
-                yield MemoryRecord(memory)
+            yield from _official_records(obj, engine, scope, stamp, anchors)
         except InvalidInputError as exc:
             report.failed.append(f"line {number}: {exc}")
 
 
-def _official_facts(obj: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(text, metadata) of the memories one line of memory.jsonl becomes."""
+def _official_records(
+    obj: Any, engine: MemoryEngine, scope: Scope, stamp: str, anchors: dict[str, MemoryId]
+) -> list[MemoryRecord]:
+    """The records one line of memory.jsonl becomes; `anchors` maps the entity names seen to their memories."""
     kind = obj.get("type") if isinstance(obj, dict) else None
     source = {"source": OFFICIAL}
+
+    def record(
+        text: str, metadata: dict[str, Any], names: list[str], *links: tuple[str, MemoryId, dict[str, Any]]
+    ) -> MemoryRecord:
+        clean = validation.text("text", text, engine.limits)
+        memory_id = MemoryId(str(uuid.uuid5(_GRAPH, f"{scope.user_id}\n{scope.project or ''}\n{clean}")))
+        memory = Memory(
+            memory_id, clean, scope, metadata, stamp, stamp, entities=validation.entities(names, engine.limits)
+        )
+        made = tuple(Link(memory_id, target, label, meta, stamp) for label, target, meta in links)
+        return MemoryRecord(memory, links=made)
+
+    def anchor(name: str, entity_type: Any = None) -> list[MemoryRecord]:
+        """The anchor memory of an entity (none when it has one already)."""
+        if name in anchors:
+            return []
+        typed = isinstance(entity_type, str) and bool(entity_type.strip())
+        text = f"{_words(name)} is {_article(entity_type)} {_words(entity_type)}" if typed else _words(name)
+        made = record(text, {**source, "entity": name, "entity_type": entity_type if typed else None}, [name])
+        anchors[name] = made.memory.id
+        return [made]
+
     if kind == "entity":
         name, entity_type, observations = obj.get("name"), obj.get("entityType"), obj.get("observations") or []
         if not isinstance(name, str) or not name.strip() or not isinstance(observations, list):
             raise InvalidInputError("an entity needs a name and a list of observations")
         meta = {**source, "entity": name, "entity_type": entity_type if isinstance(entity_type, str) else None}
-        subject = _words(name)
-        facts = []
-        if isinstance(entity_type, str) and entity_type.strip():
-            facts.append((f"{subject} is {_article(entity_type)} {_words(entity_type)}", meta))
+        made = anchor(name, entity_type)
         for observation in observations:
             if not isinstance(observation, str) or not observation.strip():
                 raise InvalidInputError(f"an observation of {name!r} is not a non-empty string")
-            facts.append((f"{subject}: {observation.strip()}", meta))
-        return facts
+            text = f"{_words(name)}: {observation.strip()}"
+            made.append(record(text, meta, [name], ("part_of", anchors[name], {})))
+        return made
     if kind == "relation":
         start, end, relation = obj.get("from"), obj.get("to"), obj.get("relationType")
         if not (isinstance(start, str) and isinstance(end, str) and isinstance(relation, str)) or not all(
             v.strip() for v in (start, end, relation)
         ):
             raise InvalidInputError("a relation needs from, to and relationType strings")
+        made = anchor(start) + anchor(end)
+        label = "_".join(relation.split())[: validation.LINK_TYPE_MAX_CHARS]
+        if not validation.LINK_LABEL.fullmatch(label):
+            label = "relates_to"
+        original = {} if label == relation else {"relationType": relation}
         meta = {**source, "relation": relation, "from": start, "to": end}
-        return [(f"{_words(start)} {_words(relation)} {_words(end)}", meta)]
+        sentence = record(f"{_words(start)} {_words(relation)} {_words(end)}", meta, [start, end])
+        link = Link(anchors[start], anchors[end], label, original, stamp)
+        return [*made, MemoryRecord(sentence.memory, links=(link,))]
     raise InvalidInputError('expected an object with "type": "entity" or "relation"')
+
+
+_GRAPH: Final = uuid.UUID("6d656d6f-7279-2d6d-6370-2d6772617068")
+"""The namespace of the ids given to memories made from the reference server's graph."""
 
 
 def _words(name: str) -> str:

@@ -70,6 +70,12 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
         orphans = await maintenance.without_history(store)
         if orphans:
             report.problem("Memories without any history row", list(orphans))
+        broken = await maintenance.broken_links(store)
+        if broken:
+            report.problem("Links that do not join two memories of one user", broken)
+        stale = await maintenance.stale_entities(store)
+        if stale:
+            report.problem("Memories whose entity index is out of date", list(stale))
         if embedder_matches and not report.problems:
             index = NumpyIndex(embedder.dim, vector_weight=VECTOR_WEIGHT)
             await LocalSearch(store, index).start(asyncio.Lock(), background=False)

@@ -16,10 +16,12 @@ from .config import DUPLICATE_SCORE, RELATED_SCORE
 from .errors import InvalidInputError, NotFoundError, StoreError
 from .filters import Filter, parse_filter, predicate
 from .models import (
+    CURRENT,
     AddResult,
     BatchItem,
     HistoryEntry,
     Limits,
+    Link,
     Matrix,
     Memory,
     MemoryId,
@@ -31,6 +33,7 @@ from .models import (
     SearchHit,
     Similar,
     UserSummary,
+    Validity,
     Vector,
     now,
 )
@@ -38,7 +41,7 @@ from .paging import decode_cursor, encode_cursor
 from .protocols import Embedder, MemoryStore, Retriever
 from .search.analyzer import Analyzer
 from .search.fusion import fuse
-from .tally import Tally, field_of, tally
+from .tally import LINK, Tally, grouping, tally
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,10 @@ _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each r
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
 _SIMILAR: Final = 3  # resembling memories an add reports
 _WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
+_CHAIN: Final = 100  # most memories one supersession chain's history follows
+
+Draft = tuple[str, Metadata, tuple[str, ...], str]
+"""A validated new memory: text, metadata, entities and valid_from ("" for "since stored")."""
 
 Progress = Callable[[int, int], Awaitable[None]]
 """Told (done, total) as a long operation advances."""
@@ -182,6 +189,8 @@ class MemoryEngine:
         *,
         if_similar: str = "store",
         current_project: str | None = None,
+        entities: Sequence[str] | None = None,
+        valid_from: str | None = None,
     ) -> AddResult:
         """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy.
 
@@ -189,18 +198,20 @@ class MemoryEngine:
         from `config.RELATED_SCORE`, near-duplicates from `config.DUPLICATE_SCORE`); a general memory added while
         the caller works in `current_project` is compared with the general memories and that project's only.
         With `if_similar="skip"`, a near-duplicate means nothing is stored and that memory comes back (`skipped`).
+        `entities` names what it is about; `valid_from` (an ISO date or time) says since when it is true, if
+        earlier than now.
         """
         if if_similar not in ("store", "skip"):
             raise InvalidInputError(f'if_similar must be "store" or "skip", got {if_similar!r}.')
-        clean = validation.text("text", text, self.limits)
-        fields = validation.metadata(metadata, self.limits)
+        draft = self._draft(text, metadata, entities, valid_from)
+        clean = draft[0]
         vectors = await self.embedder.embed_documents([clean])  # once: compared with the others, then stored
         seen_from = scope if scope.project is not None else replace(scope, project=current_project)
         similar = await self._similar(clean, vectors[0], seen_from)
         duplicates = [found for found in similar if found.kind == "duplicate"]
         if if_similar == "skip" and duplicates:
             return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
-        [(memory, created)] = await self._store_new(scope, [(clean, fields)], vectors=vectors)
+        [(memory, created)] = await self._store_new(scope, [draft], vectors=vectors)
         return AddResult(memory, created, tuple(found for found in similar if found.memory.id != memory.id))
 
     async def _similar(self, text: str, vector: Vector, scope: Scope) -> list[Similar]:
@@ -214,15 +225,34 @@ class MemoryEngine:
             Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related") for hit in hits
         ]
 
+    def _draft(self, text: Any, metadata: Any, entities: Any = None, valid_from: Any = None) -> Draft:
+        """A new memory's parts, validated (InvalidInputError names the first bad one)."""
+        return (
+            validation.text("text", text, self.limits),
+            validation.metadata(metadata, self.limits),
+            validation.entities(entities, self.limits),
+            "" if valid_from is None else validation.when("valid_from", valid_from),
+        )
+
     async def add_many(
-        self, items: Sequence[tuple[str, Metadata | None]], scope: Scope, *, progress: Progress | None = None
+        self,
+        items: Sequence[tuple[Any, ...]],
+        scope: Scope,
+        *,
+        progress: Progress | None = None,
+        if_similar: str = "ignore",
     ) -> list[BatchItem]:
-        """Remember many (text, metadata) items in one transaction; one outcome per item, in input order.
+        """Remember many items in one transaction: (text, metadata[, entities[, valid_from]]) each; one outcome
+        per item, in input order.
 
         A bad item gets an error outcome and does not stop the others; an exact duplicate (of a stored
         memory or of an earlier item) is a no-op that returns the memory it duplicates. `progress` hears
-        how many items are embedded, then all of them once stored.
+        how many items are embedded, then all of them once stored. `if_similar`: "ignore" stores without
+        comparing (the fastest), "store" reports the memories stored before the batch that each item resembles
+        (as `add` does), "skip" also leaves out an item that has a near-duplicate among them.
         """
+        if if_similar not in ("ignore", "store", "skip"):
+            raise InvalidInputError(f'if_similar must be "ignore", "store" or "skip", got {if_similar!r}.')
         if not items:
             raise InvalidInputError("memories is empty: give at least one {text, metadata?} item.")
         if len(items) > self.limits.max_batch:
@@ -230,33 +260,47 @@ class MemoryEngine:
                 f"{len(items)} memories in one call; the limit is {self.limits.max_batch}. Split the batch."
             )
         outcomes: list[BatchItem | None] = [None] * len(items)
-        valid: list[tuple[int, tuple[str, Metadata]]] = []
-        for position, (text, metadata) in enumerate(items):
+        valid: list[tuple[int, Draft]] = []
+        for position, item in enumerate(items):
             try:
-                valid.append(
-                    (position, (validation.text("text", text, self.limits), validation.metadata(metadata, self.limits)))
-                )
+                valid.append((position, self._draft(*item)))
             except InvalidInputError as exc:
                 outcomes[position] = BatchItem("error", error=f"item {position}: {exc}")
-        stored = await self._store_new(scope, [item for _, item in valid], progress) if valid else []
+        vectors = None
+        resembling: dict[int, tuple[Similar, ...]] = {}
+        if if_similar != "ignore" and valid:
+            vectors = await self._embed([item[0] for _, item in valid], progress, len(items))
+            for row, (position, item) in enumerate(valid):
+                resembling[position] = tuple(await self._similar(item[0], vectors[row], scope))
+            if if_similar == "skip":
+                kept = []
+                for row, (position, _) in enumerate(valid):
+                    twin = next((found for found in resembling[position] if found.kind == "duplicate"), None)
+                    if twin is None:
+                        kept.append(row)
+                    else:
+                        outcomes[position] = BatchItem("skipped", twin.memory, similar=resembling[position])
+                valid, vectors = [valid[row] for row in kept], vectors[kept]
+        stored = await self._store_new(scope, [item for _, item in valid], progress, vectors=vectors) if valid else []
         if progress is not None:
             await progress(len(items), len(items))
         for (position, _), (memory, created) in zip(valid, stored, strict=True):
-            outcomes[position] = BatchItem("added" if created else "noop", memory)
+            similar = tuple(found for found in resembling.get(position, ()) if found.memory.id != memory.id)
+            outcomes[position] = BatchItem("added" if created else "noop", memory, similar=similar)
         return [outcome for outcome in outcomes if outcome is not None]
 
     async def _store_new(
         self,
         scope: Scope,
-        items: Sequence[tuple[str, Metadata]],
+        items: Sequence[Draft],
         progress: Progress | None = None,
         *,
         vectors: Matrix | None = None,
     ) -> list[tuple[Memory, bool]]:
-        """Store validated (text, metadata) items not yet in `scope`; (memory, created) for each, in order.
+        """Store validated new memories not yet in `scope`; (memory, created) for each, in order.
 
         `vectors`, when the caller has embedded the items already, holds one row per item."""
-        digests = [validation.content_hash(text) for text, _ in items]
+        digests = [validation.content_hash(item[0]) for item in items]
         first: dict[str, int] = {}
         for position, digest in enumerate(digests):
             first.setdefault(digest, position)
@@ -269,8 +313,10 @@ class MemoryEngine:
             stamp = now()
             new: dict[str, tuple[Memory, Vector]] = {}
             for row, position in enumerate(fresh):
-                text, fields = items[position]
-                memory = Memory(MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp)
+                text, fields, names, valid_from = items[position]
+                memory = Memory(
+                    MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp, valid_from, None, None, names
+                )
                 new[digests[position]] = (memory, vectors[row])
             # The store's unique key on scope + content hash decides what is a duplicate, even across processes.
             rows = [
@@ -290,28 +336,134 @@ class MemoryEngine:
         ]
 
     async def update(
-        self, memory_id: str, scope: Scope, *, text: str | None = None, metadata: Metadata | None = None
+        self,
+        memory_id: str,
+        scope: Scope,
+        *,
+        text: str | None = None,
+        metadata: Metadata | None = None,
+        entities: Sequence[str] | None = None,
     ) -> Memory:
-        """Change the text and/or replace the metadata of a memory; re-embeds and records history."""
-        if text is None and metadata is None:
-            raise InvalidInputError("Nothing to update: give a new text, new metadata, or both.")
+        """Change the text and/or replace the metadata or entities of a memory; re-embeds and records history."""
+        if text is None and metadata is None and entities is None:
+            raise InvalidInputError("Nothing to update: give a new text, new metadata or new entities.")
         clean = None if text is None else validation.text("text", text, self.limits)
         fields = None if metadata is None else validation.metadata(metadata, self.limits)
+        names = None if entities is None else validation.entities(entities, self.limits)
         async with self._write_lock:
             old = await self._get(memory_id, scope)
             new_text = old.text if clean is None else clean
             new_metadata = old.metadata if fields is None else fields
-            if new_text == old.text and new_metadata == old.metadata:
+            new_names = old.entities if names is None else names
+            if new_text == old.text and new_metadata == old.metadata and new_names == old.entities:
                 return old
-            updated = Memory(old.id, new_text, old.scope, new_metadata, old.created_at, now())
+            updated = replace(old, text=new_text, metadata=new_metadata, updated_at=now(), entities=new_names)
             vector = await self._embed_one(new_text)
             row = Row(updated, validation.content_hash(new_text), vector, self.analyzer.terms(new_text))
             await self.store.replace(old, row)
             self._committed(stored=[row], stamps=[(updated.id, updated.updated_at)])
         return updated
 
+    async def supersede(
+        self,
+        memory_id: str,
+        scope: Scope,
+        text: str,
+        *,
+        metadata: Metadata | None = None,
+        entities: Sequence[str] | None = None,
+        valid_from: str | None = None,
+    ) -> tuple[Memory, Memory]:
+        """Replace a fact that changed without losing it: store `text` as a new memory of the same scope (true
+        from `valid_from`, default now) and close the old one (valid until then, superseded by the new one, a
+        `supersedes` link from new to old). Metadata and entities default to the old memory's. Returns (old as
+        closed, new)."""
+        draft = self._draft(text, metadata, entities, valid_from)
+        vector = await self._embed_one(draft[0])
+        async with self._write_lock:
+            old = await self._get(memory_id, scope)
+            if not old.current:
+                raise InvalidInputError(
+                    f"Memory {old.id!r} was already superseded by {old.superseded_by!r} on {old.valid_to}; "
+                    "change the current memory instead (memory_history shows the chain)."
+                )
+            stamp = now()
+            start = draft[3] or stamp
+            if start < old.valid_from:
+                raise InvalidInputError(
+                    f"valid_from {start[:10]} is before the old memory became true ({old.valid_from[:10]}): the new "
+                    "fact must start when or after the old one did."
+                )
+            new = Memory(
+                MemoryId(str(uuid.uuid4())),
+                draft[0],
+                old.scope,
+                draft[1] if metadata is not None else old.metadata,
+                stamp,
+                stamp,
+                start,
+                None,
+                None,
+                draft[2] if entities is not None else old.entities,
+            )
+            row = Row(new, validation.content_hash(new.text), vector, self.analyzer.terms(new.text))
+            link = Link(new.id, old.id, "supersedes", {}, stamp)
+            if not await self.store.supersede(old, row, link):
+                raise InvalidInputError(
+                    f"Memory {old.id!r} was superseded meanwhile; search again for the current one."
+                )
+            self._committed(stored=[row], closed=[old.id], stamps=[(old.id, stamp), (new.id, stamp)])
+        return replace(old, valid_to=start, superseded_by=new.id, updated_at=stamp), new
+
+    async def link(
+        self, scope: Scope, source_id: str, target_id: str, link_type: str, metadata: Metadata | None = None
+    ) -> tuple[Link, bool]:
+        """Link two memories of the user (directed, typed); returns the link and whether it is new (the same
+        source, target and type stored before is kept as it was)."""
+        kind = validation.link_type(link_type)
+        fields = validation.metadata(metadata, self.limits)
+        async with self._write_lock:
+            source = await self._get(source_id, scope)
+            target = await self._get(target_id, scope)
+            if source.id == target.id:
+                raise InvalidInputError("A memory cannot be linked to itself: give two different memory ids.")
+            link = Link(source.id, target.id, kind, fields, now())
+            created = await self.store.link(scope.user_id, [link]) == 1
+        if not created:
+            link = next(
+                found
+                for found in await self.store.links(scope.user_id, [source.id])
+                if (found.source_id, found.target_id, found.type) == (source.id, target.id, kind)
+            )
+        return link, created
+
+    async def link_many(self, user_id: str, links: Sequence[Link]) -> int:
+        """Store links as they were elsewhere (an import): those between two memories of `user_id` that are not
+        there yet; returns how many were stored."""
+        async with self._write_lock:
+            return await self.store.link(user_id, links) if links else 0
+
+    async def unlink(self, scope: Scope, source_id: str, target_id: str, link_type: str | None = None) -> list[Link]:
+        """Remove the links from one memory to another (of one type, or all); returns those removed."""
+        kind = None if link_type is None else validation.link_type(link_type)
+        async with self._write_lock:
+            source = await self._get(source_id, scope)
+            target = await self._get(target_id, scope)
+            removed = await self.store.unlink(scope.user_id, source.id, target.id, kind)
+        if not removed:
+            raise InvalidInputError(
+                f"There is no {kind + ' ' if kind else ''}link from {source.id!r} to {target.id!r} (links are "
+                "directed: get_memory shows a memory's links both ways)."
+            )
+        return removed
+
+    async def links(self, scope: Scope, memory_id: str) -> list[Link]:
+        """The links of one memory, both ways, oldest first (NotFoundError when `scope` cannot see it)."""
+        memory = await self._get(memory_id, scope)
+        return await self.store.links(scope.user_id, [memory.id])
+
     async def delete(self, memory_id: str, scope: Scope) -> Memory:
-        """Forget one memory; returns it as it was."""
+        """Forget one memory (and its links); returns it as it was."""
         async with self._write_lock:
             old = await self._get(memory_id, scope)
             stamp = now()
@@ -369,11 +521,16 @@ class MemoryEngine:
         return stored
 
     def _committed(
-        self, *, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Sequence[tuple[MemoryId, str]]
+        self,
+        *,
+        stored: Sequence[Row] = (),
+        removed: Sequence[MemoryId] = (),
+        stamps: Sequence[tuple[MemoryId, str]],
+        closed: Sequence[MemoryId] = (),
     ) -> None:
         """Tell the retriever (when there is one) what was just committed."""
         if self.retriever is not None:
-            self.retriever.committed(stored, removed, stamps)
+            self.retriever.committed(stored, removed, stamps, closed)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -395,6 +552,12 @@ class MemoryEngine:
         """One memory by id; NotFoundError when `scope` cannot see it (even if another user has it)."""
         return await self._get(memory_id, scope)
 
+    def validity(self, as_of: Any = None, include_superseded: Any = False) -> Validity:
+        """The view of a read: current memories, all (`include_superseded`), or those true at `as_of`."""
+        if not isinstance(include_superseded, bool):
+            raise InvalidInputError(f"include_superseded must be true or false, got {include_superseded!r}.")
+        return Validity(None if as_of is None else validation.when("as_of", as_of), include_superseded)
+
     async def search(
         self,
         query: str | Sequence[str],
@@ -403,6 +566,9 @@ class MemoryEngine:
         limit: int = 10,
         threshold: float | None = None,
         filters: Mapping[str, Any] | None = None,
+        validity: Validity = CURRENT,
+        entity: str | None = None,
+        neighbors: int = 0,
     ) -> list[SearchHit]:
         """The memories of `scope` closest to `query`, best first, optionally filtered by metadata.
 
@@ -410,29 +576,89 @@ class MemoryEngine:
         rank (reciprocal rank fusion), a memory keeping its best score. Without a `threshold`, related memories
         come back (a shared word, or close in meaning); when fewer than three are related, the nearest others
         follow, marked `match="weak"`, so that a scope holding memories never answers with nothing.
+
+        `validity` chooses current memories (default), all, or those true at a time; `entity` keeps the
+        memories that name it; `neighbors` (hops, up to `Limits.max_neighbors`) appends the memories linked to
+        the results, marked `match="linked"`, at most `limit` of them.
         """
         if self.retriever is None:
             raise InvalidInputError("This engine was opened without search; open it with index=True.")
         texts = validation.queries(query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)
+        hops = self._hops(neighbors)
         where = self._filter(filters)
+        named = self._entity(entity)
         asked = [(await self.embedder.embed_query(text), self.analyzer.terms(text)) for text in texts]
         if all(not terms and not np.any(vector) for vector, terms in asked):
             raise InvalidInputError(
                 "The query has no words to search by (only punctuation or very common words). "
                 "Add a distinctive word, or use list_memories to browse."
             )
-        rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where) for vector, terms in asked]
+        view = (validity, named)
+        rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where, view) for vector, terms in asked]
         hits = fuse(rankings, wanted)
         shown = min(wanted, _WEAK)
-        if minimum is not None or len(hits) >= shown:
+        if minimum is None and len(hits) < shown:
+            # Fewer related memories than a short answer holds: the nearest others follow, marked weak.
+            nearest = [await self._ranked(vector, terms, scope, shown, -1.0, where, view) for vector, terms in asked]
+            found = {hit.memory.id for hit in hits}
+            extra = [replace(hit, match="weak") for hit in fuse(nearest, shown) if hit.memory.id not in found]
+            hits = hits + extra[: shown - len(hits)]
+        if not hops:
             return hits
-        # Fewer related memories than a short answer holds: the nearest others follow, marked weak.
-        nearest = [await self._ranked(vector, terms, scope, shown, -1.0, where) for vector, terms in asked]
-        found = {hit.memory.id for hit in hits}
-        extra = [replace(hit, match="weak") for hit in fuse(nearest, shown) if hit.memory.id not in found]
-        return hits + extra[: shown - len(hits)]
+        # Linked memories hang from the real matches; one that only filled a short answer (weak) is shown linked.
+        matched = [hit for hit in hits if hit.match != "weak"]
+        linked = await self._neighbors(matched, scope, validity, hops, wanted)
+        shown_linked = {hit.memory.id for hit in linked}
+        return matched + linked + [hit for hit in hits if hit.match == "weak" and hit.memory.id not in shown_linked]
+
+    def _hops(self, neighbors: Any) -> int:
+        most = self.limits.max_neighbors
+        if isinstance(neighbors, bool) or not isinstance(neighbors, int) or not 0 <= neighbors <= most:
+            raise InvalidInputError(
+                f"neighbors must be a whole number from 0 to {most} (link hops), got {neighbors!r}."
+            )
+        return neighbors
+
+    @staticmethod
+    def _entity(entity: Any) -> str | None:
+        """The key of an entity a read is narrowed to (None: any)."""
+        if entity is None:
+            return None
+        if not isinstance(entity, str) or not entity.strip():
+            raise InvalidInputError('entity must be a name such as "Caroline".')
+        return validation.entity_key(entity)
+
+    async def _neighbors(
+        self, hits: list[SearchHit], scope: Scope, validity: Validity, hops: int, most: int
+    ) -> list[SearchHit]:
+        """Up to `most` memories linked to `hits` (within `hops` links) that are not among them, breadth first,
+        each marked with the result it hangs from and the link's type."""
+        seen = {hit.memory.id for hit in hits}
+        frontier = {hit.memory.id: hit.score for hit in hits}
+        found: list[SearchHit] = []
+        for _ in range(hops):
+            if not frontier or len(found) >= most:
+                break
+            reached: dict[MemoryId, tuple[MemoryId, str, float]] = {}
+            for link in await self.store.links(scope.user_id, list(frontier)):
+                for start, end, label in (
+                    (link.source_id, link.target_id, link.type),
+                    (link.target_id, link.source_id, "<-" + link.type),
+                ):
+                    if start in frontier and end not in seen and end not in reached:
+                        reached[end] = (start, label, frontier[start])
+            memories = await self.store.get_many(scope, list(reached))
+            frontier = {}
+            for memory_id, (start, label, score) in reached.items():
+                memory = memories.get(memory_id)
+                if memory is None or not validity.admits(memory) or len(found) >= most:
+                    continue
+                seen.add(memory_id)
+                frontier[memory_id] = score
+                found.append(SearchHit(memory, score, "linked", start, label))
+        return found
 
     async def _ranked(
         self,
@@ -442,21 +668,33 @@ class MemoryEngine:
         wanted: int,
         minimum: float | None,
         where: Filter | None,
+        view: tuple[Validity, str | None] = (CURRENT, None),
     ) -> list[SearchHit]:
-        """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it."""
+        """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it.
+
+        `view`: the validity the memories must have and the entity key they must name (None: any)."""
         assert self.retriever is not None
-        test = None if where is None else predicate(where)
-        k = wanted if test is None else wanted * _FILTER_WIDEN
+        validity, named = view
+        metadata_test = None if where is None else predicate(where)
+        narrowed = metadata_test is not None or named is not None or validity.as_of is not None
+        k = wanted if not narrowed else wanted * _FILTER_WIDEN
         hits: list[SearchHit] = []
         seen: set[MemoryId] = set()
         while True:
-            candidates = await self.retriever.search(vector, terms, scope, k, threshold=minimum, where=where)
+            candidates = await self.retriever.search(
+                vector, terms, scope, k, threshold=minimum, where=where, validity=validity
+            )
             fresh = [hit for hit in candidates if hit.id not in seen]
             seen.update(hit.id for hit in fresh)
             found = await self.store.get_many(scope, [hit.id for hit in fresh])
             for hit in fresh:
                 memory = found.get(hit.id)  # None when deleted since the index was read
-                if memory is not None and (test is None or test(memory.metadata)):
+                if (
+                    memory is not None
+                    and validity.admits(memory)
+                    and (metadata_test is None or metadata_test(memory.metadata))
+                    and (named is None or named in {validation.entity_key(name) for name in memory.entities})
+                ):
                     hits.append(SearchHit(memory, hit.score))
             # Fewer candidates than asked for means every eligible memory has been seen.
             if len(hits) >= wanted or len(candidates) < k:
@@ -470,20 +708,24 @@ class MemoryEngine:
         cursor: str | None = None,
         limit: int = 20,
         filters: Mapping[str, Any] | None = None,
+        validity: Validity = CURRENT,
+        entity: str | None = None,
     ) -> Page:
-        """A page of the memories of `scope`, newest first, with the total and the next page's cursor."""
+        """A page of the memories of `scope` and `validity` (naming `entity`, when given), newest first, with
+        the total and the next page's cursor."""
         size = validation.limit(limit, self.limits)
         after = None if cursor is None else decode_cursor(cursor)
         where = self._filter(filters)
-        if where is None:
-            rows = await self.store.page(scope, after, size + 1)
-            total = await self.store.count(scope)
+        named = self._entity(entity)
+        if where is None and named is None:
+            rows = await self.store.page(scope, after, size + 1, validity)
+            total = await self.store.count(scope, validity)
         else:
-            test = predicate(where)
+            test = None if where is None else predicate(where)
             matches = [
-                (memory_id, position)
-                for memory_id, position, meta in await self.store.listing(scope, where)
-                if test(meta)
+                (row.id, row.position)
+                for row in await self.store.listing(scope, where, validity, named)
+                if test is None or test(row.metadata)
             ]
             total = len(matches)
             if after is not None:
@@ -497,33 +739,76 @@ class MemoryEngine:
         return Page(page, next_cursor, total)
 
     async def summarize(
-        self, scope: Scope, group_by: str, *, filters: Mapping[str, Any] | None = None, limit: int = 20
+        self,
+        scope: Scope,
+        group_by: str,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 20,
+        validity: Validity = CURRENT,
+        entity: str | None = None,
     ) -> Tally:
-        """The memories of `scope` (that `filters` match) counted by month stored or by a metadata field's values,
-        most first (months in time order), at most `limit` groups."""
+        """The memories of `scope` and `validity` (that `filters` match, naming `entity`) counted by `group_by`:
+        month stored or valid from, entity, link type or a metadata field's values; most first (months in time
+        order), at most `limit` groups."""
         size = validation.limit(limit, self.limits)
-        field_of(group_by)  # a bad group_by is refused before anything is read
+        by = grouping(group_by)  # a bad group_by is refused before anything is read
         where = self._filter(filters)
+        named = self._entity(entity)
         test = None if where is None else predicate(where)
         rows = [
-            (position[0], metadata)
-            for _, position, metadata in await self.store.listing(scope, where)
-            if test is None or test(metadata)
+            row for row in await self.store.listing(scope, where, validity, named) if test is None or test(row.metadata)
         ]
-        return tally(rows, group_by, size)
+        links: dict[MemoryId, set[str]] | None = None
+        if by == LINK:
+            links = {row.id: set() for row in rows}
+            for link in await self.store.links(scope.user_id, list(links)):
+                for end in (link.source_id, link.target_id):
+                    if end in links:
+                        links[end].add(link.type)
+        return tally(rows, group_by, size, links)
 
     async def history(self, memory_id: str, scope: Scope) -> list[HistoryEntry]:
-        """Every recorded change of a memory, oldest first; still there after it is deleted."""
+        """Every recorded change of a memory, oldest first; still there after it is deleted. A memory in a chain
+        of supersessions shows the whole chain: each entry names its memory."""
         if not isinstance(memory_id, str) or not memory_id.strip():
             raise InvalidInputError("memory_id is empty. Use search_memory or list_memories to find ids.")
-        entries = [] if len(memory_id) > self.limits.id_max_chars else await self.store.history(scope, memory_id)
-        if not entries:
+        if len(memory_id) > self.limits.id_max_chars:
             raise NotFoundError(memory_id[: self.limits.id_max_chars])
-        return entries
+        chain = await self._chain(MemoryId(memory_id), scope)
+        entries = [
+            (entry, step) for step, member in enumerate(chain) for entry in await self.store.history(scope, member)
+        ]
+        if not entries:
+            raise NotFoundError(memory_id)
+        return [entry for entry, _ in sorted(entries, key=lambda pair: (pair[0].created_at, pair[1]))]
 
-    async def count(self, scope: Scope) -> int:
-        """How many memories `scope` can see."""
-        return await self.store.count(scope)
+    async def _chain(self, memory_id: MemoryId, scope: Scope) -> list[MemoryId]:
+        """The memories `memory_id` superseded (oldest first), itself, and those that superseded it."""
+        chain = [memory_id]
+        for forward in (False, True):
+            at = memory_id
+            while len(chain) < _CHAIN:
+                step = await self._next_in_chain(at, scope, forward)
+                if step is None or step in chain:
+                    break
+                chain = [*chain, step] if forward else [step, *chain]
+                at = step
+        return chain
+
+    async def _next_in_chain(self, memory_id: MemoryId, scope: Scope, forward: bool) -> MemoryId | None:
+        """The memory that superseded `memory_id` (forward) or the one it superseded, if any."""
+        if forward:
+            memory = await self.store.get(scope, memory_id)
+            return None if memory is None else memory.superseded_by
+        for link in await self.store.links(scope.user_id, [memory_id]):
+            if link.type == "supersedes" and link.source_id == memory_id:
+                return link.target_id
+        return None
+
+    async def count(self, scope: Scope, validity: Validity = CURRENT) -> int:
+        """How many memories of `validity` (default: current) `scope` can see."""
+        return await self.store.count(scope, validity)
 
     async def count_all(self) -> int:
         """How many memories the database holds, all users together."""

@@ -9,7 +9,8 @@ Long-term memory about the people you talk with, kept between conversations.
 - Before answering anything that may depend on what you know about the user (preferences, plans, people,
   past decisions), call search_memory with a short query.
 - When the user tells you a lasting fact, call add_memory with one short self-contained fact per call.
-  Search first: if a stored memory says something older or different, call update_memory on it instead.
+  Search first: if a stored memory says something older (the fact changed), call update_memory on it with
+  keep_history=true, which keeps the old fact as past; if it was simply wrong, update_memory without it.
 - When the user asks you to forget something, find it with search_memory and call delete_memory.
 - Memories hold for the user everywhere; pass project="current" to add_memory for facts about the workspace you
   work in only (its code, conventions, decisions). Searches see the general memories and the current project's.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NewType
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, NewType
 
 MemoryId = NewType("MemoryId", str)
 if TYPE_CHECKING:
@@ -21,7 +21,9 @@ else:  # the aliases are for the type checker: numpy loads where arrays are made
 Metadata = dict[str, Any]
 """A JSON object of the caller's own fields."""
 
-HistoryEvent = Literal["ADD", "UPDATE", "DELETE"]
+HistoryEvent = Literal["ADD", "UPDATE", "DELETE", "SUPERSEDE"]
+LINK_TYPES: Final = ("relates_to", "supersedes", "contradicts", "part_of")
+"""The link types the tools suggest; any other short label is allowed too."""
 Cursor = tuple[str, str]
 """A position in a newest-first listing: (created_at, id) of the last memory seen."""
 
@@ -58,7 +60,12 @@ class Scope:
 
 @dataclass(frozen=True)
 class Memory:
-    """One stored memory. Timestamps are ISO 8601 UTC strings."""
+    """One stored memory. Timestamps are ISO 8601 UTC strings.
+
+    A memory is true from `valid_from` (when stored, unless the caller said it started earlier) until
+    `valid_to`: open (None) while current, set when a newer memory (`superseded_by`) replaced it. `entities`
+    are the names of the people, places or things it is about, as given.
+    """
 
     id: MemoryId
     text: str
@@ -66,6 +73,65 @@ class Memory:
     metadata: Metadata
     created_at: str
     updated_at: str
+    valid_from: str = ""
+    """Empty means "since it was stored" and reads back as `created_at`."""
+    valid_to: str | None = None
+    superseded_by: MemoryId | None = None
+    entities: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.valid_from:
+            object.__setattr__(self, "valid_from", self.created_at)
+
+    @property
+    def current(self) -> bool:
+        """True until a newer memory supersedes this one."""
+        return self.valid_to is None
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Which memories a read sees by time: the current ones (the default), every one (`include_superseded`), or
+    those that were true at `as_of` (an ISO time in our fixed-width form; superseded ones included)."""
+
+    as_of: str | None = None
+    include_superseded: bool = False
+
+    @property
+    def current_only(self) -> bool:
+        """True for the default view: memories no newer one has superseded."""
+        return self.as_of is None and not self.include_superseded
+
+    def admits(self, memory: Memory) -> bool:
+        """True when `memory` belongs to this view."""
+        if self.as_of is not None:
+            return memory.valid_from <= self.as_of and (memory.valid_to is None or self.as_of < memory.valid_to)
+        return self.include_superseded or memory.valid_to is None
+
+
+CURRENT: Final = Validity()
+"""The default view: current memories only."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A typed, directed link between two memories of one user (e.g. a newer fact `supersedes` an older one)."""
+
+    source_id: MemoryId
+    target_id: MemoryId
+    type: str
+    metadata: Metadata
+    created_at: str
+
+
+class Listed(NamedTuple):
+    """A memory as a listing or a count reads it: no text, just what filters and groups look at."""
+
+    id: MemoryId
+    position: Cursor
+    metadata: Metadata
+    valid_from: str
+    entities: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -92,11 +158,13 @@ class Similar:
 
 @dataclass(frozen=True)
 class BatchItem:
-    """The outcome of one item of a batch add: added, a no-op duplicate, or an error that names the problem."""
+    """The outcome of one item of a batch add: added, a no-op duplicate, skipped as a near-duplicate, or an error
+    that names the problem; with the stored memories it resembles (when the batch compared them)."""
 
-    status: Literal["added", "noop", "error"]
+    status: Literal["added", "noop", "skipped", "error"]
     memory: Memory | None = None
     error: str | None = None
+    similar: tuple[Similar, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,12 +173,18 @@ class SearchHit:
 
     `match` is "strong" when the memory shares a distinctive word with the query or is close to it in
     meaning, "weak" when it is only the best the scope holds (search found nothing related and returned
-    its nearest memories anyway, so that the caller can judge).
+    its nearest memories anyway, so that the caller can judge), "linked" when it was not found by the query
+    but is linked to a memory that was (its score is that memory's).
     """
 
     memory: Memory
     score: float
-    match: Literal["strong", "weak"] = "strong"
+    match: Literal["strong", "weak", "linked"] = "strong"
+    linked_from: MemoryId | None = None
+    """For match="linked" (a neighbour asked for with `neighbors`): the memory of the results it is linked to."""
+    link: str | None = None
+    """For match="linked": the type of that link, read from `linked_from` to this memory ("<-type" when it
+    points the other way)."""
 
 
 class IndexHit(NamedTuple):
@@ -143,6 +217,8 @@ class IndexRows:
     scopes: list[Scope]
     vectors: Matrix
     texts: list[str]
+    closed: list[bool] | None = None
+    """Per row, True when the memory is superseded (None: none is)."""
 
 
 @dataclass(frozen=True)
@@ -186,12 +262,14 @@ class MemoryRecord:
     memory: Memory
     vector: Vector | None = None
     history: tuple[HistoryEntry, ...] = ()
+    links: tuple[Link, ...] = ()
+    """Links to restore once the memories are stored: in an export, those that start at this memory."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Input limits the engine enforces. All but `max_filter_nodes` and `id_max_chars` are settings
-    (`MEMORY_MCP_MAX_*`); those two are fixed, and only code that builds a `Limits` itself can change them."""
+    """Input limits the engine enforces. Text, metadata, results and batch are settings (`MEMORY_MCP_MAX_*`);
+    the others are fixed, and only code that builds a `Limits` itself can change them."""
 
     max_text_chars: int = 10_000
     max_metadata_bytes: int = 16_384
@@ -200,3 +278,7 @@ class Limits:
     max_filter_nodes: int = 64
     max_batch: int = 1_000
     id_max_chars: int = 128
+    max_entities: int = 20
+    """Most entity names one memory may carry."""
+    max_neighbors: int = 2
+    """Most link hops a search may follow."""

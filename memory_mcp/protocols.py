@@ -12,14 +12,16 @@ from .models import (
     HistoryEntry,
     IndexHit,
     IndexRows,
+    Link,
+    Listed,
     Matrix,
     Memory,
     MemoryId,
     MemoryRecord,
-    Metadata,
     Row,
     Scope,
     UserSummary,
+    Validity,
     Vector,
 )
 
@@ -72,6 +74,25 @@ class MemoryStore(Protocol):
 
     async def replace(self, old: Memory, new: Row) -> None: ...
 
+    async def supersede(self, old: Memory, new: Row, link: Link) -> bool:
+        """Close `old` (valid until the new memory's `valid_from`, `superseded_by` it, a SUPERSEDE history row),
+        store the new memory (with its ADD row) and `link`, in one transaction. False, changing nothing, when
+        `old` is no longer current; DuplicateError when the scope holds the new text as a current memory."""
+        ...
+
+    async def link(self, user_id: str, links: Sequence[Link]) -> int:
+        """Store the `links` whose two ends are memories of `user_id` (others and existing ones are skipped);
+        returns how many were stored."""
+        ...
+
+    async def unlink(self, user_id: str, source_id: str, target_id: str, link_type: str | None) -> list[Link]:
+        """Remove the links of `user_id` from `source_id` to `target_id` (one type, or all); returns them."""
+        ...
+
+    async def links(self, user_id: str, ids: Sequence[MemoryId]) -> list[Link]:
+        """The links of `user_id` that start or end at one of `ids`, oldest first."""
+        ...
+
     async def delete(self, memory: Memory, deleted_at: str) -> None: ...
 
     async def delete_scope(self, scope: Scope, deleted_at: str) -> list[MemoryId]:
@@ -95,14 +116,19 @@ class MemoryStore(Protocol):
         """Up to `limit` ids of memories `scope` can see that start with `prefix` (case-sensitive), sorted."""
         ...
 
-    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]: ...
-
-    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
-        """Id, position and metadata of the memories of `scope`, newest first: at least those `where` matches
-        (a store may narrow by it or not; the engine checks every row against the filter itself)."""
+    async def page(self, scope: Scope, after: Cursor | None, limit: int, validity: Validity = ...) -> list[Memory]:
+        """Up to `limit` memories of `scope` and `validity` (default: the current ones), newest first, after
+        the cursor position."""
         ...
 
-    async def count(self, scope: Scope) -> int: ...
+    async def listing(
+        self, scope: Scope, where: Filter | None = None, validity: Validity = ..., entity: str | None = None
+    ) -> list[Listed]:
+        """The memories of `scope` and `validity` that name `entity` (an entity key; None: any), newest first:
+        at least those `where` matches (a store may narrow by it or not; the engine checks every row itself)."""
+        ...
+
+    async def count(self, scope: Scope, validity: Validity = ...) -> int: ...
 
     async def count_all(self) -> int: ...
 
@@ -146,12 +172,27 @@ class SearchIndex(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None: ...
+    def add(
+        self,
+        items: Sequence[tuple[MemoryId, Scope]],
+        vectors: Matrix,
+        terms: Sequence[Sequence[str]],
+        closed: Sequence[bool] | None = None,
+    ) -> None: ...
 
     def remove(self, ids: Iterable[MemoryId]) -> None: ...
 
+    def set_closed(self, ids: Iterable[MemoryId], closed: bool = True) -> None: ...
+
     def search(
-        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        superseded: bool = False,
     ) -> list[IndexHit]: ...
 
     def count(self, scope: Scope) -> int: ...
@@ -173,10 +214,11 @@ class SearchingStore(MemoryStore, Protocol):
         vector_weight: float,
         min_similarity: float,
         where: Filter | None = None,
+        validity: Validity = ...,
     ) -> list[IndexHit]:
-        """The `k` best of the memories of `scope` that `where` matches (or a superset of those, which the
-        engine checks again), by the engine's fused score; without a threshold, only related ones (a shared
-        term, or a cosine of at least `min_similarity`)."""
+        """The `k` best of the memories of `scope` and `validity` that `where` matches (or a superset of those,
+        which the engine checks again), by the engine's fused score; without a threshold, only related ones (a
+        shared term, or a cosine of at least `min_similarity`)."""
         ...
 
 
@@ -211,13 +253,20 @@ class Retriever(Protocol):
         *,
         threshold: float | None = None,
         where: Filter | None = None,
+        validity: Validity = ...,
     ) -> list[IndexHit]:
-        """The `k` best of `scope` by the fused score (the caller applies `where`; a retriever may narrow by it)."""
+        """The `k` best of `scope` by the fused score, at least those of `validity` (the caller applies `where`
+        and `validity`; a retriever may narrow by them)."""
         ...
 
     def committed(
-        self, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Iterable[tuple[MemoryId, str]] = ()
+        self,
+        stored: Sequence[Row] = (),
+        removed: Sequence[MemoryId] = (),
+        stamps: Iterable[tuple[MemoryId, str]] = (),
+        closed: Sequence[MemoryId] = (),
     ) -> None:
-        """The engine committed these writes: (re)index `stored`, drop `removed`. `stamps` are the (memory,
-        time) of the history rows written, by which a copy of the store recognises its own changes."""
+        """The engine committed these writes: (re)index `stored`, drop `removed`, mark `closed` superseded.
+        `stamps` are the (memory, time) of the history rows written, by which a copy of the store recognises
+        its own changes."""
         ...

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import BatchItem, HistoryEntry, Memory, Page, SearchHit, Similar, UserSummary
+from .models import BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
-from .wire import history_json, hit_json, memory_json
+from .wire import history_json, hit_json, link_json, memory_json
 
 
 class MemoryOut(BaseModel):
@@ -24,6 +24,10 @@ class MemoryOut(BaseModel):
     metadata: dict[str, Any] = Field(description="The caller's own fields.")
     created_at: str = Field(description="When it was first stored (ISO 8601, UTC).")
     updated_at: str = Field(description="When it last changed (ISO 8601, UTC).")
+    valid_from: str = Field(description="Since when the fact is true (ISO 8601, UTC).")
+    valid_to: str | None = Field(default=None, description="Until when it was true; null while it is current.")
+    superseded_by: str | None = Field(default=None, description="The memory that replaced it, once superseded.")
+    entities: list[str] = Field(default_factory=list, description="Who or what it is about.")
 
     @classmethod
     def of(cls, memory: Memory) -> MemoryOut:
@@ -63,23 +67,64 @@ class MemoryIn(BaseModel):
 
     text: str = Field(description="One self-contained fact in plain words.")
     metadata: dict[str, Any] | None = Field(default=None, description="Optional JSON object of your own fields.")
+    entities: list[str] | None = Field(default=None, description="Optional names of who or what it is about.")
+    valid_from: str | None = Field(default=None, description="Optional: since when it is true, if before today.")
+
+
+class LinkOut(BaseModel):
+    """A directed, typed link from one memory to another."""
+
+    source_id: str
+    target_id: str
+    type: str
+    metadata: dict[str, Any]
+    created_at: str
+
+    @classmethod
+    def of(cls, link: Link) -> LinkOut:
+        """The wire form of a link."""
+        return cls(**link_json(link))
+
+
+class GetMemoryOut(MemoryOut):
+    """One memory with its links."""
+
+    links: list[LinkOut] = Field(default_factory=list, description="Its links, both ways, oldest first.")
+
+
+class LinkMemoriesOut(BaseModel):
+    """The outcome of link_memories."""
+
+    link: LinkOut
+    created: bool = Field(description="False when this link already existed (it is returned as it was).")
+
+
+class UnlinkOut(BaseModel):
+    """The outcome of unlink_memories."""
+
+    removed: list[LinkOut]
 
 
 class BatchItemOut(BaseModel):
     """The outcome of one item of add_memories, at the item's position."""
 
-    status: Literal["added", "noop", "error"] = Field(
+    status: Literal["added", "noop", "skipped", "error"] = Field(
         description="added: stored as new. noop: exactly this text is already remembered (or repeats an earlier "
-        "item); `memory` is that memory. error: not stored; `error` says why."
+        'item); `memory` is that memory. skipped: not stored (if_similar="skip"), `memory` is its near-duplicate. '
+        "error: not stored; `error` says why."
     )
     memory: MemoryOut | None = Field(default=None, description="The stored or already known memory.")
     error: str | None = Field(default=None, description="What was wrong with this item.")
+    similar: list[SimilarOut] = Field(default_factory=list, description="Stored memories it resembles.")
 
     @classmethod
     def of(cls, item: BatchItem) -> BatchItemOut:
         """The wire form of a batch outcome."""
         return cls(
-            status=item.status, memory=None if item.memory is None else MemoryOut.of(item.memory), error=item.error
+            status=item.status,
+            memory=None if item.memory is None else MemoryOut.of(item.memory),
+            error=item.error,
+            similar=[SimilarOut.of(found) for found in item.similar],
         )
 
 
@@ -96,11 +141,14 @@ class SearchHitOut(MemoryOut):
         description="How well the memory matches the query, higher is closer (at most 1): the share of the "
         "query's distinctive words it contains, blended with closeness of meaning and spelling."
     )
-    match: Literal["strong", "weak"] = Field(
+    match: Literal["strong", "weak", "linked"] = Field(
         description="strong: shares a distinctive word with the query or is close to it in meaning. weak: nothing "
         "stored matched, so these are only the nearest memories; they may be unrelated, so judge them yourself "
-        "and try other words before concluding the user never told you."
+        "and try other words before concluding the user never told you. linked: not matched by the query, but "
+        "linked to the result `linked_from` (asked for with `neighbors`)."
     )
+    linked_from: str | None = Field(default=None, description="For linked: the result it is linked to.")
+    link: str | None = Field(default=None, description='For linked: the link type ("<-type": pointing back).')
 
     @classmethod
     def of_hit(cls, hit: SearchHit) -> SearchHitOut:
@@ -141,7 +189,8 @@ class DeleteAllOut(BaseModel):
 class HistoryEntryOut(BaseModel):
     """One recorded change."""
 
-    event: Literal["ADD", "UPDATE", "DELETE"]
+    memory_id: str = Field(description="The memory changed (a supersession chain shows several).")
+    event: Literal["ADD", "UPDATE", "DELETE", "SUPERSEDE"]
     old_text: str | None = Field(description="Text before the change (null for ADD).")
     new_text: str | None = Field(description="Text after the change (null for DELETE).")
     old_metadata: dict[str, Any] | None = Field(description="Metadata before the change (null for ADD).")
@@ -213,5 +262,29 @@ class SummaryOut(BaseModel):
             total=counted.total,
             groups=[GroupOut(value=group.value, count=group.count) for group in counted.groups],
             missing=counted.missing,
+            truncated=counted.truncated,
+        )
+
+
+class EntityOut(BaseModel):
+    """One entity and how many memories name it."""
+
+    name: str
+    memories: int
+
+
+class EntitiesResourceOut(BaseModel):
+    """Content of memory://users/{user_id}/entities: who and what the user's current memories are about."""
+
+    user_id: str
+    entities: list[EntityOut] = Field(description="Names and how many memories name each, most first.")
+    truncated: bool = Field(description="True when there are more entities than shown.")
+
+    @classmethod
+    def of(cls, user_id: str, counted: Tally) -> EntitiesResourceOut:
+        """The wire form of an entity tally."""
+        return cls(
+            user_id=user_id,
+            entities=[EntityOut(name=group.value, memories=group.count) for group in counted.groups],
             truncated=counted.truncated,
         )

@@ -6,12 +6,13 @@ import hashlib
 import json
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from .config import USER_PATTERN
 from .errors import InvalidInputError
 from .filters import SCOPE_FIELDS
-from .models import Limits, Metadata, Scope
+from .models import LINK_TYPES, Limits, Metadata, Scope
 
 ID_PATTERN: Final = rf"^{USER_PATTERN}$"
 """Letters, digits and `_ . @ : + -`: safe in URIs, logs and file names."""
@@ -142,3 +143,75 @@ def normalise(value: str) -> str:
 def content_hash(value: str) -> str:
     """SHA-256 of the normalised text (duplicate detection)."""
     return hashlib.sha256(normalise(value).encode("utf-8")).hexdigest()
+
+
+def when(name: str, value: Any) -> str:
+    """An ISO 8601 date or time as our fixed-width UTC form: "2024-03" and "2024" mean their first day; a time
+    without a zone is taken as UTC."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(
+            f"{name} must be an ISO 8601 date or time such as 2024-03, 2024-03-15 or 2024-03-15T09:30:00Z."
+        )
+    stripped = value.strip()
+    padded = stripped + "-01-01"[len(stripped) - 4 :] if len(stripped) in (4, 7) else stripped
+    try:
+        parsed = datetime.fromisoformat(padded)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} {stripped[:40]!r} is not an ISO 8601 date or time; write e.g. 2024-03, 2024-03-15 or "
+            "2024-03-15T09:30:00Z."
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+ENTITY_MAX_CHARS: Final = 200
+"""Longest entity name."""
+
+
+def entities(value: Any, limits: Limits) -> tuple[str, ...]:
+    """Entity names: strings with spaces collapsed, repeats (ignoring case) dropped, at most `max_entities`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise InvalidInputError('entities must be a list of names, e.g. ["Caroline", "Paris"].')
+    if len(value) > limits.max_entities:
+        raise InvalidInputError(
+            f"{len(value)} entities; a memory may name at most {limits.max_entities}. Keep the main ones."
+        )
+    names: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise InvalidInputError('each entity must be a non-empty name such as "Caroline".')
+        name = " ".join(item.split())
+        if len(name) > ENTITY_MAX_CHARS:
+            raise InvalidInputError(f"entity {name[:40]!r}... is longer than {ENTITY_MAX_CHARS} characters.")
+        _encodable("entity", name)
+        names.setdefault(entity_key(name), name)
+    return tuple(names.values())
+
+
+def entity_key(name: str) -> str:
+    """The form under which two entity names are the same: NFKC, case-folded, `_` as a space, spaces collapsed
+    ("Alice_Martin" of a knowledge graph is "alice martin")."""
+    return normalise(name.replace("_", " "))
+
+
+LINK_TYPE_MAX_CHARS: Final = 64
+"""Longest link type."""
+LINK_LABEL: Final = re.compile(r"[\w-]+")
+"""What a link type is made of: letters, digits, `_` and `-`."""
+
+
+def link_type(value: Any) -> str:
+    """A link type: one of LINK_TYPES or a short label of letters, digits, `_` and `-` (spaces become `_`)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"type must be a link type such as {', '.join(LINK_TYPES)}, or a short label.")
+    label = "_".join(value.strip().split())
+    if len(label) > LINK_TYPE_MAX_CHARS or not LINK_LABEL.fullmatch(label):
+        raise InvalidInputError(
+            f"type {label[:40]!r} is not a link type: use {', '.join(LINK_TYPES)}, or up to {LINK_TYPE_MAX_CHARS} "
+            "letters, digits, _ or -."
+        )
+    return label

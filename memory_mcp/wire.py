@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import HistoryEntry, Memory, Page, SearchHit
+from .models import HistoryEntry, Link, Memory, Page, SearchHit
 
 
 def memory_json(memory: Memory) -> dict[str, Any]:
-    """One memory: id, text, scope (user, agent, run, project), metadata and times."""
+    """One memory: id, text, scope (user, agent, run, project), metadata, times, validity and entities."""
     return {
         "id": memory.id,
         "text": memory.text,
@@ -19,12 +19,31 @@ def memory_json(memory: Memory) -> dict[str, Any]:
         "metadata": memory.metadata,
         "created_at": memory.created_at,
         "updated_at": memory.updated_at,
+        "valid_from": memory.valid_from,
+        "valid_to": memory.valid_to,
+        "superseded_by": memory.superseded_by,
+        "entities": list(memory.entities),
     }
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:
-    """A search hit: the memory, its score (6 decimals) and how well it matched."""
-    return {**memory_json(hit.memory), "score": round(hit.score, 6), "match": hit.match}
+    """A search hit: the memory, its score (6 decimals), how well it matched, and for a linked neighbour the
+    result it hangs from and the link."""
+    found = {**memory_json(hit.memory), "score": round(hit.score, 6), "match": hit.match}
+    if hit.linked_from is not None:
+        found.update(linked_from=hit.linked_from, link=hit.link)
+    return found
+
+
+def link_json(link: Link) -> dict[str, Any]:
+    """One link between two memories."""
+    return {
+        "source_id": link.source_id,
+        "target_id": link.target_id,
+        "type": link.type,
+        "metadata": link.metadata,
+        "created_at": link.created_at,
+    }
 
 
 def page_json(page: Page) -> dict[str, Any]:
@@ -35,6 +54,7 @@ def page_json(page: Page) -> dict[str, Any]:
 def history_json(entry: HistoryEntry) -> dict[str, Any]:
     """One recorded change of a memory."""
     return {
+        "memory_id": entry.memory_id,
         "event": entry.event,
         "old_text": entry.old_text,
         "new_text": entry.new_text,

@@ -191,6 +191,40 @@ async def test_the_reference_servers_file_becomes_searchable_memories(other: Mem
     assert [m.metadata["to"] for m in works.memories] == ["Acme_Corp"]
 
 
+async def test_the_reference_servers_graph_imports_losslessly(other: MemoryEngine) -> None:
+    with OFFICIAL_FILE.open(encoding="utf-8") as file:
+        await archive.import_lines(other, file, source="official-memory", user_id="alice")
+    alice = other.scope("alice")
+    # Every entity by its exact name, found whatever the spelling of the query.
+    counted = await other.summarize(alice, "entity")
+    assert {group.value: group.count for group in counted.groups} == {
+        "Alice_Martin": 5,  # the anchor, two observations, two relations
+        "Acme_Corp": 3,
+        "Lisbon_trip": 3,
+    }
+    about_alice = await other.page(alice, entity="Alice Martin", limit=10)
+    assert about_alice.total == 5
+    [anchor] = [m for m in about_alice.memories if m.text == "Alice Martin is a person"]
+    assert anchor.metadata == {"source": "official-memory", "entity": "Alice_Martin", "entity_type": "person"}
+    # Observations hang from their entity; relations join the entities' anchors, typed as in the graph.
+    links = await other.links(alice, anchor.id)
+    texts = {m.id: m.text for m in (await other.page(alice, limit=50)).memories}
+    joined = sorted((texts[link.source_id], link.type, texts[link.target_id]) for link in links)
+    assert joined == [
+        ("Alice Martin is a person", "is_planning", "Lisbon trip is an event"),
+        ("Alice Martin is a person", "works_at", "Acme Corp is an organization"),
+        ("Alice Martin: Is allergic to peanuts", "part_of", "Alice Martin is a person"),
+        ("Alice Martin: Prefers window seats on flights", "part_of", "Alice Martin is a person"),
+    ]
+    # What the graph knows about Alice's employer comes with her, though the words differ.
+    hits = await other.search("Alice Martin person", alice, limit=5, neighbors=1)
+    assert "Acme Corp is an organization" in [hit.memory.text for hit in hits if hit.match == "linked"]
+    with OFFICIAL_FILE.open(encoding="utf-8") as file:  # again: nothing new, no link doubled
+        again = await archive.import_lines(other, file, user_id="alice")
+    assert again.added == 0
+    assert len(await other.links(alice, anchor.id)) == 4
+
+
 async def test_a_bad_line_in_the_reference_file_fails_alone(other: MemoryEngine) -> None:
     lines = [
         '{"type":"entity","name":"Bob","entityType":"person","observations":["Likes tea"]}',

@@ -25,6 +25,21 @@ def test_stdio_client_example_adds_and_finds(tmp_path: Path) -> None:
     assert first_hit.endswith("I love hiking in the Swiss Alps")
 
 
+def test_keeping_true_example_supersedes_and_follows_a_link(tmp_path: Path) -> None:
+    out = run_example("keeping_true.py", tmp_path / "m.db")
+    calls = out.split("\n\n")
+    then = next(block for block in calls if 'as_of="2022-06"' in block)
+    assert '"text": "Sam lives in Paris"' in then
+    assert '"valid_to": "2024-03-01"' in then
+    before, after = [b for b in calls if b.startswith('> search_memory(query="where Sam lives", threshold=0.1)\n<')]
+    assert "Sam lives in Paris" in before
+    assert "Sam lives in Berlin" in after
+    assert "Paris" not in after
+    last = calls[-1] if calls[-1].strip() else calls[-2]
+    assert '"match": "linked"' in last
+    assert "The ryokan had a hot spring bath" in last
+
+
 def test_embedded_engine_example(tmp_path: Path) -> None:
     out = run_example("embed_in_app.py", tmp_path / "m.db")
     assert "Prefers window seats on flights" in out.splitlines()[0]

@@ -37,17 +37,68 @@ NASTY = [
     "🦄" * 50,
 ]
 TOOLS = {
-    "add_memory": ["user_id", "text", "metadata", "project", "agent_id", "run_id", "if_similar"],
-    "add_memories": ["user_id", "memories", "project", "agent_id", "run_id"],
-    "search_memory": ["user_id", "query", "queries", "limit", "threshold", "filters", "project", "agent_id", "run_id"],
+    "add_memory": [
+        "user_id",
+        "text",
+        "metadata",
+        "entities",
+        "valid_from",
+        "project",
+        "agent_id",
+        "run_id",
+        "if_similar",
+    ],
+    "add_memories": ["user_id", "memories", "project", "agent_id", "run_id", "if_similar"],
+    "search_memory": [
+        "user_id",
+        "query",
+        "queries",
+        "limit",
+        "threshold",
+        "filters",
+        "entity",
+        "as_of",
+        "include_superseded",
+        "neighbors",
+        "project",
+        "agent_id",
+        "run_id",
+    ],
     "get_memory": ["user_id", "memory_id"],
-    "list_memories": ["user_id", "cursor", "limit", "filters", "project", "agent_id", "run_id"],
-    "update_memory": ["user_id", "memory_id", "text", "metadata"],
+    "list_memories": [
+        "user_id",
+        "cursor",
+        "limit",
+        "filters",
+        "entity",
+        "as_of",
+        "include_superseded",
+        "project",
+        "agent_id",
+        "run_id",
+    ],
+    "update_memory": ["user_id", "memory_id", "text", "metadata", "entities", "keep_history", "valid_from"],
+    "link_memories": ["user_id", "source_id", "target_id", "type", "metadata"],
+    "unlink_memories": ["user_id", "source_id", "target_id", "type"],
     "delete_memory": ["user_id", "memory_id"],
     "delete_all_memories": ["user_id", "project", "agent_id", "run_id"],
     "memory_history": ["user_id", "memory_id"],
-    "summarize_memories": ["user_id", "group_by", "filters", "limit", "project", "agent_id", "run_id"],
+    "summarize_memories": [
+        "user_id",
+        "group_by",
+        "filters",
+        "entity",
+        "as_of",
+        "include_superseded",
+        "limit",
+        "project",
+        "agent_id",
+        "run_id",
+    ],
 }
+AIMED = {"memory_id": "@a", "source_id": "@a", "target_id": "@b"}
+"""Id arguments that may name one of the two stored memories (the test puts their ids in), so that calls reach
+the code behind the id check: supersession, links."""
 
 OPERATOR_WORDS = ["eq", "gt", "in", "contains", "AND", "OR", "NOT", "user_id", "$gt"]
 # Lone surrogates cannot travel as UTF-8 (the client cannot even send them): the raw-wire test below covers them.
@@ -91,6 +142,8 @@ def tool_calls(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             arguments[name] = draw(st.one_of(json_values, deep))
         elif name == "user_id":
             arguments[name] = "u"
+        elif name in AIMED and choice == 2:
+            arguments[name] = AIMED[name]
         else:
             arguments[name] = draw(texts)
     if draw(st.booleans()):
@@ -110,8 +163,13 @@ async def test_any_tool_call_gets_a_clear_answer_and_a_rejected_one_changes_noth
     engine: MemoryEngine, server: MCPServer, call: tuple[str, dict[str, Any]]
 ) -> None:
     tool, arguments = call
-    if await engine.count(engine.scope("u")) == 0:
-        await engine.add("a memory to aim at", engine.scope("u"), {"topic": "target"})
+    aimed = [memory.id for memory in (await engine.page(engine.scope("u"), limit=2)).memories]
+    aimed += [
+        (await engine.add(text, engine.scope("u"), {"topic": "target"})).memory.id
+        for text in ("a memory to aim at", "another memory to link")[len(aimed) :]
+    ]
+    ids = {"@a": aimed[0], "@b": aimed[1]}
+    arguments = {name: ids.get(value, value) if isinstance(value, str) else value for name, value in arguments.items()}
     before = await snapshot(engine)
     with anyio.fail_after(30):  # never a hang
         async with Client(server) as client:

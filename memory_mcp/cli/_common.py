@@ -205,6 +205,21 @@ def scope_options(*, required: bool = True) -> Callable[[F], F]:
     return attach
 
 
+def validity_options(function: F) -> F:
+    """--as-of WHEN and --include-superseded: which memories a read sees by time (default: the current ones)."""
+    function = click.option("--include-superseded", is_flag=True, help="Also the memories a newer one has superseded.")(
+        function
+    )
+    return click.option(
+        "--as-of", "as_of", metavar="WHEN", help="What was true then: an ISO date or time, e.g. 2024-03."
+    )(function)
+
+
+def entity_option(function: F) -> F:
+    """--entity NAME: only the memories about it."""
+    return click.option("--entity", metavar="NAME", help="Only memories about this entity (any case).")(function)
+
+
 def project_option(use: str) -> Callable[[F], F]:
     """--project: on a read (`use="read"`) what is seen besides the general memories (default: the working
     project), on a write (`"write"`) or for delete --all (`"forget"`) where (default: the user everywhere)."""

@@ -67,7 +67,8 @@ def users_command(as_json: bool, **given: Any) -> None:
     "--by",
     "group_by",
     metavar="FIELD",
-    help='Count the user\'s memories by "month" or by a metadata field (e.g. topic), drawn as bars.',
+    help='Count the user\'s memories by "month", "valid_from", "entity", "link" or a metadata field (e.g. topic), '
+    "drawn as bars.",
 )
 @click.option("--filter", "filter_json", metavar="JSON", help="With --by: count only the memories it matches.")
 @click.option("--limit", "-n", default=20, show_default=True, help="With --by: most groups shown.")
@@ -82,7 +83,7 @@ def stats_command(
     **given: Any,
 ) -> None:
     """Figures about the database (or one user): memories, users, time span, embedder, size; or, with --by, one
-    user's memories counted by month or by a metadata field."""
+    user's memories counted by month, entity, link type or a metadata field."""
     if group_by is not None:
         if user_id is None:
             raise click.UsageError("--by counts one user's memories: give --user (or MEMORY_MCP_USER).")

@@ -1,4 +1,4 @@
-"""The commands on one user's memories: list, search, show, history, add, edit, delete."""
+"""The commands on one user's memories: list, search, show, history, add, edit, link, unlink, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 from ..engine import MemoryEngine
 from ..models import HistoryEntry, Memory, Scope
 from ..projects import working_project
-from ..wire import history_json, hit_json, memory_json, page_json
+from ..wire import history_json, hit_json, link_json, memory_json, page_json
 from ._common import (
     BadInput,
     Failure,
@@ -20,6 +20,7 @@ from ._common import (
     chosen_project,
     data_options,
     emit,
+    entity_option,
     err,
     escape,
     full_id,
@@ -31,6 +32,7 @@ from ._common import (
     progress_bar,
     project_option,
     scope_options,
+    validity_options,
     with_engine,
 )
 
@@ -41,6 +43,8 @@ from ._common import (
 @click.option("--limit", "-n", default=20, show_default=True, help="How many, newest first.")
 @click.option("--cursor", help="Continue after a previous page (its next_cursor).")
 @click.option("--filter", "filter_json", metavar="JSON", help='Metadata filter, e.g. \'{"topic": "food"}\'.')
+@entity_option
+@validity_options
 @json_option
 @data_options
 def list_command(
@@ -51,16 +55,24 @@ def list_command(
     limit: int,
     cursor: str | None,
     filter_json: str | None,
+    entity: str | None,
+    as_of: str | None,
+    include_superseded: bool,
     as_json: bool,
     **given: Any,
 ) -> None:
-    """List a user's memories, newest first."""
+    """List a user's memories, newest first (the current ones, unless --as-of or --include-superseded)."""
     filters = parse_json(filter_json)
     seen = chosen_project(project, read=True)
     page = with_engine(
         given,
         lambda engine: engine.page(
-            engine.scope(user_id, agent_id, run_id, seen), cursor=cursor, limit=limit, filters=filters
+            engine.scope(user_id, agent_id, run_id, seen),
+            cursor=cursor,
+            limit=limit,
+            filters=filters,
+            validity=engine.validity(as_of, include_superseded),
+            entity=entity,
         ),
     )
     result = page_json(page)
@@ -80,6 +92,9 @@ def list_command(
 @click.option("--limit", "-n", default=10, show_default=True, help="How many results at most.")
 @click.option("--threshold", type=float, help="Minimum score, from -1 to 1.")
 @click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see list).")
+@entity_option
+@validity_options
+@click.option("--neighbors", default=0, show_default=True, help="Also the memories linked to the results (hops).")
 @json_option
 @data_options
 def search_command(
@@ -91,6 +106,10 @@ def search_command(
     limit: int,
     threshold: float | None,
     filter_json: str | None,
+    entity: str | None,
+    as_of: str | None,
+    include_superseded: bool,
+    neighbors: int,
     as_json: bool,
     **given: Any,
 ) -> None:
@@ -100,7 +119,14 @@ def search_command(
     hits = with_engine(
         given,
         lambda engine: engine.search(
-            query, engine.scope(user_id, agent_id, run_id, seen), limit=limit, threshold=threshold, filters=filters
+            query,
+            engine.scope(user_id, agent_id, run_id, seen),
+            limit=limit,
+            threshold=threshold,
+            filters=filters,
+            validity=engine.validity(as_of, include_superseded),
+            entity=entity,
+            neighbors=neighbors,
         ),
         index=True,
     )
@@ -117,6 +143,9 @@ def search_command(
         )
         if any(hit["match"] == "weak" for hit in results):
             err.print("* a weak match: the nearest of what is stored, maybe unrelated. Try other words for more.")
+        for hit in results:
+            if hit["match"] == "linked":
+                err.print(f"{hit['id'][:8]} is linked ({hit['link']}) to {hit['linked_from'][:8]}, not matched.")
 
 
 @click.command("show")
@@ -127,17 +156,27 @@ def search_command(
 def show_command(
     memory_id: str, user_id: str, agent_id: str | None, run_id: str | None, as_json: bool, **given: Any
 ) -> None:
-    """Show one memory."""
-    memory = memory_json(
-        with_engine(given, lambda engine: _get(engine, memory_id, engine.scope(user_id, agent_id, run_id)))
-    )
+    """Show one memory, with its links."""
+
+    async def show(engine: MemoryEngine) -> dict[str, Any]:
+        where = engine.scope(user_id, agent_id, run_id)
+        memory = await _get(engine, memory_id, where)
+        return {**memory_json(memory), "links": [link_json(link) for link in await engine.links(where, memory.id)]}
+
+    memory = with_engine(given, show)
     if as_json:
         emit(memory)
         return
+    links = memory.pop("links")
     for name, value in memory.items():
-        if value not in (None, {}):
-            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
-            out.print(f"[bold]{name:>10}[/bold]  {escape(shown)}")
+        if value not in (None, {}, []):
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else str(value)
+            out.print(f"[bold]{name:>13}[/bold]  {escape(shown)}")
+    for link in links:
+        outgoing = link["source_id"] == memory["id"]
+        other = link["target_id"] if outgoing else link["source_id"]
+        arrow = f"-{link['type']}->" if outgoing else f"<-{link['type']}-"
+        out.print(f"[bold]{'link':>13}[/bold]  {escape(arrow)} {other}")
 
 
 @click.command("history")
@@ -177,6 +216,8 @@ def history_command(
 @scope_options()
 @project_option("write")
 @click.option("--metadata", "metadata_json", metavar="JSON", help='Your own fields, e.g. \'{"topic": "food"}\'.')
+@click.option("--entity", "entities", metavar="NAME", multiple=True, help="Who or what it is about (repeatable).")
+@click.option("--valid-from", metavar="WHEN", help="Since when it is true, if before now (e.g. 2024-03).")
 @json_option
 @data_options
 def add_command(
@@ -186,6 +227,8 @@ def add_command(
     run_id: str | None,
     project: str | None,
     metadata_json: str | None,
+    entities: tuple[str, ...],
+    valid_from: str | None,
     as_json: bool,
     **given: Any,
 ) -> None:
@@ -196,7 +239,12 @@ def add_command(
     result = with_engine(
         given,
         lambda engine: engine.add(
-            text, engine.scope(*scope_args), metadata, current_project=kept_in or working_project()
+            text,
+            engine.scope(*scope_args),
+            metadata,
+            current_project=kept_in or working_project(),
+            entities=list(entities),
+            valid_from=valid_from,
         ),
     )
     memory = memory_json(result.memory)
@@ -213,6 +261,11 @@ def add_command(
 @scope_options()
 @click.option("--text", help="The new text (without --text or --metadata, your $EDITOR opens on the old one).")
 @click.option("--metadata", "metadata_json", metavar="JSON", help="New metadata, replacing the old object.")
+@click.option("--entity", "entities", metavar="NAME", multiple=True, help="New entities, replacing the old ones.")
+@click.option(
+    "--keep-history", is_flag=True, help="The fact changed (not a mistake): keep the old memory as past, add the new."
+)
+@click.option("--valid-from", metavar="WHEN", help="With --keep-history: since when the new fact is true.")
 @json_option
 @data_options
 def edit_command(
@@ -222,17 +275,24 @@ def edit_command(
     run_id: str | None,
     text: str | None,
     metadata_json: str | None,
+    entities: tuple[str, ...],
+    keep_history: bool,
+    valid_from: str | None,
     as_json: bool,
     **given: Any,
 ) -> None:
-    """Correct a memory's text and/or metadata (the change is kept in its history)."""
+    """Correct a memory's text, metadata or entities (the change is kept in its history); with --keep-history,
+    record that the fact changed: the old memory stays as a past fact and a new one is current."""
     metadata = parse_json(metadata_json)
+    names = list(entities) if entities else None
+    if valid_from is not None and not keep_history:
+        raise click.UsageError("--valid-from goes with --keep-history (it dates the new fact).")
 
     async def edit(engine: MemoryEngine) -> Memory:
         where = engine.scope(user_id, agent_id, run_id)
         chosen = await full_id(engine, memory_id, where)
         new_text = text
-        if text is None and metadata_json is None:
+        if text is None and metadata_json is None and names is None:
             old = await engine.get(chosen, where)
             if not _can_edit():
                 raise BadInput(
@@ -242,13 +302,90 @@ def edit_command(
             if edited is None or edited.strip() == old.text:
                 raise Failure("Nothing changed: the text was not edited.")
             new_text = edited
-        return await engine.update(chosen, where, text=new_text, metadata=metadata)
+        if keep_history:
+            if new_text is None:
+                raise BadInput("--keep-history needs the new text (--text, or your editor without other options).")
+            _, new = await engine.supersede(
+                chosen, where, new_text, metadata=metadata, entities=names, valid_from=valid_from
+            )
+            return new
+        return await engine.update(chosen, where, text=new_text, metadata=metadata, entities=names)
 
     memory = memory_json(with_engine(given, edit))
     if as_json:
         emit(memory)
+    elif keep_history:
+        out.print(f"Added {memory['id']}: {escape(memory['text'])} (superseding {memory_id})")
     else:
         out.print(f"Updated {memory['id']}: {escape(memory['text'])}")
+
+
+@click.command("link")
+@click.argument("source_id")
+@click.argument("target_id")
+@scope_options()
+@click.option("--type", "link_type", default="relates_to", show_default=True, help="relates_to, part_of, ... or yours.")
+@click.option("--metadata", "metadata_json", metavar="JSON", help="Your own fields of the link.")
+@json_option
+@data_options
+def link_command(
+    source_id: str,
+    target_id: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    link_type: str,
+    metadata_json: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Link memory SOURCE_ID to TARGET_ID (directed; a search with --neighbors then brings one with the other)."""
+    metadata = parse_json(metadata_json)
+
+    async def link(engine: MemoryEngine) -> tuple[dict[str, Any], bool]:
+        where = engine.scope(user_id, agent_id, run_id)
+        source, target = await full_id(engine, source_id, where), await full_id(engine, target_id, where)
+        made, created = await engine.link(where, source, target, link_type, metadata)
+        return link_json(made), created
+
+    made, created = with_engine(given, link)
+    if as_json:
+        emit({"link": made, "created": created})
+    else:
+        state = "Linked" if created else "Already linked"
+        out.print(f"{state}: {made['source_id']} -{made['type']}-> {made['target_id']}")
+
+
+@click.command("unlink")
+@click.argument("source_id")
+@click.argument("target_id")
+@scope_options()
+@click.option("--type", "link_type", help="Only links of this type (default: every link between the two).")
+@json_option
+@data_options
+def unlink_command(
+    source_id: str,
+    target_id: str,
+    user_id: str,
+    agent_id: str | None,
+    run_id: str | None,
+    link_type: str | None,
+    as_json: bool,
+    **given: Any,
+) -> None:
+    """Remove the links from SOURCE_ID to TARGET_ID (the memories stay)."""
+
+    async def unlink(engine: MemoryEngine) -> list[dict[str, Any]]:
+        where = engine.scope(user_id, agent_id, run_id)
+        source, target = await full_id(engine, source_id, where), await full_id(engine, target_id, where)
+        return [link_json(link) for link in await engine.unlink(where, source, target, link_type)]
+
+    removed = with_engine(given, unlink)
+    if as_json:
+        emit({"removed": removed})
+    else:
+        for link in removed:
+            out.print(f"Unlinked: {link['source_id']} -{link['type']}-> {link['target_id']}")
 
 
 @click.command("delete")
@@ -322,5 +459,7 @@ COMMANDS = (
     history_command,
     add_command,
     edit_command,
+    link_command,
+    unlink_command,
     delete_command,
 )

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from ..filters import Filter
-from ..models import IndexHit, MemoryId, Row, Scope, Vector
+from ..models import CURRENT, IndexHit, MemoryId, Row, Scope, Validity, Vector
 from ..protocols import SearchingStore
 
 
@@ -43,8 +43,9 @@ class StoreSearch:
         *,
         threshold: float | None = None,
         where: Filter | None = None,
+        validity: Validity = CURRENT,
     ) -> list[IndexHit]:
-        """The store's best `k` of the memories of `scope` that `where` lets through."""
+        """The store's best `k` of the memories of `scope` and `validity` that `where` lets through."""
         return await self.store.search(
             vector,
             terms,
@@ -54,9 +55,14 @@ class StoreSearch:
             vector_weight=self.vector_weight,
             min_similarity=self.min_similarity,
             where=where,
+            validity=validity,
         )
 
     def committed(
-        self, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Iterable[tuple[MemoryId, str]] = ()
+        self,
+        stored: Sequence[Row] = (),
+        removed: Sequence[MemoryId] = (),
+        stamps: Iterable[tuple[MemoryId, str]] = (),
+        closed: Sequence[MemoryId] = (),
     ) -> None:
         """Nothing to do: the store is the index."""

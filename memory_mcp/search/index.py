@@ -24,6 +24,7 @@ PartitionKey = tuple[str, str, str]
 
 Floats = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int32]
+Flags = npt.NDArray[np.bool_]
 
 
 class _Postings:
@@ -77,6 +78,8 @@ class _Partition:
     def __init__(self, dim: int) -> None:
         self.matrix: Matrix = np.empty((_MIN_CAPACITY, dim), dtype=np.float32)
         self.lengths: Floats = np.empty(_MIN_CAPACITY, dtype=np.float32)
+        self.closed: Flags = np.zeros(_MIN_CAPACITY, dtype=np.bool_)  # superseded rows, left out by default
+        self.closed_count = 0
         self.ids: list[MemoryId] = []
         self.terms: list[tuple[str, ...]] = []  # distinct terms of each row, to undo its postings
         self.rows: dict[MemoryId, int] = {}
@@ -92,7 +95,9 @@ class _Partition:
         matrix[:live] = self.matrix[:live]
         lengths = np.empty(capacity, dtype=np.float32)
         lengths[:live] = self.lengths[:live]
-        self.matrix, self.lengths = matrix, lengths
+        closed = np.zeros(capacity, dtype=np.bool_)
+        closed[:live] = self.closed[:live]
+        self.matrix, self.lengths, self.closed = matrix, lengths, closed
 
     def _index_terms(self, row: int, terms: Sequence[str]) -> None:
         counts = Counter(terms)
@@ -113,19 +118,31 @@ class _Partition:
                 del self.postings[term]
         self.total_length -= float(self.lengths[row])
 
-    def replace(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str]) -> None:
-        """Overwrite the vector and words of a memory already in the partition (new ones go through extend)."""
+    def set_closed(self, row: int, closed: bool) -> None:
+        """Mark a row superseded (left out of default searches) or current."""
+        if bool(self.closed[row]) != closed:
+            self.closed[row] = closed
+            self.closed_count += 1 if closed else -1
+
+    def replace(self, memory_id: MemoryId, vector: Vector, terms: Sequence[str], closed: bool) -> None:
+        """Overwrite the vector, words and state of a memory already in the partition (new ones go through
+        extend)."""
         row = self.rows[memory_id]
         self._unindex_terms(row)
         self.matrix[row] = vector
         self._index_terms(row, terms)
+        self.set_closed(row, closed)
 
-    def extend(self, ids: Sequence[MemoryId], vectors: Matrix, term_lists: Sequence[Sequence[str]]) -> None:
+    def extend(
+        self, ids: Sequence[MemoryId], vectors: Matrix, term_lists: Sequence[Sequence[str]], closed: Flags
+    ) -> None:
         """Append memories not in the partition yet, building their postings in bulk (start-up, imports)."""
         start, needed, count = len(self.ids), len(self.ids) + len(ids), len(ids)
         if needed > self.matrix.shape[0]:
             self._resize(max(needed, 2 * self.matrix.shape[0]))
         self.matrix[start:needed] = vectors
+        self.closed[start:needed] = closed
+        self.closed_count += int(np.count_nonzero(closed))
         if count < _BULK:  # a few rows (single adds): the numpy set-up would cost more than it saves
             self.ids.extend(ids)
             self.terms.extend(() for _ in ids)
@@ -165,11 +182,13 @@ class _Partition:
     def remove(self, memory_id: MemoryId) -> None:
         row = self.rows.pop(memory_id)
         self._unindex_terms(row)
+        self.set_closed(row, False)
         last = len(self.ids) - 1
         moved_id, moved_terms = self.ids.pop(), self.terms.pop()
         if row != last:
             self.matrix[row] = self.matrix[last]
             self.lengths[row] = self.lengths[last]
+            self.closed[row], self.closed[last] = self.closed[last], False
             self.ids[row], self.terms[row] = moved_id, moved_terms
             self.rows[moved_id] = row
             for term in moved_terms:
@@ -224,9 +243,17 @@ class NumpyIndex:
         """Length of the vectors this index holds."""
         return self._dim
 
-    def add(self, items: Sequence[tuple[MemoryId, Scope]], vectors: Matrix, terms: Sequence[Sequence[str]]) -> None:
-        """Insert or overwrite `items`; row i of `vectors` and entry i of `terms` belong to item i."""
+    def add(
+        self,
+        items: Sequence[tuple[MemoryId, Scope]],
+        vectors: Matrix,
+        terms: Sequence[Sequence[str]],
+        closed: Sequence[bool] | None = None,
+    ) -> None:
+        """Insert or overwrite `items`; row i of `vectors`, entry i of `terms` and of `closed` (True: superseded;
+        None: none is) belong to item i."""
         matrix = np.asarray(vectors, dtype=np.float32)
+        flags = np.zeros(len(items), dtype=np.bool_) if closed is None else np.asarray(closed, dtype=np.bool_)
         if matrix.ndim != 2 or matrix.shape != (len(items), self._dim) or len(terms) != len(items):
             raise ValueError(
                 f"expected {len(items)} vectors of length {self._dim} and {len(items)} term lists, "
@@ -250,10 +277,10 @@ class NumpyIndex:
                     self.remove([memory_id])
                 elif memory_id in partition.rows:
                     position = positions.pop(memory_id)
-                    partition.replace(memory_id, matrix[position], terms[position])
+                    partition.replace(memory_id, matrix[position], terms[position], bool(flags[position]))
             if positions:
                 chosen = list(positions.values())
-                partition.extend(list(positions), matrix[chosen], [terms[p] for p in chosen])
+                partition.extend(list(positions), matrix[chosen], [terms[p] for p in chosen], flags[chosen])
             self._where.update(dict.fromkeys(positions.keys() | known, place))
 
     def remove(self, ids: Iterable[MemoryId]) -> None:
@@ -269,6 +296,15 @@ class NumpyIndex:
                 del partitions[key]
                 if not partitions:
                     del self._users[user_id]
+
+    def set_closed(self, ids: Iterable[MemoryId], closed: bool = True) -> None:
+        """Mark memories superseded (left out of searches unless asked for) or current again; unknown ids are
+        ignored."""
+        for memory_id in ids:
+            place = self._where.get(memory_id)
+            if place is not None:
+                partition = self._users[place[0]][place[1]]
+                partition.set_closed(partition.rows[memory_id], closed)
 
     def _visible(self, scope: Scope) -> Iterator[_Partition]:
         for (agent_id, run_id, project), partition in self._users.get(scope.user_id, {}).items():
@@ -288,12 +324,20 @@ class NumpyIndex:
         return {memory_id for partition in self._visible(scope) for memory_id in partition.ids}
 
     def search(
-        self, vector: Vector, terms: Sequence[str], scope: Scope, k: int, *, threshold: float | None = None
+        self,
+        vector: Vector,
+        terms: Sequence[str],
+        scope: Scope,
+        k: int,
+        *,
+        threshold: float | None = None,
+        superseded: bool = False,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
 
         Without a threshold, only memories related to the query count: those sharing a search term
-        with it, or whose cosine similarity reaches `min_similarity`.
+        with it, or whose cosine similarity reaches `min_similarity`. Superseded memories count only with
+        `superseded=True` (they still count in the term statistics, like every memory of the scope).
         """
         partitions = list(self._visible(scope))
         if k <= 0 or not partitions:
@@ -315,8 +359,12 @@ class NumpyIndex:
             if best_possible > 0:
                 keyword /= best_possible
             fused = (1.0 - self.vector_weight) * keyword + self.vector_weight * similarity
-            related = (keyword > 0.0) | (similarity >= self.min_similarity)
-            candidates = np.flatnonzero(related if threshold is None else fused >= threshold)
+            eligible = (
+                (keyword > 0.0) | (similarity >= self.min_similarity) if threshold is None else fused >= threshold
+            )
+            if partition.closed_count and not superseded:
+                eligible &= ~partition.closed[: len(partition)]
+            candidates = np.flatnonzero(eligible)
             if len(candidates) > k:
                 candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]
             hits.extend(

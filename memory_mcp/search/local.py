@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import MemoryMCPError, StoreError
 from ..filters import Filter
-from ..models import IndexHit, IndexRows, MemoryId, Row, Scope, Vector
+from ..models import CURRENT, IndexHit, IndexRows, MemoryId, Row, Scope, Validity, Vector
 from ..protocols import ChangeFeed, SearchIndex
 from .analyzer import Analyzer
 
@@ -90,7 +90,7 @@ class LocalSearch:
         if rows.vectors.shape[1] != self.index.dim:
             raise StoreError("Stored vectors have the wrong length for the configured embedder; start with --reembed.")
         terms = [self.analyzer.terms(text) for text in rows.texts]
-        self.index.add(list(zip(rows.ids, rows.scopes, strict=True)), rows.vectors, terms)
+        self.index.add(list(zip(rows.ids, rows.scopes, strict=True)), rows.vectors, terms, rows.closed)
 
     async def search(
         self,
@@ -101,15 +101,21 @@ class LocalSearch:
         *,
         threshold: float | None = None,
         where: Filter | None = None,
+        validity: Validity = CURRENT,
     ) -> list[IndexHit]:
-        """The index's best `k` in `scope` (the engine applies `where`), once the index is filled and current."""
+        """The index's best `k` in `scope`, once the index is filled and current: the current memories, or
+        with superseded ones for any other `validity` (the engine applies `where` and the validity's times)."""
         if self._loading is not None:
             await asyncio.shield(self._loading)  # wait for the index; a failed load raises its error here
         await self.sync()
-        return self.index.search(vector, terms, scope, k, threshold=threshold)
+        return self.index.search(vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only)
 
     def committed(
-        self, stored: Sequence[Row] = (), removed: Sequence[MemoryId] = (), stamps: Iterable[tuple[MemoryId, str]] = ()
+        self,
+        stored: Sequence[Row] = (),
+        removed: Sequence[MemoryId] = (),
+        stamps: Iterable[tuple[MemoryId, str]] = (),
+        closed: Sequence[MemoryId] = (),
     ) -> None:
         """Apply the engine's own committed writes to the index."""
         self._applied.update(stamps)
@@ -118,9 +124,12 @@ class LocalSearch:
                 [(row.memory.id, row.memory.scope) for row in stored],
                 np.stack([row.vector for row in stored]),
                 [row.terms for row in stored],
+                [not row.memory.current for row in stored],
             )
         if removed:
             self.index.remove(removed)
+        if closed:
+            self.index.set_closed(closed)
 
     async def sync(self) -> None:
         """Bring the index up to date with changes other processes committed to the same database.

@@ -33,8 +33,9 @@ logger = logging.getLogger(__name__)
 
 def compact(schema: Any, *, described: bool = True) -> Any:
     """A JSON schema that says the same in fewer bytes, for the tool list every conversation pays for: without
-    pydantic's "title" keys (they repeat each property's name) and `"default": null`, with `anyOf: [T, null]`
-    as `type: [T, "null"]`, and (`described=False`, for output schemas) without descriptions."""
+    pydantic's "title" keys (they repeat each property's name), `"default": null` and `"additionalProperties":
+    true` (the default), with `anyOf: [T, null]`
+    as `type: [T, "null"]`, and (`described=False`, for output schemas) without descriptions and `required`."""
     if isinstance(schema, list):
         return [compact(item, described=described) for item in schema]
     if not isinstance(schema, dict):
@@ -43,7 +44,9 @@ def compact(schema: Any, *, described: bool = True) -> Any:
     for key, value in schema.items():
         if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
             continue
-        if key == "description" and isinstance(value, str) and not described:
+        if key == "additionalProperties" and value is True:  # JSON Schema's default
+            continue
+        if key in ("description", "required") and not described:  # an output's fields are listed, not explained
             continue
         kept[key] = compact(value, described=described)
     options = kept.get("anyOf")

@@ -26,9 +26,10 @@ FILTER_HELP: Final = (
 
 
 def _identifier(description: str, limits: Limits) -> Any:
-    """An id argument of at most `id_max_chars` characters (the engine checks the rest, as it says in its errors:
-    a pattern in every id field of every tool would cost each conversation some 800 bytes)."""
-    return Field(description=description, max_length=limits.id_max_chars)
+    """An id argument. The engine checks its length and characters and says so in its errors (a pattern and a
+    length in every id field of every tool would cost each conversation some 1,100 bytes); `limits` is kept for
+    the day a field needs them."""
+    return Field(description=description)
 
 
 def user_id_field(limits: Limits, *, default: str | None = None, tokens: bool = False) -> Any:
@@ -38,7 +39,7 @@ def user_id_field(limits: Limits, *, default: str | None = None, tokens: bool = 
     elif tokens:
         told = "Omit it: your access token decides whose memories these are (you may only name that user)."
     else:
-        told = "Whose memories to use: a stable id for the person (e.g. their username). Always the same for them."
+        told = "A stable id for the person (e.g. their username), the same in every call."
     return _identifier(told, limits)
 
 
@@ -72,15 +73,12 @@ def project_field(limits: Limits, use: str) -> Any:
         'work in; "*": all.',
         "forget": 'Optional: forget only this project\'s own memories (its name, or "current"). Omit for all.',
     }[use]
-    return Field(description=told, max_length=limits.id_max_chars)
+    return Field(description=told)
 
 
 def memory_id_field(limits: Limits) -> Any:
     """One memory's id."""
-    return Field(
-        description="The id of a memory, as returned by search_memory, list_memories or add_memory.",
-        max_length=limits.id_max_chars,
-    )
+    return Field(description="The id of a memory, as returned by search_memory, list_memories or add_memory.")
 
 
 def metadata_field(limits: Limits) -> Any:
@@ -92,6 +90,20 @@ def metadata_field(limits: Limits) -> Any:
 
 
 FILTERS: Final = Field(description=FILTER_HELP)
+AS_OF: Final = Field(description="Optional ISO date or time: show what was true then (superseded facts included).")
+OLDER: Final = Field(description="true: include superseded (no longer current) memories.")
+ENTITY: Final = Field(description='Optional: only memories about this entity, e.g. "Caroline".', max_length=200)
+
+
+def entities_field(limits: Limits) -> Any:
+    """The names a memory is about."""
+    return Field(
+        description=f'Optional: who or what it is about, e.g. ["Caroline"] (at most {limits.max_entities}).',
+        max_length=limits.max_entities,
+    )
+
+
+VALID_FROM: Final = Field(description='Optional: since when it is true if earlier than now, e.g. "2024-03".')
 
 
 def optional_user_signature(fn: Callable[..., Any], annotation: Any) -> inspect.Signature:

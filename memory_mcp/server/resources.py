@@ -1,4 +1,4 @@
-"""The per-user resources: memory://users/{user_id}/memories, one memory, and what is stored (stats)."""
+"""The per-user resources: memory://users/{user_id}/memories, one memory, what is stored (stats), and entities."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from ..engine import MemoryEngine
 from ..errors import InvalidInputError, NotFoundError
-from ..schemas import MemoriesResourceOut, MemoryOut, UserStatsOut
+from ..schemas import EntitiesResourceOut, GetMemoryOut, LinkOut, MemoriesResourceOut, MemoryOut, UserStatsOut
+from ..tally import ENTITY
 from .auth import require_own_resource
 from .uris import memories_uri, stats_uri
 
@@ -63,14 +64,16 @@ def register_resources(
         "memory://users/{user_id}/memories/{memory_id}",
         name="user_memory",
         title="One memory",
-        description="One memory of the user as JSON.",
+        description="One memory of the user as JSON, with its links to other memories.",
         mime_type="application/json",
     )
     async def user_memory(user_id: str, memory_id: str) -> str:
         require_own_resource(user_id, str(NotFoundError(memory_id)))
         with resource_errors():
-            memory = await engine.get(memory_id, engine.scope(user_id))
-        return MemoryOut.of(memory).model_dump_json(indent=2)
+            scope = engine.scope(user_id)
+            memory = await engine.get(memory_id, scope)
+            links = [LinkOut.of(link) for link in await engine.links(scope, memory.id)]
+        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=links).model_dump_json(indent=2)
 
     @mcp.resource(
         "memory://users/{user_id}/stats",
@@ -84,6 +87,21 @@ def register_resources(
         with resource_errors():
             summary = await engine.summary(engine.scope(user_id))
         return UserStatsOut.of(summary, engine.embedder.id).model_dump_json(indent=2)
+
+    @mcp.resource(
+        "memory://users/{user_id}/entities",
+        name="user_entities",
+        title="Who and what a user's memories are about",
+        description=f"The entities the user's current memories name, with how many name each, most first (at most "
+        f"{resource_limit}).",
+        mime_type="application/json",
+    )
+    async def user_entities(user_id: str) -> str:
+        require_own_resource(user_id, f"No entities resource for user {user_id!r} on this connection.")
+        with resource_errors():
+            scope = engine.scope(user_id)
+            counted = await engine.summarize(scope, ENTITY, limit=min(resource_limit, engine.limits.max_results))
+        return EntitiesResourceOut.of(user_id, counted).model_dump_json(indent=2)
 
     if default_user is None:
         return

@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from ..engine import MemoryEngine
-from ..errors import MemoryMCPError
+from ..errors import InvalidInputError, MemoryMCPError
 from ..models import Scope
 from ..projects import ALL, CURRENT
 from ..schemas import (
@@ -23,8 +23,11 @@ from ..schemas import (
     AddMemoryOut,
     BatchItemOut,
     DeleteAllOut,
+    GetMemoryOut,
     HistoryEntryOut,
     HistoryOut,
+    LinkMemoriesOut,
+    LinkOut,
     MemoryIn,
     MemoryOut,
     MemoryPageOut,
@@ -32,15 +35,21 @@ from ..schemas import (
     SearchResultOut,
     SimilarOut,
     SummaryOut,
+    UnlinkOut,
 )
 from ..validation import MAX_QUERIES
 from .auth import authenticated_user, require_own_user
 from .fields import (
     ADD,
+    AS_OF,
     DESTRUCTIVE,
+    ENTITY,
     FILTERS,
+    OLDER,
     READ,
+    VALID_FROM,
     agent_id_field,
+    entities_field,
     memory_id_field,
     metadata_field,
     optional_user_signature,
@@ -75,17 +84,33 @@ async def announce(ctx: Context[Any, Any], user_id: str, *memory_ids: str) -> No
             logger.debug("could not send resource-updated for %s", uri, exc_info=True)
 
 
+ADVANCED: Final = ("entities", "entity", "neighbors", "valid_from", "as_of", "include_superseded")
+"""Arguments the core tool set leaves out (they have defaults), to keep its tools/list small: entities and links
+need the tools of `all`; add, list and update keep to the present there. (search_memory keeps `as_of` and
+`include_superseded` and update_memory `keep_history` and `valid_from`: a changed fact is kept, and found.)"""
+
+
 def _tool(
-    mcp: MCPServer | None, title: str, annotations: ToolAnnotations, optional_user: Any = None
+    mcp: MCPServer | None,
+    title: str,
+    annotations: ToolAnnotations,
+    optional_user: Any = None,
+    *,
+    without: tuple[str, ...] = (),
 ) -> Callable[[_F], _F]:
     """Register a tool whose description is its docstring without the source indentation; with `optional_user`
-    (the Annotated type of an optional user_id), the tool's user_id may be left out. `mcp=None`: not offered."""
+    (the Annotated type of an optional user_id), the tool's user_id may be left out; the arguments `without`
+    names are not offered (their defaults apply). `mcp=None`: the tool is not offered."""
 
     def register(fn: _F) -> _F:
         if mcp is None:
             return fn
         if optional_user is not None:
             fn.__signature__ = optional_user_signature(fn, optional_user)  # type: ignore[attr-defined]
+        if without:
+            signature = inspect.signature(fn)
+            kept = [parameter for name, parameter in signature.parameters.items() if name not in without]
+            fn.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
         description = inspect.cleandoc(fn.__doc__ or "")
         return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
 
@@ -93,8 +118,8 @@ def _tool(
 
 
 CORE: Final = ("add_memory", "search_memory", "list_memories", "update_memory", "delete_memory")
-"""The tools a server offers with MEMORY_MCP_TOOLS=core; `all` adds add_memories, get_memory,
-delete_all_memories, memory_history and summarize_memories."""
+"""The tools a server offers with MEMORY_MCP_TOOLS=core; `all` adds add_memories, get_memory, link_memories,
+unlink_memories, delete_all_memories, memory_history and summarize_memories."""
 
 
 def register_tools(
@@ -115,6 +140,9 @@ def register_tools(
     projects = projects or Projects(None)
     limits = engine.limits
     extra = mcp if tools == "all" else None  # where the tools beyond the core five are registered
+    lean = ADVANCED if tools != "all" else ()
+    lean_search = tuple(name for name in lean if name not in ("as_of", "include_superseded"))
+    lean_update = tuple(name for name in lean if name not in ("valid_from",))
     user_id_t = Annotated[str, user_id_field(limits)]
     optional_user: Any = None
     if default_user is not None or tokens:
@@ -129,6 +157,11 @@ def register_tools(
     memory_id_t = Annotated[str, memory_id_field(limits)]
     metadata_t = Annotated[dict[str, Any] | None, metadata_field(limits)]
     filters_t = Annotated[dict[str, Any] | None, FILTERS]
+    entities_t = Annotated[list[Annotated[str, Field(max_length=200)]] | None, entities_field(limits)]
+    valid_from_t = Annotated[str | None, VALID_FROM]
+    as_of_t = Annotated[str | None, AS_OF]
+    older_t = Annotated[bool, OLDER]
+    entity_t = Annotated[str | None, ENTITY]
 
     def user(user_id: str | None) -> str:
         """The user a call acts for: the one it names (its token's own, over HTTP), else the server's."""
@@ -163,7 +196,7 @@ def register_tools(
             )
         return current
 
-    @_tool(mcp, "Remember a fact", ADD, optional_user)
+    @_tool(mcp, "Remember a fact", ADD, optional_user, without=lean)
     async def add_memory(
         user_id: user_id_t,
         text: Annotated[
@@ -176,6 +209,8 @@ def register_tools(
         ],
         ctx: Context[Any, Any],
         metadata: metadata_t = None,
+        entities: entities_t = None,
+        valid_from: valid_from_t = None,
         project: write_project_t = None,
         agent_id: write_agent_t = None,
         run_id: write_run_t = None,
@@ -184,13 +219,12 @@ def register_tools(
             Field(description='"skip": do not store it when a near-duplicate is already stored. Default "store".'),
         ] = "store",
     ) -> AddMemoryOut:
-        """Store a lasting fact about the user so it can be recalled in later conversations.
+        """Store a lasting fact about the user for later conversations.
 
-        Use it when the user shares a preference, plan, relationship or decision worth keeping. Store one
-        fact per call. If exactly this text is already stored for the user, nothing is duplicated: the
-        existing memory comes back with event NOOP. Returns the memory with its id, and in `similar` the
-        stored memories that resemble it: a `duplicate` likely states the same fact (keep one: delete_memory
-        the other); a `related` one may be what the new fact replaces (update_memory or delete_memory it).
+        Use it when the user shares a preference, plan, relationship or decision worth keeping; one fact per
+        call. The same text stored again is not duplicated (event NOOP). `similar` lists stored memories that
+        resemble it (by search, not by truth): a `duplicate` likely states the same fact (keep one); a `related`
+        one may be an older state: if the new fact replaces it, update_memory that one with keep_history=true.
         """
         kept_in = await place(ctx, project, read=False)
         seen_from = kept_in if kept_in is not None else await projects.current(ctx.session)
@@ -201,6 +235,8 @@ def register_tools(
                 metadata,
                 if_similar=if_similar,
                 current_project=seen_from,
+                entities=entities,
+                valid_from=valid_from,
             )
         if result.created:
             await announce(ctx, user(user_id), result.memory.id)
@@ -227,14 +263,22 @@ def register_tools(
         project: write_project_t = None,
         agent_id: write_agent_t = None,
         run_id: write_run_t = None,
+        if_similar: Annotated[
+            Literal["store", "skip", "ignore"],
+            Field(
+                description='"store" (default): store and report each item\'s `similar` stored memories; "skip": '
+                'leave out items with a near-duplicate; "ignore": do not compare (fastest, for bulk imports).'
+            ),
+        ] = "store",
     ) -> AddMemoriesOut:
         """Store many facts about the user in one call (e.g. when importing notes or a long conversation).
 
         All are stored together in one transaction. Each item gets its own outcome, in input order: added,
-        noop (already remembered; the existing memory is returned) or error (with the reason; the other
-        items are still stored).
+        noop (already remembered; the existing memory is returned), skipped (a near-duplicate is stored) or
+        error (with the reason; the other items are still stored), and the memories stored before that it
+        resembles, as add_memory reports them.
         """
-        items = [(item.text, item.metadata) for item in memories]
+        items = [(item.text, item.metadata, item.entities, item.valid_from) for item in memories]
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=False))
         await ctx.report_progress(0, len(items), "embedding")
 
@@ -242,12 +286,12 @@ def register_tools(
             await ctx.report_progress(done, total, "stored" if done == total else "embedding")
 
         with tool_errors():
-            outcomes = await engine.add_many(items, where, progress=progress)
+            outcomes = await engine.add_many(items, where, progress=progress, if_similar=if_similar)
         if any(outcome.status == "added" for outcome in outcomes):
             await announce(ctx, user(user_id))
         return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
 
-    @_tool(mcp, "Search memories", READ, optional_user)
+    @_tool(mcp, "Search memories", READ, optional_user, without=lean_search)
     async def search_memory(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -272,26 +316,29 @@ def register_tools(
         threshold: Annotated[
             float | None,
             Field(
-                description="Optional minimum score, -1 to 1. Without it: the related memories, then (when fewer "
-                "than three) the nearest others, marked weak.",
+                description="Optional minimum score (-1 to 1); without it, weak matches may follow related ones.",
                 ge=-1,
                 le=1,
             ),
         ] = None,
         filters: filters_t = None,
+        entity: entity_t = None,
+        as_of: as_of_t = None,
+        include_superseded: older_t = False,
+        neighbors: Annotated[
+            int, Field(description="1: add memories linked to the results (marked linked).", ge=0, le=2)
+        ] = 0,
         project: read_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> SearchResultOut:
         """Find the user's stored memories that best match a question, best first.
 
-        Call it before answering anything that may depend on what you know about the user. Search matches
-        the words of the query (any form: 'hiking' finds 'hikes') and, more loosely, their meaning ('job'
-        finds 'works as a nurse'); it does not reason, so a question about something only implied may miss.
-        Send a short query, and in `queries` a few other wordings or related words to search them at once.
-        Results marked match=weak were not really matched: they are the nearest of what is stored and may be
-        unrelated. If nothing fits, try other words or a broader query, or list_memories, before telling
-        the user you don't know.
+        Call it before answering anything that may depend on what you know about the user. It matches the
+        query's words (any form: 'hiking' finds 'hikes') and, more loosely, their meaning ('job' finds 'works as
+        a nurse'); it does not reason, so something only implied may be missed. Put other wordings in `queries`.
+        match=weak results are only the nearest memories and may be unrelated. If nothing fits, try other words
+        or list_memories before telling the user you don't know.
         """
         wordings = ([query] if query is not None else []) + list(queries or [])
         if not wordings:
@@ -301,7 +348,17 @@ def register_tools(
             )
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
-            hits = await engine.search(wordings, where, limit=limit, threshold=threshold, filters=filters)
+            validity = engine.validity(as_of, include_superseded)
+            hits = await engine.search(
+                wordings,
+                where,
+                limit=limit,
+                threshold=threshold,
+                filters=filters,
+                validity=validity,
+                entity=entity,
+                neighbors=neighbors,
+            )
             results = [SearchHitOut.of_hit(hit) for hit in hits]
             note = None
             if hits and all(hit.match == "weak" for hit in hits):
@@ -309,7 +366,7 @@ def register_tools(
                     "Nothing stored matches this query well; these are the nearest memories and may be unrelated. "
                     "Try other words, synonyms or a broader query (several at once in `queries`)."
                 )
-            elif not hits and await engine.count(where) == 0:
+            elif not hits and await engine.count(where, validity) == 0:
                 note = "This user has no memories stored yet (in this scope): there is nothing to find."
             elif not hits:
                 note = "No memory passed the filters or threshold. Loosen them, or try other words."
@@ -319,12 +376,15 @@ def register_tools(
     async def get_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
-    ) -> MemoryOut:
-        """Read one memory by its id."""
+    ) -> GetMemoryOut:
+        """Read one memory by its id, with its links to other memories (both ways)."""
+        where = scope(user_id, None, None)
         with tool_errors():
-            return MemoryOut.of(await engine.get(memory_id, scope(user_id, None, None)))
+            memory = await engine.get(memory_id, where)
+            links = await engine.links(where, memory.id)
+        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=[LinkOut.of(link) for link in links])
 
-    @_tool(mcp, "List memories", READ, optional_user)
+    @_tool(mcp, "List memories", READ, optional_user, without=lean)
     async def list_memories(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -333,6 +393,9 @@ def register_tools(
         ] = None,
         limit: Annotated[int, Field(description="Page size.", ge=1, le=limits.max_results)] = 20,
         filters: filters_t = None,
+        entity: entity_t = None,
+        as_of: as_of_t = None,
+        include_superseded: older_t = False,
         project: read_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
@@ -344,10 +407,17 @@ def register_tools(
         """
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
-            page = await engine.page(where, cursor=cursor, limit=limit, filters=filters)
+            page = await engine.page(
+                where,
+                cursor=cursor,
+                limit=limit,
+                filters=filters,
+                validity=engine.validity(as_of, include_superseded),
+                entity=entity,
+            )
         return MemoryPageOut.of(page)
 
-    @_tool(mcp, "Correct a memory", DESTRUCTIVE, optional_user)
+    @_tool(mcp, "Correct a memory", DESTRUCTIVE, optional_user, without=lean_update)
     async def update_memory(
         user_id: user_id_t,
         memory_id: memory_id_t,
@@ -363,16 +433,79 @@ def register_tools(
             dict[str, Any] | None,
             Field(description="New metadata, replacing the old object entirely. Omit to keep it."),
         ] = None,
+        entities: entities_t = None,
+        keep_history: Annotated[
+            bool,
+            Field(
+                description="true if the fact changed (moved, new job) rather than was wrong: the old one is kept "
+                "as past, a new one returned."
+            ),
+        ] = False,
+        valid_from: Annotated[
+            str | None, Field(description='With keep_history: since when the new fact is true, e.g. "2024-03".')
+        ] = None,
     ) -> MemoryOut:
-        """Change a stored memory when a fact has changed or was wrong, instead of adding a contradicting one.
+        """Change a stored memory: correct it when it was wrong, or replace it when the fact has changed.
 
-        Give a new text, new metadata, or both. The change is recorded in memory_history. Returns the
-        updated memory.
+        Give a new text, metadata or entities; changes are recorded in memory_history. With keep_history=true
+        the old fact is not overwritten: it stays findable with as_of or include_superseded.
         """
+        where = scope(user_id, None, None)
         with tool_errors():
-            memory = await engine.update(memory_id, scope(user_id, None, None), text=text, metadata=metadata)
+            if keep_history:
+                if text is None:
+                    raise InvalidInputError("keep_history needs the new text: the fact as it is now.")
+                old, memory = await engine.supersede(
+                    memory_id, where, text, metadata=metadata, entities=entities, valid_from=valid_from
+                )
+                await announce(ctx, user(user_id), old.id, memory.id)
+                return MemoryOut.of(memory)
+            if valid_from is not None:
+                raise InvalidInputError("valid_from goes with keep_history=true (a new fact); here it changes nothing.")
+            memory = await engine.update(memory_id, where, text=text, metadata=metadata, entities=entities)
         await announce(ctx, user(user_id), memory.id)
         return MemoryOut.of(memory)
+
+    @_tool(extra, "Link two memories", ADD, optional_user)
+    async def link_memories(
+        user_id: user_id_t,
+        source_id: memory_id_t,
+        target_id: memory_id_t,
+        type: Annotated[
+            str,
+            Field(
+                description="relates_to, contradicts, part_of, supersedes, or a short label of your own (e.g. "
+                "'works_at').",
+                max_length=64,
+            ),
+        ],
+        ctx: Context[Any, Any],
+        metadata: metadata_t = None,
+    ) -> LinkMemoriesOut:
+        """Link one memory to another (directed: source -> target), e.g. a detail `part_of` an event.
+
+        search_memory with neighbors=1 then also returns the linked memories of its results, even when they
+        share no word with the query; get_memory shows a memory's links.
+        """
+        with tool_errors():
+            link, created = await engine.link(scope(user_id, None, None), source_id, target_id, type, metadata)
+        if created:
+            await announce(ctx, user(user_id), link.source_id, link.target_id)
+        return LinkMemoriesOut(link=LinkOut.of(link), created=created)
+
+    @_tool(extra, "Unlink two memories", DESTRUCTIVE, optional_user)
+    async def unlink_memories(
+        user_id: user_id_t,
+        source_id: memory_id_t,
+        target_id: memory_id_t,
+        ctx: Context[Any, Any],
+        type: Annotated[str | None, Field(description="Only links of this type; omit for all.", max_length=64)] = None,
+    ) -> UnlinkOut:
+        """Remove the links from one memory to another (the memories stay). Returns the links removed."""
+        with tool_errors():
+            removed = await engine.unlink(scope(user_id, None, None), source_id, target_id, type)
+        await announce(ctx, user(user_id), removed[0].source_id, removed[0].target_id)
+        return UnlinkOut(removed=[LinkOut.of(link) for link in removed])
 
     @_tool(mcp, "Forget a memory", DESTRUCTIVE, optional_user)
     async def delete_memory(
@@ -380,9 +513,9 @@ def register_tools(
         memory_id: memory_id_t,
         ctx: Context[Any, Any],
     ) -> MemoryOut:
-        """Forget one memory, e.g. when the user asks you to or it is no longer true.
+        """Forget one memory, e.g. when the user asks you to or it was never true.
 
-        Returns the memory as it was before deletion. Its history stays readable with memory_history.
+        Its links go with it. Returns it as it was; memory_history still shows it.
         """
         with tool_errors():
             memory = await engine.delete(memory_id, scope(user_id, None, None))
@@ -418,19 +551,22 @@ def register_tools(
         group_by: Annotated[
             str,
             Field(
-                description='"month" (when stored), or a metadata field such as "topic" (a list field counts each '
-                'item; "metadata.month" for a field named month).',
+                description='"month" (stored), "valid_from" (month), "entity", "link" (type), or a metadata field '
+                'such as "topic" (a list counts each item; "metadata.month" for a field named month).',
                 max_length=limits.id_max_chars,
             ),
         ],
         ctx: Context[Any, Any],
         filters: filters_t = None,
+        entity: entity_t = None,
+        as_of: as_of_t = None,
+        include_superseded: older_t = False,
         limit: Annotated[int, Field(description="Most groups shown.", ge=1, le=limits.max_results)] = 20,
         project: read_project_t = None,
         agent_id: agent_id_t = None,
         run_id: run_id_t = None,
     ) -> SummaryOut:
-        """Count the user's memories by month or by a metadata field's values (e.g. how many per topic).
+        """Count the user's memories by month, entity, link type or a metadata field's values (e.g. per topic).
 
         Use it for questions about amounts or spread ("how many things do you know about my work?", "what topics
         do you remember?"). Counts every memory the filters match, exactly; memories without the field are
@@ -438,16 +574,20 @@ def register_tools(
         """
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
-            return SummaryOut.of(await engine.summarize(where, group_by, filters=filters, limit=limit))
+            validity = engine.validity(as_of, include_superseded)
+            counted = await engine.summarize(
+                where, group_by, filters=filters, limit=limit, validity=validity, entity=entity
+            )
+        return SummaryOut.of(counted)
 
     @_tool(extra, "Memory history", READ, optional_user)
     async def memory_history(
         user_id: user_id_t,
         memory_id: memory_id_t,
     ) -> HistoryOut:
-        """Show how one memory changed over time (ADD, UPDATE, DELETE), oldest first.
+        """Show how one memory changed over time (ADD, UPDATE, SUPERSEDE, DELETE), oldest first.
 
-        Works for deleted memories too, so you can tell the user what was forgotten.
+        A superseded fact shows its whole chain (each entry names its memory). Works for deleted memories too.
         """
         with tool_errors():
             entries = await engine.history(memory_id, scope(user_id, None, None))

@@ -6,14 +6,28 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from ..models import HistoryEntry, Memory, MemoryId, Metadata, Row, Scope
+from ..models import HistoryEntry, Link, Listed, Memory, MemoryId, Metadata, Row, Scope, Validity
+from ..validation import entity_key
 
-COLUMNS: Final = "id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at"
+COLUMNS: Final = (
+    "id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at, valid_from, valid_to,"
+    " superseded_by, entities"
+)
 """A memory's columns, in the order `memory_of` reads them."""
 INSERT_COLUMNS: Final = (
-    "id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding, created_at, updated_at"
+    "id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding, created_at, updated_at,"
+    " valid_from, valid_to, superseded_by, entities, entity_keys"
 )
 """The columns `insert_values` gives values for, in order."""
+INSERT_COUNT: Final = INSERT_COLUMNS.count(",") + 1
+CURRENT_HASH: Final = "(user_id, agent_id, run_id, project, content_hash) WHERE valid_to IS NULL"
+"""The conflict target of the unique key: one scope holds a text once among its current memories."""
+VALID_FROM: Final = "coalesce(valid_from, created_at)"
+"""A memory's start of validity in SQL (rows stored before validity existed have none: since stored)."""
+LISTED_COLUMNS: Final = f"id, created_at, metadata, {VALID_FROM}, entities"
+"""What a listing reads of a memory, in the order `listed_of` reads it."""
+LINK_COLUMNS: Final = "source_id, target_id, type, metadata, created_at"
+"""A link's columns, in the order `link_of` reads them."""
 SCOPE_COLUMNS: Final = "user_id, agent_id, run_id, project"
 """The columns that hold a memory's scope, in the order `exact` gives them ("" for none)."""
 HISTORY_COLUMNS: Final = "memory_id, event, old_text, new_text, old_metadata, new_metadata, created_at"
@@ -57,6 +71,14 @@ def scope_where(scope: Scope, mark: Mark, first: int = 1, *, own: bool = False) 
     return " AND ".join(clauses), params
 
 
+def validity_where(validity: Validity, mark: Mark, first: int) -> tuple[str, list[str]]:
+    """A WHERE clause (never empty) selecting the memories of `validity`, with its parameters from `first`."""
+    if validity.as_of is not None:
+        since, until = mark(first), mark(first + 1)
+        return f"{VALID_FROM} <= {since} AND (valid_to IS NULL OR valid_to > {until})", [validity.as_of] * 2
+    return ("TRUE", []) if validity.include_superseded else ("valid_to IS NULL", [])
+
+
 def exact(scope: Scope) -> list[str]:
     """The scope's key columns as stored (`SCOPE_COLUMNS`; "" for no agent, run or project)."""
     return [scope.user_id, scope.agent_id or "", scope.run_id or "", scope.project or ""]
@@ -67,8 +89,14 @@ def dump(metadata: Metadata | None) -> str | None:
     return None if metadata is None else json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
 
 
-def insert_values(row: Row, vector: Any) -> tuple[Any, ...]:
-    """Values of `INSERT_COLUMNS` for one memory, with its vector in the backend's own form."""
+def entity_keys(names: Sequence[str]) -> list[str]:
+    """The keys entities are matched by (see `validation.entity_key`), in order."""
+    return [entity_key(name) for name in names]
+
+
+def insert_values(row: Row, vector: Any, names: Callable[[Sequence[str]], Any]) -> tuple[Any, ...]:
+    """Values of `INSERT_COLUMNS` for one memory, with its vector and its lists of names in the backend's own
+    form (`names` turns a list of strings into it)."""
     memory = row.memory
     return (
         memory.id,
@@ -79,12 +107,23 @@ def insert_values(row: Row, vector: Any) -> tuple[Any, ...]:
         vector,
         memory.created_at,
         memory.updated_at,
+        memory.valid_from,
+        memory.valid_to,
+        memory.superseded_by,
+        names(memory.entities),
+        names(entity_keys(memory.entities)),
     )
+
+
+def names_of(value: Any) -> tuple[str, ...]:
+    """A stored list of names (JSON text in SQLite, an array in PostgreSQL) as a tuple."""
+    return tuple(json.loads(value) if isinstance(value, str) else value or ())
 
 
 def memory_of(row: Sequence[Any]) -> Memory:
     """A Memory from the values of `COLUMNS`, in order."""
-    memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at = row
+    (memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at, valid_from, valid_to,
+     superseded_by, entities) = row  # fmt: skip
     return Memory(
         id=MemoryId(memory_id),
         text=text,
@@ -92,7 +131,23 @@ def memory_of(row: Sequence[Any]) -> Memory:
         metadata=json.loads(metadata),
         created_at=created_at,
         updated_at=updated_at,
+        valid_from=valid_from or "",
+        valid_to=valid_to,
+        superseded_by=None if superseded_by is None else MemoryId(superseded_by),
+        entities=names_of(entities),
     )
+
+
+def listed_of(row: Sequence[Any]) -> Listed:
+    """A Listed from the values of `LISTED_COLUMNS`, in order."""
+    memory_id, created_at, metadata, valid_from, entities = row
+    return Listed(MemoryId(memory_id), (created_at, memory_id), json.loads(metadata), valid_from, names_of(entities))
+
+
+def link_of(row: Sequence[Any]) -> Link:
+    """A Link from the values of `LINK_COLUMNS`, in order."""
+    source_id, target_id, link_type, metadata, created_at = row
+    return Link(MemoryId(source_id), MemoryId(target_id), link_type, json.loads(metadata), created_at)
 
 
 def history_entry_of(row: Sequence[Any]) -> HistoryEntry:
@@ -126,9 +181,13 @@ def history_values(memory: Memory, entries: Sequence[HistoryEntry]) -> list[tupl
     ]
 
 
-def history_row(event: str, at: str, old: Memory | None = None, new: Memory | None = None) -> tuple[Any, ...]:
-    """Values of `HISTORY_INSERT_COLUMNS` for one change: an update has both memories, a delete only `old`."""
-    memory = new if new is not None else old
+def history_row(
+    event: str, at: str, old: Memory | None = None, new: Memory | None = None, *, of: Memory | None = None
+) -> tuple[Any, ...]:
+    """Values of `HISTORY_INSERT_COLUMNS` for one change: an update has both memories, a delete only `old`; the
+    row belongs to `of` when given (a supersession: the old memory, with its successor's text), else to the
+    new memory or the old."""
+    memory = of if of is not None else new if new is not None else old
     if memory is None:
         raise ValueError("a history row needs the old or the new memory")
     return (

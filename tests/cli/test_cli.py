@@ -258,6 +258,20 @@ def test_check_finds_problems_and_exits_nonzero(db: Path) -> None:
     assert "no database" in missing.stderr
 
 
+def test_check_finds_links_that_join_no_two_memories_of_one_user(db: Path) -> None:
+    ids = [as_json(cli(db, "add", f"fact {i}", "-u", user, "--json"))["id"] for i, user in enumerate("aab")]
+    ok(cli(db, "link", ids[0], ids[1], "--type", "part_of", "-u", "a"))
+    assert cli(db, "check").returncode == 0
+    with sqlite3.connect(db) as connection:  # what no command can make: a link to another user's memory
+        connection.execute(
+            "INSERT INTO links (user_id, source_id, target_id, type, created_at) VALUES ('a', ?, ?, 'x', '')",
+            (ids[0], ids[2]),
+        )
+    report = cli(db, "check", "--json")
+    assert report.returncode == 1
+    assert any("Links that do not join two memories of one user" in p for p in json.loads(report.stdout)["problems"])
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -38,6 +38,8 @@ ALL_TOOLS = (
     "add_memories",
     "search_memory",
     "get_memory",
+    "link_memories",
+    "unlink_memories",
     "list_memories",
     "update_memory",
     "delete_memory",
@@ -66,7 +68,7 @@ async def test_tools_are_described_for_the_model(server: MCPServer, mode: str) -
     read_only = {name for name, tool in tools.items() if tool.annotations and tool.annotations.read_only_hint}
     assert read_only == {"search_memory", "get_memory", "list_memories", "memory_history", "summarize_memories"}
     destructive = {name for name, tool in tools.items() if tool.annotations and tool.annotations.destructive_hint}
-    assert destructive == {"update_memory", "delete_memory", "delete_all_memories"}
+    assert destructive == {"update_memory", "delete_memory", "delete_all_memories", "unlink_memories"}
     assert tools["search_memory"].input_schema["properties"]["limit"]["maximum"] == 100
 
 
@@ -239,6 +241,7 @@ async def test_resources_show_a_users_memories(server: MCPServer, mode: str) -> 
             "memory://users/{user_id}/memories",
             "memory://users/{user_id}/memories/{memory_id}",
             "memory://users/{user_id}/stats",
+            "memory://users/{user_id}/entities",
         }
         first = data(await client.call_tool("add_memory", {"user_id": "u", "text": "first fact"}))
         await client.call_tool("add_memory", {"user_id": "u", "text": "second fact"})

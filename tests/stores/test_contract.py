@@ -95,7 +95,7 @@ async def test_pages_are_newest_first_and_resume_after_the_cursor(store: SqliteS
     assert [m.id for m in first] == ["m4", "m3"]
     rest = await store.page(USER, (first[-1].created_at, first[-1].id), 10)
     assert [m.id for m in rest] == ["m2", "m1", "m0"]
-    assert [memory_id for memory_id, _, _ in await store.listing(USER)] == ["m4", "m3", "m2", "m1", "m0"]
+    assert [listed.id for listed in await store.listing(USER)] == ["m4", "m3", "m2", "m1", "m0"]
 
 
 async def test_reads_and_deletes_stay_inside_their_scope(store: SqliteStore | PostgresStore) -> None:

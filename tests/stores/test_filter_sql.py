@@ -111,7 +111,7 @@ async def test_sql_selects_what_the_predicate_selects(
     node = parse_filter(spec)
     test = predicate(node)
     expected = {memory_id for memory_id, metadata in stored.items() if test(metadata)}
-    selected = {memory_id for memory_id, _, _ in await engine.store.listing(USER, node)}
+    selected = {listed.id for listed in await engine.store.listing(USER, node)}
     assert selected <= set(stored)  # never another user's memories
     if translated_exactly(node):
         assert selected == expected

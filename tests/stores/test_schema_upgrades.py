@@ -22,6 +22,9 @@ from ..helpers import ROOT
 MADE_BY_MAIN = ROOT / "tests" / "data" / "schema2-main.sqlite3"
 """A SQLite file written by memory-mcp at schema 2 (main at eaf5e22): Sam's two memories (one updated, one added and
 deleted in between), and one of agent "coder"."""
+MADE_BY_MAIN_3 = ROOT / "tests" / "data" / "schema3-main.sqlite3"
+"""A SQLite file written by memory-mcp at schema 3 (main at 98d7d0c): Sam's tea (added, updated), a cat (added,
+deleted), Paris, a memory of project "shop" and one of agent "coder"; history rows 1-7."""
 T0 = "2025-01-01T00:00:00.000000Z"
 
 
@@ -41,12 +44,49 @@ async def test_a_sqlite_file_of_schema_2_opens_with_everything_kept(tmp_path: Pa
         assert again.memory.scope.project == "alpha"
         assert (await engine.add("Sam lives in Paris", sam)).created is False
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 4
         events = raw.execute("SELECT event, project FROM history WHERE memory_id = ?", (again.memory.id,)).fetchall()
         assert events == [("ADD", "alpha")]
 
 
-@pytest.mark.parametrize("released", [1, 2, 3])
+async def test_a_sqlite_file_of_schema_3_opens_with_everything_kept_and_can_supersede(tmp_path: Path) -> None:
+    db = tmp_path / "memories.db"
+    shutil.copy(MADE_BY_MAIN_3, db)
+    with sqlite3.connect(db) as raw:
+        before = raw.execute("SELECT seq, memory_id, event, created_at FROM history ORDER BY seq").fetchall()
+    async with open_engine(db) as engine:
+        sam = engine.scope("sam")
+        listed = {memory.text: memory for memory in (await engine.page(sam, limit=10)).memories}
+        assert sorted(listed) == [
+            "Review style: small commits",
+            "Sam drinks oolong tea every morning",
+            "Sam lives in Paris",
+            "The build uses pnpm workspaces",
+        ]
+        paris = listed["Sam lives in Paris"]
+        assert paris.current
+        assert paris.valid_from == paris.created_at
+        assert paris.entities == ()
+        assert listed["The build uses pnpm workspaces"].scope.project == "shop"
+        assert listed["Review style: small commits"].scope.agent_id == "coder"
+        tea = listed["Sam drinks oolong tea every morning"]
+        assert [entry.event for entry in await engine.history(tea.id, sam)] == ["ADD", "UPDATE"]
+        # The new schema in force: supersession (a SUPERSEDE history row), entities, links.
+        _, new = await engine.supersede(paris.id, sam, "Sam moved to Berlin", entities=["Berlin"])
+        assert [entry.event for entry in await engine.history(new.id, sam)] == ["ADD", "SUPERSEDE", "ADD"]
+        assert (await engine.page(sam, entity="berlin")).memories == [new]
+        await engine.link(sam, tea.id, new.id, "relates_to")
+        assert [link.type for link in await engine.links(sam, tea.id)] == ["relates_to"]
+        # A text is unique among current memories only: the old fact may be stated again.
+        assert (await engine.add("Sam lives in Paris", sam)).created
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION
+        after = raw.execute("SELECT seq, memory_id, event, created_at FROM history ORDER BY seq").fetchall()
+        assert after[: len(before)] == before  # every history row kept, with its sequence number
+        assert [row[0] for row in after[len(before) :]] == list(range(8, 8 + len(after) - len(before)))
+
+
+@pytest.mark.parametrize("released", [1, 2, 3, 4])
 async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     postgres_url: str, released: int
 ) -> None:
@@ -55,6 +95,7 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     vectors = await embedder.embed_documents(facts)
     connection = await asyncpg.connect(postgres_url)
     try:  # the schema exactly as that release left it, with two memories written as it wrote them
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
         for steps in migrations(embedder.dim)[:released]:
             for statement in steps:
                 await connection.execute(statement)
@@ -81,11 +122,16 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
         assert again.memory.scope.project == "alpha"
         assert await engine.count(engine.scope("sam", project="beta")) == 2
         assert await engine.count(engine.scope("sam", project="alpha")) == 3
+        old, new = await engine.supersede("m0", sam, "Sam moved to Berlin", valid_from="2025-06")
+        assert old.valid_to == new.valid_from == "2025-06-01T00:00:00.000000Z"
+        then = engine.validity("2025-03")
+        assert [hit.memory.id for hit in await engine.search("Paris", sam, limit=1, validity=then)] == ["m0"]
+        assert "m0" not in [hit.memory.id for hit in await engine.search("Paris", sam)]  # superseded: not current
     connection = await asyncpg.connect(postgres_url)
     try:
         version = await connection.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = 'schema_version'")
-        assert version == str(PG_VERSION) == "4"
+        assert version == str(PG_VERSION) == "5"
         stats = await connection.fetch(f"SELECT project, memories FROM {SCHEMA}.scope_stats ORDER BY project")
-        assert [(row["project"], row["memories"]) for row in stats] == [("", 2), ("alpha", 1)]
+        assert [(row["project"], row["memories"]) for row in stats] == [("", 3), ("alpha", 1)]  # with the superseded
     finally:
         await connection.close()

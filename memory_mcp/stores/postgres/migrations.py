@@ -155,6 +155,33 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             END $$
             """,
         ),
+        # 5: memories that stay true over time: validity (valid_from NULL means "since stored"), a text unique
+        # among a scope's current memories only, entities (names as given, keys as matched, GIN-indexed), links
+        # between memories (gone with either end), and SUPERSEDE history rows.
+        (
+            f"""ALTER TABLE {SCHEMA}.memories ADD COLUMN valid_from text, ADD COLUMN valid_to text,
+                ADD COLUMN superseded_by text, ADD COLUMN entities text[] NOT NULL DEFAULT '{{}}',
+                ADD COLUMN entity_keys text[] NOT NULL DEFAULT '{{}}'""",
+            f"DROP INDEX {SCHEMA}.memories_scope_hash",
+            f"""CREATE UNIQUE INDEX memories_scope_hash
+                ON {SCHEMA}.memories (user_id, agent_id, run_id, project, content_hash) WHERE valid_to IS NULL""",
+            f"CREATE INDEX memories_entities ON {SCHEMA}.memories USING gin (entity_keys)",
+            f"""
+            CREATE TABLE {SCHEMA}.links (
+                user_id    text NOT NULL,
+                source_id  text NOT NULL REFERENCES {SCHEMA}.memories (id) ON DELETE CASCADE,
+                target_id  text NOT NULL REFERENCES {SCHEMA}.memories (id) ON DELETE CASCADE,
+                type       text NOT NULL,
+                metadata   text NOT NULL DEFAULT '{{}}',
+                created_at text NOT NULL,
+                PRIMARY KEY (source_id, target_id, type)
+            )
+            """,
+            f"CREATE INDEX links_target ON {SCHEMA}.links (target_id)",
+            f"ALTER TABLE {SCHEMA}.history DROP CONSTRAINT history_event_check",
+            f"""ALTER TABLE {SCHEMA}.history ADD CONSTRAINT history_event_check
+                CHECK (event IN ('ADD', 'UPDATE', 'DELETE', 'SUPERSEDE'))""",
+        ),
     )
 
 

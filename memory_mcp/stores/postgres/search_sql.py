@@ -8,7 +8,7 @@ from typing import Any, Final
 import numpy as np
 
 from ...filters import Filter
-from ...models import IndexHit, MemoryId, Scope, Vector
+from ...models import CURRENT, IndexHit, MemoryId, Scope, Validity, Vector
 from ...search.scoring import K1, B
 from .. import _rows
 from .filter_sql import filter_sql
@@ -101,6 +101,7 @@ async def search(
     vector_weight: float,
     min_similarity: float,
     where: Filter | None,
+    validity: Validity = CURRENT,
 ) -> list[IndexHit]:
     """The `k` best of `scope` by the fused score, on connection `db` inside a transaction (for SET LOCAL).
 
@@ -116,13 +117,16 @@ async def search(
     size = await db.fetchval(f"SELECT coalesce(sum(memories), 0) FROM {SCHEMA}.scope_stats WHERE {own}", *params)
     own_sql, _ = _rows.scope_where(scope, _mark, 4)
     narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 5)
-    arguments = (query, distinct, float(vector_weight), *params, threshold, *extra)
+    valid, at = _rows.validity_where(validity, _mark, len(params) + 5 + len(extra))
+    narrowing = f"({narrowing}) AND {valid}"
+    arguments = (query, distinct, float(vector_weight), *params, threshold, *extra, *at)
     exact_scan = size <= EXACT_MAX
     if not exact_scan:
         await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
         await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
     rows = await db.fetch(_statement(own_sql, exact_scan, int(k), len(distinct), min_similarity, narrowing), *arguments)
-    if not exact_scan and where is not None and len(rows) < k:  # HNSW gave up before the filter passed k
+    narrowed = where is not None or validity.as_of is not None
+    if not exact_scan and narrowed and len(rows) < k:  # HNSW gave up before the filter passed k
         rows = await db.fetch(_statement(own_sql, True, int(k), len(distinct), min_similarity, narrowing), *arguments)
     return [
         IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))

@@ -12,17 +12,20 @@ import numpy as np
 from ...errors import DuplicateError
 from ...filters import Filter
 from ...models import (
+    CURRENT,
     Cursor,
     HistoryEntry,
     IndexHit,
+    Link,
+    Listed,
     Matrix,
     Memory,
     MemoryId,
     MemoryRecord,
-    Metadata,
     Row,
     Scope,
     UserSummary,
+    Validity,
     Vector,
 )
 from .. import _rows
@@ -39,7 +42,14 @@ def _mark(position: int) -> str:
 
 
 _INSERT: Final = (
-    f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms) VALUES ({_rows.placeholders(_mark, 12)})"
+    f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
+    f" VALUES ({_rows.placeholders(_mark, _rows.INSERT_COUNT + 1)})"
+)
+_LINK_INSERT: Final = (
+    f"INSERT INTO {SCHEMA}.links (user_id, {_rows.LINK_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6"
+    f" WHERE EXISTS (SELECT 1 FROM {SCHEMA}.memories WHERE id = $2 AND user_id = $1)"
+    f" AND EXISTS (SELECT 1 FROM {SCHEMA}.memories WHERE id = $3 AND user_id = $1)"
+    " ON CONFLICT (source_id, target_id, type) DO NOTHING"
 )
 _HISTORY_INSERT: Final = (
     f"INSERT INTO {SCHEMA}.history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(_mark, 11)})"
@@ -48,7 +58,23 @@ _HISTORY_INSERT: Final = (
 
 def _values(row: Row) -> tuple[Any, ...]:
     """The values of `_INSERT` for one memory: the shared columns, then its search terms."""
-    return (*_rows.insert_values(row, np.asarray(row.vector, dtype=np.float32)), list(row.terms))
+    return (*_rows.insert_values(row, np.asarray(row.vector, dtype=np.float32), list), list(row.terms))
+
+
+def _link_values(user_id: str, link: Link) -> tuple[Any, ...]:
+    """The values of `_LINK_INSERT`: stored only when both ends are memories of `user_id`."""
+    return (user_id, link.source_id, link.target_id, link.type, _rows.dump(link.metadata), link.created_at)
+
+
+class _Stale(Exception):
+    """Raised inside a transaction to roll it back: the memory to supersede is no longer current."""
+
+
+def _where(scope: Scope, validity: Validity, first: int = 1) -> tuple[str, list[str]]:
+    """The WHERE clause of the memories of `scope` and `validity`, with its parameters from `first`."""
+    own, params = _rows.scope_where(scope, _mark, first)
+    valid, more = _rows.validity_where(validity, _mark, first + len(params))
+    return f"{own} AND {valid}", [*params, *more]
 
 
 class PostgresStore:
@@ -151,18 +177,22 @@ class PostgresStore:
         if not rows:
             return set()
         # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
-        values = [(*v[:8], vector_text(v[8]), *v[9:11], " ".join(v[11])) for v in map(_values, rows)]
+        values = [
+            (*v[:8], vector_text(v[8]), *v[9:14], json.dumps(v[14]), json.dumps(v[15]), " ".join(v[16]))
+            for v in map(_values, rows)
+        ]
         columns = [list(column) for column in zip(*values, strict=True)]
 
         async def work(db: Any) -> set[MemoryId]:
             stored = await db.fetch(
                 f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
                 " SELECT id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding::vector,"
-                " created_at, updated_at, string_to_array(terms, ' ')"
-                " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-                " $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
+                " created_at, updated_at, valid_from, valid_to, superseded_by,"
+                " ARRAY(SELECT jsonb_array_elements_text(entities::jsonb)),"
+                " ARRAY(SELECT jsonb_array_elements_text(entity_keys::jsonb)), string_to_array(terms, ' ')"
+                f" FROM unnest({', '.join(f'${n}::text[]' for n in range(1, _rows.INSERT_COUNT + 2))})"
                 f" AS t ({_rows.INSERT_COLUMNS}, terms)"
-                " ON CONFLICT (user_id, agent_id, run_id, project, content_hash) DO NOTHING RETURNING id",
+                f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING RETURNING id",
                 *columns,
             )
             return {MemoryId(row["id"]) for row in stored}
@@ -176,7 +206,7 @@ class PostgresStore:
         async def work(db: Any) -> None:
             await db.execute(
                 f"UPDATE {SCHEMA}.memories SET text = $1, metadata = $2, content_hash = $3, embedding = $4,"
-                " terms = $5, updated_at = $6 WHERE id = $7 AND user_id = $8",
+                " terms = $5, updated_at = $6, entities = $9, entity_keys = $10 WHERE id = $7 AND user_id = $8",
                 updated.text,
                 _rows.dump(updated.metadata),
                 new.content_hash,
@@ -185,6 +215,8 @@ class PostgresStore:
                 updated.updated_at,
                 old.id,
                 old.scope.user_id,
+                list(updated.entities),
+                _rows.entity_keys(updated.entities),
             )
             await db.execute(_HISTORY_INSERT, *_rows.history_row("UPDATE", updated.updated_at, old=old, new=updated))
 
@@ -195,6 +227,71 @@ class PostgresStore:
                 raise
             existing = (await self.find_by_hashes(old.scope, [new.content_hash])).get(new.content_hash)
             raise DuplicateError(existing.id if existing else old.id) from exc
+
+    async def supersede(self, old: Memory, new: Row, link: Link) -> bool:
+        """Close `old`, store the new memory and `link` in one transaction (see `MemoryStore.supersede`)."""
+        successor = new.memory
+
+        async def work(db: Any) -> None:
+            closed = await db.execute(
+                f"UPDATE {SCHEMA}.memories SET valid_to = $1, superseded_by = $2, updated_at = $3"
+                " WHERE id = $4 AND user_id = $5 AND valid_to IS NULL",
+                successor.valid_from,
+                successor.id,
+                successor.created_at,
+                old.id,
+                old.scope.user_id,
+            )
+            if closed != "UPDATE 1":
+                raise _Stale
+            await db.execute(
+                _HISTORY_INSERT, *_rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old)
+            )
+            await db.execute(_INSERT, *_values(new))
+            await db.execute(_LINK_INSERT, *_link_values(old.scope.user_id, link))
+
+        try:
+            await self.db.write(work)
+        except _Stale:
+            return False
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            existing = (await self.find_by_hashes(successor.scope, [new.content_hash])).get(new.content_hash)
+            raise DuplicateError(existing.id if existing else old.id) from exc
+        return True
+
+    async def link(self, user_id: str, links: Sequence[Link]) -> int:
+        """Store `links` whose two ends are memories of `user_id`; returns how many were stored."""
+
+        async def work(db: Any) -> int:
+            stored = 0
+            for link in links:
+                stored += int((await db.execute(_LINK_INSERT, *_link_values(user_id, link))).split()[-1])
+            return stored
+
+        return await self.db.write(work)
+
+    async def unlink(self, user_id: str, source_id: str, target_id: str, link_type: str | None) -> list[Link]:
+        """Remove the links of `user_id` from `source_id` to `target_id` (one type, or all); returns them."""
+        sql = (
+            f"DELETE FROM {SCHEMA}.links WHERE user_id = $1 AND source_id = $2 AND target_id = $3"
+            f" AND ($4::text IS NULL OR type = $4) RETURNING {_rows.LINK_COLUMNS}"
+        )
+        rows = await self.db.write(lambda db: db.fetch(sql, user_id, source_id, target_id, link_type))
+        return [_rows.link_of(row) for row in rows]
+
+    async def links(self, user_id: str, ids: Sequence[MemoryId]) -> list[Link]:
+        """The links of `user_id` that start or end at one of `ids`, oldest first."""
+        if not ids:
+            return []
+        sql = (
+            f"SELECT {_rows.LINK_COLUMNS} FROM {SCHEMA}.links WHERE user_id = $1 AND source_id = ANY($2::text[])"
+            f" UNION SELECT {_rows.LINK_COLUMNS} FROM {SCHEMA}.links WHERE user_id = $1 AND target_id = ANY($2::text[])"
+            " ORDER BY created_at, source_id, target_id, type"
+        )
+        rows = await self.db.read(lambda db: db.fetch(sql, user_id, list(ids)))
+        return [_rows.link_of(row) for row in rows]
 
     async def delete(self, memory: Memory, deleted_at: str) -> None:
         """Remove one memory and record a DELETE."""
@@ -270,6 +367,7 @@ class PostgresStore:
         sql = (
             f"SELECT content_hash, {_rows.COLUMNS} FROM {SCHEMA}.memories"
             " WHERE user_id = $1 AND agent_id = $2 AND run_id = $3 AND project = $4 AND content_hash = ANY($5::text[])"
+            " AND valid_to IS NULL"
         )
         rows = await self.db.read(lambda db: db.fetch(sql, *_rows.exact(scope), list(hashes)))
         return {row["content_hash"]: _rows.memory_of(list(row.values())[1:]) for row in rows}
@@ -281,9 +379,9 @@ class PostgresStore:
         rows = await self.db.read(lambda db: db.fetch(sql, prefix, limit, *params))
         return [MemoryId(row["id"]) for row in rows]
 
-    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
-        """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
-        where, params = _rows.scope_where(scope, _mark)
+    async def page(self, scope: Scope, after: Cursor | None, limit: int, validity: Validity = CURRENT) -> list[Memory]:
+        """Up to `limit` memories of `scope` and `validity`, newest first, strictly after the cursor position."""
+        where, params = _where(scope, validity)
         if after is not None:
             where += f" AND (created_at, id) < (${len(params) + 1}, ${len(params) + 2})"
             params = [*params, *after]
@@ -294,20 +392,30 @@ class PostgresStore:
         rows = await self.db.read(lambda db: db.fetch(sql, *params, limit))
         return [_rows.memory_of(row) for row in rows]
 
-    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
-        """Id, position and metadata of the memories of `scope` that `where` matches (at least), newest first."""
-        own, params = _rows.scope_where(scope, _mark)
+    async def listing(
+        self,
+        scope: Scope,
+        where: Filter | None = None,
+        validity: Validity = CURRENT,
+        entity: str | None = None,
+    ) -> list[Listed]:
+        """The memories of `scope` and `validity` that `where` matches (at least) and that name `entity` (a key;
+        through the GIN index), newest first."""
+        own, params = _where(scope, validity)
+        if entity is not None:
+            params = [*params, entity]
+            own += f" AND entity_keys @> ARRAY[${len(params)}]::text[]"
         narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 1)
         sql = (
-            f"SELECT id, created_at, metadata FROM {SCHEMA}.memories WHERE {own} AND {narrowing}"
-            " ORDER BY created_at DESC, id DESC"
+            f"SELECT {_rows.LISTED_COLUMNS} FROM {SCHEMA}.memories"
+            f" WHERE {own} AND {narrowing} ORDER BY created_at DESC, id DESC"
         )
         rows = await self.db.read(lambda db: db.fetch(sql, *params, *extra))
-        return [(MemoryId(r["id"]), (r["created_at"], r["id"]), json.loads(r["metadata"])) for r in rows]
+        return [_rows.listed_of(row) for row in rows]
 
-    async def count(self, scope: Scope) -> int:
-        """How many memories `scope` can see."""
-        where, params = _rows.scope_where(scope, _mark)
+    async def count(self, scope: Scope, validity: Validity = CURRENT) -> int:
+        """How many memories of `validity` `scope` can see."""
+        where, params = _where(scope, validity)
         sql = f"SELECT count(*) FROM {SCHEMA}.memories WHERE {where}"
         return int(await self.db.read(lambda db: db.fetchval(sql, *params)))
 
@@ -340,6 +448,9 @@ class PostgresStore:
             f" ORDER BY user_id, created_at, id LIMIT ${position + 4}"
         )
         changed = f"SELECT {_rows.HISTORY_COLUMNS} FROM {SCHEMA}.history WHERE memory_id = ANY($1::text[]) ORDER BY seq"
+        links_from = (
+            f"SELECT {_rows.LINK_COLUMNS} FROM {SCHEMA}.links WHERE source_id = ANY($1::text[]) ORDER BY created_at"
+        )
         after: tuple[str, str, str] = ("", "", "")
         while True:
 
@@ -350,8 +461,11 @@ class PostgresStore:
             if not rows:
                 return
             changes: dict[str, list[HistoryEntry]] = {}
+            ids = [row["id"] for row in rows]
+            outgoing: dict[str, list[Link]] = {}
+            for found in await self.db.read(lambda db, ids=ids: db.fetch(links_from, ids)):  # type: ignore[misc]
+                outgoing.setdefault(found["source_id"], []).append(_rows.link_of(found))
             if history:
-                ids = [row["id"] for row in rows]
                 for entry in await self.db.read(lambda db, ids=ids: db.fetch(changed, ids)):  # type: ignore[misc]
                     changes.setdefault(entry["memory_id"], []).append(_rows.history_entry_of(entry))
             yield [
@@ -359,6 +473,7 @@ class PostgresStore:
                     _rows.memory_of(list(row.values())[:-1]),
                     vector_of(row["embedding"]) if vectors else None,
                     tuple(changes.get(row["id"], ())),
+                    tuple(outgoing.get(row["id"], ())),
                 )
                 for row in rows
             ]
@@ -378,8 +493,9 @@ class PostgresStore:
         vector_weight: float,
         min_similarity: float,
         where: Filter | None = None,
+        validity: Validity = CURRENT,
     ) -> list[IndexHit]:
-        """The `k` best matches in `scope` by the in-memory index's formula, computed in PostgreSQL.
+        """The `k` best matches in `scope` and `validity` by the in-memory index's formula, computed in PostgreSQL.
 
         One statement reads the scope's BM25 statistics (counts kept per scope by a trigger, document
         frequencies through the GIN index on terms); a second scores every memory sharing a term with the
@@ -399,6 +515,7 @@ class PostgresStore:
                 vector_weight=vector_weight,
                 min_similarity=min_similarity,
                 where=where,
+                validity=validity,
             ),
             failure="could not search",
         )

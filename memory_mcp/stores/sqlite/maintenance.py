@@ -77,6 +77,28 @@ async def without_history(store: SqliteStore) -> list[MemoryId]:
     return [MemoryId(row[0]) for row in rows]
 
 
+async def broken_links(store: SqliteStore) -> list[str]:
+    """Links whose ends are not both memories of the link's user, as "source->target (type)"."""
+    rows = await _rows(
+        store.reader,
+        "SELECT source_id, target_id, type FROM links AS l WHERE NOT EXISTS"
+        " (SELECT 1 FROM memories AS m WHERE m.id = l.source_id AND m.user_id = l.user_id) OR NOT EXISTS"
+        " (SELECT 1 FROM memories AS m WHERE m.id = l.target_id AND m.user_id = l.user_id) LIMIT 1000",
+    )
+    return [f"{row[0]}->{row[1]} ({row[2]})" for row in rows]
+
+
+async def stale_entities(store: SqliteStore) -> list[MemoryId]:
+    """Memories whose entity index rows differ from the entities they name."""
+    rows = await _rows(
+        store.reader,
+        "SELECT id FROM memories AS m WHERE json_array_length(m.entity_keys) <>"
+        " (SELECT count(*) FROM memory_entities AS e WHERE e.memory_id = m.id AND e.user_id = m.user_id)"
+        " LIMIT 1000",
+    )
+    return [MemoryId(row[0]) for row in rows]
+
+
 async def iter_raw(
     store: SqliteStore, batch_size: int = 10_000
 ) -> AsyncIterator[list[tuple[str, str, str, str, str, bytes]]]:

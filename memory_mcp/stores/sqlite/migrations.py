@@ -80,6 +80,97 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         END
         """,
     ),
+    # 4: memories that stay true over time. Validity (valid_from, NULL for "since stored"; valid_to and
+    # superseded_by once a newer memory replaced it): a text is unique among a scope's current memories only.
+    # Entities as JSON lists (names as given, keys as matched), indexed through memory_entities, which triggers
+    # keep equal to them. Links between memories, removed with either end. The history accepts SUPERSEDE, which
+    # SQLite can only add to a CHECK by rebuilding the table (the ADD trigger is set aside meanwhile).
+    (
+        "ALTER TABLE memories ADD COLUMN valid_from TEXT",
+        "ALTER TABLE memories ADD COLUMN valid_to TEXT",
+        "ALTER TABLE memories ADD COLUMN superseded_by TEXT",
+        "ALTER TABLE memories ADD COLUMN entities TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE memories ADD COLUMN entity_keys TEXT NOT NULL DEFAULT '[]'",
+        "DROP INDEX memories_scope_hash",
+        """CREATE UNIQUE INDEX memories_scope_hash ON memories (user_id, agent_id, run_id, project, content_hash)
+           WHERE valid_to IS NULL""",
+        """
+        CREATE TABLE memory_entities (
+            user_id    TEXT NOT NULL,
+            entity_key TEXT NOT NULL,
+            memory_id  TEXT NOT NULL,
+            name       TEXT NOT NULL,
+            PRIMARY KEY (user_id, entity_key, memory_id)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX memory_entities_memory ON memory_entities (memory_id)",
+        """
+        CREATE TRIGGER memories_entities_add AFTER INSERT ON memories WHEN NEW.entity_keys <> '[]' BEGIN
+            INSERT OR IGNORE INTO memory_entities (user_id, entity_key, memory_id, name)
+            SELECT NEW.user_id, k.value, NEW.id, json_extract(NEW.entities, '$[' || k.key || ']')
+            FROM json_each(NEW.entity_keys) AS k;
+        END
+        """,
+        """
+        CREATE TRIGGER memories_entities_change AFTER UPDATE OF entity_keys ON memories BEGIN
+            DELETE FROM memory_entities WHERE memory_id = OLD.id;
+            INSERT OR IGNORE INTO memory_entities (user_id, entity_key, memory_id, name)
+            SELECT NEW.user_id, k.value, NEW.id, json_extract(NEW.entities, '$[' || k.key || ']')
+            FROM json_each(NEW.entity_keys) AS k;
+        END
+        """,
+        """
+        CREATE TABLE links (
+            user_id    TEXT NOT NULL,
+            source_id  TEXT NOT NULL,
+            target_id  TEXT NOT NULL,
+            type       TEXT NOT NULL,
+            metadata   TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (source_id, target_id, type)
+        )
+        """,
+        "CREATE INDEX links_target ON links (target_id)",
+        """
+        CREATE TRIGGER memories_forget_relations AFTER DELETE ON memories BEGIN
+            DELETE FROM memory_entities WHERE memory_id = OLD.id;
+            DELETE FROM links WHERE source_id = OLD.id;
+            DELETE FROM links WHERE target_id = OLD.id;
+        END
+        """,
+        "DROP TRIGGER memories_add_history",
+        """
+        CREATE TABLE history_4 (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            memory_id    TEXT NOT NULL,
+            user_id      TEXT NOT NULL,
+            agent_id     TEXT NOT NULL DEFAULT '',
+            run_id       TEXT NOT NULL DEFAULT '',
+            event        TEXT NOT NULL CHECK (event IN ('ADD', 'UPDATE', 'DELETE', 'SUPERSEDE')),
+            old_text     TEXT,
+            new_text     TEXT,
+            old_metadata TEXT,
+            new_metadata TEXT,
+            created_at   TEXT NOT NULL,
+            project      TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        """INSERT INTO history_4 (seq, memory_id, user_id, agent_id, run_id, event, old_text, new_text, old_metadata,
+                                  new_metadata, created_at, project)
+           SELECT seq, memory_id, user_id, agent_id, run_id, event, old_text, new_text, old_metadata, new_metadata,
+                  created_at, project FROM history""",
+        "DROP TABLE history",
+        "ALTER TABLE history_4 RENAME TO history",
+        "CREATE INDEX history_memory ON history (user_id, memory_id, seq)",
+        """
+        CREATE TRIGGER memories_add_history AFTER INSERT ON memories BEGIN
+            INSERT INTO history (memory_id, user_id, agent_id, run_id, project, event, new_text, new_metadata,
+                                 created_at)
+            VALUES (NEW.id, NEW.user_id, NEW.agent_id, NEW.run_id, NEW.project, 'ADD', NEW.text, NEW.metadata,
+                    NEW.created_at);
+        END
+        """,
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -17,17 +17,20 @@ import numpy as np
 from ...errors import DuplicateError, StoreError
 from ...filters import Filter
 from ...models import (
+    CURRENT,
     Cursor,
     HistoryEntry,
     IndexRows,
+    Link,
+    Listed,
     Matrix,
     Memory,
     MemoryId,
     MemoryRecord,
-    Metadata,
     Row,
     Scope,
     UserSummary,
+    Validity,
 )
 from .. import _rows
 from .connection import chunks, connect, decode_vector, encode_vector, fetch_all, mark, prepare
@@ -35,16 +38,46 @@ from .migrations import migrate
 
 logger = logging.getLogger(__name__)
 
-_INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
-_INSERT: Final = "INSERT" + _INTO + " ON CONFLICT (user_id, agent_id, run_id, project, content_hash) DO NOTHING"
+_INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, _rows.INSERT_COUNT)})"
+_INSERT: Final = "INSERT" + _INTO + f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING"
 _RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
 _HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
-_INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text"
+_INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text, valid_to IS NOT NULL"
+_LINK_INSERT: Final = (
+    f"INSERT INTO links (user_id, {_rows.LINK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?"
+    " WHERE EXISTS (SELECT 1 FROM memories WHERE id = ? AND user_id = ?)"
+    " AND EXISTS (SELECT 1 FROM memories WHERE id = ? AND user_id = ?)"
+    " ON CONFLICT (source_id, target_id, type) DO NOTHING"
+)
+
+
+class _Stale(Exception):
+    """Raised inside a transaction to roll it back: the memory to supersede is no longer current."""
+
+
+def _names(names: Sequence[str]) -> str:
+    return json.dumps(list(names), ensure_ascii=False, separators=(",", ":"))
 
 
 def _values(row: Row) -> tuple[Any, ...]:
-    """The values of `_INTO` for one memory, its vector as a BLOB."""
-    return _rows.insert_values(row, encode_vector(row.vector))
+    """The values of `_INTO` for one memory, its vector as a BLOB and its names as JSON lists."""
+    return _rows.insert_values(row, encode_vector(row.vector), _names)
+
+
+def _link_values(user_id: str, link: Link) -> tuple[Any, ...]:
+    """The values of `_LINK_INSERT` for one link: stored only when both ends are memories of `user_id`."""
+    return (
+        user_id,
+        link.source_id,
+        link.target_id,
+        link.type,
+        _rows.dump(link.metadata),
+        link.created_at,
+        link.source_id,
+        user_id,
+        link.target_id,
+        user_id,
+    )
 
 
 def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
@@ -59,6 +92,7 @@ def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
         [Scope(row[1], row[2] or None, row[3] or None, row[4] or None) for row in rows],
         vectors,
         [row[6] for row in rows],
+        [bool(row[7]) for row in rows],
     )
 
 
@@ -192,14 +226,16 @@ class SqliteStore:
         try:
             async with self._transaction() as db:
                 await db.execute(
-                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, embedding = ?, updated_at = ?"
-                    " WHERE id = ? AND user_id = ?",
+                    "UPDATE memories SET text = ?, metadata = ?, content_hash = ?, embedding = ?, updated_at = ?,"
+                    " entities = ?, entity_keys = ? WHERE id = ? AND user_id = ?",
                     (
                         updated.text,
                         _rows.dump(updated.metadata),
                         new.content_hash,
                         encode_vector(new.vector),
                         updated.updated_at,
+                        _names(updated.entities),
+                        _names(_rows.entity_keys(updated.entities)),
                         old.id,
                         old.scope.user_id,
                     ),
@@ -210,6 +246,62 @@ class SqliteStore:
             if existing is None:
                 raise
             raise DuplicateError(existing.id) from exc
+
+    async def supersede(self, old: Memory, new: Row, link: Link) -> bool:
+        """Close `old` (valid until the new memory's start, superseded by it, a SUPERSEDE history row), store
+        the new one and `link` in one transaction. False, with nothing changed, when `old` was superseded
+        meanwhile; DuplicateError when the new text is a current memory of the scope already."""
+        successor = new.memory
+        try:
+            async with self._transaction() as db:
+                cursor = await db.execute(
+                    "UPDATE memories SET valid_to = ?, superseded_by = ?, updated_at = ?"
+                    " WHERE id = ? AND user_id = ? AND valid_to IS NULL",
+                    (successor.valid_from, successor.id, successor.created_at, old.id, old.scope.user_id),
+                )
+                if cursor.rowcount != 1:
+                    raise _Stale  # noqa: TRY301 (rolls the transaction back)
+                await db.execute(
+                    _HISTORY_INSERT,
+                    _rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old),
+                )
+                await db.execute("INSERT" + _INTO, _values(new))
+                await db.execute(_LINK_INSERT, _link_values(old.scope.user_id, link))
+        except _Stale:
+            return False
+        except sqlite3.IntegrityError as exc:
+            existing = (await self.find_by_hashes(successor.scope, [new.content_hash])).get(new.content_hash)
+            if existing is None:
+                raise
+            raise DuplicateError(existing.id) from exc
+        return True
+
+    async def link(self, user_id: str, links: Sequence[Link]) -> int:
+        """Store `links` whose two ends are memories of `user_id` (others, and ones already there, are skipped);
+        returns how many were stored."""
+        async with self._transaction() as db:
+            before = db.total_changes
+            await db.executemany(_LINK_INSERT, [_link_values(user_id, link) for link in links])
+            return db.total_changes - before
+
+    async def unlink(self, user_id: str, source_id: str, target_id: str, link_type: str | None) -> list[Link]:
+        """Remove the links from `source_id` to `target_id` of `user_id` (of one type, or every type); returns them."""
+        where = "user_id = ? AND source_id = ? AND target_id = ?" + ("" if link_type is None else " AND type = ?")
+        params = [user_id, source_id, target_id, *([] if link_type is None else [link_type])]
+        async with self._transaction() as db:
+            found = await fetch_all(db, f"SELECT {_rows.LINK_COLUMNS} FROM links WHERE {where}", params)
+            await db.execute(f"DELETE FROM links WHERE {where}", params)
+        return [_rows.link_of(row) for row in found]
+
+    async def links(self, user_id: str, ids: Sequence[MemoryId]) -> list[Link]:
+        """The links of `user_id` that start or end at one of `ids`, oldest first."""
+        found: dict[tuple[str, str, str], Link] = {}
+        for chunk, marks in chunks(ids):
+            for column in ("source_id", "target_id"):
+                sql = f"SELECT {_rows.LINK_COLUMNS} FROM links WHERE {column} IN ({marks}) AND user_id = ?"
+                for row in await fetch_all(self._reader, sql, [*chunk, user_id]):
+                    found[(row[0], row[1], row[2])] = _rows.link_of(row)
+        return sorted(found.values(), key=lambda link: (link.created_at, link.source_id, link.target_id, link.type))
 
     async def delete(self, memory: Memory, deleted_at: str) -> None:
         """Remove one memory and record a DELETE."""
@@ -238,7 +330,7 @@ class SqliteStore:
         """
         stored: set[MemoryId] = set()
         async with self._transaction() as db:
-            for row in rows:
+            for row in rows:  # one by one: which were stored decides whose history is written
                 memory = row.memory
                 cursor = await db.execute(_RESTORE, _values(row))
                 if cursor.rowcount != 1:
@@ -279,8 +371,8 @@ class SqliteStore:
         found: dict[str, Memory] = {}
         for chunk, marks in chunks(hashes):
             sql = (
-                f"SELECT content_hash, {_rows.COLUMNS} FROM memories"
-                f" WHERE user_id = ? AND agent_id = ? AND run_id = ? AND project = ? AND content_hash IN ({marks})"
+                f"SELECT content_hash, {_rows.COLUMNS} FROM memories WHERE user_id = ? AND agent_id = ? AND run_id = ?"
+                f" AND project = ? AND content_hash IN ({marks}) AND valid_to IS NULL"
             )
             for row in await fetch_all(self._reader, sql, [*_rows.exact(scope), *chunk]):
                 found[row[0]] = _rows.memory_of(row[1:])
@@ -296,9 +388,9 @@ class SqliteStore:
         )
         return [MemoryId(row[0]) for row in rows]
 
-    async def page(self, scope: Scope, after: Cursor | None, limit: int) -> list[Memory]:
-        """Up to `limit` memories of `scope`, newest first, strictly after the cursor position."""
-        where, params = _rows.scope_where(scope, mark)
+    async def page(self, scope: Scope, after: Cursor | None, limit: int, validity: Validity = CURRENT) -> list[Memory]:
+        """Up to `limit` memories of `scope` and `validity`, newest first, strictly after the cursor position."""
+        where, params = _where(scope, validity)
         if after is not None:
             where += " AND (created_at, id) < (?, ?)"
             params = [*params, *after]
@@ -309,19 +401,29 @@ class SqliteStore:
         )
         return [_rows.memory_of(row) for row in rows]
 
-    async def listing(self, scope: Scope, where: Filter | None = None) -> list[tuple[MemoryId, Cursor, Metadata]]:
-        """Id, position and metadata of every memory of `scope`, newest first; `where` is left to the engine."""
-        own, params = _rows.scope_where(scope, mark)
+    async def listing(
+        self,
+        scope: Scope,
+        where: Filter | None = None,
+        validity: Validity = CURRENT,
+        entity: str | None = None,
+    ) -> list[Listed]:
+        """Every memory of `scope` and `validity` (naming `entity`, by its key, when given), newest first;
+        `where` is left to the engine."""
+        own, params = _where(scope, validity)
+        if entity is not None:  # through the entity index: the memories of the user that name it
+            own += " AND id IN (SELECT memory_id FROM memory_entities WHERE user_id = ? AND entity_key = ?)"
+            params = [*params, scope.user_id, entity]
         rows = await fetch_all(
             self._reader,
-            f"SELECT id, created_at, metadata FROM memories WHERE {own} ORDER BY created_at DESC, id DESC",
+            f"SELECT {_rows.LISTED_COLUMNS} FROM memories WHERE {own} ORDER BY created_at DESC, id DESC",
             params,
         )
-        return [(MemoryId(i), (created, i), json.loads(meta)) for i, created, meta in rows]
+        return [_rows.listed_of(row) for row in rows]
 
-    async def count(self, scope: Scope) -> int:
-        """How many memories `scope` can see."""
-        where, params = _rows.scope_where(scope, mark)
+    async def count(self, scope: Scope, validity: Validity = CURRENT) -> int:
+        """How many memories of `validity` `scope` can see."""
+        where, params = _where(scope, validity)
         rows = await fetch_all(self._reader, f"SELECT count(*) FROM memories WHERE {where}", params)
         return int(rows[0][0])
 
@@ -356,6 +458,11 @@ class SqliteStore:
         ) as cursor:
             while rows := await cursor.fetchmany(batch_size):
                 changes: dict[str, list[HistoryEntry]] = {}
+                outgoing: dict[str, list[Link]] = {}
+                for chunk, marks in chunks([row[0] for row in rows]):
+                    sql = f"SELECT {_rows.LINK_COLUMNS} FROM links WHERE source_id IN ({marks}) ORDER BY created_at"
+                    for found in await fetch_all(self._reader, sql, chunk):
+                        outgoing.setdefault(found[0], []).append(_rows.link_of(found))
                 if history:
                     for chunk, marks in chunks([row[0] for row in rows]):
                         sql = f"SELECT {_rows.HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks}) ORDER BY seq"
@@ -366,6 +473,7 @@ class SqliteStore:
                         _rows.memory_of(row[:-1]),
                         decode_vector(row[-1]) if vectors else None,
                         tuple(changes.get(row[0], ())),
+                        tuple(outgoing.get(row[0], ())),
                     )
                     for row in rows
                 ]
@@ -401,6 +509,13 @@ class SqliteStore:
                 self._reader, f"SELECT {_INDEX_COLUMNS} FROM memories WHERE id IN ({marks})", chunk
             )
         return _index_rows(found)
+
+
+def _where(scope: Scope, validity: Validity) -> tuple[str, list[str]]:
+    """The WHERE clause of the memories of `scope` and `validity`, with its parameters."""
+    own, params = _rows.scope_where(scope, mark)
+    valid, more = _rows.validity_where(validity, mark, len(params) + 1)
+    return f"{own} AND {valid}", [*params, *more]
 
 
 async def _set_embedder(db: aiosqlite.Connection, embedder_id: str) -> None:
