@@ -31,6 +31,7 @@ import numpy as np
 from memory_mcp import HashEmbedder, MemoryEngine, Scope, open_engine
 from memory_mcp.embedders import StaticEmbedder, default_embedder
 from memory_mcp.embedders.hash import _word_features
+from memory_mcp.models import Validity, now
 
 SEED = 20261125
 WORDS = 5_000
@@ -219,6 +220,58 @@ async def bench_writes(folder: Path, singles: int, batches: int) -> dict[str, An
             await engine.add_many([(text, None) for text in chunk], scope)
         batch = batches * 1_000 / (time.perf_counter() - started)
     return {"single_add_per_s": single, "batch_add_per_s": batch, "singles": singles, "batch_items": batches * 1_000}
+
+
+async def bench_keeping(n: int, folder: Path, repeats: int) -> dict[str, Any]:
+    """What supersession costs: search before and after half of the memories are superseded (current only, as of
+    a time before, and everything), the supersessions per second, and add_many comparing each item (`store`)
+    against not comparing (`ignore`)."""
+    texts = sentences(n + 2_000, seed=SEED + 5)
+    scope = Scope("keeper")
+    async with open_engine(folder / f"keeping-{n}.db") as engine:
+        await fill(engine, lambda _: scope, texts[:n])
+        asks = queries(texts[:n], repeats)
+        position = iter(range(10**9))
+
+        def searcher(validity: Validity) -> Callable[[], Awaitable[Any]]:
+            async def search() -> None:
+                await engine.search(asks[next(position) % len(asks)], scope, limit=10, validity=validity)
+
+            return search
+
+        before = summary(await timed(searcher(Validity()), repeats))
+        listed: list[str] = []
+        cursor = None
+        while len(listed) < n // 2:
+            page = await engine.page(scope, limit=100, cursor=cursor)
+            listed += [memory.id for memory in page.memories]
+            cursor = page.next_cursor
+        then = now()  # every first version was true then: as_of it sees them, superseded or not
+        started = time.perf_counter()
+        for number, memory_id in enumerate(listed[: n // 2]):
+            await engine.supersede(memory_id, scope, f"{texts[n + number % 2_000]} (revised {number})")
+        supersede_per_s = (n // 2) / (time.perf_counter() - started)
+        after = summary(await timed(searcher(Validity()), repeats))
+        as_of = summary(await timed(searcher(Validity(as_of=then)), repeats))
+        everything = summary(await timed(searcher(Validity(include_superseded=True)), repeats))
+    batch = texts[n : n + 1_000]
+    rates = {}
+    for mode in ("ignore", "store"):
+        async with open_engine(folder / f"keeping-batch-{mode}.db") as engine:
+            await fill(engine, lambda _: scope, texts[:n])
+            started = time.perf_counter()
+            await engine.add_many([(text, None) for text in batch], scope, if_similar=mode)
+            rates[mode] = len(batch) / (time.perf_counter() - started)
+    return {
+        "n": n,
+        "search_before": before,
+        "search_half_superseded": after,
+        "search_as_of": as_of,
+        "search_everything": everything,
+        "supersede_per_s": supersede_per_s,
+        "add_many_ignore_per_s": rates["ignore"],
+        "add_many_store_per_s": rates["store"],
+    }
 
 
 _COLD_START = """
@@ -543,6 +596,14 @@ def report(results: dict[str, Any]) -> str:
         f"writes: single durable add {w['single_add_per_s']:,.0f}/s; add_many in batches of 1,000 "
         f"{w['batch_add_per_s']:,.0f}/s"
     )
+    k = results["keeping"]
+    lines.append(
+        f"keeping memories true at {k['n']:,}: search {k['search_before']['median_ms']:.2f} ms before, "
+        f"{k['search_half_superseded']['median_ms']:.2f} ms with half of them superseded (as of before the changes: "
+        f"{k['search_as_of']['median_ms']:.2f} ms, everything: {k['search_everything']['median_ms']:.2f} ms); "
+        f"supersede {k['supersede_per_s']:,.0f}/s; add_many of 1,000 comparing each item "
+        f"{k['add_many_store_per_s']:,.0f}/s vs {k['add_many_ignore_per_s']:,.0f}/s without"
+    )
     for cold in results["cold_start"]:
         lines.append(
             f"cold start at {cold['n']:,}: a new process answers its first search after "
@@ -597,6 +658,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["embedding"] = await bench_embedding(2_000 if args.quick else 20_000)
         results["isolation"] = await bench_isolation(args.max_n, 1_000, folder, repeats)
         results["writes"] = await bench_writes(folder, 500 if args.quick else 2_000, 2 if args.quick else 10)
+        results["keeping"] = await bench_keeping(min(args.max_n, 10_000), folder, repeats)
         cold_sizes = [n for n in sizes if n >= 100_000] or [n for n in sizes if n >= 10_000][-1:]
         results["cold_start"] = [await bench_cold_start(n, folder) for n in cold_sizes]
         if not args.no_mcp:

@@ -52,7 +52,8 @@ async def main(db_path: str) -> None:
             shown = ", ".join(f"{key}={json.dumps(brief(value))}" for key, value in arguments.items())
             print(f"> {tool}({shown})")
             print(f"< {json.dumps(brief(result.structured_content), ensure_ascii=False)}\n")
-            return result.structured_content
+            content: dict[str, Any] = result.structured_content
+            return content
 
         # Spring 2019: the user mentions where they live.
         paris = await call("add_memory", text="Sam lives in Paris", valid_from="2019-04")

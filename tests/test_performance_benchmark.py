@@ -20,6 +20,8 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert results["search"][0]["vs_hash_only"] > 0
     assert results["embedding"]["default_cold"] > 0
     assert results["commands"]["hook prompt, a server running"]["median_ms"] > 0
+    assert results["keeping"]["supersede_per_s"] > 0
+    assert results["keeping"]["search_as_of"]["median_ms"] > 0
 
 
 def test_synthetic_memories_are_deterministic_and_distinct() -> None:
