@@ -44,6 +44,18 @@ async def test_a_second_engine_sees_adds_updates_and_deletes_of_the_first(db_pat
         assert len(local_index(first)) == len(local_index(second)) == 0
 
 
+async def test_a_second_engine_sees_a_supersession_of_the_first(db_path: Path) -> None:
+    async with open_engine(db_path) as first, open_engine(db_path) as second:
+        memory = (await first.add("Lives in Paris", ALICE)).memory
+        assert await texts(second, "Paris") == ["Lives in Paris"]
+        _, new = await first.supersede(memory.id, ALICE, "Lives in Lisbon")
+        assert await texts(second, "Paris Lisbon") == ["Lives in Lisbon"]  # the old one is past in its index too
+        everything = second.validity(include_superseded=True)
+        found = [hit.memory.id for hit in await second.search("Paris", ALICE, limit=1, validity=everything)]
+        assert found == [memory.id]
+        assert (await second.get(memory.id, ALICE)).superseded_by == new.id
+
+
 async def test_an_engine_opened_later_and_one_opened_earlier_agree(db_path: Path) -> None:
     async with open_engine(db_path) as early:
         for i in range(20):

@@ -274,3 +274,32 @@ def test_bulk_batches_with_moves_and_repeats_match_brute_force(seed: int) -> Non
         got = index.search(query, terms, scope, 200, threshold=-2.0)
         assert [hit.score for hit in got] == pytest.approx(want, abs=1e-5)
         assert index.ids(scope) == {mid for mid, doc in docs.items() if scope.contains(doc[0])}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    closed=st.lists(st.booleans(), min_size=1, max_size=80),
+    removed=st.sets(st.integers(0, 79), max_size=30),
+    bulk=st.booleans(),
+)
+def test_superseded_rows_are_left_out_unless_asked_for_through_removals_and_moves(
+    closed: list[bool], removed: set[int], bulk: bool
+) -> None:
+    rng = np.random.default_rng(len(closed))
+    index = NumpyIndex(DIM, min_similarity=-1.0)
+    scope = Scope("u")
+    ids = [MemoryId(f"m{i}") for i in range(len(closed))]
+    vectors = unit(rng, len(ids))
+    if bulk:
+        index.add([(memory_id, scope) for memory_id in ids], vectors, [["tea"]] * len(ids), closed)
+    else:  # one by one, then closed afterwards, as a supersession marks them
+        for row, memory_id in enumerate(ids):
+            index.add([(memory_id, scope)], vectors[row : row + 1], [["tea"]])
+        index.set_closed([memory_id for memory_id, flag in zip(ids, closed, strict=True) if flag])
+    gone = {ids[i] for i in removed if i < len(ids)}
+    index.remove(gone)  # a removal moves the last row into the hole: its flag must move with it
+    kept = [memory_id for memory_id in ids if memory_id not in gone]
+    current = {memory_id for memory_id, flag in zip(ids, closed, strict=True) if not flag and memory_id in kept}
+    query = vectors[0]
+    assert {hit.id for hit in index.search(query, ["tea"], scope, 100)} == current
+    assert {hit.id for hit in index.search(query, ["tea"], scope, 100, superseded=True)} == set(kept)
