@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -14,7 +15,7 @@ import numpy as np
 from .config import VECTOR_WEIGHT
 from .models import MemoryId, Scope
 from .protocols import Embedder
-from .search import LocalSearch, NumpyIndex
+from .search import LocalSearch, NumpyIndex, snapshot
 from .stores.sqlite import SqliteStore, maintenance
 from .stores.sqlite.migrations import SCHEMA_VERSION
 from .validation import content_hash
@@ -78,7 +79,8 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
             report.problem("Memories whose entity index is out of date", list(stale))
         if embedder_matches and not report.problems:
             index = NumpyIndex(embedder.dim, vector_weight=VECTOR_WEIGHT)
-            await LocalSearch(store, index).start(asyncio.Lock(), background=False)
+            built = LocalSearch(store, index, snapshot_min=sys.maxsize, read_snapshot=False)  # from the texts
+            await built.start(asyncio.Lock(), background=False)
             indexed = len(index)
             report.figures["indexed"] = indexed
             missing: list[str] = []
@@ -93,7 +95,33 @@ async def check(db_path: str, embedder: Embedder) -> CheckReport:
                 report.problem(
                     f"The search index holds {indexed} memories, the database {report.figures['memories']}", extra
                 )
+            await _check_snapshot(store, index, report)
     return report
+
+
+async def _check_snapshot(store: SqliteStore, built: NumpyIndex, report: CheckReport) -> None:
+    """A kept index snapshot, brought up to date, must hold what an index built from the texts holds."""
+    found = await store.load_snapshot()
+    report.figures["index_snapshot"] = None if found is None else f"as of change {found[0]}"
+    if found is None:
+        return
+    index = NumpyIndex(built.dim, vector_weight=VECTOR_WEIGHT)
+    retriever = LocalSearch(store, index, snapshot_min=sys.maxsize)
+    await retriever.start(asyncio.Lock(), background=False)
+    if not retriever.restored:
+        report.figures["index_snapshot"] += " (not usable: the next start builds the index and saves a new one)"
+        return
+    expected, got = snapshot.describe(built), snapshot.describe(index)
+    differ = sorted(
+        memory_id for memory_id in expected.keys() | got.keys() if expected.get(memory_id) != got.get(memory_id)
+    )
+    if differ:
+        await store.drop_snapshot()
+        report.problem(
+            "The index snapshot differed from the memories; it was deleted (a cache: the next start builds the index "
+            "from the texts and saves a new one)",
+            [str(memory_id) for memory_id in differ],
+        )
 
 
 async def _exists(path: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from .filters import Filter
 from .models import (
@@ -157,6 +157,18 @@ class ChangeFeed(Protocol):
 
     async def index_rows(self, ids: Sequence[MemoryId]) -> IndexRows:
         """Those of `ids` that exist now, of any user (for the index only)."""
+        ...
+
+    def iter_vectors(self, batch_size: int) -> AsyncIterator[tuple[list[MemoryId], Matrix]]:
+        """Every memory's id and vector, in batches."""
+        ...
+
+    async def save_snapshot(self, seq: int, meta: dict[str, Any], parts: Sequence[bytes]) -> None:
+        """Keep an index snapshot that reflects every change up to `seq` (replacing the one before)."""
+        ...
+
+    async def load_snapshot(self) -> tuple[int, dict[str, Any], list[bytes]] | None:
+        """The kept index snapshot: (seq, meta as saved, parts), or None."""
         ...
 
 

@@ -21,6 +21,7 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
     assert results["embedding"]["default_cold"] > 0
     assert results["commands"]["hook prompt, a server running"]["median_ms"] > 0
     assert results["keeping"]["supersede_per_s"] > 0
+    assert all(cold["first_search_rebuild_s"] > 0 for cold in results["cold_start"])
     assert results["keeping"]["search_as_of"]["median_ms"] > 0
 
 

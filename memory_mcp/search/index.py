@@ -6,7 +6,7 @@ import math
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
+from itertools import chain, repeat
 from typing import Final
 
 import numpy as np
@@ -25,6 +25,8 @@ PartitionKey = tuple[str, str, str]
 Floats = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int32]
 Flags = npt.NDArray[np.bool_]
+Offsets = npt.NDArray[np.int64]
+Ints = npt.NDArray[np.int32]
 
 
 class _Postings:
@@ -36,6 +38,14 @@ class _Postings:
         self.rows: Rows = np.empty(4, dtype=np.int32)
         self.tf: Floats = np.empty(4, dtype=np.float32)
         self.n = 0
+
+    @classmethod
+    def over(cls, rows: Rows, tf: Floats) -> _Postings:
+        """Postings that are exactly these (writable) arrays, e.g. views into a snapshot's buffer: they are
+        changed in place, and an append past their end moves them to arrays of their own."""
+        postings = cls.__new__(cls)
+        postings.rows, postings.tf, postings.n = rows, tf, len(rows)
+        return postings
 
     def append(self, row: int, tf: int) -> None:
         if self.n == len(self.rows):
@@ -81,7 +91,11 @@ class _Partition:
         self.closed: Flags = np.zeros(_MIN_CAPACITY, dtype=np.bool_)  # superseded rows, left out by default
         self.closed_count = 0
         self.ids: list[MemoryId] = []
-        self.terms: list[tuple[str, ...]] = []  # distinct terms of each row, to undo its postings
+        # Distinct terms of each row, to undo its postings; a row restored from a snapshot holds its number in
+        # `frozen` instead, resolved the first time it is needed.
+        self.terms: list[tuple[str, ...] | int] = []
+        self.frozen: tuple[list[str], Offsets, Ints] | None = None
+        """A snapshot's rows' terms: the vocabulary, and per row offsets into term numbers."""
         self.rows: dict[MemoryId, int] = {}
         self.postings: dict[str, _Postings] = {}
         self.total_length = 0.0
@@ -110,8 +124,18 @@ class _Partition:
         self.lengths[row] = len(terms)
         self.total_length += len(terms)
 
+    def row_terms(self, row: int) -> tuple[str, ...]:
+        """The distinct terms of a row."""
+        terms = self.terms[row]
+        if isinstance(terms, int):
+            assert self.frozen is not None
+            vocabulary, offsets, numbers = self.frozen
+            terms = tuple(vocabulary[number] for number in numbers[offsets[terms] : offsets[terms + 1]].tolist())
+            self.terms[row] = terms
+        return terms
+
     def _unindex_terms(self, row: int) -> None:
-        for term in self.terms[row]:
+        for term in self.row_terms(row):
             postings = self.postings[term]
             postings.discard(row)
             if postings.n == 0:
@@ -184,7 +208,9 @@ class _Partition:
         self._unindex_terms(row)
         self.set_closed(row, False)
         last = len(self.ids) - 1
-        moved_id, moved_terms = self.ids.pop(), self.terms.pop()
+        moved_terms = self.row_terms(last)
+        moved_id = self.ids.pop()
+        self.terms.pop()
         if row != last:
             self.matrix[row] = self.matrix[last]
             self.lengths[row] = self.lengths[last]
@@ -234,6 +260,9 @@ class NumpyIndex:
         self.min_similarity = min_similarity
         self._users: dict[str, dict[PartitionKey, _Partition]] = {}
         self._where: dict[MemoryId, tuple[str, PartitionKey]] = {}
+        self._slots: dict[MemoryId, int] | None = None  # while placing a snapshot's vectors (see `place`)
+        self._bases: list[tuple[int, _Partition]] = []
+        self._filled: Flags = np.zeros(0, dtype=np.bool_)
 
     def __len__(self) -> int:
         return len(self._where)
@@ -314,6 +343,44 @@ class NumpyIndex:
                 and (scope.project is None or project in ("", scope.project))
             ):
                 yield partition
+
+    def place(self, ids: Sequence[MemoryId], vectors: Matrix) -> int:
+        """Put the vectors of memories a snapshot restored in their rows; returns how many were placed (unknown
+        ones, stored after the snapshot, are left to the change feed). Call `placed` when done."""
+        if self._slots is None:  # every row of every partition numbered once: a slot per memory
+            self._slots, self._bases, base = {}, [], 0
+            for keys in self._users.values():
+                for partition in keys.values():
+                    self._slots.update(zip(partition.ids, range(base, base + len(partition)), strict=True))
+                    self._bases.append((base, partition))
+                    base += len(partition)
+            self._filled = np.zeros(base, dtype=np.bool_)
+        slots = np.fromiter(map(self._slots.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
+        known = slots >= 0
+        self._filled[slots[known]] = True
+        bases = np.array([base for base, _ in self._bases], dtype=np.int64)
+        owner = np.where(known, np.searchsorted(bases, slots, side="right") - 1, -1)
+        order = np.argsort(owner, kind="stable")  # by partition, each in the order the vectors came
+        cuts = np.searchsorted(owner[order], np.arange(-1, len(bases) + 1)).tolist()
+        for number, (base, partition) in enumerate(self._bases):
+            chosen = order[cuts[number + 1] : cuts[number + 2]]
+            if len(chosen) == len(ids):  # the whole batch is this partition's, in order: no gathering copy
+                partition.matrix[slots - base] = vectors
+            elif len(chosen):
+                partition.matrix[slots[chosen] - base] = vectors[chosen]
+        return int(np.count_nonzero(slots >= 0))
+
+    def placed(self) -> list[MemoryId]:
+        """Forget the numbering `place` used (rows move as memories come and go); returns the ids restored that got
+        no vector."""
+        if self._slots is None:  # no vector came at all
+            missing = list(self._where)
+        else:
+            known = list(self._slots)
+            numbers = np.fromiter(self._slots.values(), dtype=np.int64, count=len(known))
+            missing = [known[position] for position in np.flatnonzero(~self._filled[numbers]).tolist()]
+        self._slots, self._bases, self._filled = None, [], np.zeros(0, dtype=np.bool_)
+        return missing
 
     def count(self, scope: Scope) -> int:
         """How many memories `scope` can see."""

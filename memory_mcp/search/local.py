@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -15,12 +16,19 @@ from ..errors import MemoryMCPError, StoreError
 from ..filters import Filter
 from ..models import CURRENT, IndexHit, IndexRows, MemoryId, Row, Scope, Validity, Vector
 from ..protocols import ChangeFeed, SearchIndex
+from . import snapshot
 from .analyzer import Analyzer
+from .index import NumpyIndex
 
 logger = logging.getLogger(__name__)
 
 _LOAD_BATCH: Final = 50_000
 _BACKGROUND_BATCH: Final = 5_000  # rows indexed between two turns of the event loop while serving
+SNAPSHOT_MIN: Final = 10_000
+"""An index of at least this many memories is saved as a snapshot, so that the next start reads it instead of
+analysing every text (below, a start from the texts takes well under a second)."""
+SNAPSHOT_EVERY: Final = 1_000
+"""Changes since the last snapshot after which stopping saves a new one."""
 
 
 class LocalSearch:
@@ -30,14 +38,30 @@ class LocalSearch:
     replayed from the store's change feed before each search. Cheap when nothing changed: one `max()`.
     """
 
-    def __init__(self, store: ChangeFeed, index: SearchIndex, analyzer: Analyzer | None = None) -> None:
+    def __init__(
+        self,
+        store: ChangeFeed,
+        index: SearchIndex,
+        analyzer: Analyzer | None = None,
+        *,
+        snapshot_min: int = SNAPSHOT_MIN,
+        snapshot_every: int = SNAPSHOT_EVERY,
+        read_snapshot: bool = True,
+    ) -> None:
         self.store = store
         self.index = index
         self.analyzer = analyzer or Analyzer()
+        self.snapshot_min = snapshot_min
+        self.snapshot_every = snapshot_every
+        self.read_snapshot = read_snapshot
         self._writes = asyncio.Lock()  # replaced by the engine's write lock at start
         self._synced = 0  # sequence number of the last store change the index reflects
         self._applied: set[tuple[MemoryId, str]] = set()  # our own changes since: (memory, the time stamped)
         self._loading: asyncio.Task[None] | None = None
+        self._saving: asyncio.Task[None] | None = None
+        self._saved: int | None = None  # the change the kept snapshot reflects, once known
+        self.restored = False
+        """True when the last start read the index from a snapshot (and the changes since) instead of the texts."""
 
     @property
     def ready(self) -> bool:
@@ -64,27 +88,102 @@ class LocalSearch:
             await self._fill(_LOAD_BATCH)
 
     async def stop(self) -> None:
-        """Cancel a fill still under way."""
+        """Cancel a fill still under way; keep a snapshot of a large index when it changed enough since the last."""
         if self._loading is not None and not self._loading.done():
             self._loading.cancel()
             with contextlib.suppress(asyncio.CancelledError, MemoryMCPError):
                 await self._loading
+            return
+        if self._loading is not None and (self._loading.cancelled() or self._loading.exception() is not None):
+            return  # an index that never filled is not worth keeping
+        if self._saving is not None:
+            with contextlib.suppress(asyncio.CancelledError, MemoryMCPError):
+                await self._saving
+        if len(self.index) >= self.snapshot_min:
+            changes = await self.store.last_change() - (
+                self._saved if self._saved is not None else -self.snapshot_every
+            )
+            if changes >= self.snapshot_every:
+                await self.save_snapshot()
 
     async def _fill(self, batch_size: int) -> None:
-        """Load every stored row, then release the write lock taken by `start`."""
+        """Load the index (from its snapshot, else from every stored row), then release the write lock taken by
+        `start`; a large index loaded from the rows is saved as a snapshot afterwards."""
         try:
-            loaded = 0
             started = time.perf_counter()
-            async for rows in self.store.iter_index_rows(batch_size):
-                self._load(rows)
-                loaded += len(rows.ids)
-                await asyncio.sleep(0)  # let other requests through between batches
-            logger.info("index loaded: %d memories in %.2f s", loaded, time.perf_counter() - started)
+            self.restored = await self._restore(batch_size)
+            if not self.restored:
+                async for rows in self.store.iter_index_rows(batch_size):
+                    self._load(rows)
+                    await asyncio.sleep(0)  # let other requests through between batches
+            how = "from its snapshot" if self.restored else "from the stored texts"
+            logger.info("index loaded %s: %d memories in %.2f s", how, len(self.index), time.perf_counter() - started)
         except MemoryMCPError as exc:
             logger.error("the search index could not be loaded: %s", exc)  # noqa: TRY400 (a known condition)
             raise
         finally:
             self._writes.release()
+        if not self.restored and len(self.index) >= self.snapshot_min:
+            self._saving = asyncio.create_task(self.save_snapshot(), name="memory-mcp index snapshot")
+
+    def _meta(self) -> dict[str, object]:
+        """What a snapshot depends on besides the memories: its layout, the analysis, the vector length."""
+        return {"format": snapshot.FORMAT, "analyzer": self.analyzer.id, "dim": self.index.dim}
+
+    async def _restore(self, batch_size: int) -> bool:
+        """Read the index from its snapshot, place the stored vectors and replay the changes made since; False
+        (and an empty index) when there is no usable snapshot."""
+        if not isinstance(self.index, NumpyIndex) or not self.read_snapshot:
+            return False
+        found = await self.store.load_snapshot()
+        if found is None:
+            return False
+        seq, meta, parts = found
+        if {key: meta.get(key) for key in self._meta()} != self._meta() or seq > self._synced:
+            logger.info("the index snapshot does not fit this server or database; building the index from the texts")
+            return False
+        try:
+            snapshot.restore(self.index, parts)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, struct.error):
+            logger.warning("the index snapshot is unreadable; building the index from the texts", exc_info=True)
+            snapshot.restore(self.index, [])
+            return False
+        async for ids, vectors in self.store.iter_vectors(batch_size):
+            if vectors.shape[1] != self.index.dim:
+                raise StoreError(
+                    "Stored vectors have the wrong length for the configured embedder; start with --reembed."
+                )
+            self.index.place(ids, vectors)
+            await asyncio.sleep(0)
+        unplaced = set(self.index.placed())
+        self._synced = seq
+        replayed = await self._catch_up()
+        # Every memory of the snapshot got its vector, or changed since (re-read or removed by the replay); else
+        # the snapshot names memories the store lacks without a change that says why: it is not to be trusted.
+        if unplaced - replayed:
+            logger.warning("the index snapshot names memories the store lacks; building the index from the texts")
+            snapshot.restore(self.index, [])
+            self._synced = await self.store.last_change()
+            return False
+        self._saved = seq
+        return True
+
+    async def save_snapshot(self) -> None:
+        """Save the index as it is (brought up to date first) so that the next start can read it; a failure to
+        write (a read-only file) is logged, never raised."""
+        if not isinstance(self.index, NumpyIndex):
+            return
+        async with self._writes:
+            await self._catch_up()
+            parts = snapshot.capture(self.index)
+            seq = self._synced
+        try:
+            await self.store.save_snapshot(seq, self._meta(), parts)
+        except MemoryMCPError as exc:
+            logger.info("the index snapshot was not saved: %s", exc)
+            return
+        self._saved = seq
+        logger.info("index snapshot saved: %d memories as of change %d", len(self.index), seq)
 
     def _load(self, rows: IndexRows) -> None:
         if rows.vectors.shape[1] != self.index.dim:
@@ -140,17 +239,22 @@ class LocalSearch:
         if await self.store.last_change() == self._synced:
             return
         async with self._writes:
-            while changes := await self.store.changed_since(self._synced, _LOAD_BATCH):
-                # Our own writes are in the index already: a change stamped as we stamped it is ours.
-                ids = list(
-                    dict.fromkeys(
-                        memory_id for _, memory_id, stamp in changes if (memory_id, stamp) not in self._applied
-                    )
-                )
-                rows = await self.store.index_rows(ids)
-                present = set(rows.ids)
-                self.index.remove([memory_id for memory_id in ids if memory_id not in present])
-                if rows.ids:
-                    self._load(rows)
-                self._synced = changes[-1][0]
-            self._applied.clear()  # every write of ours committed before we took the lock has been seen
+            await self._catch_up()
+
+    async def _catch_up(self) -> set[MemoryId]:
+        """Replay the changes after `_synced` (the caller holds the write lock); returns the ids re-read."""
+        replayed: set[MemoryId] = set()
+        while changes := await self.store.changed_since(self._synced, _LOAD_BATCH):
+            # Our own writes are in the index already: a change stamped as we stamped it is ours.
+            ids = list(
+                dict.fromkeys(memory_id for _, memory_id, stamp in changes if (memory_id, stamp) not in self._applied)
+            )
+            rows = await self.store.index_rows(ids)
+            present = set(rows.ids)
+            self.index.remove([memory_id for memory_id in ids if memory_id not in present])
+            if rows.ids:
+                self._load(rows)
+            replayed.update(ids)
+            self._synced = changes[-1][0]
+        self._applied.clear()  # every write of ours committed before we took the lock has been seen
+        return replayed

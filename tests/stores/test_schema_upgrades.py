@@ -44,7 +44,7 @@ async def test_a_sqlite_file_of_schema_2_opens_with_everything_kept(tmp_path: Pa
         assert again.memory.scope.project == "alpha"
         assert (await engine.add("Sam lives in Paris", sam)).created is False
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 4
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 5
         events = raw.execute("SELECT event, project FROM history WHERE memory_id = ?", (again.memory.id,)).fetchall()
         assert events == [("ADD", "alpha")]
 

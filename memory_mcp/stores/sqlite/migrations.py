@@ -171,6 +171,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         END
         """,
     ),
+    # 5: a snapshot of the in-process search index (its partitions as BLOBs; what they reflect, the history
+    # sequence number and versions, in settings), so that a restart reads it instead of analysing every text.
+    ("CREATE TABLE index_snapshot (part INTEGER PRIMARY KEY, data BLOB NOT NULL)",),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -42,6 +42,7 @@ _INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placehol
 _INSERT: Final = "INSERT" + _INTO + f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING"
 _RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
 _HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
+_SNAPSHOT_KEY: Final = "index_snapshot"
 _INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text, valid_to IS NOT NULL"
 _LINK_INSERT: Final = (
     f"INSERT INTO links (user_id, {_rows.LINK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?"
@@ -181,7 +182,7 @@ class SqliteStore:
     async def set_embedder_id(self, embedder_id: str) -> None:
         """Record which embedder made the stored vectors."""
         async with self._transaction() as db:
-            await _set_embedder(db, embedder_id)
+            await _set(db, _rows.EMBEDDER_KEY, embedder_id)
 
     async def rewrite_vectors(
         self, embedder_id: str, dim: int, embed: Callable[[Sequence[str]], Awaitable[Matrix]], batch_size: int
@@ -197,7 +198,7 @@ class SqliteStore:
                     "UPDATE memories SET embedding = ? WHERE id = ?",
                     [(encode_vector(vector), memory_id) for (memory_id, _), vector in zip(batch, vectors, strict=True)],
                 )
-            await _set_embedder(db, embedder_id)
+            await _set(db, _rows.EMBEDDER_KEY, embedder_id)
 
     # -- writes -----------------------------------------------------------------------------------
 
@@ -501,6 +502,42 @@ class SqliteStore:
         )
         return [(int(number), MemoryId(memory_id), stamp) for number, memory_id, stamp in rows]
 
+    async def iter_vectors(self, batch_size: int = 50_000) -> AsyncIterator[tuple[list[MemoryId], Matrix]]:
+        """Every memory's id and vector, in batches (a restart from an index snapshot places these)."""
+        async with self._reader.execute("SELECT id, embedding FROM memories") as cursor:
+            while batch := await cursor.fetchmany(batch_size):
+                rows = list(batch)
+                blobs = [row[1] for row in rows]
+                width = len(blobs[0])
+                if any(len(blob) != width for blob in blobs) or width % 4:
+                    raise StoreError("Stored vectors differ in length; start with --reembed to re-embed them.")
+                vectors: Matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(rows), width // 4)
+                yield [MemoryId(row[0]) for row in rows], vectors
+
+    async def save_snapshot(self, seq: int, meta: dict[str, Any], parts: Sequence[bytes]) -> None:
+        """Replace the index snapshot: `parts` reflect every change up to history row `seq`."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM index_snapshot")
+            await db.executemany("INSERT INTO index_snapshot (part, data) VALUES (?, ?)", list(enumerate(parts)))
+            await _set(db, _SNAPSHOT_KEY, json.dumps({**meta, "seq": seq, "parts": len(parts)}))
+
+    async def drop_snapshot(self) -> None:
+        """Delete the index snapshot (the next start builds the index from the texts)."""
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM index_snapshot")
+            await db.execute("DELETE FROM settings WHERE key = ?", (_SNAPSHOT_KEY,))
+
+    async def load_snapshot(self) -> tuple[int, dict[str, Any], list[bytes]] | None:
+        """The index snapshot (sequence number, what made it, its parts), None when there is none or it is torn."""
+        found = await fetch_all(self._reader, "SELECT value FROM settings WHERE key = ?", (_SNAPSHOT_KEY,))
+        if not found:
+            return None
+        meta: dict[str, Any] = json.loads(found[0][0])
+        parts = [row[0] for row in await fetch_all(self._reader, "SELECT data FROM index_snapshot ORDER BY part")]
+        if len(parts) != meta.get("parts"):
+            return None
+        return int(meta["seq"]), meta, parts
+
     async def index_rows(self, ids: Sequence[MemoryId]) -> IndexRows:
         """Id, scope, vector and text of those of `ids` that exist now (any user: for the index only)."""
         found: list[sqlite3.Row] = []
@@ -518,8 +555,9 @@ def _where(scope: Scope, validity: Validity) -> tuple[str, list[str]]:
     return f"{own} AND {valid}", [*params, *more]
 
 
-async def _set_embedder(db: aiosqlite.Connection, embedder_id: str) -> None:
+async def _set(db: aiosqlite.Connection, key: str, value: str) -> None:
+    """Write one row of the settings table."""
     await db.execute(
         "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (_rows.EMBEDDER_KEY, embedder_id),
+        (key, value),
     )

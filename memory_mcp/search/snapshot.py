@@ -1,0 +1,156 @@
+"""The in-memory index as bytes: each partition's ids, lengths, states and postings, for a fast restart."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ..models import MemoryId
+from .index import Flags, Floats, NumpyIndex, Offsets, PartitionKey, Rows, _Partition, _Postings
+
+FORMAT: Final = 1
+"""Version of the byte layout; another version is never read (the index is built from the store instead)."""
+_HEADER: Final = struct.Struct("<I")
+
+
+def _strings(values: Sequence[str]) -> tuple[bytes, bytes]:
+    """UTF-8 bytes of `values` joined, and their lengths in bytes (int32)."""
+    encoded = [value.encode("utf-8", "surrogatepass") for value in values]
+    return b"".join(encoded), np.fromiter(map(len, encoded), dtype=np.int32, count=len(encoded)).tobytes()
+
+
+def _unstrings(joined: bytes, lengths: npt.NDArray[np.int32]) -> list[str]:
+    ends = np.cumsum(lengths, dtype=np.int64).tolist()
+    starts = [0, *ends[:-1]]
+    return [joined[start:end].decode("utf-8", "surrogatepass") for start, end in zip(starts, ends, strict=True)]
+
+
+def dump(user_id: str, key: PartitionKey, partition: _Partition) -> bytes:
+    """One partition as bytes: a JSON header, then its arrays (vectors are not included: the store has them)."""
+    n = len(partition)
+    vocabulary = list(partition.postings)
+    counts = np.fromiter((partition.postings[term].n for term in vocabulary), dtype=np.int64, count=len(vocabulary))
+    offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    rows = np.empty(int(offsets[-1]), dtype=np.int32)
+    tf = np.empty(int(offsets[-1]), dtype=np.float32)
+    for index, term in enumerate(vocabulary):
+        postings = partition.postings[term]
+        rows[offsets[index] : offsets[index + 1]] = postings.rows[: postings.n]
+        tf[offsets[index] : offsets[index + 1]] = postings.tf[: postings.n]
+    id_bytes, id_lengths = _strings(partition.ids)
+    term_bytes, term_lengths = _strings(vocabulary)
+    arrays = [
+        id_lengths,
+        id_bytes,
+        partition.lengths[:n].tobytes(),
+        partition.closed[:n].tobytes(),
+        term_lengths,
+        term_bytes,
+        offsets.tobytes(),
+        rows.tobytes(),
+        tf.tobytes(),
+    ]
+    header = json.dumps(
+        {
+            "format": FORMAT,
+            "user_id": user_id,
+            "key": list(key),
+            "n": n,
+            "terms": len(vocabulary),
+            "total_length": partition.total_length,
+            "sizes": [len(array) for array in arrays],
+        }
+    ).encode("utf-8")
+    return _HEADER.pack(len(header)) + header + b"".join(arrays)
+
+
+def load(data: bytes, dim: int) -> tuple[str, PartitionKey, _Partition]:
+    """A partition from `dump`'s bytes, its vectors not yet filled in (see `NumpyIndex.place`)."""
+    (size,) = _HEADER.unpack_from(data)
+    header: dict[str, Any] = json.loads(data[_HEADER.size : _HEADER.size + size])
+    if header.get("format") != FORMAT:
+        raise ValueError(f"index snapshot format {header.get('format')!r}, expected {FORMAT}")
+    buffer = bytearray(data)  # one writable copy: the postings are views into it, changed in place later
+    parts: list[memoryview] = []
+    position = _HEADER.size + size
+    for length in header["sizes"]:
+        parts.append(memoryview(buffer)[position : position + length])
+        position += length
+    id_lengths, id_bytes, lengths, closed, term_lengths, term_bytes, offsets_raw, rows_raw, tf_raw = parts
+    n = int(header["n"])
+    partition = _Partition(dim)
+    partition._resize(max(n, partition.matrix.shape[0]))
+    ids = [MemoryId(value) for value in _unstrings(bytes(id_bytes), np.frombuffer(id_lengths, dtype=np.int32))]
+    partition.ids = ids
+    partition.rows = dict(zip(ids, range(n), strict=True))
+    partition.lengths[:n] = np.frombuffer(lengths, dtype=np.float32)
+    states: Flags = np.frombuffer(closed, dtype=np.bool_)
+    partition.closed[:n] = states
+    partition.closed_count = int(np.count_nonzero(states))
+    partition.total_length = float(header["total_length"])
+    vocabulary = [
+        sys.intern(term) for term in _unstrings(bytes(term_bytes), np.frombuffer(term_lengths, dtype=np.int32))
+    ]
+    offsets: Offsets = np.frombuffer(offsets_raw, dtype=np.int64)
+    rows: Rows = np.frombuffer(rows_raw, dtype=np.int32)
+    tf: Floats = np.frombuffer(tf_raw, dtype=np.float32)
+    bounds = offsets.tolist()
+    over = _Postings.over
+    partition.postings = {
+        term: over(rows[bounds[index] : bounds[index + 1]], tf[bounds[index] : bounds[index + 1]])
+        for index, term in enumerate(vocabulary)
+    }
+    # Each row's distinct terms, by row number, resolved only when the row changes (`_Partition.row_terms`).
+    by_row = np.argsort(rows, kind="stable")
+    numbers = np.repeat(np.arange(len(vocabulary), dtype=np.int32), np.diff(offsets))[by_row]
+    row_offsets = np.searchsorted(rows[by_row], np.arange(n + 1)).astype(np.int64)
+    partition.frozen = (vocabulary, row_offsets, numbers)
+    partition.terms = list(range(n))
+    key = tuple(header["key"])
+    return str(header["user_id"]), (str(key[0]), str(key[1]), str(key[2])), partition
+
+
+def capture(index: NumpyIndex) -> list[bytes]:
+    """Every partition of `index` as bytes, vectors left out: the store keeps those."""
+    return [dump(user_id, key, partition) for user_id, keys in index._users.items() for key, partition in keys.items()]
+
+
+def restore(index: NumpyIndex, parts: Sequence[bytes]) -> set[MemoryId]:
+    """Replace the contents of `index` with the partitions of a snapshot, their vectors still to place
+    (`NumpyIndex.place`); returns the ids restored, which all need one."""
+    index._users, index._where = {}, {}
+    for data in parts:
+        user_id, key, partition = load(data, index.dim)
+        index._users.setdefault(user_id, {})[key] = partition
+        index._where.update(dict.fromkeys(partition.ids, (user_id, key)))
+    return set(index._where)
+
+
+def describe(
+    index: NumpyIndex,
+) -> dict[MemoryId, tuple[tuple[str, str, str, str], tuple[tuple[str, float], ...], bool]]:
+    """What the index holds of each memory: its partition, its terms with their counts, whether it is superseded
+    (to compare two indexes, e.g. one read from a snapshot with one built from the texts)."""
+    described = {}
+    for user_id, keys in index._users.items():
+        for key, partition in keys.items():
+            counts: dict[int, list[tuple[str, float]]] = {}
+            for term, postings in partition.postings.items():
+                for row, tf in zip(
+                    postings.rows[: postings.n].tolist(), postings.tf[: postings.n].tolist(), strict=True
+                ):
+                    counts.setdefault(row, []).append((term, tf))
+            for row, memory_id in enumerate(partition.ids):
+                described[memory_id] = (
+                    (user_id, *key),
+                    tuple(sorted(counts.get(row, []))),
+                    bool(partition.closed[row]),
+                )
+    return described

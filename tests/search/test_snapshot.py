@@ -1,0 +1,157 @@
+"""A restart reads the index snapshot: the same answers as an index built from the texts, changes since replayed."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from memory_mcp.checkup import check
+from memory_mcp.embedders import default_embedder
+from memory_mcp.engine import MemoryEngine
+from memory_mcp.models import Scope, Validity
+from memory_mcp.search import LocalSearch, NumpyIndex
+from memory_mcp.stores import SqliteStore
+from memory_mcp.validation import content_hash
+
+SAM, EVE = Scope("sam"), Scope("eve")
+QUERIES = ["tea", "garden tomatoes", "Berlin", "hiking boots", "sister", "work meeting"]
+FACTS = [
+    "Sam drinks oolong tea every morning",
+    "Sam grows tomatoes in the garden",
+    "Sam lives in Paris",
+    "Sam bought new hiking boots",
+    "Sam's sister Anna is a nurse",
+    "The work meeting moved to Tuesday",
+    "Sam prefers green tea in the afternoon",
+]
+
+
+@asynccontextmanager
+async def engine_on(path: Path, *, snapshot_min: int = 1) -> AsyncIterator[MemoryEngine]:
+    """An engine whose index keeps a snapshot from `snapshot_min` memories on (the server's default: 10,000)."""
+    embedder = default_embedder()
+    store = await SqliteStore.open(path)
+    retriever = LocalSearch(store, NumpyIndex(embedder.dim), snapshot_min=snapshot_min, snapshot_every=1)
+    engine = MemoryEngine(store, retriever, embedder)
+    try:
+        await engine.start()
+        yield engine
+    finally:
+        await engine.stop()
+        await store.close()
+
+
+def restored(engine: MemoryEngine) -> bool:
+    assert isinstance(engine.retriever, LocalSearch)
+    return engine.retriever.restored
+
+
+async def answers(engine: MemoryEngine) -> list[list[tuple[str, float]]]:
+    """Every query's hits (ids and scores) for Sam, now and including the past, and for Eve."""
+    found = []
+    for query in QUERIES:
+        for scope, validity in ((SAM, Validity()), (SAM, Validity(include_superseded=True)), (EVE, Validity())):
+            hits = await engine.search(query, scope, limit=5, threshold=-1.0, validity=validity)
+            found.append([(str(hit.memory.id), round(hit.score, 5)) for hit in hits])
+    return found
+
+
+async def test_a_restart_from_the_snapshot_answers_as_a_build_from_the_texts(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db) as engine:
+        await engine.add_many([(fact, None) for fact in FACTS], SAM)
+        await engine.add("Eve drinks black tea", EVE)
+        await engine.add("Sam's work: the shop's web site", engine.scope("sam", project="shop"))
+        [paris] = [memory for memory in (await engine.page(SAM, limit=20)).memories if "Paris" in memory.text]
+        await engine.supersede(paris.id, SAM, "Sam lives in Berlin")
+        assert not restored(engine)
+    async with engine_on(db) as again:  # the snapshot saved on stop
+        assert restored(again)
+        from_snapshot = await answers(again)
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM index_snapshot")
+    async with engine_on(db, snapshot_min=10**9) as built:
+        assert not restored(built)
+        assert await answers(built) == from_snapshot
+
+
+async def test_changes_made_after_the_snapshot_are_replayed(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db) as engine:
+        outcomes = await engine.add_many([(fact, None) for fact in FACTS], SAM)
+        ids = [outcome.memory.id for outcome in outcomes if outcome.memory is not None]
+    # Another process changes the database without saving a snapshot (it keeps none for so few memories).
+    async with engine_on(db, snapshot_min=10**9) as other:
+        assert restored(other)
+        await other.add("Sam adopted a dog named Rex", SAM)
+        await other.update(ids[0], SAM, text="Sam drinks jasmine tea every morning")
+        await other.delete(ids[3], SAM)
+        await other.supersede(ids[2], SAM, "Sam lives in Lisbon")
+        expected = await answers(other)
+    async with engine_on(db, snapshot_min=10**9) as engine:
+        assert restored(engine)
+        assert await answers(engine) == expected
+        texts = {hit.memory.text for hit in await engine.search("dog jasmine Lisbon boots", SAM, threshold=0.01)}
+        assert {"Sam adopted a dog named Rex", "Sam drinks jasmine tea every morning", "Sam lives in Lisbon"} <= texts
+        assert "Sam bought new hiking boots" not in texts
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param("UPDATE index_snapshot SET data = x'00010203'", id="torn"),
+        pytest.param(
+            "UPDATE settings SET value = json_set(value, '$.analyzer', 'another') WHERE key = 'index_snapshot'",
+            id="other-analyzer",
+        ),
+        pytest.param("DELETE FROM index_snapshot WHERE part = 0", id="a-part-missing"),
+        # A memory gone without a history row (no server does this): the snapshot names what the store lacks.
+        pytest.param("DELETE FROM memories WHERE text LIKE '%boots%'", id="store-changed-behind-its-back"),
+    ],
+)
+async def test_a_snapshot_that_does_not_fit_is_not_used(tmp_path: Path, damage: str) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db) as engine:
+        await engine.add_many([(fact, None) for fact in FACTS], SAM)
+    with sqlite3.connect(db) as connection:
+        connection.execute(damage)
+    async with engine_on(db, snapshot_min=10**9) as engine:
+        assert not restored(engine)
+        expected = await answers(engine)
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM index_snapshot")
+        connection.execute("DELETE FROM settings WHERE key = 'index_snapshot'")
+    async with engine_on(db, snapshot_min=10**9) as engine:
+        assert await answers(engine) == expected
+
+
+async def test_a_small_index_keeps_no_snapshot(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db, snapshot_min=100) as engine:
+        await engine.add_many([(fact, None) for fact in FACTS], SAM)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM index_snapshot").fetchone() == (0,)
+
+
+async def test_check_compares_the_snapshot_with_the_memories_and_drops_one_that_differs(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db) as engine:
+        await engine.add_many([(fact, None) for fact in FACTS], SAM)
+    healthy = await check(str(db), default_embedder())
+    assert healthy.ok, healthy.problems
+    assert str(healthy.figures["index_snapshot"]).startswith("as of change")
+    # A text changed behind the server's back (no history row): the snapshot still has the old words.
+    text = "Sam drinks rooibos every morning"
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "UPDATE memories SET text = ?, content_hash = ? WHERE text LIKE '%oolong%'", (text, content_hash(text))
+        )
+    report = await check(str(db), default_embedder())
+    assert any("index snapshot differed" in problem for problem in report.problems)
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT count(*) FROM index_snapshot").fetchone() == (0,)
+    assert (await check(str(db), default_embedder())).ok
