@@ -511,7 +511,7 @@ def _command_timings(n: int, path: Path, folder: Path, runs: int) -> dict[str, A
     return results
 
 
-OURS, THEIRS = "memory-mcp", "official server-memory"
+OURS, THEIRS, MEM0 = "memory-mcp", "official server-memory", "mem0"
 
 
 def peer_add(server: str, number: int, text: str) -> tuple[str, dict[str, Any]]:
@@ -576,6 +576,52 @@ async def bench_peers(sizes: Sequence[int], folder: Path, repeats: int, budget: 
         row["add_time_ratio"] = row[THEIRS]["adds_per_s"] / row[OURS]["adds_per_s"]  # our time / theirs
         row["search_time_ratio"] = row[OURS]["search"]["median_ms"] / row[THEIRS]["search"]["median_ms"]
         rows.append(row)
+    return rows
+
+
+async def bench_mem0(sizes: Sequence[int], folder: Path, repeats: int, python: str) -> list[dict[str, Any]]:
+    """mem0 (its local Qdrant, `infer=False`, a hash embedder: `peer_mem0.py` run by `python`, which has `mem0ai`)
+    beside our engine in process, on the same texts: half added one at a time, half in batches of 100, then the
+    same searches."""
+    rows = []
+    for n in sizes:
+        texts = sentences(n, seed=SEED + 7)
+        asks = queries(texts, repeats)
+        work = folder / f"mem0-{n}"
+        work.mkdir()
+        (work / "texts.json").write_text(json.dumps(texts))
+        (work / "queries.json").write_text(json.dumps(asks))
+        script = Path(__file__).with_name("peer_mem0.py")
+        done = await anyio.run_process(
+            [python, str(script), str(work / "texts.json"), str(work / "queries.json"), str(work)], check=True
+        )
+        theirs = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        scope, half = Scope("user"), n // 2
+        async with open_engine(folder / f"mem0-ours-{n}.db") as engine:
+            started = time.perf_counter()
+            for text in texts[:half]:
+                await engine.add(text, scope)
+            single = half / (time.perf_counter() - started)
+            started = time.perf_counter()
+            for start in range(half, n, 100):
+                await engine.add_many([(text, None) for text in texts[start : min(start + 100, n)]], scope)
+            batched = (n - half) / (time.perf_counter() - started)
+            samples = []
+            for query in asks:
+                began = time.perf_counter()
+                await engine.search(query, scope, limit=10)
+                samples.append(time.perf_counter() - began)
+        ours: dict[str, Any] = {"adds_per_s": single, "batched_adds_per_s": batched, "search": summary(samples)}
+        rows.append(
+            {
+                "n": n,
+                OURS: ours,
+                MEM0: theirs,
+                "add_time_ratio": theirs["adds_per_s"] / ours["adds_per_s"],  # our time / theirs
+                "batched_add_time_ratio": theirs["batched_adds_per_s"] / ours["batched_adds_per_s"],
+                "search_time_ratio": ours["search"]["median_ms"] / theirs["search"]["median_ms"],
+            }
+        )
     return rows
 
 
@@ -661,6 +707,16 @@ def report(results: dict[str, Any]) -> str:
             f"{ours['search']['median_ms']:.2f} ms vs {theirs['search']['median_ms']:.2f} ms; our time / theirs: "
             f"adds {peer['add_time_ratio']:.2f}, search {peer['search_time_ratio']:.2f}"
         )
+    for peer in results.get("mem0", []):
+        ours, theirs = peer[OURS], peer[MEM0]
+        lines.append(
+            f"vs mem0 at {peer['n']:,} (both in process; mem0's local Qdrant, infer=False, a hash embedder): adds one "
+            f"at a time {ours['adds_per_s']:,.0f}/s vs {theirs['adds_per_s']:,.0f}/s, in batches of 100 "
+            f"{ours['batched_adds_per_s']:,.0f}/s vs {theirs['batched_adds_per_s']:,.0f}/s; search median "
+            f"{ours['search']['median_ms']:.2f} ms vs {theirs['search']['median_ms']:.2f} ms; our time / theirs: adds "
+            f"{peer['add_time_ratio']:.2f}, batched {peer['batched_add_time_ratio']:.2f}, search "
+            f"{peer['search_time_ratio']:.3f}"
+        )
     return "\n".join(lines)
 
 
@@ -682,6 +738,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["commands"] = await bench_commands(min(args.max_n, 10_000), folder, 5 if args.quick else 15)
         if not args.no_peers:
             results["peers"] = await bench_peers([n for n in (1_000, 10_000) if n <= args.max_n], folder, repeats)
+        if args.mem0_python:
+            peer_sizes = [n for n in (1_000, 10_000) if n <= args.max_n]
+            results["mem0"] = await bench_mem0(peer_sizes, folder, repeats, args.mem0_python)
     return results
 
 
@@ -691,6 +750,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
     parser.add_argument("--no-mcp", action="store_true", help="skip the stdio round trips")
+    parser.add_argument(
+        "--mem0-python",
+        metavar="PYTHON",
+        help="a Python with mem0ai installed (e.g. a venv's bin/python): compare with mem0 too",
+    )
     parser.add_argument(
         "--no-peers", action="store_true", help="skip the official reference server (also skipped without npx)"
     )

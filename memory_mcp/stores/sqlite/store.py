@@ -88,9 +88,13 @@ def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
     if any(len(blob) != width for blob in blobs) or width % 4:
         raise StoreError("Stored vectors differ in length; start with --reembed to re-embed them from their text.")
     vectors: Matrix = np.frombuffer(b"".join(blobs), dtype="<f4").astype(np.float32).reshape(len(rows), width // 4)
+    scopes: dict[tuple[str, str, str, str], Scope] = {}  # one Scope per distinct scope, not one per row
     return IndexRows(
         [MemoryId(row[0]) for row in rows],
-        [Scope(row[1], row[2] or None, row[3] or None, row[4] or None) for row in rows],
+        [
+            scopes.get(key) or scopes.setdefault(key, Scope(key[0], key[1] or None, key[2] or None, key[3] or None))
+            for key in ((row[1], row[2], row[3], row[4]) for row in rows)
+        ],
         vectors,
         [row[6] for row in rows],
         [bool(row[7]) for row in rows],
