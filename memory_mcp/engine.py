@@ -15,6 +15,8 @@ from . import validation
 from .config import DUPLICATE_SCORE, RELATED_SCORE
 from .errors import InvalidInputError, NotFoundError, StoreError
 from .filters import Filter, parse_filter, predicate
+from .links import neighbors as linked_to
+from .links import supersession_chain
 from .models import (
     CURRENT,
     AddResult,
@@ -50,7 +52,6 @@ _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each r
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
 _SIMILAR: Final = 3  # resembling memories an add reports
 _WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
-_CHAIN: Final = 100  # most memories one supersession chain's history follows
 
 Draft = tuple[str, Metadata, tuple[str, ...], str]
 """A validated new memory: text, metadata, entities and valid_from ("" for "since stored")."""
@@ -62,8 +63,8 @@ Progress = Callable[[int, int], Awaitable[None]]
 class MemoryEngine:
     """Scoped long-term memory: the store is the source of truth, the retriever finds memories in it.
 
-    (One class of some 500 lines on purpose: every operation shares the write lock, validation and the
-    order "commit to the store, then tell the retriever", which is easiest to check in one place.)
+    (One class on purpose: every operation shares the write lock, validation and the order "commit to the store,
+    then tell the retriever", which is easiest to check in one place; what only reads links lives in `links`.)
 
     Writes are serialised within the process and committed to the store before the index changes, so
     a search never returns a memory whose write failed. Reads run concurrently.
@@ -609,7 +610,7 @@ class MemoryEngine:
             return hits
         # Linked memories hang from the real matches; one that only filled a short answer (weak) is shown linked.
         matched = [hit for hit in hits if hit.match != "weak"]
-        linked = await self._neighbors(matched, scope, validity, hops, wanted)
+        linked = await linked_to(self.store, matched, scope, validity, hops=hops, most=wanted)
         shown_linked = {hit.memory.id for hit in linked}
         return matched + linked + [hit for hit in hits if hit.match == "weak" and hit.memory.id not in shown_linked]
 
@@ -629,36 +630,6 @@ class MemoryEngine:
         if not isinstance(entity, str) or not entity.strip():
             raise InvalidInputError('entity must be a name such as "Caroline".')
         return validation.entity_key(entity)
-
-    async def _neighbors(
-        self, hits: list[SearchHit], scope: Scope, validity: Validity, hops: int, most: int
-    ) -> list[SearchHit]:
-        """Up to `most` memories linked to `hits` (within `hops` links) that are not among them, breadth first,
-        each marked with the result it hangs from and the link's type."""
-        seen = {hit.memory.id for hit in hits}
-        frontier = {hit.memory.id: hit.score for hit in hits}
-        found: list[SearchHit] = []
-        for _ in range(hops):
-            if not frontier or len(found) >= most:
-                break
-            reached: dict[MemoryId, tuple[MemoryId, str, float]] = {}
-            for link in await self.store.links(scope.user_id, list(frontier)):
-                for start, end, label in (
-                    (link.source_id, link.target_id, link.type),
-                    (link.target_id, link.source_id, "<-" + link.type),
-                ):
-                    if start in frontier and end not in seen and end not in reached:
-                        reached[end] = (start, label, frontier[start])
-            memories = await self.store.get_many(scope, list(reached))
-            frontier = {}
-            for memory_id, (start, label, score) in reached.items():
-                memory = memories.get(memory_id)
-                if memory is None or not validity.admits(memory) or len(found) >= most:
-                    continue
-                seen.add(memory_id)
-                frontier[memory_id] = score
-                found.append(SearchHit(memory, score, "linked", start, label))
-        return found
 
     async def _ranked(
         self,
@@ -775,36 +746,13 @@ class MemoryEngine:
             raise InvalidInputError("memory_id is empty. Use search_memory or list_memories to find ids.")
         if len(memory_id) > self.limits.id_max_chars:
             raise NotFoundError(memory_id[: self.limits.id_max_chars])
-        chain = await self._chain(MemoryId(memory_id), scope)
+        chain = await supersession_chain(self.store, MemoryId(memory_id), scope)
         entries = [
             (entry, step) for step, member in enumerate(chain) for entry in await self.store.history(scope, member)
         ]
         if not entries:
             raise NotFoundError(memory_id)
         return [entry for entry, _ in sorted(entries, key=lambda pair: (pair[0].created_at, pair[1]))]
-
-    async def _chain(self, memory_id: MemoryId, scope: Scope) -> list[MemoryId]:
-        """The memories `memory_id` superseded (oldest first), itself, and those that superseded it."""
-        chain = [memory_id]
-        for forward in (False, True):
-            at = memory_id
-            while len(chain) < _CHAIN:
-                step = await self._next_in_chain(at, scope, forward)
-                if step is None or step in chain:
-                    break
-                chain = [*chain, step] if forward else [step, *chain]
-                at = step
-        return chain
-
-    async def _next_in_chain(self, memory_id: MemoryId, scope: Scope, forward: bool) -> MemoryId | None:
-        """The memory that superseded `memory_id` (forward) or the one it superseded, if any."""
-        if forward:
-            memory = await self.store.get(scope, memory_id)
-            return None if memory is None else memory.superseded_by
-        for link in await self.store.links(scope.user_id, [memory_id]):
-            if link.type == "supersedes" and link.source_id == memory_id:
-                return link.target_id
-        return None
 
     async def count(self, scope: Scope, validity: Validity = CURRENT) -> int:
         """How many memories of `validity` (default: current) `scope` can see."""

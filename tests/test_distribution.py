@@ -34,7 +34,7 @@ def test_every_install_hint_names_our_distribution_or_the_clone() -> None:
         text = path.read_text(encoding="utf-8")
         hints += [(path.name, name) for name in HINT.findall(text)]
     assert hints, "the hints were found"
-    others = ("torch", "torch==2.13.0", "uv", "pipx")  # what the docs install beside us, by name
+    others = ("torch", "torch==2.13.0", "uv", "pipx", "mem0ai")  # what the docs install beside us, by name
     ours = [(where, name) for where, name in hints if name not in others]
     wrong = [(where, name) for where, name in ours if name != DISTRIBUTION and not name.startswith((".", "/"))]
     assert wrong == []

@@ -27,7 +27,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.tally",
     ),
     ("memory_mcp.protocols", "memory_mcp.projects"),  # siblings; projects reads the file system for .git only
-    ("memory_mcp.search",),
+    ("memory_mcp.search", "memory_mcp.links"),
     ("memory_mcp.embedders", "memory_mcp.stores"),  # siblings: neither imports the other
     ("memory_mcp.engine", "memory_mcp.schemas"),
     ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
