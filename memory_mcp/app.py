@@ -185,6 +185,7 @@ async def serve(settings: Settings) -> None:
                 default_user=settings.user,
                 project=settings.project,
                 tools=settings.tools,
+                rest=True,
             )
             logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
             await server.run_streamable_http_async(host=settings.host, port=settings.port)

@@ -42,6 +42,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
 THIRD_PARTY: Final = {
     "mcp": ("memory_mcp.server",),
     "starlette": ("memory_mcp.server",),
+    "fastapi": ("memory_mcp.server",),
     "click": ("memory_mcp.cli",),
     "rich": ("memory_mcp.cli",),
     "asyncpg": ("memory_mcp.stores.postgres",),

@@ -106,6 +106,7 @@ def build_server(
     default_user: str | None = None,
     project: str | None = None,
     tools: str = "all",
+    rest: bool = False,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
@@ -113,7 +114,8 @@ def build_server(
     use the token's user; `url` is where the server is reached (named in its 401 answers). With `default_user`
     (one person's server) or tokens, tools may leave `user_id` out, and `resources/list` lists the default
     user's resources. `project` fixes the project (workspace) the server works in; without it, each connection's
-    is the client's first MCP root, if it shares any.
+    is the client's first MCP root, if it shares any. `rest` mounts the REST API at /api of the HTTP app (see
+    `rest`), with the same tokens.
     """
     verifier = StaticTokens(tokens) if tokens else None
     auth = None
@@ -143,6 +145,16 @@ def build_server(
         if verifier is None or (scheme.lower() == "bearer" and await verifier.verify_token(token.strip())):
             answer["memories"] = engine.indexed
         return JSONResponse(answer)
+
+    if rest:  # FastAPI loads only for an HTTP server
+        from starlette.routing import Mount
+
+        from .rest import rest_api
+
+        api = rest_api(engine, default_user=default_user, tokens=bool(tokens))
+        # The SDK offers `custom_route` for single routes; a mounted app joins the same list of Starlette routes,
+        # behind the same bearer-token middleware as /mcp.
+        mcp._custom_starlette_routes.append(Mount("/api", app=api))  # type: ignore[arg-type]
 
     projects = Projects(project)
     projects.listen(mcp._lowlevel_server)

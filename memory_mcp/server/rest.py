@@ -1,0 +1,290 @@
+"""The REST API beside MCP: /api/v1 on the same server and tokens, errors as problem details, OpenAPI 3.1."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final, Literal
+
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..engine import MemoryEngine
+from ..errors import DuplicateError, InvalidInputError, MemoryMCPError, NotFoundError
+from ..models import Scope
+from ..projects import ALL
+from ..schemas import (
+    AddMemoryOut,
+    GetMemoryOut,
+    HistoryEntryOut,
+    HistoryOut,
+    LinkMemoriesOut,
+    LinkOut,
+    MemoryOut,
+    MemoryPageOut,
+    SearchHitOut,
+    SearchResultOut,
+    SimilarOut,
+    SummaryOut,
+    UnlinkOut,
+    UserStatsOut,
+)
+from ..version import __version__
+from .auth import authenticated_user
+
+PROBLEM: Final = "application/problem+json"
+_STATUS: Final = (
+    (NotFoundError, 404, "Not found"),
+    (DuplicateError, 409, "Conflict"),
+    (InvalidInputError, 400, "Bad input"),
+)
+
+
+class Problem(Exception):
+    """An error answered as RFC 9457 problem details: its status, a title, and the same message a tool gives."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457 problem details): `detail` says what was wrong and what to do."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+class AddIn(BaseModel):
+    """A memory to store."""
+
+    text: str = Field(description="One self-contained fact in plain words.", min_length=1)
+    metadata: dict[str, Any] | None = Field(default=None, description="Your own fields.")
+    entities: list[str] | None = Field(default=None, description="Who or what it is about.")
+    valid_from: str | None = Field(default=None, description="Since when it is true, if before now (e.g. 2024-03).")
+    project: str | None = Field(default=None, description="Keep it to one project; omit for the user everywhere.")
+    if_similar: Literal["store", "skip"] = Field(default="store", description='"skip": not when a near-duplicate is.')
+
+
+class UpdateIn(BaseModel):
+    """A change to a memory: give what changes."""
+
+    text: str | None = Field(default=None, description="The corrected fact, or with keep_history the new one.")
+    metadata: dict[str, Any] | None = Field(default=None, description="New metadata, replacing the old object.")
+    entities: list[str] | None = Field(default=None, description="New entities, replacing the old ones.")
+    keep_history: bool = Field(default=False, description="The fact changed: keep the old one as past, add the new.")
+    valid_from: str | None = Field(default=None, description="With keep_history: since when the new fact is true.")
+
+
+class SearchIn(BaseModel):
+    """A search of the user's memories."""
+
+    query: str | None = Field(default=None, description="What to look for, in a few words.")
+    queries: list[str] | None = Field(default=None, description="Other wordings, searched at once.")
+    limit: int = Field(default=10, description="How many results at most.")
+    threshold: float | None = Field(default=None, description="Minimum score, -1 to 1.")
+    filters: dict[str, Any] | None = Field(default=None, description="Metadata filter (as the MCP tools take).")
+    entity: str | None = Field(default=None, description="Only memories about this entity.")
+    as_of: str | None = Field(default=None, description="What was true then (an ISO date or time).")
+    include_superseded: bool = Field(default=False, description="Also memories a newer one superseded.")
+    neighbors: int = Field(default=0, description="Also the memories linked to the results (hops, 0-2).")
+    project: str | None = Field(
+        default=None, description='One project (besides the general memories); "*" or none: all.'
+    )
+
+
+class LinkIn(BaseModel):
+    """A link from one memory to another."""
+
+    source_id: str
+    target_id: str
+    type: str = Field(description="relates_to, part_of, contradicts, supersedes, or a label of your own.")
+    metadata: dict[str, Any] | None = None
+
+
+UserQuery = Annotated[
+    str | None,
+    Query(description="Whose memories: required unless the token (or the server's own user) says it."),
+]
+Project = Annotated[str | None, Query(description='One project besides the general memories; "*" or omitted: all.')]
+AsOf = Annotated[str | None, Query(description="What was true then: an ISO date or time, e.g. 2024-03.")]
+Older = Annotated[bool, Query(description="Also the memories a newer one superseded.")]
+Entity = Annotated[str | None, Query(description="Only memories about this entity (any case).")]
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    status: {"model": ProblemOut, "content": {PROBLEM: {}}, "description": title}
+    for status, title in [
+        *((status, title) for _, status, title in _STATUS),
+        (401, "No valid bearer token"),
+        (403, "Another user's memories"),
+        (422, "A request that does not fit the schema"),
+    ]
+}
+
+
+def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) -> FastAPI:
+    """The REST API as an ASGI app to mount at /api: every route acts for one user (the token's, over HTTP with
+    tokens), through the same engine calls and the same pydantic shapes as the MCP tools."""
+    api = FastAPI(
+        title="memory-mcp",
+        version=__version__,
+        summary="Long-term memories of a user: add, search, list, correct, supersede, link and forget them.",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        responses=ERRORS,
+    )
+
+    def problem(status: int, title: str, detail: str) -> JSONResponse:
+        body = ProblemOut(title=title, status=status, detail=detail).model_dump()
+        return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+    @api.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        answer = problem(exc.status, exc.title, exc.detail)
+        answer.headers.update(headers or {})
+        return answer
+
+    @api.exception_handler(MemoryMCPError)
+    async def on_engine_error(request: Request, exc: MemoryMCPError) -> JSONResponse:
+        for kind, status, title in _STATUS:
+            if isinstance(exc, kind):
+                return problem(status, title, str(exc))
+        return problem(503, "Unavailable", str(exc))
+
+    @api.exception_handler(RequestValidationError)
+    async def on_bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        said = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'the body'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return problem(422, "Bad input", f"The request was not understood ({said}). Nothing was changed.")
+
+    def scope(user_id: str | None, project: str | None = None) -> Scope:
+        """The scope a request acts in: its token's user (naming another is refused), else the one it names."""
+        bound = authenticated_user()
+        if tokens and bound is None:
+            raise Problem(401, "Unauthorized", "Send Authorization: Bearer <token> (the same token as for /mcp).")
+        if bound is not None and user_id not in (None, bound):
+            raise Problem(403, "Forbidden", f"This token belongs to user {bound!r}: it reads and writes only theirs.")
+        chosen = bound or user_id or default_user
+        if chosen is None:
+            raise Problem(400, "Bad input", "user_id is required: a stable id for the person, the same every time.")
+        return engine.scope(chosen, project=None if project in (None, ALL) else project)
+
+    @api.get("/v1/memories", response_model=MemoryPageOut, summary="List memories, newest first")
+    async def list_memories(
+        user_id: UserQuery = None,
+        cursor: Annotated[str | None, Query(description="The next_cursor of the previous page.")] = None,
+        limit: Annotated[int, Query(description="Page size.")] = 20,
+        entity: Entity = None,
+        as_of: AsOf = None,
+        include_superseded: Older = False,
+        project: Project = None,
+    ) -> MemoryPageOut:
+        validity = engine.validity(as_of, include_superseded)
+        where = scope(user_id, project)
+        page = await engine.page(where, cursor=cursor, limit=limit, validity=validity, entity=entity)
+        return MemoryPageOut.of(page)
+
+    @api.post("/v1/memories", response_model=AddMemoryOut, status_code=201, summary="Remember a fact")
+    async def add_memory(body: Annotated[AddIn, Body()], user_id: UserQuery = None) -> AddMemoryOut:
+        result = await engine.add(
+            body.text,
+            scope(user_id, body.project),
+            body.metadata,
+            if_similar=body.if_similar,
+            entities=body.entities,
+            valid_from=body.valid_from,
+        )
+        event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
+        return AddMemoryOut(
+            **MemoryOut.of(result.memory).model_dump(),
+            event=event,
+            similar=[SimilarOut.of(found) for found in result.similar],
+        )
+
+    @api.get("/v1/memories/{memory_id}", response_model=GetMemoryOut, summary="One memory, with its links")
+    async def get_memory(memory_id: str, user_id: UserQuery = None) -> GetMemoryOut:
+        where = scope(user_id)
+        memory = await engine.get(memory_id, where)
+        links = [LinkOut.of(link) for link in await engine.links(where, memory.id)]
+        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=links)
+
+    @api.patch("/v1/memories/{memory_id}", response_model=MemoryOut, summary="Correct or supersede a memory")
+    async def update_memory(memory_id: str, body: Annotated[UpdateIn, Body()], user_id: UserQuery = None) -> MemoryOut:
+        where = scope(user_id)
+        if body.keep_history:
+            if body.text is None:
+                raise InvalidInputError("keep_history needs the new text: the fact as it is now.")
+            _, new = await engine.supersede(
+                memory_id, where, body.text, metadata=body.metadata, entities=body.entities, valid_from=body.valid_from
+            )
+            return MemoryOut.of(new)
+        if body.valid_from is not None:
+            raise InvalidInputError("valid_from goes with keep_history=true (a new fact); here it changes nothing.")
+        changed = await engine.update(memory_id, where, text=body.text, metadata=body.metadata, entities=body.entities)
+        return MemoryOut.of(changed)
+
+    @api.delete("/v1/memories/{memory_id}", response_model=MemoryOut, summary="Forget a memory")
+    async def delete_memory(memory_id: str, user_id: UserQuery = None) -> MemoryOut:
+        return MemoryOut.of(await engine.delete(memory_id, scope(user_id)))
+
+    @api.get("/v1/memories/{memory_id}/history", response_model=HistoryOut, summary="How a memory changed")
+    async def memory_history(memory_id: str, user_id: UserQuery = None) -> HistoryOut:
+        entries = await engine.history(memory_id, scope(user_id))
+        return HistoryOut(memory_id=memory_id, history=[HistoryEntryOut.of(entry) for entry in entries])
+
+    @api.post("/v1/search", response_model=SearchResultOut, summary="Search memories, best first")
+    async def search_memory(body: Annotated[SearchIn, Body()], user_id: UserQuery = None) -> SearchResultOut:
+        wordings = ([body.query] if body.query is not None else []) + list(body.queries or [])
+        if not wordings:
+            raise InvalidInputError("Give query (what to look for, in a few words) or queries. Nothing was searched.")
+        hits = await engine.search(
+            wordings,
+            scope(user_id, body.project),
+            limit=body.limit,
+            threshold=body.threshold,
+            filters=body.filters,
+            validity=engine.validity(body.as_of, body.include_superseded),
+            entity=body.entity,
+            neighbors=body.neighbors,
+        )
+        return SearchResultOut(results=[SearchHitOut.of_hit(hit) for hit in hits])
+
+    @api.get("/v1/stats", response_model=UserStatsOut | SummaryOut, summary="What is stored, or counts by a group")
+    async def stats(
+        user_id: UserQuery = None,
+        group_by: Annotated[
+            str | None, Query(description='"month", "valid_from", "entity", "link" or a metadata field.')
+        ] = None,
+        limit: Annotated[int, Query(description="Most groups shown.")] = 20,
+        entity: Entity = None,
+        as_of: AsOf = None,
+        include_superseded: Older = False,
+    ) -> UserStatsOut | SummaryOut:
+        where = scope(user_id)
+        if group_by is None:
+            return UserStatsOut.of(await engine.summary(where), engine.embedder.id)
+        validity = engine.validity(as_of, include_superseded)
+        counted = await engine.summarize(where, group_by, limit=limit, validity=validity, entity=entity)
+        return SummaryOut.of(counted)
+
+    @api.post("/v1/links", response_model=LinkMemoriesOut, summary="Link one memory to another")
+    async def link_memories(body: Annotated[LinkIn, Body()], user_id: UserQuery = None) -> LinkMemoriesOut:
+        link, created = await engine.link(scope(user_id), body.source_id, body.target_id, body.type, body.metadata)
+        return LinkMemoriesOut(link=LinkOut.of(link), created=created)
+
+    @api.delete("/v1/links", response_model=UnlinkOut, summary="Remove the links from one memory to another")
+    async def unlink_memories(
+        source_id: str,
+        target_id: str,
+        user_id: UserQuery = None,
+        type: Annotated[str | None, Query(description="Only links of this type.")] = None,
+    ) -> UnlinkOut:
+        removed = await engine.unlink(scope(user_id), source_id, target_id, type)
+        return UnlinkOut(removed=[LinkOut.of(link) for link in removed])
+
+    return api
