@@ -97,7 +97,10 @@ class _Partition:
         self.frozen: tuple[list[str], Offsets, Ints] | None = None
         """A snapshot's rows' terms: the vocabulary, and per row offsets into term numbers."""
         self.rows: dict[MemoryId, int] = {}
-        self.postings: dict[str, _Postings] = {}
+        # A term's postings; a term restored from a snapshot holds its number in `frozen_postings` instead, until
+        # a change to it makes it a `_Postings` of its own (reads take either: `posting_arrays`).
+        self.postings: dict[str, _Postings | int] = {}
+        self.frozen_postings: tuple[Offsets, Rows, Floats] | None = None
         self.total_length = 0.0
 
     def __len__(self) -> int:
@@ -116,13 +119,35 @@ class _Partition:
     def _index_terms(self, row: int, terms: Sequence[str]) -> None:
         counts = Counter(terms)
         for term, tf in counts.items():
-            postings = self.postings.get(term)
+            postings = self.thawed(term)
             if postings is None:
                 postings = self.postings[sys.intern(term)] = _Postings()
             postings.append(row, tf)
         self.terms[row] = tuple(sys.intern(term) for term in counts)
         self.lengths[row] = len(terms)
         self.total_length += len(terms)
+
+    def thawed(self, term: str) -> _Postings | None:
+        """The postings of a term, to change them (made from the snapshot's arrays the first time)."""
+        found = self.postings.get(term)
+        if isinstance(found, int):
+            assert self.frozen_postings is not None
+            offsets, rows, tf = self.frozen_postings
+            start, end = int(offsets[found]), int(offsets[found + 1])
+            found = self.postings[term] = _Postings.over(rows[start:end], tf[start:end])
+        return found
+
+    def posting_arrays(self, term: str) -> tuple[Rows, Floats] | None:
+        """The rows that hold a term and its count in each (read only), or None."""
+        found = self.postings.get(term)
+        if found is None:
+            return None
+        if isinstance(found, int):
+            assert self.frozen_postings is not None
+            offsets, rows, tf = self.frozen_postings
+            start, end = int(offsets[found]), int(offsets[found + 1])
+            return rows[start:end], tf[start:end]
+        return found.rows[: found.n], found.tf[: found.n]
 
     def row_terms(self, row: int) -> tuple[str, ...]:
         """The distinct terms of a row."""
@@ -136,7 +161,8 @@ class _Partition:
 
     def _unindex_terms(self, row: int) -> None:
         for term in self.row_terms(row):
-            postings = self.postings[term]
+            postings = self.thawed(term)
+            assert postings is not None
             postings.discard(row)
             if postings.n == 0:
                 del self.postings[term]
@@ -191,7 +217,7 @@ class _Partition:
         tf = counts.astype(np.float32)
         bounds = np.searchsorted(pair_terms, np.arange(len(number) + 1)).tolist()
         for index, term in enumerate(vocabulary):
-            postings = self.postings.get(term)
+            postings = self.thawed(term)
             if postings is None:
                 postings = self.postings[term] = _Postings()
             postings.extend(rows[bounds[index] : bounds[index + 1]], tf[bounds[index] : bounds[index + 1]])
@@ -218,23 +244,25 @@ class _Partition:
             self.ids[row], self.terms[row] = moved_id, moved_terms
             self.rows[moved_id] = row
             for term in moved_terms:
-                self.postings[term].rename(last, row)
+                renamed = self.thawed(term)
+                assert renamed is not None
+                renamed.rename(last, row)
         capacity = self.matrix.shape[0]
         if capacity > _MIN_CAPACITY and len(self.ids) < capacity // 4:
             self._resize(max(_MIN_CAPACITY, capacity // 2))
 
     def document_frequency(self, term: str) -> int:
-        postings = self.postings.get(term)
-        return 0 if postings is None else postings.n
+        arrays = self.posting_arrays(term)
+        return 0 if arrays is None else len(arrays[0])
 
     def keyword_scores(self, weights: dict[str, float], average_length: float) -> Floats:
         """BM25 of every row for query terms weighted by their IDF (0 where a row has none of them)."""
         scores = np.zeros(len(self.ids), dtype=np.float32)
         for term, idf in weights.items():
-            postings = self.postings.get(term)
-            if postings is None:
+            arrays = self.posting_arrays(term)
+            if arrays is None:
                 continue
-            rows, tf = postings.rows[: postings.n], postings.tf[: postings.n]
+            rows, tf = arrays
             norm = K1 * (1.0 - B + B * self.lengths[rows] / average_length)
             scores[rows] += idf * tf * (K1 + 1.0) / (tf + norm)  # a row holds a term once: no duplicate rows
         return scores

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 _LOAD_BATCH: Final = 50_000
 _BACKGROUND_BATCH: Final = 5_000  # rows indexed between two turns of the event loop while serving
+_VECTOR_BATCH: Final = 4_096  # vectors placed at a time after a snapshot: small batches keep the peak memory low
 SNAPSHOT_MIN: Final = 10_000
 """An index of at least this many memories is saved as a snapshot, so that the next start reads it instead of
 analysing every text (below, a start from the texts takes well under a second)."""
@@ -148,7 +149,7 @@ class LocalSearch:
             logger.warning("the index snapshot is unreadable; building the index from the texts", exc_info=True)
             snapshot.restore(self.index, [])
             return False
-        async for ids, vectors in self.store.iter_vectors(batch_size):
+        async for ids, vectors in self.store.iter_vectors(_VECTOR_BATCH):
             if vectors.shape[1] != self.index.dim:
                 raise StoreError(
                     "Stored vectors have the wrong length for the configured embedder; start with --reembed."

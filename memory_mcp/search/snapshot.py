@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..models import MemoryId
-from .index import Flags, Floats, NumpyIndex, Offsets, PartitionKey, Rows, _Partition, _Postings
+from .index import Flags, Floats, NumpyIndex, Offsets, PartitionKey, Rows, _Partition
 
 FORMAT: Final = 1
 """Version of the byte layout; another version is never read (the index is built from the store instead)."""
@@ -35,15 +35,15 @@ def dump(user_id: str, key: PartitionKey, partition: _Partition) -> bytes:
     """One partition as bytes: a JSON header, then its arrays (vectors are not included: the store has them)."""
     n = len(partition)
     vocabulary = list(partition.postings)
-    counts = np.fromiter((partition.postings[term].n for term in vocabulary), dtype=np.int64, count=len(vocabulary))
+    pairs = [partition.posting_arrays(term) for term in vocabulary]
+    counts = np.fromiter((0 if pair is None else len(pair[0]) for pair in pairs), dtype=np.int64, count=len(pairs))
     offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     rows = np.empty(int(offsets[-1]), dtype=np.int32)
     tf = np.empty(int(offsets[-1]), dtype=np.float32)
-    for index, term in enumerate(vocabulary):
-        postings = partition.postings[term]
-        rows[offsets[index] : offsets[index + 1]] = postings.rows[: postings.n]
-        tf[offsets[index] : offsets[index + 1]] = postings.tf[: postings.n]
+    for index, pair in enumerate(pairs):
+        if pair is not None:
+            rows[offsets[index] : offsets[index + 1]], tf[offsets[index] : offsets[index + 1]] = pair
     id_bytes, id_lengths = _strings(partition.ids)
     term_bytes, term_lengths = _strings(vocabulary)
     arrays = [
@@ -101,12 +101,8 @@ def load(data: bytes, dim: int) -> tuple[str, PartitionKey, _Partition]:
     offsets: Offsets = np.frombuffer(offsets_raw, dtype=np.int64)
     rows: Rows = np.frombuffer(rows_raw, dtype=np.int32)
     tf: Floats = np.frombuffer(tf_raw, dtype=np.float32)
-    bounds = offsets.tolist()
-    over = _Postings.over
-    partition.postings = {
-        term: over(rows[bounds[index] : bounds[index + 1]], tf[bounds[index] : bounds[index + 1]])
-        for index, term in enumerate(vocabulary)
-    }
+    partition.postings = dict(zip(vocabulary, range(len(vocabulary)), strict=True))  # each made on its first change
+    partition.frozen_postings = (offsets, rows, tf)
     # Each row's distinct terms, by row number, resolved only when the row changes (`_Partition.row_terms`).
     by_row = np.argsort(rows, kind="stable")
     numbers = np.repeat(np.arange(len(vocabulary), dtype=np.int32), np.diff(offsets))[by_row]
@@ -142,10 +138,10 @@ def describe(
     for user_id, keys in index._users.items():
         for key, partition in keys.items():
             counts: dict[int, list[tuple[str, float]]] = {}
-            for term, postings in partition.postings.items():
-                for row, tf in zip(
-                    postings.rows[: postings.n].tolist(), postings.tf[: postings.n].tolist(), strict=True
-                ):
+            for term in partition.postings:
+                pair = partition.posting_arrays(term)
+                assert pair is not None
+                for row, tf in zip(pair[0].tolist(), pair[1].tolist(), strict=True):
                     counts.setdefault(row, []).append((term, tf))
             for row, memory_id in enumerate(partition.ids):
                 described[memory_id] = (

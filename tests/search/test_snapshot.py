@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from memory_mcp.checkup import check
 from memory_mcp.embedders import default_embedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.models import Scope, Validity
-from memory_mcp.search import LocalSearch, NumpyIndex
+from memory_mcp.search import LocalSearch, NumpyIndex, snapshot
 from memory_mcp.stores import SqliteStore
 from memory_mcp.validation import content_hash
 
@@ -155,3 +156,32 @@ async def test_check_compares_the_snapshot_with_the_memories_and_drops_one_that_
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM index_snapshot").fetchone() == (0,)
     assert (await check(str(db), default_embedder())).ok
+
+
+async def test_an_index_restored_from_a_snapshot_changes_as_one_built_from_the_texts(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    async with engine_on(db) as engine:
+        outcomes = await engine.add_many([(fact, None) for fact in FACTS], SAM)
+        ids = [outcome.memory.id for outcome in outcomes if outcome.memory is not None]
+    async with engine_on(db, snapshot_min=10**9) as engine:
+        assert restored(engine)
+        # Every kind of change touches the restored rows and postings: the last row moves into a hole, terms gain
+        # and lose rows, a row changes its words.
+        await engine.delete(ids[0], SAM)
+        await engine.update(ids[3], SAM, text="Sam bought new tea cups for the garden")
+        await engine.add("Sam drinks tea with Anna in the garden", SAM)
+        await engine.supersede(ids[5], SAM, "The work meeting moved to Friday")
+        assert isinstance(engine.retriever, LocalSearch)
+        assert isinstance(engine.retriever.index, NumpyIndex)
+        changed = snapshot.describe(engine.retriever.index)
+        expected_answers = await answers(engine)
+    index = NumpyIndex(default_embedder().dim)
+    store = await SqliteStore.open(db)
+    try:
+        built = LocalSearch(store, index, read_snapshot=False)
+        await built.start(asyncio.Lock(), background=False)
+    finally:
+        await store.close()
+    assert changed == snapshot.describe(index)
+    async with engine_on(db, snapshot_min=10**9) as engine:
+        assert await answers(engine) == expected_answers
