@@ -49,6 +49,6 @@ def register_prompts(mcp: MCPServer, *, default_user: str | None = None) -> None
             f"Forget everything you remember about {topic!r}. Call search_memory{whose(user_id)} for "
             f"{topic!r} with limit 50 (and again with other wordings of it), and show me every memory that is "
             "really about it, with its id. Leave out memories that only mention it in passing. After I confirm, "
-            "call delete_memory for each one I approved and tell me what was forgotten; memory_history still "
-            "shows what was deleted."
+            "call delete_memory for each one I approved and tell me what was forgotten (each memory's history "
+            "is kept)."
         )

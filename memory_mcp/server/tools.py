@@ -425,7 +425,7 @@ def register_tools(
         text: Annotated[
             str | None,
             Field(
-                description="The corrected fact, replacing the old text. Omit to keep it.",
+                description="The corrected fact (with keep_history: the fact as it is now). Omit to keep it.",
                 max_length=limits.max_text_chars,
             ),
         ] = None,
@@ -447,8 +447,8 @@ def register_tools(
     ) -> MemoryOut:
         """Change a stored memory: correct it when it was wrong, or replace it when the fact has changed.
 
-        Give a new text, metadata or entities; changes are recorded in memory_history. With keep_history=true
-        the old fact is not overwritten: it stays findable with as_of or include_superseded.
+        Give the new text and/or metadata; the change is kept in the memory's history. With keep_history=true the
+        old fact is not overwritten: it stays findable with as_of or include_superseded.
         """
         where = scope(user_id, None, None)
         with tool_errors():
@@ -515,7 +515,7 @@ def register_tools(
     ) -> MemoryOut:
         """Forget one memory, e.g. when the user asks you to or it was never true.
 
-        Its links go with it. Returns it as it was; memory_history still shows it.
+        Its links go with it. Returns it as it was; its history is kept.
         """
         with tool_errors():
             memory = await engine.delete(memory_id, scope(user_id, None, None))
