@@ -22,7 +22,7 @@ from .index import NumpyIndex
 
 logger = logging.getLogger(__name__)
 
-_LOAD_BATCH: Final = 50_000
+_LOAD_BATCH: Final = 8_192
 _BACKGROUND_BATCH: Final = 5_000  # rows indexed between two turns of the event loop while serving
 _VECTOR_BATCH: Final = 4_096  # vectors placed at a time after a snapshot: small batches keep the peak memory low
 SNAPSHOT_MIN: Final = 10_000
