@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from memory_mcp import open_engine
-from memory_mcp.archive import export, import_lines
+from memory_mcp.archive import copy, export, import_lines
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import InvalidInputError, NotFoundError
 from memory_mcp.models import Validity
@@ -220,3 +220,18 @@ async def test_links_validity_and_entities_survive_export_import_and_a_restart(d
         again = await import_lines(other, out.getvalue().splitlines())  # safe to repeat
         assert (again.added, again.skipped) == (0, 3)
         assert len(await other.links(sam, old.id)) == 2
+
+
+async def test_a_copy_to_another_database_keeps_links_and_validity(database: str, tmp_path: Path) -> None:
+    async with open_engine(database) as source, open_engine(tmp_path / "copy.db") as destination:
+        sam = source.scope("sam")
+        trip = (await source.add("Sam went to Japan", sam, entities=["Japan"], valid_from="2025-04")).memory
+        detail = (await source.add("The ryokan had a bath", sam)).memory
+        await source.link(sam, detail.id, trip.id, "part_of")
+        old, new = await source.supersede(trip.id, sam, "Sam went to Japan and Korea", valid_from="2025-05")
+        report = await copy(source, destination, None)
+        assert (report.copied, report.missing) == (3, [])
+        links = await destination.links(sam, old.id)
+        assert {(link.source_id, link.type) for link in links} == {(detail.id, "part_of"), (new.id, "supersedes")}
+        copied = await destination.get(old.id, sam)
+        assert (copied.valid_to, copied.superseded_by, copied.entities) == (new.valid_from, new.id, ("Japan",))
