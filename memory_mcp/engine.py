@@ -416,6 +416,30 @@ class MemoryEngine:
             self._committed(stored=[row], closed=[old.id], stamps=[(old.id, stamp), (new.id, stamp)])
         return replace(old, valid_to=start, superseded_by=new.id, updated_at=stamp), new
 
+    async def revise(
+        self,
+        memory_id: str,
+        scope: Scope,
+        *,
+        text: str | None = None,
+        metadata: Metadata | None = None,
+        entities: Sequence[str] | None = None,
+        keep_history: bool = False,
+        valid_from: str | None = None,
+    ) -> tuple[Memory | None, Memory]:
+        """Correct a memory (`update`), or with `keep_history` supersede it (`supersede`, which needs the new text);
+        returns (the memory closed, None for a correction; the memory as it now is)."""
+        if keep_history:
+            if text is None:
+                raise InvalidInputError("keep_history needs the new text: the fact as it is now.")
+            old, new = await self.supersede(
+                memory_id, scope, text, metadata=metadata, entities=entities, valid_from=valid_from
+            )
+            return old, new
+        if valid_from is not None:
+            raise InvalidInputError("valid_from goes with keep_history=true (a new fact); here it changes nothing.")
+        return None, await self.update(memory_id, scope, text=text, metadata=metadata, entities=entities)
+
     async def link(
         self, scope: Scope, source_id: str, target_id: str, link_type: str, metadata: Metadata | None = None
     ) -> tuple[Link, bool]:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
+from .models import AddResult, BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
 from .wire import history_json, hit_json, link_json, memory_json
 
@@ -60,6 +60,14 @@ class AddMemoryOut(MemoryOut):
     similar: list[SimilarOut] = Field(
         default_factory=list, description="Stored memories that resemble it, most alike first."
     )
+
+    @classmethod
+    def of_add(cls, result: AddResult) -> AddMemoryOut:
+        """The wire form of an add's outcome."""
+        event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
+        return cls(
+            **memory_json(result.memory), event=event, similar=[SimilarOut.of(found) for found in result.similar]
+        )
 
 
 class MemoryIn(BaseModel):

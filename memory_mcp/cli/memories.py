@@ -302,14 +302,18 @@ def edit_command(
             if edited is None or edited.strip() == old.text:
                 raise Failure("Nothing changed: the text was not edited.")
             new_text = edited
-        if keep_history:
-            if new_text is None:
-                raise BadInput("--keep-history needs the new text (--text, or your editor without other options).")
-            _, new = await engine.supersede(
-                chosen, where, new_text, metadata=metadata, entities=names, valid_from=valid_from
-            )
-            return new
-        return await engine.update(chosen, where, text=new_text, metadata=metadata, entities=names)
+        if keep_history and new_text is None:
+            raise BadInput("--keep-history needs the new text (--text, or your editor without other options).")
+        _, memory = await engine.revise(
+            chosen,
+            where,
+            text=new_text,
+            metadata=metadata,
+            entities=names,
+            keep_history=keep_history,
+            valid_from=valid_from,
+        )
+        return memory
 
     memory = memory_json(with_engine(given, edit))
     if as_json:

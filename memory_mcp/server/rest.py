@@ -24,7 +24,6 @@ from ..schemas import (
     MemoryPageOut,
     SearchHitOut,
     SearchResultOut,
-    SimilarOut,
     SummaryOut,
     UnlinkOut,
     UserStatsOut,
@@ -199,12 +198,7 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) ->
             entities=body.entities,
             valid_from=body.valid_from,
         )
-        event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
-        return AddMemoryOut(
-            **MemoryOut.of(result.memory).model_dump(),
-            event=event,
-            similar=[SimilarOut.of(found) for found in result.similar],
-        )
+        return AddMemoryOut.of_add(result)
 
     @api.get("/v1/memories/{memory_id}", response_model=GetMemoryOut, summary="One memory, with its links")
     async def get_memory(memory_id: str, user_id: UserQuery = None) -> GetMemoryOut:
@@ -215,18 +209,8 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) ->
 
     @api.patch("/v1/memories/{memory_id}", response_model=MemoryOut, summary="Correct or supersede a memory")
     async def update_memory(memory_id: str, body: Annotated[UpdateIn, Body()], user_id: UserQuery = None) -> MemoryOut:
-        where = scope(user_id)
-        if body.keep_history:
-            if body.text is None:
-                raise InvalidInputError("keep_history needs the new text: the fact as it is now.")
-            _, new = await engine.supersede(
-                memory_id, where, body.text, metadata=body.metadata, entities=body.entities, valid_from=body.valid_from
-            )
-            return MemoryOut.of(new)
-        if body.valid_from is not None:
-            raise InvalidInputError("valid_from goes with keep_history=true (a new fact); here it changes nothing.")
-        changed = await engine.update(memory_id, where, text=body.text, metadata=body.metadata, entities=body.entities)
-        return MemoryOut.of(changed)
+        _, memory = await engine.revise(memory_id, scope(user_id), **body.model_dump())
+        return MemoryOut.of(memory)
 
     @api.delete("/v1/memories/{memory_id}", response_model=MemoryOut, summary="Forget a memory")
     async def delete_memory(memory_id: str, user_id: UserQuery = None) -> MemoryOut:

@@ -15,7 +15,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from ..engine import MemoryEngine
-from ..errors import InvalidInputError, MemoryMCPError
+from ..errors import MemoryMCPError
 from ..models import Scope
 from ..projects import ALL, CURRENT
 from ..schemas import (
@@ -33,7 +33,6 @@ from ..schemas import (
     MemoryPageOut,
     SearchHitOut,
     SearchResultOut,
-    SimilarOut,
     SummaryOut,
     UnlinkOut,
 )
@@ -240,12 +239,7 @@ def register_tools(
             )
         if result.created:
             await announce(ctx, user(user_id), result.memory.id)
-        event: Literal["ADD", "NOOP", "SKIP"] = "SKIP" if result.skipped else "ADD" if result.created else "NOOP"
-        return AddMemoryOut(
-            **MemoryOut.of(result.memory).model_dump(),
-            event=event,
-            similar=[SimilarOut.of(found) for found in result.similar],
-        )
+        return AddMemoryOut.of_add(result)
 
     @_tool(extra, "Remember many facts", ADD, optional_user)
     async def add_memories(
@@ -450,20 +444,17 @@ def register_tools(
         Give the new text and/or metadata; the change is kept in the memory's history. With keep_history=true the
         old fact is not overwritten: it stays findable with as_of or include_superseded.
         """
-        where = scope(user_id, None, None)
         with tool_errors():
-            if keep_history:
-                if text is None:
-                    raise InvalidInputError("keep_history needs the new text: the fact as it is now.")
-                old, memory = await engine.supersede(
-                    memory_id, where, text, metadata=metadata, entities=entities, valid_from=valid_from
-                )
-                await announce(ctx, user(user_id), old.id, memory.id)
-                return MemoryOut.of(memory)
-            if valid_from is not None:
-                raise InvalidInputError("valid_from goes with keep_history=true (a new fact); here it changes nothing.")
-            memory = await engine.update(memory_id, where, text=text, metadata=metadata, entities=entities)
-        await announce(ctx, user(user_id), memory.id)
+            closed, memory = await engine.revise(
+                memory_id,
+                scope(user_id, None, None),
+                text=text,
+                metadata=metadata,
+                entities=entities,
+                keep_history=keep_history,
+                valid_from=valid_from,
+            )
+        await announce(ctx, user(user_id), *([closed.id] if closed else []), memory.id)
         return MemoryOut.of(memory)
 
     @_tool(extra, "Link two memories", ADD, optional_user)
