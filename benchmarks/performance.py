@@ -340,6 +340,10 @@ async def bench_cold_start(n: int, folder: Path) -> dict[str, Any]:
     }
 
 
+LINE_ECHO = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n    sys.stdout.flush()\n"
+"""A Python process that writes back each line it reads: the floor for a round trip over pipes."""
+
+
 class RawPipe:
     """A bare JSON-RPC client over a server's stdio pipes: what a round trip costs without any client SDK work."""
 
@@ -348,9 +352,11 @@ class RawPipe:
         self.next_id = 0
 
     @classmethod
-    async def start(cls, command: str, env: dict[str, str]) -> RawPipe:
+    async def start(cls, command: str, env: dict[str, str], command_args: Sequence[str] = ()) -> RawPipe:
         process = await asyncio.create_subprocess_exec(
             command,
+            *command_args,
+            limit=64 * 1024 * 1024,  # a line of 500 results is over asyncio's default 64 KiB
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
@@ -374,7 +380,8 @@ class RawPipe:
         while True:  # notifications (resource updates) may come first
             answer = json.loads(await self.process.stdout.readline())
             if answer.get("id") == self.next_id:
-                result: dict[str, Any] = answer["result"]
+                assert "error" not in answer, answer["error"]
+                result: dict[str, Any] = answer.get("result", {})  # the line-echo process answers with the request
                 return result
 
     async def close(self) -> None:
@@ -426,23 +433,41 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
             rates[mode] = 1_000 / (time.perf_counter() - started)
         batch_per_s = rates["ignore"]
     # The same calls from a bare pipe client: the Python SDK's client re-validates every structured result
-    # against the tool's output schema with jsonschema, which is its cost, not the server's.
-    pipe = await RawPipe.start(str(command), {"MEMORY_MCP_DB": str(path), "PATH": os.environ.get("PATH", "")})
+    # against the tool's output schema with jsonschema, which is its cost, not the server's. The floor: a Python
+    # process that reads a line and writes it back.
+    echo = await RawPipe.start(sys.executable, {"PATH": os.environ.get("PATH", "")}, command_args=["-c", LINE_ECHO])
     try:
+        echo_ping = summary(await timed(lambda: echo.call("ping", {}), repeats))
+    finally:
+        await echo.close()
+    env = {"MEMORY_MCP_DB": str(path), "MEMORY_MCP_TOOLS": "all", "PATH": os.environ.get("PATH", "")}
+    pipe = await RawPipe.start(str(command), env)
+    try:  # a first search waits until the index is filled (in the background after the handshake)
+        await pipe.call("tools/call", {"name": "search_memory", "arguments": {"user_id": "user", "query": asks[0]}})
         raw_ping = summary(await timed(lambda: pipe.call("ping", {}), repeats))
         counter = iter(range(10**9))
-        raw_search = summary(
-            await timed(
-                lambda: pipe.call(
-                    "tools/call",
-                    {
-                        "name": "search_memory",
-                        "arguments": {"user_id": "user", "query": asks[next(counter) % len(asks)]},
-                    },
-                ),
-                repeats,
-            )
-        )
+
+        def tool(name: str, arguments: dict[str, Any]) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                result = await pipe.call("tools/call", {"name": name, "arguments": arguments})
+                assert not result["isError"], result["content"]  # a refused call would time nothing
+
+            return call
+
+        async def raw_search_once() -> None:
+            await tool("search_memory", {"user_id": "user", "query": asks[next(counter) % len(asks)]})()
+
+        async def raw_add_once() -> None:
+            await tool("add_memory", {"user_id": "user", "text": f"piped fact {next(counter)}"})()
+
+        raw_search = summary(await timed(raw_search_once, repeats))
+        raw_add = summary(await timed(raw_add_once, repeats))
+        batch = [{"text": f"piped batch fact {i}"} for i in range(500)]
+        started = time.perf_counter()
+        for round_ in range(4):
+            items = [{"text": f"{item['text']} round {round_}"} for item in batch]
+            await tool("add_memories", {"user_id": "user", "memories": items, "if_similar": "ignore"})()
+        raw_batch_per_s = 2_000 / (time.perf_counter() - started)
     finally:
         await pipe.close()
     return {
@@ -455,6 +480,10 @@ async def bench_mcp(n: int, folder: Path, repeats: int) -> dict[str, Any]:
         "add_memories_similar_per_s": rates["store"],
         "search_vs_target": remote_search["median_ms"] / (ping["median_ms"] + 1.5 * in_process["median_ms"]),
         "raw_ping": raw_ping,
+        "echo_ping": echo_ping,
+        "ping_vs_echo": raw_ping["median_ms"] / echo_ping["median_ms"],
+        "raw_add_memory": raw_add,
+        "raw_add_memories_per_s": raw_batch_per_s,
         "raw_search_memory": raw_search,
         "raw_search_vs_target": raw_search["median_ms"] / (raw_ping["median_ms"] + 1.5 * in_process["median_ms"]),
     }
@@ -689,6 +718,14 @@ def report(results: dict[str, Any]) -> str:
             "(Python SDK client); "
             f"from a bare pipe client: ping {m['raw_ping']['median_ms']:.2f} ms, search_memory "
             f"{m['raw_search_memory']['median_ms']:.2f} ms (ratio {m['raw_search_vs_target']:.2f})"
+        )
+        raw_ping, add, search = (m[key]["median_ms"] for key in ("raw_ping", "raw_add_memory", "raw_search_memory"))
+        lines.append(
+            f"  bare pipe client: ping {raw_ping:.3f} ms = {m['ping_vs_echo']:.1f}x a line-echo process "
+            f"({m['echo_ping']['median_ms']:.3f} ms; bound 3x); add_memory p50 {add:.2f} ms = ping + "
+            f"{add - raw_ping:.2f} (bound + 0.8); search_memory p50 {search:.2f} ms = ping + {search - raw_ping:.2f} "
+            f"(bound + 1.0; in process {m['engine_search']['median_ms']:.2f}); add_memories, 500 a call "
+            f"{m['raw_add_memories_per_s']:,.0f}/s (bound 12,000/s)"
         )
     if "commands" in results:
         c = results["commands"]

@@ -1,25 +1,33 @@
-"""The stdio transport: the SDK's, except that a line it would drop without a word gets a JSON-RPC error reply."""
+"""The stdio transport: lines read and written on the event loop (no thread per line), every request answered."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import logging
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any, BinaryIO, Final
 
 import anyio
 import mcp_types as types
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
 logger = logging.getLogger(__name__)
 
 PARSE_ERROR: Final = -32700
 INVALID_REQUEST: Final = -32600
+LINE_LIMIT: Final = 64 * 1024 * 1024
+"""The longest line read as one message (bytes); a longer one is answered with an error and skipped."""
+WRITE_GRACE: Final = 5.0
+"""Seconds a stopping server waits for a client to read the replies still queued."""
 
 
 def _error(ident: Any, code: int, message: str) -> str:
@@ -139,13 +147,128 @@ def _claim() -> tuple[BinaryIO, BinaryIO, Callable[[], None]]:
     return os.fdopen(wire_in, "rb", closefd=False), os.fdopen(wire_out, "wb", closefd=False), release
 
 
+class _Outlet(asyncio.Protocol):
+    """The write side of the pipe to the client: waits while the pipe is full, so a slow reader slows the server
+    rather than growing a buffer without end."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.closed = asyncio.Event()
+
+    def pause_writing(self) -> None:
+        self._open.clear()
+
+    def resume_writing(self) -> None:
+        self._open.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._open.set()
+        self.closed.set()
+
+    async def drained(self) -> None:
+        await self._open.wait()
+
+
+def _pipelike(*files: BinaryIO) -> bool:
+    """True when every file is a pipe or a socket: what the event loop can watch without a thread (a terminal or
+    a regular file is read and written the SDK's way, and a terminal is never left non-blocking)."""
+    if sys.platform == "win32":
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # another event loop (trio)
+        return False
+    modes = [os.fstat(file.fileno()).st_mode for file in files]
+    return all(stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) for mode in modes)
+
+
+@contextlib.asynccontextmanager
+async def _loop_streams(
+    source: BinaryIO, sink: BinaryIO
+) -> AsyncIterator[tuple[MemoryObjectReceiveStream[Any], MemoryObjectSendStream[SessionMessage]]]:
+    """Streams over pipes watched by the event loop. Each line is validated once (the SDK's transport reads each in
+    a worker thread and writes each reply with two more); a line that is not a message gets `verdict`'s reply."""
+    loop = asyncio.get_running_loop()
+    descriptors = (source.fileno(), sink.fileno())  # the transports close the file objects, not the descriptors
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    inlet, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), source)
+    outlet = _Outlet()
+    pipe, _ = await loop.connect_write_pipe(lambda: outlet, sink)
+    to_server, from_client = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+    to_client, from_server = anyio.create_memory_object_stream[SessionMessage](0)
+
+    async def read() -> None:
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await forward()
+
+    async def forward() -> None:
+        async with to_server:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than LINE_LIMIT: the buffer up to the limit was dropped
+                    problem = (
+                        f"Invalid request: a line longer than {LINE_LIMIT:,} bytes. Nothing was done; send less a call."
+                    )
+                    pipe.write(_error(None, INVALID_REQUEST, problem).encode() + b"\n")
+                    continue
+                if not line:
+                    return
+                try:
+                    message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+                except ValidationError:
+                    reply = verdict(line)
+                    if reply is None:  # plain JSON the strict parser refused (NaN, say), yet a message
+                        message = types.jsonrpc_message_adapter.validate_python(json.loads(line), by_name=False)
+                    else:
+                        if reply:
+                            pipe.write(reply.encode() + b"\n")
+                        continue
+                await to_server.send(SessionMessage(message))
+
+    written = anyio.Event()
+
+    async def write() -> None:
+        async with from_server:
+            async for outgoing in from_server:
+                pipe.write(outgoing.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+                await outlet.drained()
+        written.set()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(read)
+            group.start_soon(write)
+            try:
+                yield from_client, to_client
+            finally:
+                inlet.close()  # the reader sees the end of input
+                from_client.close()
+                to_client.close()  # the writer ends once every reply queued is written,
+                with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_GRACE):
+                    await written.wait()
+                group.cancel_scope.cancel()  # or gives up on a client that no longer reads
+    finally:
+        pipe.close()  # after what is buffered has gone out
+        with anyio.CancelScope(shield=True), anyio.move_on_after(WRITE_GRACE):
+            await outlet.closed.wait()
+        for descriptor in descriptors:
+            with contextlib.suppress(OSError):
+                os.set_blocking(descriptor, True)
+
+
 @contextlib.asynccontextmanager
 async def stdio_streams() -> AsyncIterator[tuple[Any, Any]]:
     """(read, write) streams for a server over this process's stdin and stdout."""
     source, sink, release = _claim()
-    wire = _Wire(sink)
     try:
-        async with stdio_server(_CheckedLines(source, wire), wire) as streams:  # type: ignore[arg-type]
-            yield streams
+        if _pipelike(source, sink):
+            async with _loop_streams(source, sink) as streams:
+                yield streams
+        else:
+            wire = _Wire(sink)
+            async with stdio_server(_CheckedLines(source, wire), wire) as streams:  # type: ignore[arg-type]
+                yield streams
     finally:
         release()

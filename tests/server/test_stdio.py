@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import mcp_types as types
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.shared.message import SessionMessage
 
 from ..helpers import data
 
@@ -120,3 +124,61 @@ def test_ctrl_c_stops_the_server_while_it_waits_for_input(tmp_path: Path) -> Non
             assert process.wait(timeout=30) == 130
         finally:
             process.kill()
+
+
+def _requests(*messages: dict[str, object]) -> bytes:
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    lines = [hello, {"jsonrpc": "2.0", "method": "notifications/initialized"}, *messages]
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def test_a_server_reading_a_file_serves_it_and_stops_at_its_end(tmp_path: Path) -> None:
+    """A regular file is not a pipe the event loop can watch: it is read the SDK's way (a worker thread a line).
+    The end of the file is the end of the session, so the SDK may cut requests still running then."""
+    ask = [{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 2, "method": "ping"}]
+    (tmp_path / "in.jsonl").write_bytes(_requests(*ask))
+    with (tmp_path / "in.jsonl").open("rb") as source, (tmp_path / "out.jsonl").open("wb") as sink:
+        env = {"MEMORY_MCP_DB": str(tmp_path / "m.db")}
+        code = subprocess.run([str(COMMAND)], stdin=source, stdout=sink, stderr=subprocess.DEVNULL, env=env, timeout=60)
+    assert code.returncode == 0
+    answers = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert answers[0]["id"] == 0
+    assert answers[0]["result"]["serverInfo"]["name"] == "memory-mcp"
+    assert {answer["id"] for answer in answers} <= {0, 1, 2}
+
+
+def test_a_line_over_the_limit_is_refused_and_the_next_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On pipes the lines are read by the event loop; one longer than the limit gets an error with no id, a line
+    only the lenient JSON parser reads (NaN) is still served, and every reply is written before the end."""
+    from memory_mcp.server import stdio
+
+    monkeypatch.setattr(stdio, "LINE_LIMIT", 1024)
+
+    async def serve(source: object, sink: object) -> None:
+        async with stdio._loop_streams(source, sink) as (incoming, outgoing), outgoing:  # type: ignore[arg-type]
+            async for message in incoming:
+                request = message.message
+                reply = types.JSONRPCResponse(jsonrpc="2.0", id=request.id, result={"echo": request.method})
+                await outgoing.send(SessionMessage(reply))
+
+    client_in, server_out = os.pipe()
+    server_in, client_out = os.pipe()
+    lines = [
+        b'{"jsonrpc": "2.0", "id": 1, "method": "' + b"x" * 2000 + b'"}',
+        b'{"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"x": NaN}}',
+        b'{"jsonrpc": "2.0", "id": 3, "method": "ping"}',
+    ]
+    os.write(client_out, b"\n".join(lines) + b"\n")
+    os.close(client_out)
+    with os.fdopen(server_in, "rb") as source, os.fdopen(server_out, "wb") as sink:
+        anyio.run(serve, source, sink)
+    with os.fdopen(client_in, "rb") as replies:
+        answers = [json.loads(line) for line in replies.read().splitlines()]
+    assert [answer.get("id") for answer in answers] == [None, 2, 3]
+    assert "longer than 1,024 bytes" in answers[0]["error"]["message"]
+    assert answers[2]["result"] == {"echo": "ping"}
