@@ -140,15 +140,19 @@ def load_tokens(path: str) -> dict[str, str]:
     return tokens
 
 
-def http_access(settings: Settings) -> dict[str, str] | None:
-    """The tokens HTTP will require, or None after checking that serving without them is allowed."""
+def http_access(settings: Settings, accounts: int = 0) -> dict[str, str] | None:
+    """The static tokens HTTP will accept, or None; refuses to serve a non-loopback address with no way to sign in
+    (no tokens file and no account) unless allowed."""
     if settings.tokens_file:
         return load_tokens(settings.tokens_file)
+    if accounts:
+        return None
     if settings.host not in LOOPBACK and not settings.allow_unauthenticated:
         raise ConfigError(
-            f"Refusing to serve HTTP on {settings.host} without tokens: anyone reaching it could read every "
-            "user's memories. Set MEMORY_MCP_TOKENS_FILE, or listen on 127.0.0.1, or pass "
-            "--allow-unauthenticated if something in front of it authenticates."
+            f"Refusing to serve HTTP on {settings.host} without sign-in: anyone reaching it could read every "
+            "user's memories. Add an account (memory-mcp users add NAME) for OAuth sign-in, or set "
+            "MEMORY_MCP_TOKENS_FILE, or listen on 127.0.0.1, or pass --allow-unauthenticated if something in front "
+            "of it authenticates."
         )
     logger.warning(
         "HTTP without tokens on %s:%d: every local process can read and change every user's memories",
@@ -158,11 +162,14 @@ def http_access(settings: Settings) -> dict[str, str] | None:
     return None
 
 
-async def serve(settings: Settings) -> None:
-    """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped."""
+async def serve(settings: Settings, *, sign_in: bool = True) -> None:
+    """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped.
+
+    `sign_in=False` (`memory-mcp ui`: one person on loopback) serves HTTP with neither tokens nor OAuth."""
     from .server import build_server  # the MCP SDK loads only when serving, so other commands start fast
 
-    tokens = http_access(settings) if settings.transport == "http" else None
+    if settings.transport == "http" and settings.tokens_file and sign_in:
+        load_tokens(settings.tokens_file)  # a broken tokens file stops the start before the database opens
     # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
     async with open_configured(settings, background=True) as engine:
         stored = await engine.count_all()
@@ -175,8 +182,10 @@ async def serve(settings: Settings) -> None:
                 "Ctrl-C stops it.\n"
             )
         if settings.transport == "http":
+            accounts = len(await engine.store.account_names()) if sign_in else 0
+            tokens = http_access(settings, accounts) if sign_in else None
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
-            url = f"http://{host}:{settings.port}/mcp"
+            url = settings.public_url or f"http://{host}:{settings.port}/mcp"
             server = build_server(
                 engine,
                 resource_limit=settings.resource_limit,
@@ -186,8 +195,12 @@ async def serve(settings: Settings) -> None:
                 project=settings.project,
                 tools=settings.tools,
                 rest=True,
+                oauth=accounts > 0,
             )
-            logger.warning("serving MCP at %s (%s)", url, "bearer tokens required" if tokens else "no tokens")
+            access = f"OAuth sign-in for {accounts} account(s)" if accounts else "no sign-in"
+            if tokens:
+                access += " and static bearer tokens" if accounts else "; static bearer tokens required"
+            logger.warning("serving MCP at %s (%s)", url, access)
             await server.run_streamable_http_async(host=settings.host, port=settings.port)
             return
         server = build_server(

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlparse
 
 from .errors import ConfigError
 from .models import Limits
@@ -186,6 +187,16 @@ def _tools(text: str) -> str:
 TRANSPORTS: Final = ("stdio", "http")
 
 
+def _public_url(text: str) -> str:
+    parsed = urlparse(text.strip())
+    loopback = parsed.hostname in ("localhost", "127.0.0.1", "::1")
+    if (parsed.scheme != "https" and not (parsed.scheme == "http" and loopback)) or not parsed.hostname:
+        raise ValueError(f"expected an https:// URL (http only on localhost), got {text!r}")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"expected a URL without ?query or #fragment, got {text!r}")
+    return text.strip().rstrip("/")
+
+
 def _transport(text: str) -> str:
     lowered = text.strip().lower()
     if lowered in ("streamable-http", "streamable_http"):
@@ -216,6 +227,14 @@ OPTIONS: Final = (
         "MEMORY_MCP_TOKENS_FILE",
         str,
         'JSON file {"<token>": "<user_id>", ...}: HTTP requests need a bearer token and act as its user',
+    ),
+    Option(
+        "public_url",
+        "--public-url",
+        "MEMORY_MCP_PUBLIC_URL",
+        _public_url,
+        "the https URL of /mcp as remote clients reach it (behind a proxy), e.g. https://memory.example.com/mcp: "
+        "the OAuth sign-in names it as issuer and audience",
     ),
     Option(
         "allow_unauthenticated",
@@ -328,6 +347,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     tokens_file: str | None = None
+    public_url: str | None = None
     allow_unauthenticated: bool = False
     embedder: str = "default"
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
@@ -379,7 +399,18 @@ class Settings:
 
 
 SERVE_ONLY: Final = frozenset(
-    {"transport", "host", "port", "tokens_file", "allow_unauthenticated", "resource_limit", "user", "project", "tools"}
+    {
+        "transport",
+        "host",
+        "port",
+        "tokens_file",
+        "public_url",
+        "allow_unauthenticated",
+        "resource_limit",
+        "user",
+        "project",
+        "tools",
+    }
 )
 """Options that only matter to a running server; the other commands take the rest."""
 

@@ -282,3 +282,15 @@ class Limits:
     """Most entity names one memory may carry."""
     max_neighbors: int = 2
     """Most link hops a search may follow."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One stored OAuth secret (a sign-in request, an authorization code, an access or a refresh token), by the
+    SHA-256 of the secret: who it is for, which client holds it, what it carries (JSON), until when (epoch s)."""
+
+    grant_id: str
+    user_id: str
+    client_id: str
+    data: str
+    expires_at: float

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from .filters import Filter
 from .models import (
     Cursor,
+    Grant,
     HistoryEntry,
     IndexHit,
     IndexRows,
@@ -44,8 +45,66 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> Vector: ...
 
 
-class MemoryStore(Protocol):
-    """**Protocol:** the durable source of truth for memories, their vectors and their history.
+class AccountStore(Protocol):
+    """**Protocol:** who may sign in over HTTP, the OAuth clients they allowed, and the secrets issued to them.
+
+    Secrets are kept by their SHA-256 only, so a copy of the database signs nobody in. Every server on one database
+    sees the same accounts, clients and tokens.
+    """
+
+    async def account_password(self, name: str) -> str | None:
+        """The password hash of account `name` (None when there is none)."""
+        ...
+
+    async def account_names(self) -> list[str]:
+        """Every account's name, sorted."""
+        ...
+
+    async def add_account(self, name: str, password_hash: str) -> bool:
+        """Create an account; False (and nothing changed) when one of that name exists."""
+        ...
+
+    async def set_account_password(self, name: str, password_hash: str) -> bool:
+        """Change an account's password and end its sign-ins; False when there is no such account."""
+        ...
+
+    async def remove_account(self, name: str) -> bool:
+        """Remove an account and every secret issued to it (its memories stay); False when there was none."""
+        ...
+
+    async def oauth_client(self, client_id: str) -> str | None:
+        """The stored metadata (JSON) of a registered client."""
+        ...
+
+    async def save_oauth_client(self, client_id: str, metadata: str) -> None:
+        """Store (or replace) a client's metadata (JSON)."""
+        ...
+
+    async def save_grant(self, token_hash: str, kind: str, grant: Grant) -> None:
+        """Store a secret of `kind` by its hash."""
+        ...
+
+    async def grant(self, token_hash: str, kind: str, now: float) -> Grant | None:
+        """The unexpired secret of `kind` with this hash."""
+        ...
+
+    async def take_grant(self, token_hash: str, kind: str, now: float) -> Grant | None:
+        """Remove and return the unexpired secret of `kind` with this hash, atomically: of two servers taking one
+        code at once, only one gets it."""
+        ...
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        """Remove every secret of one sign-in (its codes, access and refresh tokens)."""
+        ...
+
+    async def purge_grants(self, now: float) -> int:
+        """Remove the expired secrets; how many."""
+        ...
+
+
+class MemoryStore(AccountStore, Protocol):
+    """**Protocol:** the durable source of truth for memories, their vectors and their history (and, in the same
+    database, the accounts that sign in over HTTP).
 
     Reads take the caller's `Scope`; a memory outside it behaves exactly as an absent one. Each write
     method commits (memory row and history row together) before it returns. Vectors travel as float32

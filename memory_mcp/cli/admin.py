@@ -18,6 +18,7 @@ from ..embedders import open_embedder
 from ..engine import MemoryEngine
 from ..stores.sqlite import SqliteStore, maintenance
 from ..tally import Tally
+from . import accounts
 from ._common import (
     BadInput,
     data_options,
@@ -38,11 +39,14 @@ from ._common import (
 )
 
 
-@click.command("users")
+@click.group("users", invoke_without_command=True)
 @json_option
 @data_options
-def users_command(as_json: bool, **given: Any) -> None:
-    """List the users who have memories, with counts."""
+@click.pass_context
+def users_command(context: click.Context, /, as_json: bool, **given: Any) -> None:
+    """List the users who have memories, with counts; its commands keep the accounts that sign in over HTTP."""
+    if context.invoked_subcommand is not None:
+        return
 
     from ..schemas import UserStatsOut  # pydantic loads for the commands that print its models only
 
@@ -116,6 +120,10 @@ def stats_command(
 
 _BAR: Final = 40
 """Characters of the longest bar."""
+
+
+for _account_command in accounts.COMMANDS:
+    users_command.add_command(_account_command)
 
 
 def bars(counted: Tally) -> list[str]:

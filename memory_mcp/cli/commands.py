@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
+import threading
+import time
+import urllib.request
+import webbrowser
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from ..app import serve
+from ..config import login_user
 from ..version import __version__
 from . import admin, hooks, hosts, memories
 from ._common import run, settings_of, settings_options
@@ -46,6 +53,49 @@ def _serve(given: Mapping[str, Any]) -> None:
 def serve_command(**given: Any) -> None:
     """Serve MCP over stdio (for MCP hosts) or streamable HTTP (--transport http)."""
     _serve(given)
+
+
+@app.command("ui")
+@click.option("--port", type=int, default=0, help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--no-browser", is_flag=True, help="Print the address instead of opening a browser.")
+@click.option(
+    "--user", "-u", "user", metavar="USER", help="Whose memories (default: MEMORY_MCP_USER, else your login)."
+)
+@settings_options(serving=False)
+def ui_command(port: int, no_browser: bool, **given: Any) -> None:
+    """See and tend your memories in a web page, on this machine only, without sign-in (the user of --user, else
+    your login name; the same database as the stdio server)."""
+    settings = settings_of(given)
+    chosen = port or free_port()
+    settings = replace(
+        settings, transport="http", host="127.0.0.1", port=chosen, user=settings.user or login_user(), public_url=None
+    )
+    url = f"http://127.0.0.1:{chosen}/"
+    sys.stderr.write(f"memory-mcp: the memories of {settings.user} at {url} (Ctrl-C stops it)\n")
+    if not no_browser:
+        threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
+    try:
+        run(serve(settings, sign_in=False))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(130)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _open_when_up(url: str) -> None:
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url + "health", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    webbrowser.open(url)
 
 
 for _command in (*memories.COMMANDS, *admin.COMMANDS, *hosts.COMMANDS, *hooks.COMMANDS):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlparse
 
-from mcp.server.auth.settings import AuthSettings
+from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, Tool
@@ -19,9 +20,12 @@ from ..guidance import INSTRUCTIONS, instructions
 from ..version import __version__
 from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
+from .oauth import SCOPE, Authority
+from .page import Access, page_routes
 from .prompts import register_prompts
 from .resources import register_resources
 from .roots import Projects
+from .signin import signin_routes
 from .stdio import stdio_streams
 from .tools import register_tools
 from .uris import memories_uri, memory_uri
@@ -97,6 +101,12 @@ class MemoryServer(MCPServer):
             raise ToolError(explain(name, cause, schema)) from cause
 
 
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL: the issuer of the tokens for the /mcp at `url`."""
+    parsed = urlparse(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
 def build_server(
     engine: MemoryEngine,
     *,
@@ -107,6 +117,7 @@ def build_server(
     project: str | None = None,
     tools: str = "all",
     rest: bool = False,
+    oauth: bool = False,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
@@ -115,26 +126,46 @@ def build_server(
     (one person's server) or tokens, tools may leave `user_id` out, and `resources/list` lists the default
     user's resources. `project` fixes the project (workspace) the server works in; without it, each connection's
     is the client's first MCP root, if it shares any. `rest` mounts the REST API at /api of the HTTP app (see
-    `rest`), with the same tokens.
+    `rest`), with the same tokens. `oauth` makes the server its own OAuth 2.1 authorization server (`oauth`,
+    `signin`): the accounts in the database sign in, remote hosts get tokens bound to one user and to `url`; the
+    `tokens` keep working beside it.
     """
-    verifier = StaticTokens(tokens) if tokens else None
+    authority = None
+    verifier: StaticTokens | Authority | None = StaticTokens(tokens) if tokens else None
     auth = None
-    if tokens:
+    if oauth:
+        issuer = origin(url)
+        authority = verifier = Authority(engine.store, issuer=issuer, resource=url, static=tokens)
+        auth = AuthSettings(
+            issuer_url=AnyHttpUrl(issuer),
+            resource_server_url=AnyHttpUrl(url),
+            required_scopes=[SCOPE],
+            validate_token_resource=True,  # a token issued for another server's /mcp is refused
+            client_registration_options=ClientRegistrationOptions(
+                enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE]
+            ),
+            revocation_options=RevocationOptions(enabled=True),
+        )
+    elif tokens:
         auth = AuthSettings(
             issuer_url=AnyHttpUrl(url),
             resource_server_url=AnyHttpUrl(url),
-            required_scopes=["memory"],
+            required_scopes=[SCOPE],
             validate_token_resource=False,  # our tokens are not issued per resource: the file binds them here
         )
+    signed = bool(tokens) or oauth
     mcp = MemoryServer(
         "memory-mcp",
         title="Memory",
         version=__version__,
-        instructions=instructions(default_user, bool(tokens)),
-        token_verifier=verifier,
+        instructions=instructions(default_user, signed),
+        token_verifier=None if authority else verifier,
+        auth_server_provider=authority,
         auth=auth,
         middleware=[listen_to_own_user_only],
     )
+    if authority is not None:
+        mcp._custom_starlette_routes.extend(signin_routes(authority))
 
     @mcp.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
     async def health(request: Request) -> Response:
@@ -151,14 +182,16 @@ def build_server(
 
         from .rest import rest_api
 
-        api = rest_api(engine, default_user=default_user, tokens=bool(tokens))
+        api = rest_api(engine, default_user=default_user, tokens=signed)
         # The SDK offers `custom_route` for single routes; a mounted app joins the same list of Starlette routes,
         # behind the same bearer-token middleware as /mcp.
         mcp._custom_starlette_routes.append(Mount("/api", app=api))  # type: ignore[arg-type]
+        access: Access = "oauth" if oauth else "token" if tokens else "none"
+        mcp._custom_starlette_routes.extend(page_routes(access=access, user=default_user, resource=url))
 
     projects = Projects(project)
     projects.listen(mcp._lowlevel_server)
-    register_tools(mcp, engine, default_user=default_user, tokens=bool(tokens), tools=tools, projects=projects)
+    register_tools(mcp, engine, default_user=default_user, tokens=signed, tools=tools, projects=projects)
     register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
     register_prompts(mcp, default_user=default_user)
     return mcp

@@ -136,10 +136,11 @@ async def test_each_token_acts_as_its_own_user_only(server: str) -> None:
         assert kept["text"] == "Alice keeps bees"
 
 
-def test_without_tokens_a_non_loopback_address_is_refused(tmp_path: Path) -> None:
+def test_without_tokens_or_accounts_a_non_loopback_address_is_refused(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "--host", "0.0.0.0")
     assert result.returncode == 2
-    assert "Refusing to serve HTTP on 0.0.0.0 without tokens" in result.stderr
+    assert "Refusing to serve HTTP on 0.0.0.0 without sign-in" in result.stderr
+    assert "memory-mcp users add NAME" in result.stderr
 
 
 @pytest.mark.parametrize(

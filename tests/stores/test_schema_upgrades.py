@@ -43,8 +43,9 @@ async def test_a_sqlite_file_of_schema_2_opens_with_everything_kept(tmp_path: Pa
         assert again.created
         assert again.memory.scope.project == "alpha"
         assert (await engine.add("Sam lives in Paris", sam)).created is False
+        assert await engine.store.add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 5
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 6
         events = raw.execute("SELECT event, project FROM history WHERE memory_id = ?", (again.memory.id,)).fetchall()
         assert events == [("ADD", "alpha")]
 
@@ -127,10 +128,11 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
         then = engine.validity("2025-03")
         assert [hit.memory.id for hit in await engine.search("Paris", sam, limit=1, validity=then)] == ["m0"]
         assert "m0" not in [hit.memory.id for hit in await engine.search("Paris", sam)]  # superseded: not current
+        assert await engine.store.add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
     connection = await asyncpg.connect(postgres_url)
     try:
         version = await connection.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = 'schema_version'")
-        assert version == str(PG_VERSION) == "5"
+        assert version == str(PG_VERSION) == "6"
         stats = await connection.fetch(f"SELECT project, memories FROM {SCHEMA}.scope_stats ORDER BY project")
         assert [(row["project"], row["memories"]) for row in stats] == [("", 3), ("alpha", 1)]  # with the superseded
     finally:

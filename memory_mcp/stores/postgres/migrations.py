@@ -182,6 +182,27 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             f"""ALTER TABLE {SCHEMA}.history ADD CONSTRAINT history_event_check
                 CHECK (event IN ('ADD', 'UPDATE', 'DELETE', 'SUPERSEDE'))""",
         ),
+        # 6: sign-in over HTTP (OAuth), shared by every server on the database: accounts with password hashes,
+        # registered clients, and the secrets issued (sign-in requests, codes, access and refresh tokens), by
+        # their SHA-256 only.
+        (
+            f"CREATE TABLE {SCHEMA}.accounts (name text PRIMARY KEY, password text NOT NULL, created_at text NOT NULL)",
+            f"""CREATE TABLE {SCHEMA}.oauth_clients (client_id text PRIMARY KEY, metadata text NOT NULL,
+                created_at text NOT NULL)""",
+            f"""
+            CREATE TABLE {SCHEMA}.oauth_grants (
+                token_hash text PRIMARY KEY,
+                kind       text NOT NULL,
+                grant_id   text NOT NULL,
+                user_id    text NOT NULL,
+                client_id  text NOT NULL,
+                data       text NOT NULL,
+                expires_at double precision NOT NULL
+            )
+            """,
+            f"CREATE INDEX oauth_grants_grant ON {SCHEMA}.oauth_grants (grant_id)",
+            f"CREATE INDEX oauth_grants_user ON {SCHEMA}.oauth_grants (user_id)",
+        ),
     )
 
 

@@ -29,6 +29,7 @@ from ...models import (
     Vector,
 )
 from .. import _rows
+from .accounts import PostgresAccounts
 from .connection import Connections, is_unique_violation, vector_of, vector_text
 from .filter_sql import filter_sql
 from .migrations import SCHEMA, migrate, set_setting
@@ -77,7 +78,7 @@ def _where(scope: Scope, validity: Validity, first: int = 1) -> tuple[str, list[
     return f"{own} AND {valid}", [*params, *more]
 
 
-class PostgresStore:
+class PostgresStore(PostgresAccounts):
     """The source of truth in PostgreSQL, and its search: nothing is cached, so every server sees every write.
 
     Memories live in the `memory_mcp` schema of the database. Search runs in SQL: BM25 over the analysed

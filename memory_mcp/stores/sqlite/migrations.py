@@ -174,6 +174,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # 5: a snapshot of the in-process search index (its partitions as BLOBs; what they reflect, the history
     # sequence number and versions, in settings), so that a restart reads it instead of analysing every text.
     ("CREATE TABLE index_snapshot (part INTEGER PRIMARY KEY, data BLOB NOT NULL)",),
+    # 6: sign-in over HTTP (OAuth): accounts with password hashes, registered clients, and the secrets issued
+    # (sign-in requests, codes, access and refresh tokens), by their SHA-256 only.
+    (
+        "CREATE TABLE accounts (name TEXT PRIMARY KEY, password TEXT NOT NULL, created_at TEXT NOT NULL)",
+        "CREATE TABLE oauth_clients (client_id TEXT PRIMARY KEY, metadata TEXT NOT NULL, created_at TEXT NOT NULL)",
+        """
+        CREATE TABLE oauth_grants (
+            token_hash TEXT PRIMARY KEY,
+            kind       TEXT NOT NULL,
+            grant_id   TEXT NOT NULL,
+            user_id    TEXT NOT NULL,
+            client_id  TEXT NOT NULL,
+            data       TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX oauth_grants_grant ON oauth_grants (grant_id)",
+        "CREATE INDEX oauth_grants_user ON oauth_grants (user_id)",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

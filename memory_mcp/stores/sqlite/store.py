@@ -33,6 +33,7 @@ from ...models import (
     Validity,
 )
 from .. import _rows
+from .accounts import SqliteAccounts
 from .connection import chunks, connect, decode_vector, encode_vector, fetch_all, mark, prepare
 from .migrations import migrate
 
@@ -101,7 +102,7 @@ def _index_rows(rows: Sequence[Sequence[Any]]) -> IndexRows:
     )
 
 
-class SqliteStore:
+class SqliteStore(SqliteAccounts):
     """The source of truth: one writer connection (serialised) and one reader connection.
 
     Readers never see a half-done write: WAL gives the reader connection only committed data. It is

@@ -1,0 +1,249 @@
+"""The OAuth 2.1 authorization server built into HTTP: the SDK's endpoints over our accounts and hashed secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Final
+from urllib.parse import urlparse
+
+from mcp.server.auth.provider import (
+    AccessToken,
+    AuthorizationCode,
+    AuthorizationParams,
+    AuthorizeError,
+    OAuthAuthorizationServerProvider,
+    RefreshToken,
+    RegistrationError,
+    TokenError,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyUrl
+
+from ..models import Grant
+from ..protocols import AccountStore
+
+logger = logging.getLogger(__name__)
+
+SCOPE: Final = "memory"
+"""The one scope: read and change the signed-in user's memories."""
+ACCESS_SECONDS: Final = 3600
+REFRESH_SECONDS: Final = 30 * 86400
+CODE_SECONDS: Final = 300
+REQUEST_SECONDS: Final = 900
+SIGNIN_PATH: Final = "/signin"
+WEB_CLIENT: Final = "memory-mcp-web"
+"""The client id of the server's own web page (a public client: PKCE, no secret), known without registering."""
+LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "::1")
+
+# Kinds of stored secrets.
+REQUEST, CODE, ACCESS, REFRESH, SPENT = "request", "code", "access", "refresh", "spent"
+
+
+def digest(secret: str) -> str:
+    """How a secret is kept: its SHA-256 (secrets are 256 random bits, so no slower hash is needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _redirect_allowed(uri: str) -> bool:
+    """https anywhere, http on this machine only (RFC 8252 loopback), or an app's own scheme (cursor://...)."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "https":
+        return bool(parsed.hostname)
+    if parsed.scheme == "http":
+        return parsed.hostname in LOOPBACK_HOSTS
+    return parsed.scheme not in ("", "javascript", "data", "file", "vbscript", "about", "blob")
+
+
+class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
+    """`OAuthAuthorizationServerProvider` for the SDK's /authorize, /token, /register and /revoke: clients register
+    (RFC 7591), send a person to sign in and consent (`signin`), and get access tokens bound to that person and to
+    this server's /mcp (`resource`), short-lived, with refresh tokens that rotate on each use. A refresh token
+    used twice ends the whole sign-in (it was copied). The static tokens file keeps working beside it."""
+
+    def __init__(self, store: AccountStore, *, issuer: str, resource: str, static: Mapping[str, str] | None) -> None:
+        self.store = store
+        self.issuer = issuer.rstrip("/")
+        self.resource = resource
+        self._static = dict(static or {})
+
+    # -- clients -------------------------------------------------------------------------------
+
+    async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        if client_id == WEB_CLIENT:
+            return OAuthClientInformationFull(
+                client_id=WEB_CLIENT,
+                client_name="The memories page of this server",
+                redirect_uris=[AnyUrl(self.issuer + "/")],
+                token_endpoint_auth_method="none",
+                grant_types=["authorization_code", "refresh_token"],
+                response_types=["code"],
+                scope=SCOPE,
+            )
+        stored = await self.store.oauth_client(client_id)
+        return None if stored is None else OAuthClientInformationFull.model_validate_json(stored)
+
+    async def register_client(self, client_info: OAuthClientInformationFull) -> None:
+        for uri in client_info.redirect_uris or []:
+            if not _redirect_allowed(str(uri)):
+                raise RegistrationError(
+                    "invalid_redirect_uri",
+                    f"Redirect URI {uri} is not allowed: use https, http on localhost/127.0.0.1, or an app's own "
+                    "scheme.",
+                )
+        if client_info.client_id == WEB_CLIENT:
+            raise RegistrationError("invalid_client_metadata", f"{WEB_CLIENT} is this server's own page.")
+        if not client_info.redirect_uris:
+            raise RegistrationError("invalid_redirect_uri", "Register at least one redirect URI.")
+        await self.store.save_oauth_client(client_info.client_id or "", client_info.model_dump_json())
+        logger.info("OAuth client registered: %s (%s)", client_info.client_name, client_info.client_id)
+
+    # -- sign-in -------------------------------------------------------------------------------
+
+    async def authorize(self, client: OAuthClientInformationFull, params: AuthorizationParams) -> str:
+        if params.resource is not None and params.resource.rstrip("/") != self.resource.rstrip("/"):
+            raise AuthorizeError("invalid_target", f"This server only issues tokens for {self.resource}.")
+        scopes = params.scopes or [SCOPE]
+        if set(scopes) - {SCOPE}:
+            raise AuthorizeError("invalid_scope", f"The only scope is {SCOPE!r}.")
+        request = secrets.token_urlsafe(32)
+        data = params.model_dump(mode="json") | {"scopes": scopes}
+        grant = Grant(str(uuid.uuid4()), "", client.client_id or "", json.dumps(data), time.time() + REQUEST_SECONDS)
+        await self.store.save_grant(digest(request), REQUEST, grant)
+        return f"{self.issuer}{SIGNIN_PATH}?request={request}"
+
+    async def pending(self, request: str) -> tuple[Grant, AuthorizationParams] | None:
+        """The sign-in request behind a sign-in page (None when unknown or expired)."""
+        grant = await self.store.grant(digest(request), REQUEST, time.time())
+        if grant is None:
+            return None
+        return grant, AuthorizationParams.model_validate_json(grant.data)
+
+    async def approve(self, request: str, user: str) -> str | None:
+        """The person signed in as `user` and allowed the client: a code for it; None when the request is gone
+        (used already, or expired)."""
+        grant = await self.store.take_grant(digest(request), REQUEST, time.time())
+        if grant is None:
+            return None
+        code = secrets.token_urlsafe(32)
+        issued = Grant(grant.grant_id, user, grant.client_id, grant.data, time.time() + CODE_SECONDS)
+        await self.store.save_grant(digest(code), CODE, issued)
+        logger.info("user %s allowed OAuth client %s", user, grant.client_id)
+        return code
+
+    async def deny(self, request: str) -> bool:
+        """The person refused: the request is spent."""
+        return await self.store.take_grant(digest(request), REQUEST, time.time()) is not None
+
+    # -- codes and tokens ----------------------------------------------------------------------
+
+    async def load_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: str
+    ) -> AuthorizationCode | None:
+        grant = await self.store.grant(digest(authorization_code), CODE, time.time())
+        if grant is None or grant.client_id != client.client_id:
+            return None
+        params = json.loads(grant.data)
+        return AuthorizationCode(
+            code=authorization_code,
+            scopes=params["scopes"],
+            expires_at=grant.expires_at,
+            client_id=grant.client_id,
+            code_challenge=params["code_challenge"],
+            redirect_uri=params["redirect_uri"],
+            redirect_uri_provided_explicitly=params["redirect_uri_provided_explicitly"],
+            resource=params.get("resource"),
+            subject=grant.user_id,
+        )
+
+    async def exchange_authorization_code(
+        self, client: OAuthClientInformationFull, authorization_code: AuthorizationCode
+    ) -> OAuthToken:
+        grant = await self.store.take_grant(digest(authorization_code.code), CODE, time.time())
+        if grant is None or grant.client_id != client.client_id:
+            raise TokenError("invalid_grant", "The code was used already or has expired: sign in again.")
+        return await self._issue(grant, authorization_code.scopes)
+
+    async def load_refresh_token(self, client: OAuthClientInformationFull, refresh_token: str) -> RefreshToken | None:
+        grant = await self.store.grant(digest(refresh_token), REFRESH, time.time())
+        if grant is None:
+            spent = await self.store.grant(digest(SPENT + refresh_token), SPENT, time.time())
+            if spent is not None:  # a refresh token used a second time was copied: end that sign-in
+                logger.warning("a refresh token of user %s was used twice: that sign-in is revoked", spent.user_id)
+                await self.store.revoke_grant(spent.grant_id)
+            return None
+        if grant.client_id != client.client_id:
+            return None
+        data = json.loads(grant.data)
+        return RefreshToken(
+            token=refresh_token,
+            client_id=grant.client_id,
+            scopes=data["scopes"],
+            expires_at=int(grant.expires_at),
+            resource=data.get("resource"),
+            subject=grant.user_id,
+        )
+
+    async def exchange_refresh_token(
+        self, client: OAuthClientInformationFull, refresh_token: RefreshToken, scopes: list[str]
+    ) -> OAuthToken:
+        grant = await self.store.take_grant(digest(refresh_token.token), REFRESH, time.time())
+        if grant is None or grant.client_id != client.client_id:
+            raise TokenError("invalid_grant", "The refresh token was used already or has expired: sign in again.")
+        spent = Grant(grant.grant_id, grant.user_id, grant.client_id, "{}", grant.expires_at)
+        await self.store.save_grant(digest(SPENT + refresh_token.token), SPENT, spent)
+        return await self._issue(grant, scopes or refresh_token.scopes)
+
+    async def _issue(self, grant: Grant, scopes: list[str]) -> OAuthToken:
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        data = json.dumps({"scopes": scopes, "resource": self.resource})
+        moment = time.time()
+        for secret, kind, seconds in ((access, ACCESS, ACCESS_SECONDS), (refresh, REFRESH, REFRESH_SECONDS)):
+            issued = Grant(grant.grant_id, grant.user_id, grant.client_id, data, moment + seconds)
+            await self.store.save_grant(digest(secret), kind, issued)
+        if secrets.randbelow(100) == 0:  # now and then, forget what has expired
+            await self.store.purge_grants(moment)
+        return OAuthToken(
+            access_token=access,
+            token_type="Bearer",
+            expires_in=ACCESS_SECONDS,
+            refresh_token=refresh,
+            scope=" ".join(scopes),
+        )
+
+    async def load_access_token(self, token: str) -> AccessToken | None:
+        user = None
+        for known, owner in self._static.items():  # the tokens file, compared in constant time
+            if hmac.compare_digest(known.encode(), token.encode()):
+                user = owner
+        if user is not None:
+            return AccessToken(token=token, client_id=user, scopes=[SCOPE], subject=user, resource=self.resource)
+        grant = await self.store.grant(digest(token), ACCESS, time.time())
+        if grant is None:
+            return None
+        data = json.loads(grant.data)
+        return AccessToken(
+            token=token,
+            client_id=grant.client_id,
+            scopes=data["scopes"],
+            expires_at=int(grant.expires_at),
+            resource=data["resource"],
+            subject=grant.user_id,
+        )
+
+    async def revoke_token(self, token: AccessToken | RefreshToken) -> None:
+        for kind in (ACCESS, REFRESH):
+            grant = await self.store.grant(digest(token.token), kind, time.time())
+            if grant is not None:
+                await self.store.revoke_grant(grant.grant_id)
+                logger.info("a sign-in of user %s was revoked", grant.user_id)
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        """The bearer check of /health and the REST API: the same as the SDK's."""
+        return await self.load_access_token(token)

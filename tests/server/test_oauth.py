@@ -1,0 +1,318 @@
+"""OAuth 2.1 sign-in on a real HTTP server, end to end with the MCP SDK's own client OAuth support: discovery from
+the 401, dynamic client registration, PKCE, the sign-in and consent page, tokens bound to one user, refresh
+rotation, revocation; and what an attacker would try."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+from ..helpers import data, error_text
+from .test_http import ALICE, COMMAND, start
+
+PASSWORDS = {"alice": "alice-correct-horse", "bob": "bob-battery-staple"}
+CALLBACK = "http://127.0.0.1:9/callback"  # never reached: the test reads the code from the redirect itself
+
+
+def add_account(db: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(COMMAND), "users", "add", name, "--db", str(db)],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    for name, password in PASSWORDS.items():
+        assert add_account(tmp_path / "http.db", name, password).returncode == 0
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(f'{{"{ALICE}": "alice"}}')
+    process, base = start(tmp_path, env={"MEMORY_MCP_TOKENS_FILE": str(tokens)})
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class Memory:
+    """The SDK client's token storage, in memory."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+def sign_in(authorize_url: str, name: str, password: str, action: str = "allow") -> httpx2.Response:
+    """What the person does in the browser: open the authorization URL, read the page, submit the form."""
+    with httpx2.Client(timeout=30) as browser:
+        page = browser.get(authorize_url, follow_redirects=True)
+        assert page.status_code == 200, page.text
+        assert "Sign in to your memory" in page.text
+        request = re.search(r'name="request" value="([^"]+)"', page.text)
+        assert request is not None
+        form = {"request": request.group(1), "name": name, "password": password, "action": action}
+        return browser.post(str(page.url.copy_with(query=None)), data=form)
+
+
+def redirected(response: httpx2.Response) -> dict[str, str]:
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith(CALLBACK)
+    return {key: values[0] for key, values in parse_qs(urlparse(location).query).items()}
+
+
+def oauth_client(base: str, name: str, storage: Memory) -> OAuthClientProvider:
+    answer: dict[str, str] = {}
+
+    async def redirect_handler(url: str) -> None:
+        answer.update(redirected(sign_in(url, name, PASSWORDS[name])))
+
+    async def callback_handler() -> AuthorizationCodeResult:
+        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"))
+
+    metadata = OAuthClientMetadata(
+        client_name="Test Assistant",
+        redirect_uris=[CALLBACK],  # type: ignore[list-item]
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        token_endpoint_auth_method="none",
+    )
+    return OAuthClientProvider(f"{base}/mcp", metadata, storage, redirect_handler, callback_handler)
+
+
+async def test_a_remote_host_signs_in_and_acts_only_as_that_user(served: str) -> None:
+    unauthenticated = httpx2.post(f"{served}/mcp", json={}, timeout=10)
+    assert unauthenticated.status_code == 401
+    assert "resource_metadata=" in unauthenticated.headers["www-authenticate"]
+    resource = httpx2.get(f"{served}/.well-known/oauth-protected-resource/mcp", timeout=10).json()
+    assert resource["resource"] == f"{served}/mcp"
+    assert [server.rstrip("/") for server in resource["authorization_servers"]] == [served]
+    metadata = httpx2.get(f"{served}/.well-known/oauth-authorization-server", timeout=10).json()
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert {"authorization_code", "refresh_token"} <= set(metadata["grant_types_supported"])
+    assert metadata["registration_endpoint"] == f"{served}/register"
+
+    storage = Memory()
+    async with (
+        httpx2.AsyncClient(auth=oauth_client(served, "alice", storage)) as http,
+        Client(streamable_http_client(f"{served}/mcp", http_client=http)) as alice,
+    ):
+        added = await alice.call_tool("add_memory", {"text": "Alice signed in with OAuth"})
+        assert not added.is_error, added.content
+        assert data(added)["user_id"] == "alice"
+        as_bob = await alice.call_tool("search_memory", {"user_id": "bob", "query": "OAuth"})
+        assert as_bob.is_error
+        assert "belongs to user 'alice'" in error_text(as_bob)
+    assert storage.tokens is not None
+    assert storage.tokens.refresh_token
+    assert storage.client is not None
+    assert storage.client.client_id
+
+    bob_storage = Memory()
+    async with (
+        httpx2.AsyncClient(auth=oauth_client(served, "bob", bob_storage)) as http,
+        Client(streamable_http_client(f"{served}/mcp", http_client=http)) as bob,
+    ):
+        found = await bob.call_tool("search_memory", {"query": "Alice signed in with OAuth"})
+        assert data(found)["results"] == []  # bob's token reads bob's memories only
+
+    # The same access token works on the REST API, and the static tokens file still works.
+    token = storage.tokens.access_token
+    listed = httpx2.get(f"{served}/api/v1/memories", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert [memory["text"] for memory in listed.json()["memories"]] == ["Alice signed in with OAuth"]
+    static = httpx2.get(f"{served}/api/v1/memories", headers={"Authorization": f"Bearer {ALICE}"}, timeout=10)
+    assert static.json()["total"] == 1
+
+    # Refresh rotates: the new pair works, the old refresh token is refused, and using it again ends the sign-in.
+    client_id = storage.client.client_id
+    refresh = {"grant_type": "refresh_token", "refresh_token": storage.tokens.refresh_token, "client_id": client_id}
+    renewed = httpx2.post(f"{served}/token", data=refresh, timeout=10)
+    assert renewed.status_code == 200, renewed.text
+    fresh = renewed.json()
+    assert fresh["refresh_token"] != storage.tokens.refresh_token
+    headers = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert httpx2.get(f"{served}/api/v1/memories", headers=headers, timeout=10).status_code == 200
+    replay = httpx2.post(f"{served}/token", data=refresh, timeout=10)
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_grant"
+    assert httpx2.get(f"{served}/api/v1/memories", headers=headers, timeout=10).status_code == 401
+
+    # Revocation ends a sign-in at once.
+    assert bob_storage.tokens is not None
+    assert bob_storage.client is not None
+    bob_id = bob_storage.client.client_id
+    revoked_pair = httpx2.post(
+        f"{served}/token",
+        data={"grant_type": "refresh_token", "refresh_token": bob_storage.tokens.refresh_token, "client_id": bob_id},
+        timeout=10,
+    ).json()
+    bob_headers = {"Authorization": f"Bearer {revoked_pair['access_token']}"}
+    assert httpx2.get(f"{served}/api/v1/memories", headers=bob_headers, timeout=10).status_code == 200
+    gone = httpx2.post(
+        f"{served}/revoke",
+        # The SDK's revocation handler (2.3) requires the client_secret field even of a public client: sent empty.
+        data={"token": revoked_pair["access_token"], "client_id": bob_id, "client_secret": ""},
+        timeout=10,
+    )
+    assert gone.status_code == 200, gone.text
+    assert httpx2.get(f"{served}/api/v1/memories", headers=bob_headers, timeout=10).status_code == 401
+
+
+def register(base: str) -> str:
+    answer = httpx2.post(
+        f"{base}/register",
+        json={
+            "client_name": "Manual",
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    client_id: str = answer.json()["client_id"]
+    return client_id
+
+
+def authorize_url(base: str, client_id: str, challenge: str, redirect: str = CALLBACK) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": "s-123",
+        "resource": f"{base}/mcp",
+    }
+    return str(httpx2.URL(f"{base}/authorize", params=query))
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def test_a_stolen_code_without_its_verifier_is_worthless_and_a_code_works_once(served: str) -> None:
+    client_id = register(served)
+    verifier, challenge = pkce()
+    answer = redirected(sign_in(authorize_url(served, client_id, challenge), "alice", PASSWORDS["alice"]))
+    assert answer["state"] == "s-123"
+    exchange: dict[str, Any] = {
+        "grant_type": "authorization_code",
+        "code": answer["code"],
+        "redirect_uri": CALLBACK,
+        "client_id": client_id,
+    }
+    assert httpx2.post(f"{served}/token", data=exchange, timeout=10).status_code == 400  # no verifier
+    wrong = httpx2.post(f"{served}/token", data=exchange | {"code_verifier": pkce()[0]}, timeout=10)
+    assert wrong.status_code == 400
+    right = httpx2.post(f"{served}/token", data=exchange | {"code_verifier": verifier}, timeout=10)
+    assert right.status_code == 200, right.text
+    assert right.json()["token_type"].lower() == "bearer"
+    again = httpx2.post(f"{served}/token", data=exchange | {"code_verifier": verifier}, timeout=10)
+    assert again.status_code == 400
+
+
+def test_a_redirect_uri_the_client_did_not_register_is_refused(served: str) -> None:
+    client_id = register(served)
+    _, challenge = pkce()
+    answer = httpx2.get(authorize_url(served, client_id, challenge, redirect="https://evil.example/steal"), timeout=10)
+    assert answer.status_code == 400
+    assert "location" not in answer.headers  # never sent anywhere
+    refused = httpx2.post(
+        f"{served}/register",
+        json={
+            "client_name": "Plain",
+            "redirect_uris": ["http://attacker.example/cb"],
+            "token_endpoint_auth_method": "none",
+        },
+        timeout=10,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_redirect_uri"
+
+
+def test_a_wrong_password_is_refused_then_rate_limited_and_deny_sends_access_denied(served: str) -> None:
+    client_id = register(served)
+    _, challenge = pkce()
+    url = authorize_url(served, client_id, challenge)
+    wrong = sign_in(url, "alice", "not-the-password")
+    assert wrong.status_code == 401
+    assert "Wrong account name or password." in wrong.text
+    assert sign_in(url, "nobody", "whatever-password").status_code == 401
+    for _ in range(4):
+        sign_in(url, "alice", "still-not-it")
+    limited = sign_in(url, "alice", PASSWORDS["alice"])
+    assert limited.status_code == 429
+    assert "Too many failed sign-ins" in limited.text
+    denied = redirected(sign_in(url, "bob", "", action="deny"))
+    assert denied["error"] == "access_denied"
+    assert denied["state"] == "s-123"
+
+
+def test_accounts_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    assert add_account(db, "carol", "long enough password").returncode == 0
+    again = add_account(db, "carol", "another password")
+    assert again.returncode != 0
+    assert "already" in again.stderr
+    short = add_account(db, "dave", "short")
+    assert short.returncode != 0
+    assert "at least 8 characters" in short.stderr
+    bad = add_account(db, "not a name", "long enough password")
+    assert bad.returncode != 0
+    assert "cannot be an account name" in bad.stderr
+    listed = subprocess.run(
+        [str(COMMAND), "users", "accounts", "--json", "--db", str(db)], capture_output=True, text=True, check=True
+    )
+    assert '"carol"' in listed.stdout
+    changed = subprocess.run(
+        [str(COMMAND), "users", "passwd", "carol", "--db", str(db)],
+        input="a new long password\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert changed.returncode == 0, changed.stderr
+    removed = subprocess.run(
+        [str(COMMAND), "users", "remove", "carol", "--db", str(db)], capture_output=True, text=True, check=False
+    )
+    assert removed.returncode == 0, removed.stderr
+    missing = subprocess.run(
+        [str(COMMAND), "users", "remove", "carol", "--db", str(db)], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode != 0
+    assert "no account" in missing.stderr
