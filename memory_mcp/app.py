@@ -196,6 +196,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
                 tools=settings.tools,
                 rest=True,
                 oauth=accounts > 0,
+                loopback_clients=settings.allow_loopback_clients,
             )
             access = f"OAuth sign-in for {accounts} account(s)" if accounts else "no sign-in"
             if tokens:

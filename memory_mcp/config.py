@@ -237,6 +237,14 @@ OPTIONS: Final = (
         "the OAuth sign-in names it as issuer and audience",
     ),
     Option(
+        "allow_loopback_clients",
+        "--allow-loopback-clients",
+        "MEMORY_MCP_ALLOW_LOOPBACK_CLIENTS",
+        _bool,
+        "accept OAuth client metadata documents served from this machine (to test a client on one machine; "
+        "other private addresses are always refused)",
+    ),
+    Option(
         "allow_unauthenticated",
         "--allow-unauthenticated",
         "MEMORY_MCP_ALLOW_UNAUTHENTICATED",
@@ -348,6 +356,7 @@ class Settings:
     port: int = 8000
     tokens_file: str | None = None
     public_url: str | None = None
+    allow_loopback_clients: bool = False
     allow_unauthenticated: bool = False
     embedder: str = "default"
     openai_base_url: str = DEFAULT_OPENAI_BASE_URL
@@ -405,6 +414,7 @@ SERVE_ONLY: Final = frozenset(
         "port",
         "tokens_file",
         "public_url",
+        "allow_loopback_clients",
         "allow_unauthenticated",
         "resource_limit",
         "user",

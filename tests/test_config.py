@@ -37,6 +37,7 @@ CHANGES: dict[str, tuple[str, str, object]] = {
     "MEMORY_MCP_HOST": ("::1", "host", "::1"),
     "MEMORY_MCP_PORT": ("9000", "port", 9000),
     "MEMORY_MCP_TOKENS_FILE": ("/etc/memory/tokens.json", "tokens_file", "/etc/memory/tokens.json"),
+    "MEMORY_MCP_ALLOW_LOOPBACK_CLIENTS": ("1", "allow_loopback_clients", True),
     "MEMORY_MCP_PUBLIC_URL": ("https://memory.example.com/mcp/", "public_url", "https://memory.example.com/mcp"),
     "MEMORY_MCP_ALLOW_UNAUTHENTICATED": ("yes", "allow_unauthenticated", True),
     "MEMORY_MCP_EMBEDDER": ("sentence-transformers", "embedder", "local"),

@@ -25,6 +25,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.guidance",
         "memory_mcp.wire",
         "memory_mcp.tally",
+        "memory_mcp.passwords",
     ),
     ("memory_mcp.protocols", "memory_mcp.projects"),  # siblings; projects reads the file system for .git only
     ("memory_mcp.search", "memory_mcp.links"),
@@ -49,7 +50,7 @@ THIRD_PARTY: Final = {
     "pgvector": ("memory_mcp.stores.postgres",),
     "aiosqlite": ("memory_mcp.stores.sqlite",),
     "sentence_transformers": ("memory_mcp.embedders.local",),
-    "httpx2": ("memory_mcp.embedders.openai",),
+    "httpx2": ("memory_mcp.embedders.openai", "memory_mcp.server.clients"),
 }
 """Libraries only one part may use: the engine and everything below it never see MCP, the CLI or a database driver."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..engine import MemoryEngine
-from ..server.passwords import MIN_LENGTH, hash_password
+from ..passwords import MIN_LENGTH, hash_password
 from ..validation import ID_PATTERN
 from ._common import BadInput, data_options, emit, err, escape, json_option, out, with_engine
 

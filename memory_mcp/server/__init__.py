@@ -7,20 +7,24 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
+from mcp.server.auth.routes import build_metadata, cors_middleware
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, InputRequiredResult, Tool
 from pydantic import AnyHttpUrl, ValidationError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from ..engine import MemoryEngine
 from ..guidance import INSTRUCTIONS, instructions
 from ..version import __version__
 from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
-from .oauth import SCOPE, Authority
+from .clients import ClientDocuments
+from .oauth import SCOPE, Authority, with_documents
 from .page import Access, page_routes
 from .prompts import register_prompts
 from .resources import register_resources
@@ -29,10 +33,13 @@ from .signin import signin_routes
 from .stdio import stdio_streams
 from .tools import register_tools
 from .uris import memories_uri, memory_uri
+from .view import memory_view
 
 __all__ = ["INSTRUCTIONS", "build_server", "instructions", "memories_uri", "memory_uri"]
 
 logger = logging.getLogger(__name__)
+
+METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 
 def compact(schema: Any, *, described: bool = True) -> Any:
@@ -80,6 +87,27 @@ class MemoryServer(MCPServer):
             for tool in await super().list_tools()
         ]
 
+    def streamable_http_app(self, **options: Any) -> Starlette:
+        """The SDK's HTTP app; as an authorization server, its metadata also says that clients may name themselves
+        by a client id metadata document (`clients`), which the SDK's metadata leaves out."""
+        app = super().streamable_http_app(**options)
+        auth = self.settings.auth
+        if self._auth_server_provider is not None and auth is not None:
+            metadata = build_metadata(
+                auth.issuer_url,
+                auth.service_documentation_url,
+                auth.client_registration_options or ClientRegistrationOptions(),
+                auth.revocation_options or RevocationOptions(),
+            )
+            document = with_documents(metadata.model_dump(mode="json", exclude_none=True))
+
+            async def authorization_server(request: Request) -> Response:
+                return JSONResponse(document, headers={"Cache-Control": "public, max-age=3600"})
+
+            endpoint = cors_middleware(authorization_server, ["GET", "OPTIONS"])
+            app.router.routes.insert(0, Route(METADATA_PATH, endpoint=endpoint, methods=["GET", "OPTIONS"]))
+        return app
+
     async def run_stdio_async(self) -> None:
         """Serve over stdio, every request answered (see `stdio.verdict`)."""
         async with stdio_streams() as (read_stream, write_stream):
@@ -118,6 +146,7 @@ def build_server(
     tools: str = "all",
     rest: bool = False,
     oauth: bool = False,
+    loopback_clients: bool = False,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
@@ -128,14 +157,15 @@ def build_server(
     is the client's first MCP root, if it shares any. `rest` mounts the REST API at /api of the HTTP app (see
     `rest`), with the same tokens. `oauth` makes the server its own OAuth 2.1 authorization server (`oauth`,
     `signin`): the accounts in the database sign in, remote hosts get tokens bound to one user and to `url`; the
-    `tokens` keep working beside it.
+    `tokens` keep working beside it; `loopback_clients` lets a client's metadata document live on this machine.
     """
     authority = None
     verifier: StaticTokens | Authority | None = StaticTokens(tokens) if tokens else None
     auth = None
     if oauth:
         issuer = origin(url)
-        authority = verifier = Authority(engine.store, issuer=issuer, resource=url, static=tokens)
+        documents = ClientDocuments(allow_loopback=loopback_clients)
+        authority = verifier = Authority(engine.store, issuer=issuer, resource=url, static=tokens, documents=documents)
         auth = AuthSettings(
             issuer_url=AnyHttpUrl(issuer),
             resource_server_url=AnyHttpUrl(url),
@@ -163,6 +193,7 @@ def build_server(
         auth_server_provider=authority,
         auth=auth,
         middleware=[listen_to_own_user_only],
+        extensions=[memory_view()],
     )
     if authority is not None:
         mcp._custom_starlette_routes.extend(signin_routes(authority))

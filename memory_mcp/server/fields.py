@@ -19,7 +19,7 @@ DESTRUCTIVE: Final = ToolAnnotations(
 )
 
 FILTER_HELP: Final = (
-    'Optional metadata filter: {"topic": "food"}, {"rating": {"gte": 4}}, {"tags": {"contains": "work"}}; operators '
+    'Optional metadata filter: {"topic": "food"}, {"rating": {"gte": 4}}; operators '
     + ", ".join(OPERATORS)
     + '; combine with {"AND": [...]}, {"OR": [...]}, {"NOT": {...}}.'
 )

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Final
-from urllib.parse import urlparse
 
 from mcp.server.auth.provider import (
     AccessToken,
@@ -28,6 +27,7 @@ from pydantic import AnyUrl
 
 from ..models import Grant
 from ..protocols import AccountStore
+from .clients import ClientDocumentError, ClientDocuments, is_document_url, redirect_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ REQUEST_SECONDS: Final = 900
 SIGNIN_PATH: Final = "/signin"
 WEB_CLIENT: Final = "memory-mcp-web"
 """The client id of the server's own web page (a public client: PKCE, no secret), known without registering."""
-LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "::1")
 
 # Kinds of stored secrets.
 REQUEST, CODE, ACCESS, REFRESH, SPENT = "request", "code", "access", "refresh", "spent"
@@ -51,14 +50,15 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _redirect_allowed(uri: str) -> bool:
-    """https anywhere, http on this machine only (RFC 8252 loopback), or an app's own scheme (cursor://...)."""
-    parsed = urlparse(uri)
-    if parsed.scheme == "https":
-        return bool(parsed.hostname)
-    if parsed.scheme == "http":
-        return parsed.hostname in LOOPBACK_HOSTS
-    return parsed.scheme not in ("", "javascript", "data", "file", "vbscript", "about", "blob")
+def with_documents(metadata: dict[str, object]) -> dict[str, object]:
+    """Authorization-server metadata that also says what the SDK's leaves out: client id metadata documents are
+    accepted, and public clients (PKCE, no secret: `none`) may use the token endpoint."""
+    methods = metadata.get("token_endpoint_auth_methods_supported")
+    known = list(methods) if isinstance(methods, list) else []
+    return metadata | {
+        "client_id_metadata_document_supported": True,
+        "token_endpoint_auth_methods_supported": ["none", *[method for method in known if method != "none"]],
+    }
 
 
 class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken, AccessToken]):
@@ -67,8 +67,17 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
     this server's /mcp (`resource`), short-lived, with refresh tokens that rotate on each use. A refresh token
     used twice ends the whole sign-in (it was copied). The static tokens file keeps working beside it."""
 
-    def __init__(self, store: AccountStore, *, issuer: str, resource: str, static: Mapping[str, str] | None) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        *,
+        issuer: str,
+        resource: str,
+        static: Mapping[str, str] | None,
+        documents: ClientDocuments | None = None,
+    ) -> None:
         self.store = store
+        self.documents = documents or ClientDocuments()
         self.issuer = issuer.rstrip("/")
         self.resource = resource
         self._static = dict(static or {})
@@ -86,18 +95,25 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
                 response_types=["code"],
                 scope=SCOPE,
             )
+        if is_document_url(client_id):  # a client id metadata document names the client by its own URL
+            try:
+                client = await self.documents.get(client_id)
+            except ClientDocumentError as exc:
+                logger.warning("client %s refused: %s", client_id, exc)
+                return None
+            return client if client.scope else client.model_copy(update={"scope": SCOPE})  # the one scope there is
         stored = await self.store.oauth_client(client_id)
         return None if stored is None else OAuthClientInformationFull.model_validate_json(stored)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         for uri in client_info.redirect_uris or []:
-            if not _redirect_allowed(str(uri)):
+            if not redirect_allowed(str(uri)):
                 raise RegistrationError(
                     "invalid_redirect_uri",
                     f"Redirect URI {uri} is not allowed: use https, http on localhost/127.0.0.1, or an app's own "
                     "scheme.",
                 )
-        if client_info.client_id == WEB_CLIENT:
+        if client_info.client_id == WEB_CLIENT or is_document_url(client_info.client_id or ""):
             raise RegistrationError("invalid_client_metadata", f"{WEB_CLIENT} is this server's own page.")
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "Register at least one redirect URI.")

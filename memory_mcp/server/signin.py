@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..passwords import decoy, verify_password
 from .oauth import SIGNIN_PATH, Authority
-from .passwords import decoy, verify_password
 
 logger = logging.getLogger(__name__)
 

@@ -58,6 +58,7 @@ from .fields import (
 )
 from .roots import Projects
 from .uris import memories_uri, memory_uri
+from .view import VIEW_META
 
 logger = logging.getLogger(__name__)
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -96,10 +97,11 @@ def _tool(
     optional_user: Any = None,
     *,
     without: tuple[str, ...] = (),
+    meta: dict[str, Any] | None = None,
 ) -> Callable[[_F], _F]:
     """Register a tool whose description is its docstring without the source indentation; with `optional_user`
     (the Annotated type of an optional user_id), the tool's user_id may be left out; the arguments `without`
-    names are not offered (their defaults apply). `mcp=None`: the tool is not offered."""
+    names are not offered (their defaults apply); `meta` is the tool's `_meta`. `mcp=None`: the tool is not offered."""
 
     def register(fn: _F) -> _F:
         if mcp is None:
@@ -111,7 +113,9 @@ def _tool(
             kept = [parameter for name, parameter in signature.parameters.items() if name not in without]
             fn.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
         description = inspect.cleandoc(fn.__doc__ or "")
-        return mcp.tool(title=title, description=description, annotations=annotations, structured_output=True)(fn)
+        return mcp.tool(
+            title=title, description=description, annotations=annotations, structured_output=True, meta=meta
+        )(fn)
 
     return register
 
@@ -285,7 +289,7 @@ def register_tools(
             await announce(ctx, user(user_id))
         return AddMemoriesOut(results=[BatchItemOut.of(outcome) for outcome in outcomes])
 
-    @_tool(mcp, "Search memories", READ, optional_user, without=lean_search)
+    @_tool(mcp, "Search memories", READ, optional_user, without=lean_search, meta=VIEW_META)
     async def search_memory(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -331,7 +335,7 @@ def register_tools(
         Call it before answering anything that may depend on what you know about the user. It matches the
         query's words (any form: 'hiking' finds 'hikes') and, more loosely, their meaning ('job' finds 'works as
         a nurse'); it does not reason, so something only implied may be missed. Put other wordings in `queries`.
-        match=weak results are only the nearest memories and may be unrelated. If nothing fits, try other words
+        match=weak results are only the nearest and may be unrelated. If nothing fits, try other words
         or list_memories before telling the user you don't know.
         """
         wordings = ([query] if query is not None else []) + list(queries or [])
@@ -378,7 +382,7 @@ def register_tools(
             links = await engine.links(where, memory.id)
         return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=[LinkOut.of(link) for link in links])
 
-    @_tool(mcp, "List memories", READ, optional_user, without=lean)
+    @_tool(mcp, "List memories", READ, optional_user, without=lean, meta=VIEW_META)
     async def list_memories(
         user_id: user_id_t,
         ctx: Context[Any, Any],
@@ -396,8 +400,8 @@ def register_tools(
     ) -> MemoryPageOut:
         """List the user's memories, newest first, one page at a time.
 
-        Use it to browse everything stored (search_memory is better for finding something specific).
-        Returns the page, `total` (how many in all) and `next_cursor` (null on the last page).
+        Use it to browse everything stored; search_memory finds something specific better.
+        Returns the page, `total` (how many in all), `next_cursor` (null on the last page).
         """
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
@@ -441,7 +445,7 @@ def register_tools(
     ) -> MemoryOut:
         """Change a stored memory: correct it when it was wrong, or replace it when the fact has changed.
 
-        Give the new text and/or metadata; the change is kept in the memory's history. With keep_history=true the
+        Give the new text and/or metadata; the change is kept in its history. With keep_history=true the
         old fact is not overwritten: it stays findable with as_of or include_superseded.
         """
         with tool_errors():

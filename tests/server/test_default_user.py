@@ -37,7 +37,7 @@ async def test_a_stdio_server_with_a_default_user_needs_no_user_id(tmp_path: Pat
         other = data(await session.call_tool("list_memories", {"user_id": "someone-else"}))
         assert other["total"] == 0
         listed = [str(resource.uri) for resource in (await session.list_resources()).resources]
-        assert listed == ["memory://users/sam/memories", "memory://users/sam/stats"]
+        assert listed == ["ui://memory/view", "memory://users/sam/memories", "memory://users/sam/stats"]
         mine = await session.read_resource("memory://users/sam/memories")
         assert json.loads(mine.contents[0].text)["total"] == 1  # type: ignore[union-attr]
 
@@ -56,7 +56,8 @@ async def test_without_a_default_user_user_id_stays_required(server: MCPServer) 
             assert "user_id" in tools[name].input_schema["required"], name
         result = await session.call_tool("add_memory", {"text": "orphan fact"})
         assert "user_id is required but was not sent" in error_text(result)
-        assert (await session.list_resources()).resources == []
+        listed = [str(resource.uri) for resource in (await session.list_resources()).resources]
+        assert listed == ["ui://memory/view"]  # no user's resources without a default user; the MCP App view only
 
 
 async def test_write_tools_say_that_agent_and_run_store_the_memory_under_them(server: MCPServer) -> None:

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
+import json
 import re
 import secrets
+import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,13 +20,18 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2
 import pytest
+import trustme
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
+from memory_mcp.server.clients import ClientDocumentError, ClientDocuments, is_document_url
+
 from ..helpers import data, error_text
-from .test_http import ALICE, COMMAND, start
+from .test_http import ALICE, COMMAND, free_port, launch, start
 
 PASSWORDS = {"alice": "alice-correct-horse", "bob": "bob-battery-staple"}
 CALLBACK = "http://127.0.0.1:9/callback"  # never reached: the test reads the code from the redirect itself
@@ -122,6 +131,7 @@ async def test_a_remote_host_signs_in_and_acts_only_as_that_user(served: str) ->
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert {"authorization_code", "refresh_token"} <= set(metadata["grant_types_supported"])
     assert metadata["registration_endpoint"] == f"{served}/register"
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]  # public clients: PKCE, no secret
 
     storage = Memory()
     async with (
@@ -316,3 +326,209 @@ def test_accounts_from_the_command_line(tmp_path: Path) -> None:
     )
     assert missing.returncode != 0
     assert "no account" in missing.stderr
+
+
+class Documents:
+    """Client metadata documents served over https on 127.0.0.1, with a certificate of a test CA."""
+
+    def __init__(self, ca: trustme.CA) -> None:
+        self.pages: dict[str, tuple[int, bytes, dict[str, str]]] = {}
+        pages = self.pages
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, body, headers = pages.get(self.path, (404, b"{}", {}))
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.base = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, path: str, document: dict[str, Any] | bytes, status: int = 200, **headers: str) -> str:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        self.pages[path] = (status, body, headers)
+        return self.base + path
+
+    def client(self, path: str, **fields: Any) -> str:
+        url = self.base + path
+        return self.add(
+            path,
+            {
+                "client_id": url,
+                "client_name": "Metadata Document App",
+                "redirect_uris": [CALLBACK],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                **fields,
+            },
+        )
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> trustme.CA:
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    return authority
+
+
+@pytest.fixture
+def documents(ca: trustme.CA) -> Iterator[Documents]:
+    served = Documents(ca)
+    try:
+        yield served
+    finally:
+        served.close()
+
+
+async def test_a_client_named_by_its_metadata_document_signs_in_without_registering(
+    tmp_path: Path, documents: Documents
+) -> None:
+    assert add_account(tmp_path / "http.db", "alice", PASSWORDS["alice"]).returncode == 0
+    env = {"MEMORY_MCP_ALLOW_LOOPBACK_CLIENTS": "1", "SSL_CERT_FILE": str(tmp_path / "ca.pem")}
+    process, base = start(tmp_path, env=env)
+    try:
+        metadata = httpx2.get(f"{base}/.well-known/oauth-authorization-server", timeout=10).json()
+        assert metadata["client_id_metadata_document_supported"] is True
+        client_url = documents.client("/oauth/client.json")
+        storage = Memory()
+        provider = oauth_client(base, "alice", storage)
+        provider.context.client_metadata_url = client_url
+        async with (
+            httpx2.AsyncClient(auth=provider) as http,
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as alice,
+        ):
+            added = await alice.call_tool("add_memory", {"text": "Alice came through a metadata document"})
+            assert data(added)["user_id"] == "alice"
+        assert storage.client is not None
+        assert storage.client.client_id == client_url  # the URL is the client id: nothing was registered
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_metadata_documents_are_fetched_with_bounds(
+    documents: Documents, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    good = documents.client("/good.json")
+    with pytest.raises(ClientDocumentError, match="private address"):
+        await ClientDocuments().get(good)  # loopback only when allowed, other private addresses never
+    fetcher = ClientDocuments(allow_loopback=True)
+    assert (await fetcher.get(good)).client_name == "Metadata Document App"
+    refusals = {
+        documents.client("/big.json", padding="x" * 20_000): "larger than",
+        documents.add("/other.json", {"client_id": "https://elsewhere.example/c.json", "redirect_uris": [CALLBACK]}): (
+            "client_id is not"
+        ),
+        documents.client("/secret.json", client_secret="s3cret"): "public",
+        documents.add("/moved.json", b"", 302, Location=good): "answered 302",
+        documents.add("/text.json", b"not json"): "not JSON",
+        documents.client("/missing-redirects.json", redirect_uris=[]): "redirect_uris",
+        documents.client("/plain-http.json", redirect_uris=["http://attacker.example/cb"]): "redirect_uris",
+        documents.add("/list.json", b"[1, 2]"): "client_id is not",
+    }
+    for url, reason in refusals.items():
+        with pytest.raises(ClientDocumentError, match=reason):
+            await fetcher.get(url)
+    assert is_document_url(good)
+    assert not is_document_url("http://127.0.0.1/client.json")
+    assert not is_document_url("https://example.com")
+
+
+WORDS = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+def test_any_sign_in_or_token_request_is_answered_and_none_issues_what_it_should_not(served: str) -> None:
+    """Random forms and queries at every OAuth endpoint and the sign-in page: never a server error, never a token
+    without a code and its verifier, never a redirect anywhere but a registered redirect URI."""
+    client_id = register(served)
+    _, challenge = pkce()
+    with httpx2.Client(timeout=30) as browser:
+        page = browser.get(authorize_url(served, client_id, challenge), follow_redirects=True)
+        request = re.search(r'name="request" value="([^"]+)"', page.text)
+        assert request is not None
+        known = [client_id, request.group(1), "alice", PASSWORDS["alice"], CALLBACK, challenge, "S256", "allow", "deny"]
+        known += ["authorization_code", "refresh_token", "code", "memory", f"{served}/mcp", "https://evil.example/cb"]
+        keys = ["request", "name", "password", "action", "client_id", "redirect_uri", "response_type", "code"]
+        keys += ["code_challenge", "code_challenge_method", "code_verifier", "grant_type", "refresh_token", "token"]
+        keys += ["state", "scope", "resource", "client_secret"]
+
+        @settings(max_examples=150, deadline=None)
+        @given(
+            endpoint=st.sampled_from(["/signin", "/authorize", "/token", "/revoke", "/register"]),
+            post=st.booleans(),
+            form=st.dictionaries(st.sampled_from(keys), WORDS | st.sampled_from(known), max_size=8),
+        )
+        def one(endpoint: str, post: bool, form: dict[str, str]) -> None:
+            answer = browser.post(served + endpoint, data=form) if post else browser.get(served + endpoint, params=form)
+            assert answer.status_code < 500, answer.text
+            if endpoint == "/token":
+                assert answer.status_code != 200, answer.text  # no code and verifier, no token
+            if answer.status_code in (301, 302, 303, 307, 308):
+                location = answer.headers["location"]
+                assert location.startswith((CALLBACK, f"{served}/signin")), location
+
+        one()
+
+
+def test_two_servers_on_one_postgresql_share_sign_ins(tmp_path: Path, postgres_url: str) -> None:
+    """A sign-in on one server works on the other: accounts, clients and (hashed) tokens live in the database."""
+    pg = {"MEMORY_MCP_DATABASE_URL": postgres_url}
+    added = subprocess.run(
+        [str(COMMAND), "users", "add", "alice"],
+        input=PASSWORDS["alice"] + "\n",
+        env=pg,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    ports = free_port(), free_port()
+    # Behind one address (a load balancer), every server names the same public URL: issuer and audience agree.
+    shared = pg | {"MEMORY_MCP_PUBLIC_URL": f"http://127.0.0.1:{ports[0]}/mcp"}
+    first, one = launch([str(COMMAND), "--transport", "http", "--port", str(ports[0])], shared, ports[0])
+    second, other = launch([str(COMMAND), "--transport", "http", "--port", str(ports[1])], shared, ports[1])
+    try:
+        client_id = register(one)
+        verifier, challenge = pkce()
+        code = redirected(sign_in(authorize_url(one, client_id, challenge), "alice", PASSWORDS["alice"]))["code"]
+        exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "client_id": client_id}
+        # The code was issued by the first server and is redeemed at the second; the tokens work at the first.
+        tokens = httpx2.post(f"{other}/token", data=exchange | {"code_verifier": verifier}, timeout=10)
+        assert tokens.status_code == 200, tokens.text
+        headers = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        assert (
+            httpx2.post(f"{one}/api/v1/memories", json={"text": "Alice is on both"}, headers=headers).status_code == 201
+        )
+        renewed = httpx2.post(
+            f"{one}/token",
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": tokens.json()["refresh_token"],
+                "client_id": client_id,
+            },
+            timeout=10,
+        )
+        assert renewed.status_code == 200, renewed.text
+        fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
+        assert httpx2.get(f"{one}/api/v1/memories", headers=fresh).json()["total"] == 1
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=10)

@@ -6,8 +6,8 @@ import time
 
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.models import Grant
+from memory_mcp.passwords import hash_password, verify_password
 from memory_mcp.server.oauth import digest
-from memory_mcp.server.passwords import hash_password, verify_password
 
 
 async def test_accounts_are_added_once_changed_and_removed_with_their_secrets(engine: MemoryEngine) -> None:
