@@ -528,6 +528,13 @@ def test_two_servers_on_one_postgresql_share_sign_ins(tmp_path: Path, postgres_u
         assert renewed.status_code == 200, renewed.text
         fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
         assert httpx2.get(f"{one}/api/v1/memories", headers=fresh).json()["total"] == 1
+        # A server on the same database with another address is another audience: the token is not for it.
+        third, elsewhere = start(tmp_path, env=pg)
+        try:
+            assert httpx2.get(f"{elsewhere}/api/v1/memories", headers=fresh).status_code == 401
+        finally:
+            third.terminate()
+            third.wait(timeout=10)
     finally:
         for process in (first, second):
             process.terminate()
