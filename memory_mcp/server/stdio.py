@@ -28,6 +28,8 @@ LINE_LIMIT: Final = 64 * 1024 * 1024
 """The longest line read as one message (bytes); a longer one is answered with an error and skipped."""
 WRITE_GRACE: Final = 5.0
 """Seconds a stopping server waits for a client to read the replies still queued."""
+DRAIN: Final = 60.0
+"""Seconds the server keeps answering the requests it has when the client closes its end (then it stops)."""
 
 
 def _error(ident: Any, code: int, message: str) -> str:
@@ -197,6 +199,10 @@ async def _loop_streams(
     pipe, _ = await loop.connect_write_pipe(lambda: outlet, sink)
     to_server, from_client = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     to_client, from_server = anyio.create_memory_object_stream[SessionMessage](0)
+    # The requests read and not yet answered: at the end of input they are answered before the server stops, so
+    # that `printf '...' | memory-mcp` gets every reply.
+    unanswered: set[Any] = set()
+    answered = asyncio.Event()
 
     async def read() -> None:
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -214,6 +220,10 @@ async def _loop_streams(
                     pipe.write(_error(None, INVALID_REQUEST, problem).encode() + b"\n")
                     continue
                 if not line:
+                    with anyio.move_on_after(DRAIN):
+                        while unanswered:
+                            answered.clear()
+                            await answered.wait()
                     return
                 try:
                     message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
@@ -225,6 +235,8 @@ async def _loop_streams(
                         if reply:
                             pipe.write(reply.encode() + b"\n")
                         continue
+                if isinstance(message, types.JSONRPCRequest):
+                    unanswered.add(message.id)
                 await to_server.send(SessionMessage(message))
 
     written = anyio.Event()
@@ -232,7 +244,11 @@ async def _loop_streams(
     async def write() -> None:
         async with from_server:
             async for outgoing in from_server:
-                pipe.write(outgoing.message.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+                reply = outgoing.message
+                pipe.write(reply.model_dump_json(by_alias=True, exclude_unset=True).encode() + b"\n")
+                if isinstance(reply, types.JSONRPCResponse | types.JSONRPCError) and reply.id in unanswered:
+                    unanswered.discard(reply.id)
+                    answered.set()
                 await outlet.drained()
         written.set()
 

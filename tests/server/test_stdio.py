@@ -182,3 +182,32 @@ def test_a_line_over_the_limit_is_refused_and_the_next_is_served(monkeypatch: py
     assert [answer.get("id") for answer in answers] == [None, 2, 3]
     assert "longer than 1,024 bytes" in answers[0]["error"]["message"]
     assert answers[2]["result"] == {"echo": "ping"}
+
+
+def test_requests_piped_in_all_get_their_replies_after_the_input_ends(tmp_path: Path) -> None:
+    """`printf '...' | memory-mcp`: the input ends at once, and every request read is still answered (not cut off
+    with "Connection closed"), then the server stops."""
+    ask = [
+        {
+            "jsonrpc": "2.0",
+            "id": number,
+            "method": "tools/call",
+            "params": {"name": "add_memory", "arguments": {"user_id": "u", "text": f"piped fact {number}"}},
+        }
+        for number in range(1, 6)
+    ]
+    ask.append({"jsonrpc": "2.0", "id": 6, "method": "ping"})
+    result = subprocess.run(
+        [str(COMMAND)],
+        input=_requests(*ask),
+        capture_output=True,
+        env={"MEMORY_MCP_DB": str(tmp_path / "m.db")},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    replies = {answer["id"]: answer for answer in answers if "id" in answer}
+    assert sorted(replies) == [0, 1, 2, 3, 4, 5, 6]
+    assert all("result" in reply for reply in replies.values()), [r for r in replies.values() if "error" in r]
+    assert all(replies[number]["result"]["isError"] is False for number in range(1, 6))
