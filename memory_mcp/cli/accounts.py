@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import click
 
 from ..engine import MemoryEngine
 from ..passwords import MIN_LENGTH, hash_password
+from ..protocols import AccountStore
 from ..validation import ID_PATTERN
 from ._common import BadInput, data_options, emit, err, escape, json_option, out, with_engine
 
@@ -34,6 +36,19 @@ def _password(name: str) -> str:
     return password
 
 
+def _change(
+    given: Mapping[str, Any], change: Callable[[AccountStore], Awaitable[bool]], *, refused: str, done: str
+) -> None:
+    """Run one change of the accounts; `refused` is the error when it changed nothing, `done` the message after."""
+
+    async def work(engine: MemoryEngine) -> bool:
+        return await change(engine.store)
+
+    if not with_engine(given, work):
+        raise BadInput(refused)
+    err.print(done)
+
+
 @click.command("add")
 @click.argument("name")
 @data_options
@@ -42,13 +57,12 @@ def add_account(name: str, **given: Any) -> None:
 
     Once a database has an account, `memory-mcp --transport http` signs people in with OAuth."""
     hashed = hash_password(_password(_name(name)))
-
-    async def work(engine: MemoryEngine) -> bool:
-        return await engine.store.add_account(name, hashed)
-
-    if not with_engine(given, work):
-        raise BadInput(f"There is an account {name!r} already; `memory-mcp users passwd {name}` changes its password.")
-    err.print(f"Account {escape(name)} added: it can sign in to this database's HTTP server.")
+    _change(
+        given,
+        lambda store: store.add_account(name, hashed),
+        refused=f"There is an account {name!r} already; `memory-mcp users passwd {name}` changes its password.",
+        done=f"Account {escape(name)} added: it can sign in to this database's HTTP server.",
+    )
 
 
 @click.command("passwd")
@@ -57,13 +71,12 @@ def add_account(name: str, **given: Any) -> None:
 def change_password(name: str, **given: Any) -> None:
     """Change the password of the account NAME; its apps must sign in again."""
     hashed = hash_password(_password(name))
-
-    async def work(engine: MemoryEngine) -> bool:
-        return await engine.store.set_account_password(name, hashed)
-
-    if not with_engine(given, work):
-        raise BadInput(f"There is no account {name!r}; `memory-mcp users accounts` lists them.")
-    err.print(f"Password of {escape(name)} changed; every app it had allowed must sign in again.")
+    _change(
+        given,
+        lambda store: store.set_account_password(name, hashed),
+        refused=f"There is no account {name!r}; `memory-mcp users accounts` lists them.",
+        done=f"Password of {escape(name)} changed; every app it had allowed must sign in again.",
+    )
 
 
 @click.command("remove")
@@ -72,13 +85,12 @@ def change_password(name: str, **given: Any) -> None:
 def remove_account(name: str, **given: Any) -> None:
     """Remove the account NAME and end its sign-ins. Its memories stay (`memory-mcp delete --all --user NAME`
     deletes them)."""
-
-    async def work(engine: MemoryEngine) -> bool:
-        return await engine.store.remove_account(name)
-
-    if not with_engine(given, work):
-        raise BadInput(f"There is no account {name!r}; `memory-mcp users accounts` lists them.")
-    err.print(f"Account {escape(name)} removed; its memories were kept.")
+    _change(
+        given,
+        lambda store: store.remove_account(name),
+        refused=f"There is no account {name!r}; `memory-mcp users accounts` lists them.",
+        done=f"Account {escape(name)} removed; its memories were kept.",
+    )
 
 
 @click.command("accounts")
