@@ -160,12 +160,14 @@ def build_server(
     `tokens` keep working beside it; `loopback_clients` lets a client's metadata document live on this machine.
     """
     authority = None
-    verifier: StaticTokens | Authority | None = StaticTokens(tokens) if tokens else None
+    static = StaticTokens(tokens) if tokens else None
+    verifier: StaticTokens | Authority | None = static
     auth = None
     if oauth:
         issuer = origin(url)
         documents = ClientDocuments(allow_loopback=loopback_clients)
-        authority = verifier = Authority(engine.store, issuer=issuer, resource=url, static=tokens, documents=documents)
+        authority = Authority(engine.store, issuer=issuer, resource=url, static=static, documents=documents)
+        verifier = authority
         auth = AuthSettings(
             issuer_url=AnyHttpUrl(issuer),
             resource_server_url=AnyHttpUrl(url),

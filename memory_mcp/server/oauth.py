@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Final
 
 from mcp.server.auth.provider import (
@@ -27,6 +25,7 @@ from pydantic import AnyUrl
 
 from ..models import Grant
 from ..protocols import AccountStore
+from .auth import StaticTokens
 from .clients import ClientDocumentError, ClientDocuments, is_document_url, redirect_allowed
 
 logger = logging.getLogger(__name__)
@@ -73,14 +72,14 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
         *,
         issuer: str,
         resource: str,
-        static: Mapping[str, str] | None,
+        static: StaticTokens | None,
         documents: ClientDocuments | None = None,
     ) -> None:
         self.store = store
         self.documents = documents or ClientDocuments()
         self.issuer = issuer.rstrip("/")
         self.resource = resource
-        self._static = dict(static or {})
+        self._static = static
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -113,8 +112,6 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
                     f"Redirect URI {uri} is not allowed: use https, http on localhost/127.0.0.1, or an app's own "
                     "scheme.",
                 )
-        if client_info.client_id == WEB_CLIENT or is_document_url(client_info.client_id or ""):
-            raise RegistrationError("invalid_client_metadata", f"{WEB_CLIENT} is this server's own page.")
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "Register at least one redirect URI.")
         await self.store.save_oauth_client(client_info.client_id or "", client_info.model_dump_json())
@@ -234,12 +231,9 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
         )
 
     async def load_access_token(self, token: str) -> AccessToken | None:
-        user = None
-        for known, owner in self._static.items():  # the tokens file, compared in constant time
-            if hmac.compare_digest(known.encode(), token.encode()):
-                user = owner
-        if user is not None:
-            return AccessToken(token=token, client_id=user, scopes=[SCOPE], subject=user, resource=self.resource)
+        known = None if self._static is None else await self._static.verify_token(token)
+        if known is not None:  # the tokens file: bound to this server like every token it accepts
+            return known.model_copy(update={"resource": self.resource})
         grant = await self.store.grant(digest(token), ACCESS, time.time())
         if grant is None:
             return None
