@@ -15,7 +15,7 @@ import numpy as np
 from . import validation
 from .engine import MemoryEngine
 from .errors import InvalidInputError
-from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, now
+from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, new_id, now
 from .wire import history_json, link_json, memory_json
 
 FORMAT: Final = "memory-mcp"
@@ -253,7 +253,7 @@ def _plain_record(obj: Any, engine: MemoryEngine, user_id: str | None, stamp: st
         raise InvalidInputError('expected a JSON object such as {"text": "Likes tea"}')
     if user_id is None and obj.get("user_id") is None:
         raise InvalidInputError("no user: give --user, or a user_id on the line")
-    return _record({"created_at": stamp, **obj, "id": str(uuid.uuid4())}, engine, user_id, str, False)
+    return _record({"created_at": stamp, **obj, "id": new_id()}, engine, user_id, str, False)
 
 
 def _numbered(lines: Iterable[str], advance: Advance | None) -> Iterator[tuple[int, Any]]:

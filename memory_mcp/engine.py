@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
@@ -37,6 +36,7 @@ from .models import (
     UserSummary,
     Validity,
     Vector,
+    new_id,
     now,
 )
 from .paging import decode_cursor, encode_cursor
@@ -316,7 +316,7 @@ class MemoryEngine:
             for row, position in enumerate(fresh):
                 text, fields, names, valid_from = items[position]
                 memory = Memory(
-                    MemoryId(str(uuid.uuid4())), text, scope, fields, stamp, stamp, valid_from, None, None, names
+                    new_id(), text, scope, fields, stamp, stamp, valid_from, None, None, names
                 )
                 new[digests[position]] = (memory, vectors[row])
             # The store's unique key on scope + content hash decides what is a duplicate, even across processes.
@@ -396,7 +396,7 @@ class MemoryEngine:
                     "fact must start when or after the old one did."
                 )
             new = Memory(
-                MemoryId(str(uuid.uuid4())),
+                new_id(),
                 draft[0],
                 old.scope,
                 draft[1] if metadata is not None else old.metadata,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +29,16 @@ LINK_TYPES: Final = ("relates_to", "supersedes", "contradicts", "part_of")
 """The link types the tools suggest; any other short label is allowed too."""
 Cursor = tuple[str, str]
 """A position in a newest-first listing: (created_at, id) of the last memory seen."""
+
+
+def new_id() -> MemoryId:
+    """A fresh memory id: a UUID of version 7 (RFC 9562), its first 48 bits the time in milliseconds and the
+    rest random, so ids made one after another sort together and the database's indexes on them grow at one
+    end (a random UUID lands anywhere: each insert touches another page of every index keyed by it)."""
+    stamp = time.time_ns() // 1_000_000
+    random = int.from_bytes(os.urandom(10), "big")
+    value = stamp << 80 | 0x7 << 76 | (random >> 62 & 0xFFF) << 64 | 0b10 << 62 | random & ((1 << 62) - 1)
+    return MemoryId(str(uuid.UUID(int=value)))
 
 
 def now() -> str:

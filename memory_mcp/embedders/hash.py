@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Sequence
-from functools import lru_cache
+from itertools import chain
 from typing import Final
 
 import anyio.to_thread
@@ -26,24 +25,29 @@ MIN_DIM: Final = 16
 MAX_DIM: Final = 65_536
 NGRAMS: Final = (3, 4, 5)
 _THREAD_BATCH: Final = 256  # batches larger than this are embedded off the event loop
-_CHUNK: Final = 256  # texts embedded together: large enough to amortise numpy, small enough to stay in cache
+_CHUNK: Final = 256  # texts embedded together (at most 256: a row number has 8 bits), to amortise numpy
+_CACHED: Final = 1 << 17  # words whose n-grams are remembered (then the memory starts over)
+_ROW_SHIFT: Final = np.uint64(56)  # a chunk's row number sits in the top 8 bits of each packed n-gram
+_KEY_BITS: Final = 39  # bits of digest that tell n-grams apart (a collision inside one text: ~1 in 10^7)
+_BUCKET_SHIFT: Final = np.uint64(1)
+_BUCKET_MASK: Final = np.uint64(MAX_DIM - 1)
 
 
-@lru_cache(maxsize=1 << 16)
-def _word_features(word: str, dim: int) -> tuple[Keys, Ints, Floats]:
-    """Keys, buckets and signs of a word's character n-grams; SHA-256, so every process and platform agrees.
+def _word_features(word: str, dim: int) -> Keys:
+    """A word's character n-grams, each packed in 64 bits: key (39 bits) | bucket (16) | sign (1).
 
-    The key (64 more bits of the digest) tells n-grams apart when counting repeats across words.
+    SHA-256, so every process and platform agrees; the key (more bits of the digest) tells n-grams apart
+    when counting repeats within a text, and packing all three lets one sort of plain integers count them.
     """
     marked = f"<{word}>"  # the markers let prefixes and suffixes count as such
-    keys, buckets, signs = [], [], []
+    packed = []
     for n in NGRAMS:
         for i in range(len(marked) - n + 1):
             digest = hashlib.sha256(marked[i : i + n].encode("utf-8", "surrogatepass")).digest()
-            buckets.append(int.from_bytes(digest[:8], "little") % dim)
-            signs.append(1.0 if digest[8] & 1 else -1.0)
-            keys.append(int.from_bytes(digest[9:17], "little"))
-    return np.array(keys, dtype=np.uint64), np.array(buckets, dtype=np.int64), np.array(signs, dtype=np.float64)
+            bucket = int.from_bytes(digest[:8], "little") % dim
+            key = int.from_bytes(digest[9:17], "little") & ((1 << _KEY_BITS) - 1)
+            packed.append(key << 17 | bucket << 1 | (digest[8] & 1))
+    return np.array(packed, dtype=np.uint64)
 
 
 class HashEmbedder:
@@ -58,6 +62,7 @@ class HashEmbedder:
         if not MIN_DIM <= dim <= MAX_DIM:
             raise ConfigError(f"Embedding dimension must be between {MIN_DIM} and {MAX_DIM}, got {dim}.")
         self._dim = dim
+        self._known: dict[str, Keys] = {}  # each word's packed n-grams: SHA-256 runs once per distinct word
 
     @property
     def id(self) -> str:
@@ -81,30 +86,35 @@ class HashEmbedder:
         return self._embed_chunk(texts)
 
     def _embed_chunk(self, texts: Sequence[str]) -> Matrix:
-        features = []
-        word_rows, word_counts = [], []
-        for row, text in enumerate(texts):
-            for word, count in Counter(words(text)).items():
-                features.append(_word_features(word, self._dim))
-                word_rows.append(row)
-                word_counts.append(count)
+        # Every occurrence of every word, repeats included: a word said twice counts its n-grams twice.
+        per_text = [words(text) for text in texts]
+        every = list(chain.from_iterable(per_text))
+        known = self._known
+        features: list[Keys] = []
+        for word in every:
+            found = known.get(word)
+            if found is None:
+                if len(known) >= _CACHED:
+                    known.clear()
+                found = known[word] = _word_features(word, self._dim)
+            features.append(found)
+        rows = np.repeat(np.arange(len(texts), dtype=np.uint64), [len(found) for found in per_text])
         matrix = np.zeros((len(texts), self._dim), dtype=np.float32)
         if not features:
             return matrix
-        keys = [feature[0] for feature in features]
-        buckets = [feature[1] for feature in features]
-        signs = [feature[2] for feature in features]
-        lengths = [len(feature[0]) for feature in features]
-        row_of = np.repeat(np.array(word_rows, dtype=np.uint64), lengths)
-        repeats = np.repeat(np.array(word_counts, dtype=np.float64), lengths)
-        # One key per (text, n-gram): a repeat of an n-gram within a text adds to its count, then it weighs
-        # 1 + ln(count). Mixing the row in by multiplication keeps keys of different texts apart.
-        with np.errstate(over="ignore"):
-            combined = np.concatenate(keys) ^ (row_of * np.uint64(0x9E3779B97F4A7C15))
-        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        counts = np.bincount(inverse, weights=repeats)
-        weights = np.concatenate(signs)[first] * (1.0 + np.log(counts))
-        cells = row_of[first].astype(np.int64) * self._dim + np.concatenate(buckets)[first]
+        lengths = np.fromiter(map(len, features), dtype=np.int64, count=len(features))
+        # One integer per (text, n-gram occurrence): the row in the top bits keeps texts apart, so after one
+        # sort the runs of equal integers are the repeats of an n-gram within a text; it weighs 1 + ln(count).
+        packed = np.concatenate(features)
+        packed |= np.repeat(rows << _ROW_SHIFT, lengths)
+        packed.sort()
+        starts = np.flatnonzero(np.concatenate(([True], packed[1:] != packed[:-1])))
+        counts = np.diff(np.append(starts, len(packed)))
+        distinct = packed[starts]
+        signs = np.where(distinct & np.uint64(1), 1.0, -1.0)
+        buckets = ((distinct >> _BUCKET_SHIFT) & _BUCKET_MASK).astype(np.int64)
+        cells = (distinct >> _ROW_SHIFT).astype(np.int64) * self._dim + buckets
+        weights = signs * (1.0 + np.log(counts))
         matrix += np.bincount(cells, weights=weights, minlength=matrix.size).reshape(matrix.shape).astype(np.float32)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         np.divide(matrix, norms, out=matrix, where=norms > 0)

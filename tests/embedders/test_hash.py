@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 
@@ -46,6 +47,16 @@ def test_known_vector_is_stable_across_releases() -> None:
     nonzero = {int(i): round(float(vector[i]), 4) for i in np.flatnonzero(vector)}
     assert len(nonzero) == 22
     assert {i: nonzero[i] for i in (1, 7, 17, 60)} == {1: -0.2348, 7: 0.3735, 17: -0.0961, 60: 0.2348}
+
+
+def test_ngrams_shared_by_several_words_are_counted_as_in_hash_v2() -> None:
+    """N-grams repeated across the words of a text weigh 1 + ln(count), as hash-v2 always did (pinned with the
+    release before the packed-integer counting: every bucket of this text, rounded)."""
+    text = "Thinking thinkers think things through; then they thank them, thinking again."
+    vector = HashEmbedder(256).embed_one(text)
+    nonzero = [(int(i), round(float(vector[i]), 4)) for i in np.flatnonzero(vector)]
+    assert len(nonzero) == 47
+    assert hashlib.sha256(repr(nonzero).encode()).hexdigest()[:16] == "9e41e7f2f8c5394e"
 
 
 def test_query_word_finds_the_sentence_that_contains_it() -> None:

@@ -87,7 +87,13 @@ async def test_a_sqlite_file_of_schema_3_opens_with_everything_kept_and_can_supe
         assert [row[0] for row in after[len(before) :]] == list(range(8, 8 + len(after) - len(before)))
 
 
-@pytest.mark.parametrize("released", [1, 2, 3, 4])
+_TOASTED = (
+    f"SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = '{SCHEMA}.memories'::regclass"
+)
+"""Bytes in the TOAST table of the memories (vectors, terms or texts stored out of their rows)."""
+
+
+@pytest.mark.parametrize("released", [1, 2, 3, 4, 5, 6])
 async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     postgres_url: str, released: int
 ) -> None:
@@ -112,8 +118,10 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
                 analyzer.terms(fact),
                 T0,
             )
+        toasted = await connection.fetchval(_TOASTED)
     finally:
         await connection.close()
+    assert toasted > 0  # before schema 7 a vector of this size went to the TOAST table
     async with open_engine(postgres_url) as engine:
         sam = engine.scope("sam")
         assert [hit.memory.id for hit in await engine.search("oolong tea", sam, limit=1)] == ["m1"]
@@ -132,7 +140,9 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     connection = await asyncpg.connect(postgres_url)
     try:
         version = await connection.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = 'schema_version'")
-        assert version == str(PG_VERSION) == "6"
+        assert version == str(PG_VERSION) == "7"
+        # Schema 7 keeps vectors in their rows (an exact search reads them all): the rows of before were rewritten.
+        assert await connection.fetchval(_TOASTED) == 0
         stats = await connection.fetch(f"SELECT project, memories FROM {SCHEMA}.scope_stats ORDER BY project")
         assert [(row["project"], row["memories"]) for row in stats] == [("", 3), ("alpha", 1)]  # with the superseded
     finally:

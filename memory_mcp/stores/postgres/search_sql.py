@@ -68,8 +68,9 @@ def _statement(where: str, exact: bool, k: int, terms: int, min_similarity: floa
     ),
     matches AS MATERIALIZED (
         SELECT m.id, m.hit, cardinality(m.terms)::float8 AS length, {_cosine("m.embedding")} AS similarity,
-               {narrowing} AS passes, tf.*
-        FROM (SELECT *, {hit} AS hit FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
+               m.passes, tf.*
+        FROM (SELECT id, terms, embedding, {hit} AS hit, {narrowing} AS passes
+              FROM {SCHEMA}.memories {rows} OFFSET 0) AS m
         CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
     ),
     weights AS MATERIALIZED (
