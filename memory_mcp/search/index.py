@@ -40,11 +40,10 @@ class _Postings:
         self.n = 0
 
     @classmethod
-    def over(cls, rows: Rows, tf: Floats) -> _Postings:
-        """Postings that are exactly these (writable) arrays, e.g. views into a snapshot's buffer: they are
-        changed in place, and an append past their end moves them to arrays of their own."""
+    def of(cls, rows: Rows, tf: Floats) -> _Postings:
+        """Postings holding a copy of these arrays (e.g. a snapshot's, which stay as they were read)."""
         postings = cls.__new__(cls)
-        postings.rows, postings.tf, postings.n = rows, tf, len(rows)
+        postings.rows, postings.tf, postings.n = rows.copy(), tf.copy(), len(rows)
         return postings
 
     def append(self, row: int, tf: int) -> None:
@@ -91,11 +90,14 @@ class _Partition:
         self.closed: Flags = np.zeros(_MIN_CAPACITY, dtype=np.bool_)  # superseded rows, left out by default
         self.closed_count = 0
         self.ids: list[MemoryId] = []
-        # Distinct terms of each row, to undo its postings; a row restored from a snapshot holds its number in
-        # `frozen` instead, resolved the first time it is needed.
+        # Distinct terms of each row, to undo its postings; a row restored from a snapshot holds its row number in
+        # the snapshot instead, resolved the first time it is needed (from `frozen_postings`, see `row_terms`).
         self.terms: list[tuple[str, ...] | int] = []
-        self.frozen: tuple[list[str], Offsets, Ints] | None = None
-        """A snapshot's rows' terms: the vocabulary, and per row offsets into term numbers."""
+        self.vocabulary: list[str] = []
+        """A snapshot's terms, numbered as in `frozen_postings`."""
+        self.frozen_rows = 0
+        """How many rows the snapshot held."""
+        self._by_row: tuple[Offsets, Ints] | None = None
         self.rows: dict[MemoryId, int] = {}
         # A term's postings; a term restored from a snapshot holds its number in `frozen_postings` instead, until
         # a change to it makes it a `_Postings` of its own (reads take either: `posting_arrays`).
@@ -134,7 +136,7 @@ class _Partition:
             assert self.frozen_postings is not None
             offsets, rows, tf = self.frozen_postings
             start, end = int(offsets[found]), int(offsets[found + 1])
-            found = self.postings[term] = _Postings.over(rows[start:end], tf[start:end])
+            found = self.postings[term] = _Postings.of(rows[start:end], tf[start:end])
         return found
 
     def posting_arrays(self, term: str) -> tuple[Rows, Floats] | None:
@@ -153,11 +155,22 @@ class _Partition:
         """The distinct terms of a row."""
         terms = self.terms[row]
         if isinstance(terms, int):
-            assert self.frozen is not None
-            vocabulary, offsets, numbers = self.frozen
-            terms = tuple(vocabulary[number] for number in numbers[offsets[terms] : offsets[terms + 1]].tolist())
+            if self._by_row is None:
+                self._by_row = self._invert()
+            offsets, numbers = self._by_row
+            terms = tuple(self.vocabulary[number] for number in numbers[offsets[terms] : offsets[terms + 1]].tolist())
             self.terms[row] = terms
         return terms
+
+    def _invert(self) -> tuple[Offsets, Ints]:
+        """A snapshot's postings by row: each row's offsets into term numbers (made on the first change to a row
+        restored from a snapshot, not at start-up: many starts never change one)."""
+        assert self.frozen_postings is not None
+        offsets, rows, _ = self.frozen_postings
+        by_row = np.argsort(rows, kind="stable")
+        numbers = np.repeat(np.arange(len(offsets) - 1, dtype=np.int32), np.diff(offsets))[by_row]
+        row_offsets = np.searchsorted(rows[by_row], np.arange(self.frozen_rows + 1)).astype(np.int64)
+        return row_offsets, numbers
 
     def _unindex_terms(self, row: int) -> None:
         for term in self.row_terms(row):

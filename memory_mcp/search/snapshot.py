@@ -6,7 +6,7 @@ import json
 import struct
 import sys
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -77,17 +77,17 @@ def load(data: bytes, dim: int) -> tuple[str, PartitionKey, _Partition]:
     header: dict[str, Any] = json.loads(data[_HEADER.size : _HEADER.size + size])
     if header.get("format") != FORMAT:
         raise ValueError(f"index snapshot format {header.get('format')!r}, expected {FORMAT}")
-    buffer = bytearray(data)  # one writable copy: the postings are views into it, changed in place later
+    buffer = memoryview(data)  # read in place: a posting about to change is copied first (`_Partition.thawed`)
     parts: list[memoryview] = []
     position = _HEADER.size + size
     for length in header["sizes"]:
-        parts.append(memoryview(buffer)[position : position + length])
+        parts.append(buffer[position : position + length])
         position += length
     id_lengths, id_bytes, lengths, closed, term_lengths, term_bytes, offsets_raw, rows_raw, tf_raw = parts
     n = int(header["n"])
     partition = _Partition(dim)
     partition._resize(max(n, partition.matrix.shape[0]))
-    ids = [MemoryId(value) for value in _unstrings(bytes(id_bytes), np.frombuffer(id_lengths, dtype=np.int32))]
+    ids = cast(list[MemoryId], _unstrings(bytes(id_bytes), np.frombuffer(id_lengths, dtype=np.int32)))
     partition.ids = ids
     partition.rows = dict(zip(ids, range(n), strict=True))
     partition.lengths[:n] = np.frombuffer(lengths, dtype=np.float32)
@@ -103,11 +103,7 @@ def load(data: bytes, dim: int) -> tuple[str, PartitionKey, _Partition]:
     tf: Floats = np.frombuffer(tf_raw, dtype=np.float32)
     partition.postings = dict(zip(vocabulary, range(len(vocabulary)), strict=True))  # each made on its first change
     partition.frozen_postings = (offsets, rows, tf)
-    # Each row's distinct terms, by row number, resolved only when the row changes (`_Partition.row_terms`).
-    by_row = np.argsort(rows, kind="stable")
-    numbers = np.repeat(np.arange(len(vocabulary), dtype=np.int32), np.diff(offsets))[by_row]
-    row_offsets = np.searchsorted(rows[by_row], np.arange(n + 1)).astype(np.int64)
-    partition.frozen = (vocabulary, row_offsets, numbers)
+    partition.vocabulary, partition.frozen_rows = vocabulary, n  # a row's terms are found when it first changes
     partition.terms = list(range(n))
     key = tuple(header["key"])
     return str(header["user_id"]), (str(key[0]), str(key[1]), str(key[2])), partition
