@@ -652,6 +652,110 @@ async def bench_mem0(sizes: Sequence[int], folder: Path, repeats: int, python: s
     return rows
 
 
+Goal = tuple[str, str, str, bool]
+"""One goal of issue 17: what, the figure measured, its bound, and whether it was met."""
+
+
+def goal_table(rows: Sequence[Goal]) -> str:
+    """The goals as a table: each figure of this run beside its bound."""
+    lines = [
+        "",
+        "Goals (issue 17), measured in this run:",
+        "",
+        "| goal | measured | bound | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {goal} | {measured} | {bound} | {'yes' if met else '**no**'} |" for goal, measured, bound, met in rows
+    ]
+    return "\n".join(lines)
+
+
+def goals(results: dict[str, Any]) -> list[Goal]:
+    """Issue 17's goals among `results`."""
+    rows: list[Goal] = []
+    for cold in results["cold_start"]:
+        bound = 1.5 if cold["n"] < 1_000_000 else 2.0
+        rows.append(
+            (
+                f"cold start at {cold['n']:,}: first search / reading the vector BLOBs",
+                f"{cold['ratio']:.1f}x",
+                f"<= {bound}x",
+                cold["ratio"] <= bound,
+            )
+        )
+        memory = cold["rss_delta_mb"] / cold["raw_vector_mb"]
+        rows.append(
+            (f"resident memory at {cold['n']:,} / raw float32 vectors", f"{memory:.2f}x", "<= 1.6x", memory <= 1.6)
+        )
+    if "mcp" in results:
+        m = results["mcp"]
+        ping = m["raw_ping"]["median_ms"]
+        rows.append(
+            (
+                "stdio ping (bare pipe client) / a line-echo process",
+                f"{m['ping_vs_echo']:.1f}x",
+                "<= 3x",
+                m["ping_vs_echo"] <= 3,
+            )
+        )
+        for tool, bound in (("add_memory", 0.8), ("search_memory", 1.0)):
+            extra = m[f"raw_{tool}"]["median_ms"] - ping
+            rows.append(
+                (
+                    f"{tool} p50 at {m['n']:,} over stdio, beyond ping",
+                    f"+{extra:.2f} ms",
+                    f"+{bound} ms",
+                    extra <= bound,
+                )
+            )
+        rate = m["raw_add_memories_per_s"]
+        rows.append(("add_memories over stdio, 500 a call", f"{rate:,.0f}/s", ">= 12,000/s", rate >= 12_000))
+    rate = results["writes"]["batch_add_per_s"]
+    rows.append(("add_many in process, batches of 1,000", f"{rate:,.0f}/s", ">= 20,000/s", rate >= 20_000))
+    for peer in results.get("peers", []):
+        if peer["n"] == 10_000:
+            rows.append(
+                (
+                    "search time / the reference server's at 10,000",
+                    f"{peer['search_time_ratio']:.2f}",
+                    "<= 0.05",
+                    peer["search_time_ratio"] <= 0.05,
+                )
+            )
+            rows.append(
+                (
+                    "one-at-a-time add time / the reference server's at 10,000",
+                    f"{peer['add_time_ratio']:.2f}",
+                    "<= 0.2",
+                    peer["add_time_ratio"] <= 0.2,
+                )
+            )
+    for peer in results.get("mem0", []):
+        if peer["n"] == 10_000:
+            rows.append(
+                (
+                    "search time / mem0's at 10,000",
+                    f"{peer['search_time_ratio']:.3f}",
+                    "<= 0.05",
+                    peer["search_time_ratio"] <= 0.05,
+                )
+            )
+            rows.append(
+                (
+                    "one-at-a-time add time / mem0's at 10,000",
+                    f"{peer['add_time_ratio']:.2f}",
+                    "<= 0.2",
+                    peer["add_time_ratio"] <= 0.2,
+                )
+            )
+    if "postgres" in results:
+        import postgres
+
+        rows += postgres.goals(results["postgres"])
+    return rows
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [f"memory-bandwidth: {results['bandwidth_gbs']:.1f} GB/s (256 MB array copy)", ""]
     lines += [
@@ -755,6 +859,21 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+async def bench_postgres(args: argparse.Namespace, folder: Path, repeats: int) -> dict[str, Any]:
+    """The PostgreSQL goals: search at 1k, 10k and 100k memories in one scope (broad and narrow queries, exact and
+    HNSW, beside the default backend), and one user's search among many users (benchmarks/postgres.py)."""
+    import postgres
+
+    sizes = [n for n in postgres.BOUNDS if n <= args.max_n]
+    results: dict[str, Any] = {"cpu_count": os.cpu_count(), "sizes": []}
+    with postgres.postgres(args.database_url) as url:
+        for n in sizes:
+            results["sizes"].append(await postgres.bench_size(n, url, folder, repeats, "2GB", False, 1.0))
+        if args.users:
+            results["many_users"] = await postgres.many_users(url, args.users, 100, repeats)
+    return results
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = [n for n in (1_000, 10_000, 100_000, 1_000_000) if n <= args.max_n]
     repeats = 20 if args.quick else 50
@@ -773,6 +892,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["commands"] = await bench_commands(min(args.max_n, 10_000), folder, 5 if args.quick else 15)
         if not args.no_peers:
             results["peers"] = await bench_peers([n for n in (1_000, 10_000) if n <= args.max_n], folder, repeats)
+        if args.postgres:
+            results["postgres"] = await bench_postgres(args, folder, repeats)
         if args.mem0_python:
             peer_sizes = [n for n in (1_000, 10_000) if n <= args.max_n]
             results["mem0"] = await bench_mem0(peer_sizes, folder, repeats, args.mem0_python)
@@ -793,9 +914,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-peers", action="store_true", help="skip the official reference server (also skipped without npx)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also measure the PostgreSQL backend's goals (a throw-away embedded PostgreSQL from the test extra, "
+        "or --database-url); see benchmarks/postgres.py",
+    )
+    parser.add_argument(
+        "--database-url", help="with --postgres: an existing PostgreSQL (its memory_mcp schema is dropped)"
+    )
+    parser.add_argument("--users", type=int, default=10_000, help="with --postgres: users of the many-users run")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args))
     print(report(results))
+    print(goal_table(goals(results)))
+    if "postgres" in results:
+        import postgres
+
+        print()
+        print(postgres.report(results["postgres"]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from performance import SEED, RawPipe, fill, queries, sentences, summary, timed, vocabulary
+from performance import SEED, RawPipe, fill, goal_table, queries, sentences, summary, timed, vocabulary
 
 from memory_mcp import MemoryEngine, Scope, open_engine
 from memory_mcp.stores.postgres import search_sql
@@ -258,6 +258,92 @@ async def two_servers(url: str, writes: int = 200) -> dict[str, Any]:
     return {"writes": writes, "seen_at_once": seen, "add_then_search": summary(rounds)}
 
 
+async def many_users(url: str, users: int, per_user: int, repeats: int) -> dict[str, Any]:
+    """Many users on one database: `users` x `per_user` memories, then searches of one user at a time (random users,
+    a query made from that user's own memories). The HNSW index is left out while filling and not built: a scope
+    this small is searched exactly, by a scan of its own rows."""
+    await reset(url)
+    texts = sentences(per_user * 10, seed=SEED + 11)
+    rng = random.Random(SEED + 12)
+    async with open_engine(url, pool=(2, 10)) as engine:
+        pool = engine.store.db.pool  # type: ignore[attr-defined]
+        await pool.execute(f"DROP INDEX IF EXISTS {SCHEMA}.memories_embedding")
+        started = time.perf_counter()
+        for user in range(users):
+            chosen = rng.sample(texts, per_user)
+            await engine.add_many([(f"{text} u{user}", None) for text in chosen], Scope(f"user-{user}"))
+        fill_seconds = time.perf_counter() - started
+        await pool.execute(f"ANALYZE {SCHEMA}.memories")
+        asks = [
+            (Scope(f"user-{rng.randrange(users)}"), " ".join(rng.choice(texts).split()[:3])) for _ in range(repeats)
+        ]
+        position = iter(range(10**9))
+
+        async def search() -> None:
+            scope, ask = asks[next(position) % len(asks)]
+            await engine.search(ask, scope, limit=10)
+
+        latency = summary(await timed(search, repeats))
+    return {"users": users, "per_user": per_user, "fill_per_s": users * per_user / fill_seconds, "search": latency}
+
+
+BOUNDS = {1_000: 5.0, 10_000: 15.0, 100_000: 50.0}
+"""Issue 17's search bounds (p50 ms) by memories in the scope, broad and narrow queries alike."""
+MANY_USERS_BOUND = 5.0
+RECALL_BOUND = 0.95
+
+
+def served(row: dict[str, Any], figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures of the way the server searches a scope of this size: exact up to EXACT_MAX, HNSW above."""
+    chosen: dict[str, Any] = figures["exact"] if row["n"] <= search_sql.EXACT_MAX else figures["hnsw"]
+    return chosen
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(goal, measured, bound, met) for each PostgreSQL goal the results hold."""
+    rows = []
+    for row in results["sizes"]:
+        bound = BOUNDS.get(row["n"])
+        if bound is None:
+            continue
+        mode = "exact" if row["n"] <= search_sql.EXACT_MAX else "HNSW"
+        broad = served(row, row["postgres"])["median_ms"]
+        rows.append(
+            (
+                f"PostgreSQL search p50 at {row['n']:,}, broad ({mode})",
+                f"{broad:.2f} ms",
+                f"<= {bound:g} ms",
+                broad <= bound,
+            )
+        )
+        if "narrow" in row:
+            narrow = served(row, row["narrow"])["median_ms"]
+            rows.append(
+                (
+                    f"PostgreSQL search p50 at {row['n']:,}, narrow ({mode})",
+                    f"{narrow:.2f} ms",
+                    f"<= {bound:g} ms",
+                    narrow <= bound,
+                )
+            )
+        if mode == "HNSW":
+            recall = row["postgres"]["search_recall_at_10"]
+            rows.append(
+                (
+                    f"PostgreSQL recall@10 at {row['n']:,} (HNSW vs exact)",
+                    f"{recall:.3f}",
+                    f">= {RECALL_BOUND}",
+                    recall >= RECALL_BOUND,
+                )
+            )
+    if "many_users" in results:
+        m = results["many_users"]
+        p50 = m["search"]["median_ms"]
+        what = f"PostgreSQL, {m['users'] * m['per_user']:,} memories over {m['users']:,} users: one user's search p50"
+        rows.append((what, f"{p50:.2f} ms", f"<= {MANY_USERS_BOUND:g} ms", p50 <= MANY_USERS_BOUND))
+    return rows
+
+
 def _compared(f: dict[str, Any]) -> str:
     """Table cells: default, PG exact and PG HNSW medians (p95), then HNSW's recall."""
     cells = [f"{f[path]['median_ms']:.2f} ms ({f[path]['p95_ms']:.2f})" for path in ("default", "exact", "hnsw")]
@@ -301,6 +387,14 @@ def report(results: dict[str, Any]) -> str:
         for row in filtered:
             for label, figures in row["filtered"].items():
                 lines.append(f"| {row['n']:,} | {label} | {_compared(figures)}")
+    if "many_users" in results:
+        m = results["many_users"]
+        lines += [
+            "",
+            f"many users: {m['users'] * m['per_user']:,} memories over {m['users']:,} users (filled at "
+            f"{m['fill_per_s']:,.0f}/s); one user's search {m['search']['median_ms']:.2f} ms median "
+            f"({m['search']['p95_ms']:.2f} p95)",
+        ]
     if "two_servers" in results:
         t = results["two_servers"]
         lines += [
@@ -320,6 +414,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["sizes"].append(
                 await bench_size(n, url, Path(temporary), args.repeats, args.build_memory, not args.no_filters)
             )
+        if args.users:
+            results["many_users"] = await many_users(url, args.users, args.per_user, args.repeats)
         if not args.no_servers:
             results["two_servers"] = await two_servers(url)
     return results
@@ -335,10 +431,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--build-memory", default="2GB", help="maintenance_work_mem for the HNSW build (default 2GB)")
     parser.add_argument("--no-filters", action="store_true", help="skip the filtered searches")
     parser.add_argument("--no-servers", action="store_true", help="skip the two-server run")
+    parser.add_argument("--users", type=int, default=10_000, help="users of the many-users run (0: skip it)")
+    parser.add_argument("--per-user", type=int, default=100, help="memories of each user in the many-users run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     results = asyncio.run(run(args))
     print(report(results))
+    print(goal_table(goals(results)))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -5,14 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .helpers import load_benchmark
 
 
-def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path) -> None:
+def test_the_benchmark_runs_and_reports_every_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     module = load_benchmark("performance")
     out = tmp_path / "perf.json"
     assert module.main(["--max-n", "1000", "--quick", "--no-peers", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
     results = json.loads(out.read_text())
+    # Every goal of this run is printed beside its bound, met or not.
+    goals = module.goals(results)
+    assert {goal[0] for goal in goals} >= {
+        "add_many in process, batches of 1,000",
+        "add_memories over stdio, 500 a call",
+        "stdio ping (bare pipe client) / a line-echo process",
+    }
+    assert all(f"| {goal} | {measured} | {bound} |" in printed for goal, measured, bound, _ in goals)
     assert [row["n"] for row in results["search"]] == [1000]
     assert results["writes"]["single_add_per_s"] > 0
     assert results["mcp"]["search_memory"]["median_ms"] > 0

@@ -181,8 +181,15 @@ def test_sqlite_only_commands_say_so_for_postgresql(tmp_path: Path, postgres_url
 async def test_the_postgres_benchmark_runs_and_reports(tmp_path: Path, postgres_url: str) -> None:
     bench = load_benchmark("postgres")
     row = await bench.bench_size(300, postgres_url, tmp_path, 5, "64MB", True, busy_seconds=0.2)
+    crowd = await bench.many_users(postgres_url, 20, 10, 5)
     servers = await bench.two_servers(postgres_url, writes=6)
-    table = bench.report({"cpu_count": 2, "sizes": [row], "two_servers": servers})
+    results = {"cpu_count": 2, "sizes": [row], "many_users": crowd, "two_servers": servers}
+    table = bench.report(results)
+    assert crowd["search"]["median_ms"] > 0
+    assert "200 memories over 20 users" in table
+    goals = bench.goals(results)  # 300 memories has no bound of its own: only the many-users goal
+    assert [goal[0] for goal in goals] == ["PostgreSQL, 200 memories over 20 users: one user's search p50"]
+    assert "| PostgreSQL, 200 memories over 20 users" in load_benchmark("performance").goal_table(goals)
     assert "| 300 |" in table
     assert servers["seen_at_once"] == 6  # no cache anywhere: the other server sees each write at once
     assert 0.9 <= row["postgres"]["search_recall_at_10"] <= 1.0

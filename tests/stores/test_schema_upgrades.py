@@ -87,9 +87,7 @@ async def test_a_sqlite_file_of_schema_3_opens_with_everything_kept_and_can_supe
         assert [row[0] for row in after[len(before) :]] == list(range(8, 8 + len(after) - len(before)))
 
 
-_TOASTED = (
-    f"SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = '{SCHEMA}.memories'::regclass"
-)
+_TOASTED = f"SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = '{SCHEMA}.memories'::regclass"
 """Bytes in the TOAST table of the memories (vectors, terms or texts stored out of their rows)."""
 
 

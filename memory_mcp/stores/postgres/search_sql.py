@@ -104,7 +104,8 @@ async def search(
     where: Filter | None,
     validity: Validity = CURRENT,
 ) -> list[IndexHit]:
-    """The `k` best of `scope` by the fused score, on connection `db` inside a transaction (for SET LOCAL).
+    """The `k` best of `scope` by the fused score, on connection `db` (outside a transaction: the exact scan is one
+    statement; the HNSW search opens one of its own for its SET LOCAL settings).
 
     Scopes up to EXACT_MAX memories are scanned exactly, larger ones go through HNSW; when HNSW under a
     selective filter finds fewer than `k`, the search is repeated exactly.
@@ -121,14 +122,18 @@ async def search(
     valid, at = _rows.validity_where(validity, _mark, len(params) + 5 + len(extra))
     narrowing = f"({narrowing}) AND {valid}"
     arguments = (query, distinct, float(vector_weight), *params, threshold, *extra, *at)
-    exact_scan = size <= EXACT_MAX
-    if not exact_scan:
-        await db.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, k)}")
-        await db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    rows = await db.fetch(_statement(own_sql, exact_scan, int(k), len(distinct), min_similarity, narrowing), *arguments)
-    narrowed = where is not None or validity.as_of is not None
-    if not exact_scan and narrowed and len(rows) < k:  # HNSW gave up before the filter passed k
-        rows = await db.fetch(_statement(own_sql, True, int(k), len(distinct), min_similarity, narrowing), *arguments)
+    exact = _statement(own_sql, True, int(k), len(distinct), min_similarity, narrowing)
+    if size <= EXACT_MAX:
+        rows = await db.fetch(exact, *arguments)
+    else:
+        async with db.transaction():
+            await db.execute(
+                f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(k))}; SET LOCAL hnsw.iterative_scan = relaxed_order"
+            )
+            statement = _statement(own_sql, False, int(k), len(distinct), min_similarity, narrowing)
+            rows = await db.fetch(statement, *arguments)
+        if (where is not None or validity.as_of is not None) and len(rows) < k:  # HNSW gave up before the filter
+            rows = await db.fetch(exact, *arguments)
     return [
         IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
         for row in rows

@@ -505,7 +505,7 @@ class PostgresStore(PostgresAccounts):
         the same statement without changing the scores (BM25 statistics stay those of the whole scope);
         when HNSW under a selective filter finds fewer than `k`, the search is repeated exactly.
         """
-        return await self.db.write(
+        return await self.db.read(
             lambda db: search(
                 db,
                 vector,
