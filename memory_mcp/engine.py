@@ -208,20 +208,25 @@ class MemoryEngine:
         clean = draft[0]
         vectors = await self.embedder.embed_documents([clean])  # once: compared with the others, then stored
         seen_from = scope if scope.project is not None else replace(scope, project=current_project)
-        similar = await self._similar(clean, vectors[0], seen_from)
-        duplicates = [found for found in similar if found.kind == "duplicate"]
-        if if_similar == "skip" and duplicates:
-            return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
-        [(memory, created)] = await self._store_new(scope, [draft], vectors=vectors)
+        if if_similar == "skip":  # the comparison decides whether to store
+            similar = await self._similar(clean, vectors[0], seen_from)
+            duplicates = [found for found in similar if found.kind == "duplicate"]
+            if duplicates:
+                return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
+            [(memory, created)], _ = await self._store_new(scope, [draft], vectors=vectors)
+        else:  # the comparison only informs: it runs while the store commits (and syncs to disk)
+            [(memory, created)], similar = await self._store_new(
+                scope, [draft], vectors=vectors, compare=lambda: self._similar(clean, vectors[0], seen_from, True)
+            )
         return AddResult(memory, created, tuple(found for found in similar if found.memory.id != memory.id))
 
-    async def _similar(self, text: str, vector: Vector, scope: Scope) -> list[Similar]:
+    async def _similar(self, text: str, vector: Vector, scope: Scope, locked: bool = False) -> list[Similar]:
         """The few memories of `scope` that resemble `text` (embedded as `vector`), most alike first, by the
-        engine's own search (none without a search index)."""
+        engine's own search (none without a search index); `locked` when the caller holds the write lock."""
         terms = self.analyzer.terms(text)
         if self.retriever is None or (not terms and not np.any(vector)):  # no words to search by: resembles nothing
             return []
-        hits = await self._ranked(vector, terms, scope, _SIMILAR, RELATED_SCORE, None)
+        hits = await self._ranked(vector, terms, scope, _SIMILAR, RELATED_SCORE, None, locked=locked)
         return [
             Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related") for hit in hits
         ]
@@ -282,7 +287,9 @@ class MemoryEngine:
                     else:
                         outcomes[position] = BatchItem("skipped", twin.memory, similar=resembling[position])
                 valid, vectors = [valid[row] for row in kept], vectors[kept]
-        stored = await self._store_new(scope, [item for _, item in valid], progress, vectors=vectors) if valid else []
+        stored = (
+            (await self._store_new(scope, [item for _, item in valid], progress, vectors=vectors))[0] if valid else []
+        )
         if progress is not None:
             await progress(len(items), len(items))
         for (position, _), (memory, created) in zip(valid, stored, strict=True):
@@ -297,10 +304,14 @@ class MemoryEngine:
         progress: Progress | None = None,
         *,
         vectors: Matrix | None = None,
-    ) -> list[tuple[Memory, bool]]:
-        """Store validated new memories not yet in `scope`; (memory, created) for each, in order.
+        compare: Callable[[], Awaitable[list[Similar]]] | None = None,
+    ) -> tuple[list[tuple[Memory, bool]], list[Similar]]:
+        """Store validated new memories not yet in `scope`; (memory, created) for each, in order, and what
+        `compare` found.
 
-        `vectors`, when the caller has embedded the items already, holds one row per item."""
+        `vectors`, when the caller has embedded the items already, holds one row per item. `compare` (a search,
+        under the write lock) runs while the store commits, and ends before the index learns of the new rows:
+        what it finds is what it would have found before the write."""
         digests = [validation.content_hash(item[0]) for item in items]
         first: dict[str, int] = {}
         for position, digest in enumerate(digests):
@@ -315,26 +326,37 @@ class MemoryEngine:
             new: dict[str, tuple[Memory, Vector]] = {}
             for row, position in enumerate(fresh):
                 text, fields, names, valid_from = items[position]
-                memory = Memory(
-                    new_id(), text, scope, fields, stamp, stamp, valid_from, None, None, names
-                )
+                memory = Memory(new_id(), text, scope, fields, stamp, stamp, valid_from, None, None, names)
                 new[digests[position]] = (memory, vectors[row])
             # The store's unique key on scope + content hash decides what is a duplicate, even across processes.
             rows = [
                 Row(memory, digest, vector, self.analyzer.terms(memory.text))
                 for digest, (memory, vector) in new.items()
             ]
-            inserted = await self.store.insert_many(rows)
-            known: dict[str, Memory] = {}
-            if len(inserted) < len(new):
-                known = await self.store.find_by_hashes(scope, [d for d, (m, _) in new.items() if m.id not in inserted])
+            comparing = None if compare is None else asyncio.ensure_future(compare())
+            try:
+                inserted = await self.store.insert_many(rows)
+                known: dict[str, Memory] = {}
+                if len(inserted) < len(new):
+                    hashes = [digest for digest, (memory, _) in new.items() if memory.id not in inserted]
+                    known = await self.store.find_by_hashes(scope, hashes)
+            finally:
+                if comparing is not None:  # it reads the index, which must not change under it
+                    await asyncio.wait([comparing])
             added = [row for row in rows if row.memory.id in inserted]
             self._committed(stored=added, stamps=[(row.memory.id, row.memory.created_at) for row in added])
         # A text stored before (or by another process meanwhile) is a no-op; so is a repeat inside the batch.
-        return [
+        outcomes = [
             (known[digest], False) if digest in known else (new[digest][0], first[digest] == position)
             for position, digest in enumerate(digests)
         ]
+        if comparing is None:
+            return outcomes, []
+        failure = comparing.exception()
+        if failure is not None:  # the memories are stored: that is the answer, without the comparison
+            logger.warning("could not compare the new memory with the others: %s", failure)
+            return outcomes, []
+        return outcomes, comparing.result()
 
     async def update(
         self,
@@ -664,10 +686,13 @@ class MemoryEngine:
         minimum: float | None,
         where: Filter | None,
         view: tuple[Validity, str | None] = (CURRENT, None),
+        *,
+        locked: bool = False,
     ) -> list[SearchHit]:
         """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it.
 
-        `view`: the validity the memories must have and the entity key they must name (None: any)."""
+        `view`: the validity the memories must have and the entity key they must name (None: any); `locked`: the
+        caller holds the write lock."""
         assert self.retriever is not None
         validity, named = view
         metadata_test = None if where is None else predicate(where)
@@ -677,7 +702,7 @@ class MemoryEngine:
         seen: set[MemoryId] = set()
         while True:
             candidates = await self.retriever.search(
-                vector, terms, scope, k, threshold=minimum, where=where, validity=validity
+                vector, terms, scope, k, threshold=minimum, where=where, validity=validity, locked=locked
             )
             fresh = [hit for hit in candidates if hit.id not in seen]
             seen.update(hit.id for hit in fresh)

@@ -325,9 +325,11 @@ class Retriever(Protocol):
         threshold: float | None = None,
         where: Filter | None = None,
         validity: Validity = ...,
+        locked: bool = False,
     ) -> list[IndexHit]:
         """The `k` best of `scope` by the fused score, at least those of `validity` (the caller applies `where`
-        and `validity`; a retriever may narrow by them)."""
+        and `validity`; a retriever may narrow by them). `locked`: the caller holds the write lock (an add
+        comparing its text while the store commits it), so the retriever must not wait for that lock."""
         ...
 
     def committed(

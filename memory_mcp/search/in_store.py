@@ -44,8 +44,10 @@ class StoreSearch:
         threshold: float | None = None,
         where: Filter | None = None,
         validity: Validity = CURRENT,
+        locked: bool = False,
     ) -> list[IndexHit]:
-        """The store's best `k` of the memories of `scope` and `validity` that `where` lets through."""
+        """The store's best `k` of the memories of `scope` and `validity` that `where` lets through (the store is
+        read as committed: `locked` changes nothing)."""
         return await self.store.search(
             vector,
             terms,

@@ -202,12 +202,17 @@ class LocalSearch:
         threshold: float | None = None,
         where: Filter | None = None,
         validity: Validity = CURRENT,
+        locked: bool = False,
     ) -> list[IndexHit]:
         """The index's best `k` in `scope`, once the index is filled and current: the current memories, or
-        with superseded ones for any other `validity` (the engine applies `where` and the validity's times)."""
+        with superseded ones for any other `validity` (the engine applies `where` and the validity's times).
+        With `locked` the caller holds the write lock: changes of other processes are read in under it."""
         if self._loading is not None:
             await asyncio.shield(self._loading)  # wait for the index; a failed load raises its error here
-        await self.sync()
+        if not locked:
+            await self.sync()
+        elif await self.store.last_change() != self._synced:
+            await self._catch_up()
         return self.index.search(vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only)
 
     def committed(
@@ -250,12 +255,15 @@ class LocalSearch:
             ids = list(
                 dict.fromkeys(memory_id for _, memory_id, stamp in changes if (memory_id, stamp) not in self._applied)
             )
-            rows = await self.store.index_rows(ids)
-            present = set(rows.ids)
-            self.index.remove([memory_id for memory_id in ids if memory_id not in present])
-            if rows.ids:
-                self._load(rows)
-            replayed.update(ids)
+            if ids:
+                rows = await self.store.index_rows(ids)
+                present = set(rows.ids)
+                self.index.remove([memory_id for memory_id in ids if memory_id not in present])
+                if rows.ids:
+                    self._load(rows)
+                replayed.update(ids)
             self._synced = changes[-1][0]
+            if len(changes) < _LOAD_BATCH:  # the last of them (a change committed since is for the next sync)
+                break
         self._applied.clear()  # every write of ours committed before we took the lock has been seen
         return replayed
