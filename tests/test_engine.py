@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from memory_mcp import open_engine
+from memory_mcp.config import RELATED_SCORE
 from memory_mcp.embedders import HashEmbedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
@@ -585,6 +586,39 @@ async def test_an_add_that_restates_a_stored_fact_reports_it_as_a_near_duplicate
     # Another user's identical fact is never reported.
     theirs = await engine.add("My favourite band is Radiohead", engine.scope("bob"))
     assert (theirs.created, theirs.similar) == (True, ())
+
+
+async def test_an_add_reports_what_a_search_before_it_finds_although_it_compares_while_committing(
+    engine: MemoryEngine,
+) -> None:
+    """add compares the new text with the others while the store commits it: the result is the comparison made
+    before the write (never the new memory itself), for each of many adds in a row and at once."""
+    facts = [f"Alice keeps bees number {n} in the garden behind the house" for n in range(12)]
+    for fact in facts:
+        expected = [found.memory.id for found in await engine.search(fact, ALICE, limit=3, threshold=RELATED_SCORE)]
+        added = await engine.add(fact, ALICE)
+        assert [found.memory.id for found in added.similar] == expected
+        assert added.memory.id not in expected
+    together = await asyncio.gather(*(engine.add(f"Alice bakes bread on day {n} of the week", ALICE) for n in range(6)))
+    assert all(result.memory.id not in {found.memory.id for found in result.similar} for result in together)
+    assert await engine.count(ALICE) == 18
+
+
+async def test_an_add_whose_comparison_fails_is_stored_and_answered(
+    engine: MemoryEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    await engine.add("Alice plays the cello", ALICE)
+    assert engine.retriever is not None
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise StoreError("the read connection is gone")
+
+    monkeypatch.setattr(engine.retriever, "search", broken)
+    added = await engine.add("Alice plays the cello on Sundays", ALICE)
+    assert (added.created, added.similar) == (True, ())
+    assert "could not compare" in caplog.text
+    monkeypatch.undo()
+    assert added.memory.id in [hit.memory.id for hit in await engine.search("cello Sundays", ALICE)]
 
 
 async def test_if_similar_skip_stores_nothing_when_a_near_duplicate_exists(engine: MemoryEngine) -> None:
