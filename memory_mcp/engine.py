@@ -208,13 +208,16 @@ class MemoryEngine:
         clean = draft[0]
         vectors = await self.embedder.embed_documents([clean])  # once: compared with the others, then stored
         seen_from = scope if scope.project is not None else replace(scope, project=current_project)
-        if if_similar == "skip":  # the comparison decides whether to store
+        # The comparison decides whether to store ("skip"), or a store that searches by itself would see the
+        # write while comparing: compare first. Else the comparison, in this process's index, runs while the store
+        # commits (and syncs to disk).
+        if if_similar == "skip" or self.indexed is None:
             similar = await self._similar(clean, vectors[0], seen_from)
             duplicates = [found for found in similar if found.kind == "duplicate"]
-            if duplicates:
+            if if_similar == "skip" and duplicates:
                 return AddResult(duplicates[0].memory, False, tuple(similar), skipped=True)
             [(memory, created)], _ = await self._store_new(scope, [draft], vectors=vectors)
-        else:  # the comparison only informs: it runs while the store commits (and syncs to disk)
+        else:
             [(memory, created)], similar = await self._store_new(
                 scope, [draft], vectors=vectors, compare=lambda: self._similar(clean, vectors[0], seen_from, True)
             )
