@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,13 +30,10 @@ Cursor = tuple[str, str]
 
 
 def new_id() -> MemoryId:
-    """A fresh memory id: a UUID of version 7 (RFC 9562), its first 48 bits the time in milliseconds and the
-    rest random, so ids made one after another sort together and the database's indexes on them grow at one
-    end (a random UUID lands anywhere: each insert touches another page of every index keyed by it)."""
-    stamp = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10), "big")
-    value = stamp << 80 | 0x7 << 76 | (random >> 62 & 0xFFF) << 64 | 0b10 << 62 | random & ((1 << 62) - 1)
-    return MemoryId(str(uuid.UUID(int=value)))
+    """A fresh memory id: a random UUID. (A time-ordered one, version 7, made inserts ~15% faster by keeping the
+    indexes on ids growing at one end, but memories added the same minute then share their first 8 characters:
+    the short ids people type would be ambiguous.)"""
+    return MemoryId(str(uuid.uuid4()))
 
 
 def now() -> str:
