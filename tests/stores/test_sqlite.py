@@ -14,7 +14,8 @@ from hypothesis.extra.numpy import arrays
 from memory_mcp.errors import StoreError
 from memory_mcp.models import Memory, MemoryId, Row, Scope
 from memory_mcp.stores import SqliteStore
-from memory_mcp.stores.sqlite.connection import decode_vector, encode_vector
+from memory_mcp.stores.sqlite import store as sqlite_store
+from memory_mcp.stores.sqlite.connection import decode_vector, encode_vector, fetch_all
 from memory_mcp.stores.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 T0 = "2026-01-01T00:00:00.000000Z"
@@ -135,3 +136,32 @@ async def test_vectors_of_different_lengths_are_refused_when_loading(db_path: Pa
         )
         with pytest.raises(StoreError, match="--reembed"):
             [batch async for batch in store.iter_index_rows(10)]
+
+
+async def test_reads_of_a_few_rows_answer_on_the_loop_thread_and_fall_back_when_the_file_is_busy(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await SqliteStore.open(db_path) as store:
+        await store.insert_many(
+            [Row(memory(f"m{n}", f"fact {n}"), f"h{n}", np.ones(4, dtype=np.float32), []) for n in range(3)]
+        )
+        last = await store.last_change()
+        through_thread = []
+        real = fetch_all
+
+        async def counted(*args: object) -> object:
+            through_thread.append(args[1])
+            return await real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(sqlite_store, "fetch_all", counted)
+        assert set(await store.get_many(USER, [MemoryId("m0"), MemoryId("m2"), MemoryId("nope")])) == {"m0", "m2"}
+        assert (await store.get(USER, "m1")) is not None
+        assert await store.last_change() == last
+        assert through_thread == []  # answered on the loop's own thread
+        # A read it cannot make at once (a busy file, any error) answers None there: the reader's thread answers.
+        assert store._quick is not None
+        assert store._quick.fetch_all("SELECT * FROM no_such_table") is None
+        monkeypatch.setattr(store._quick, "fetch_all", lambda *args: None)
+        assert set(await store.get_many(USER, [MemoryId("m0"), MemoryId("m1")])) == {"m0", "m1"}
+        assert await store.last_change() == last
+        assert len(through_thread) == 2

@@ -34,7 +34,7 @@ from ...models import (
 )
 from .. import _rows
 from .accounts import SqliteAccounts
-from .connection import chunks, connect, decode_vector, encode_vector, fetch_all, mark, prepare
+from .connection import QuickReads, chunks, connect, decode_vector, encode_vector, fetch_all, mark, prepare
 from .migrations import migrate
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ _INSERT: Final = "INSERT" + _INTO + f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHI
 _RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
 _HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
 _SNAPSHOT_KEY: Final = "index_snapshot"
+_FEW: Final = 64  # rows by key read on the loop's own thread (a search's hits); more go through the reader's thread
 _INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text, valid_to IS NOT NULL"
 _LINK_INSERT: Final = (
     f"INSERT INTO links (user_id, {_rows.LINK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?"
@@ -113,7 +114,14 @@ class SqliteStore(SqliteAccounts):
         self.path = path
         self._writer = writer
         self._reader = reader
+        # Reads of a few rows by key (each search's freshness check and its hits) on the loop's own thread.
+        self._quick = None if reader is writer else QuickReads.open(path)
         self._write_lock = asyncio.Lock()
+
+    async def _few(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """The rows of a read of a few rows by key: on the loop's thread when it can be read at once."""
+        rows = None if self._quick is None else self._quick.fetch_all(sql, parameters)
+        return await fetch_all(self._reader, sql, parameters) if rows is None else rows
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStore:
@@ -136,6 +144,8 @@ class SqliteStore(SqliteAccounts):
 
     async def close(self) -> None:
         """Close both connections."""
+        if self._quick is not None:
+            self._quick.close()
         if self._reader is not self._writer:
             await self._reader.close()
         await self._writer.close()
@@ -355,9 +365,7 @@ class SqliteStore(SqliteAccounts):
     async def get(self, scope: Scope, memory_id: str) -> Memory | None:
         """The memory with this id if `scope` can see it."""
         where, params = _rows.scope_where(scope, mark)
-        rows = await fetch_all(
-            self._reader, f"SELECT {_rows.COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params]
-        )
+        rows = await self._few(f"SELECT {_rows.COLUMNS} FROM memories WHERE id = ? AND {where}", [memory_id, *params])
         return _rows.memory_of(rows[0]) if rows else None
 
     async def get_many(self, scope: Scope, ids: Sequence[MemoryId]) -> dict[MemoryId, Memory]:
@@ -367,7 +375,9 @@ class SqliteStore(SqliteAccounts):
         found: dict[MemoryId, Memory] = {}
         for chunk, marks in chunks(ids):
             sql = f"SELECT {_rows.COLUMNS} FROM memories WHERE id IN ({marks}) AND +{where}"
-            for row in await fetch_all(self._reader, sql, [*chunk, *params]):
+            values = [*chunk, *params]
+            rows = await (self._few(sql, values) if len(chunk) <= _FEW else fetch_all(self._reader, sql, values))
+            for row in rows:
                 memory = _rows.memory_of(row)
                 found[memory.id] = memory
         return found
@@ -495,7 +505,7 @@ class SqliteStore(SqliteAccounts):
     async def last_change(self) -> int:
         """The sequence number of the newest history row: it grows with every committed change, from any process."""
         # A bare max() of the primary key is one b-tree lookup; wrapped in coalesce() SQLite would scan the table.
-        rows = await fetch_all(self._reader, "SELECT max(seq) FROM history")
+        rows = await self._few("SELECT max(seq) FROM history", ())
         return int(rows[0][0]) if rows and rows[0][0] is not None else 0
 
     async def changed_since(self, seq: int, limit: int = 10_000) -> list[tuple[int, MemoryId, str]]:
