@@ -336,7 +336,10 @@ class MemoryEngine:
                 Row(memory, digest, vector, self.analyzer.terms(memory.text))
                 for digest, (memory, vector) in new.items()
             ]
-            comparing = None if compare is None else asyncio.ensure_future(compare())
+            comparing = None
+            if compare is not None and self.retriever is not None:
+                await self.retriever.refresh()  # others' changes first: the comparison then reads no change in
+                comparing = asyncio.ensure_future(compare())
             try:
                 inserted = await self.store.insert_many(rows)
                 known: dict[str, Memory] = {}

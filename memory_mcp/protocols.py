@@ -328,8 +328,13 @@ class Retriever(Protocol):
         locked: bool = False,
     ) -> list[IndexHit]:
         """The `k` best of `scope` by the fused score, at least those of `validity` (the caller applies `where`
-        and `validity`; a retriever may narrow by them). `locked`: the caller holds the write lock (an add
-        comparing its text while the store commits it), so the retriever must not wait for that lock."""
+        and `validity`; a retriever may narrow by them). `locked`: the caller holds the write lock and called
+        `refresh` under it (an add comparing its text while the store commits it): search as things are, without
+        reading in changes (the caller's own commit may land meanwhile) or waiting for the lock."""
+        ...
+
+    async def refresh(self) -> None:
+        """Read in what other processes committed; the caller holds the write lock (see `search(locked=True)`)."""
         ...
 
     def committed(

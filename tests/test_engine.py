@@ -10,6 +10,7 @@ import random
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -602,6 +603,38 @@ async def test_an_add_reports_what_a_search_before_it_finds_although_it_compares
     together = await asyncio.gather(*(engine.add(f"Alice bakes bread on day {n} of the week", ALICE) for n in range(6)))
     assert all(result.memory.id not in {found.memory.id for found in result.similar} for result in together)
     assert await engine.count(ALICE) == 18
+
+
+async def test_an_add_compares_with_the_memories_before_it_even_when_its_commit_lands_first(
+    engine: MemoryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The comparison may run after the store has committed the new memory (and before the index learns of it):
+    it must still not see that memory, nor count it in the term statistics."""
+    if not keeps_an_index(engine):  # PostgreSQL compares before it writes
+        return
+    facts = [f"Alice keeps bees number {n} in the garden behind the house" for n in range(6)]
+    for fact in facts[:3]:
+        await engine.add(fact, ALICE)
+    committed = asyncio.Event()
+    insert, similar = engine.store.insert_many, engine._similar
+
+    async def insert_then_tell(*args: Any, **kwargs: Any) -> Any:
+        stored = await insert(*args, **kwargs)
+        committed.set()
+        return stored
+
+    async def similar_after_the_commit(*args: Any, **kwargs: Any) -> Any:
+        await committed.wait()
+        return await similar(*args, **kwargs)
+
+    monkeypatch.setattr(engine.store, "insert_many", insert_then_tell)
+    monkeypatch.setattr(engine, "_similar", similar_after_the_commit)
+    for fact in facts[3:]:
+        committed.clear()
+        expected = [found.memory.id for found in await similar(fact, await engine.embedder.embed_query(fact), ALICE)]
+        added = await engine.add(fact, ALICE)
+        assert len(expected) == 3
+        assert [found.memory.id for found in added.similar] == expected
 
 
 async def test_an_add_whose_comparison_fails_after_its_write_is_stored_and_answered(

@@ -60,6 +60,9 @@ class StoreSearch:
             validity=validity,
         )
 
+    async def refresh(self) -> None:
+        """Nothing to read in: every search reads the store."""
+
     def committed(
         self,
         stored: Sequence[Row] = (),

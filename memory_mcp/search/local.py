@@ -206,13 +206,12 @@ class LocalSearch:
     ) -> list[IndexHit]:
         """The index's best `k` in `scope`, once the index is filled and current: the current memories, or
         with superseded ones for any other `validity` (the engine applies `where` and the validity's times).
-        With `locked` the caller holds the write lock: changes of other processes are read in under it."""
+        With `locked` the caller holds the write lock and has called `refresh` under it: the index is searched as
+        it is (a change committed meanwhile, maybe the caller's own, must not be read in halfway)."""
         if self._loading is not None:
             await asyncio.shield(self._loading)  # wait for the index; a failed load raises its error here
         if not locked:
             await self.sync()
-        elif await self.store.last_change() != self._synced:
-            await self._catch_up()
         return self.index.search(vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only)
 
     def committed(
@@ -235,6 +234,13 @@ class LocalSearch:
             self.index.remove(removed)
         if closed:
             self.index.set_closed(closed)
+
+    async def refresh(self) -> None:
+        """Read in the changes other processes committed; the caller holds the write lock."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
+        if await self.store.last_change() != self._synced:
+            await self._catch_up()
 
     async def sync(self) -> None:
         """Bring the index up to date with changes other processes committed to the same database.
