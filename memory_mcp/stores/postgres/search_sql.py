@@ -122,18 +122,20 @@ async def search(
     valid, at = _rows.validity_where(validity, _mark, len(params) + 5 + len(extra))
     narrowing = f"({narrowing}) AND {valid}"
     arguments = (query, distinct, float(vector_weight), *params, threshold, *extra, *at)
-    exact = _statement(own_sql, True, int(k), len(distinct), min_similarity, narrowing)
+
+    def statement(exact: bool) -> str:
+        return _statement(own_sql, exact, int(k), len(distinct), min_similarity, narrowing)
+
     if size <= EXACT_MAX:
-        rows = await db.fetch(exact, *arguments)
+        rows = await db.fetch(statement(True), *arguments)
     else:
         async with db.transaction():
             await db.execute(
                 f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, int(k))}; SET LOCAL hnsw.iterative_scan = relaxed_order"
             )
-            statement = _statement(own_sql, False, int(k), len(distinct), min_similarity, narrowing)
-            rows = await db.fetch(statement, *arguments)
+            rows = await db.fetch(statement(False), *arguments)
         if (where is not None or validity.as_of is not None) and len(rows) < k:  # HNSW gave up before the filter
-            rows = await db.fetch(exact, *arguments)
+            rows = await db.fetch(statement(True), *arguments)
     return [
         IndexHit(MemoryId(row["id"]), float(row["fused"]), float(row["keyword"]), float(row["similarity"]))
         for row in rows
