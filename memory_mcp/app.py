@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import recall
-from .config import Settings, database_key, redact
+from .config import Settings, database_key, is_postgres, redact
 from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .models import Limits
+from .private import exposed
 from .protocols import Embedder, Retriever
 from .search import LocalSearch, NumpyIndex, StoreSearch
 from .stores import SqliteStore, open_store
@@ -130,6 +131,7 @@ def load_tokens(path: str) -> dict[str, str]:
         raise ConfigError(f"Cannot read the tokens file {path!r}: {exc.strerror}.") from None
     except ValueError as exc:
         raise ConfigError(f"The tokens file {path!r} is not valid JSON: {exc}.") from None
+    _warn_if_exposed(path, "tokens file (anyone who reads it can act as its users)")
     if not isinstance(tokens, dict) or not tokens:
         raise ConfigError(f'The tokens file {path!r} must hold a non-empty JSON object {{"<token>": "<user_id>"}}.')
     for token, user in tokens.items():
@@ -138,6 +140,14 @@ def load_tokens(path: str) -> dict[str, str]:
         if not isinstance(user, str) or not re.fullmatch(ID_PATTERN, user):
             raise ConfigError(f"The user of a token in {path!r} is not a valid user id: {user!r}.")
     return tokens
+
+
+def _warn_if_exposed(location: str, what: str) -> None:
+    """Log a warning when someone besides the owner may read the file at `location`."""
+    path = Path(location).expanduser()
+    readers = exposed(path)
+    if readers is not None:
+        logger.warning("the %s %s can be read by %s: run chmod 600 %s", what, path, readers, path)
 
 
 def http_access(settings: Settings, accounts: int = 0) -> dict[str, str] | None:
@@ -166,11 +176,18 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
     """Open the engine on the configured database and serve MCP (stdio, or HTTP) until stopped.
 
     `sign_in=False` (`memory-mcp ui`: one person on loopback) serves HTTP with neither tokens nor OAuth."""
-    from .server import build_server  # the MCP SDK loads only when serving, so other commands start fast
+    # the MCP SDK loads only when serving, so other commands start fast
+    from .server import build_server
+    from .server.guard import Rules
+    from .server.http import serve_http
+    from .server.oauth import tidy
+    from .server.signin import WINDOW
 
     if settings.transport == "http" and settings.tokens_file and sign_in:
         load_tokens(settings.tokens_file)  # a broken tokens file stops the start before the database opens
     # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
+    if not is_postgres(settings.location):
+        _warn_if_exposed(settings.db, "database (every memory and the password hashes)")
     async with open_configured(settings, background=True) as engine:
         stored = await engine.count_all()
         logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
@@ -202,7 +219,15 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
             if tokens:
                 access += " and static bearer tokens" if accounts else "; static bearer tokens required"
             logger.warning("serving MCP at %s (%s)", url, access)
-            await server.run_streamable_http_async(host=settings.host, port=settings.port)
+            await serve_http(
+                server,
+                host=settings.host,
+                port=settings.port,
+                rules=Rules.of(settings.public_url, settings.allowed_hosts),
+                trusted_proxies=",".join(settings.trusted_proxies) or None,
+                tidy=(lambda: tidy(engine.store, WINDOW)) if accounts else None,
+                log_level=settings.log_level.lower(),
+            )
             return
         server = build_server(
             engine,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -197,6 +198,26 @@ def _public_url(text: str) -> str:
     return text.strip().rstrip("/")
 
 
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in text.split(",") if part.strip())
+    for name in names:
+        if name != "*" and not re.fullmatch(r"[a-z0-9.\-:\[\]]+", name):
+            raise ValueError(f"expected host names separated by commas (e.g. memory.example.com), got {name!r}")
+    return names
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    found = tuple(part.strip() for part in text.split(",") if part.strip())
+    for part in found:
+        if part == "*":
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks separated by commas, got {part!r}") from None
+    return found
+
+
 def _transport(text: str) -> str:
     lowered = text.strip().lower()
     if lowered in ("streamable-http", "streamable_http"):
@@ -235,6 +256,23 @@ OPTIONS: Final = (
         _public_url,
         "the https URL of /mcp as remote clients reach it (behind a proxy), e.g. https://memory.example.com/mcp: "
         "the OAuth sign-in names it as issuer and audience",
+    ),
+    Option(
+        "allowed_hosts",
+        "--allowed-host",
+        "MEMORY_MCP_ALLOWED_HOSTS",
+        _names,
+        "host names HTTP clients may reach this server by, besides localhost, IP addresses and the --public-url "
+        "host (comma-separated; * turns the Host check off, for a proxy that checks it): any other Host header is "
+        "refused, so a web page cannot reach the server through DNS rebinding",
+    ),
+    Option(
+        "trusted_proxies",
+        "--trusted-proxy",
+        "MEMORY_MCP_TRUSTED_PROXIES",
+        _networks,
+        "addresses of the reverse proxies in front (comma-separated): only from them are X-Forwarded-For and "
+        "X-Forwarded-Proto believed (the client address counts failed sign-ins)",
     ),
     Option(
         "allow_loopback_clients",
@@ -356,6 +394,8 @@ class Settings:
     port: int = 8000
     tokens_file: str | None = None
     public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     allow_loopback_clients: bool = False
     allow_unauthenticated: bool = False
     embedder: str = "default"
@@ -414,6 +454,8 @@ SERVE_ONLY: Final = frozenset(
         "port",
         "tokens_file",
         "public_url",
+        "allowed_hosts",
+        "trusted_proxies",
         "allow_loopback_clients",
         "allow_unauthenticated",
         "resource_limit",

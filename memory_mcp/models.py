@@ -36,9 +36,17 @@ def new_id() -> MemoryId:
     return MemoryId(str(uuid.uuid4()))
 
 
+_ISO: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
 def now() -> str:
     """The current UTC time as a fixed-width ISO 8601 string (sorts like the time itself)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(_ISO)
+
+
+def iso_time(epoch: float) -> str:
+    """A moment (seconds since the epoch) in the form of `now`."""
+    return datetime.fromtimestamp(epoch, UTC).strftime(_ISO)
 
 
 @dataclass(frozen=True)

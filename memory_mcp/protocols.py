@@ -101,6 +101,38 @@ class AccountStore(Protocol):
         """Remove the expired secrets; how many."""
         ...
 
+    async def count_grants(self, kind: str, now: float) -> int:
+        """How many unexpired secrets of `kind` there are (pending sign-ins are capped)."""
+        ...
+
+    async def count_unused_clients(self) -> int:
+        """How many registered clients never got a token (registrations are capped)."""
+        ...
+
+    async def client_used(self, client_id: str, when: float) -> None:
+        """Record that a registered client got a token at `when` (epoch s)."""
+        ...
+
+    async def purge_clients(self, now: float, unclaimed_before: float, unused_before: float) -> int:
+        """Remove the registered clients that hold no unexpired secret and either never got a token and registered
+        before `unclaimed_before`, or last got one before `unused_before`; how many."""
+        ...
+
+    async def reserve_signin(self, attempt: str, keys: Sequence[tuple[str, int]], now: float, window: float) -> float:
+        """Count a sign-in attempt against each (key, limit), atomically for every server on the database: when
+        every key has fewer than its limit of attempts within `window` seconds, record `attempt` under each and
+        return 0; else record nothing and return the seconds until one may try again. Reserving before the
+        password check means a burst of attempts at once cannot get past the limit."""
+        ...
+
+    async def clear_signin(self, attempt: str, keys: Sequence[str] = ()) -> None:
+        """Forget a reserved `attempt` (it succeeded, so it was no failure) and every attempt under `keys`."""
+        ...
+
+    async def purge_signin(self, before: float) -> int:
+        """Forget the sign-in attempts made before `before`; how many."""
+        ...
+
 
 class MemoryStore(AccountStore, Protocol):
     """**Protocol:** the durable source of truth for memories, their vectors and their history (and, in the same

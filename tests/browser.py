@@ -25,7 +25,7 @@ def chromium() -> str | None:
 class Browser:
     """One headless Chromium with one tab. Commands go in on fd 3 and answers come out on fd 4, NUL-separated."""
 
-    def __init__(self, command: str, profile: Path) -> None:
+    def __init__(self, command: str, profile: Path, *extra: str) -> None:
         to_browser, self._commands = os.pipe()
         self._answers, from_browser = os.pipe()
 
@@ -45,6 +45,7 @@ class Browser:
                 "--remote-debugging-pipe",
                 f"--user-data-dir={profile}",
                 "--window-size=1000,1100",
+                *extra,
                 "about:blank",
             ],
             preexec_fn=wire,

@@ -38,6 +38,8 @@ CHANGES: dict[str, tuple[str, str, object]] = {
     "MEMORY_MCP_PORT": ("9000", "port", 9000),
     "MEMORY_MCP_TOKENS_FILE": ("/etc/memory/tokens.json", "tokens_file", "/etc/memory/tokens.json"),
     "MEMORY_MCP_ALLOW_LOOPBACK_CLIENTS": ("1", "allow_loopback_clients", True),
+    "MEMORY_MCP_ALLOWED_HOSTS": ("Memory.Example.com, *", "allowed_hosts", ("memory.example.com", "*")),
+    "MEMORY_MCP_TRUSTED_PROXIES": ("10.0.0.1, 192.168.0.0/16", "trusted_proxies", ("10.0.0.1", "192.168.0.0/16")),
     "MEMORY_MCP_PUBLIC_URL": ("https://memory.example.com/mcp/", "public_url", "https://memory.example.com/mcp"),
     "MEMORY_MCP_ALLOW_UNAUTHENTICATED": ("yes", "allow_unauthenticated", True),
     "MEMORY_MCP_EMBEDDER": ("sentence-transformers", "embedder", "local"),
@@ -111,6 +113,8 @@ def test_flags_win_over_env_vars() -> None:
         pytest.param(["--transport", "sse"], {}, "--transport", id="unknown-transport"),
         pytest.param(["--port", "70000"], {}, "--port", id="port-out-of-range"),
         pytest.param([], {"MEMORY_MCP_USER": "sam smith"}, "MEMORY_MCP_USER", id="user-with-a-space"),
+        pytest.param(["--allowed-host", "http://x.example/"], {}, "--allowed-host", id="a-url-for-a-host"),
+        pytest.param(["--trusted-proxy", "proxy.example"], {}, "--trusted-proxy", id="a-name-for-a-proxy"),
     ],
 )
 def test_bad_values_name_where_they_came_from(argv: list[str], env: dict[str, str], source: str) -> None:

@@ -26,8 +26,10 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.wire",
         "memory_mcp.tally",
         "memory_mcp.passwords",
+        "memory_mcp.logs",
     ),
-    ("memory_mcp.protocols", "memory_mcp.projects"),  # siblings; projects reads the file system for .git only
+    # siblings; projects reads the file system for .git only, private makes files only their owner reads
+    ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),
     ("memory_mcp.search", "memory_mcp.links"),
     ("memory_mcp.embedders", "memory_mcp.stores"),  # siblings: neither imports the other
     ("memory_mcp.engine", "memory_mcp.schemas"),

@@ -8,13 +8,17 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from ..logs import FORMAT, OneLineFormatter
+
 __all__ = ["app", "main"]
 
 
 def main() -> NoReturn:
     """Entry point of the console script."""
     # stdout carries the protocol when serving: every log line goes to stderr.
-    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter(FORMAT))
+    logging.basicConfig(handlers=[handler])
     if len(sys.argv) == 3 and sys.argv[1] == "hook":
         _hook(sys.argv[2])
     from .commands import app

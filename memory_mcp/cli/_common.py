@@ -127,7 +127,14 @@ def settings_options(*, serving: bool) -> Callable[[F], F]:
     Values stay None unless given, so `resolve` can fall back to the env var and then the default.
     """
     defaults = {f.name: f.default for f in fields(Settings)}
-    shown = {"db": "the user data folder", "openai_api_key": "none", "tokens_file": "none", "database_url": "none"}
+    shown = {
+        "db": "the user data folder",
+        "openai_api_key": "none",
+        "tokens_file": "none",
+        "database_url": "none",
+        "allowed_hosts": "none",
+        "trusted_proxies": "none",
+    }
 
     def attach(function: F) -> F:
         for option in reversed(OPTIONS):

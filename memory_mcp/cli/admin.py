@@ -16,6 +16,7 @@ from ..checkup import CheckReport, check
 from ..config import Settings, is_postgres, redact
 from ..embedders import open_embedder
 from ..engine import MemoryEngine
+from ..private import open_private
 from ..stores.sqlite import SqliteStore, maintenance
 from ..tally import Tally
 from . import accounts
@@ -177,7 +178,7 @@ def export_command(
             return await archive.export(engine, sys.stdout, where, vectors=vectors, history=with_history)
         partial = path.with_name(path.name + ".partial")
         total = await engine.count(where) if where else None
-        with partial.open("w", encoding="utf-8") as file, progress_bar("exporting", total) as advance:
+        with open_private(partial) as file, progress_bar("exporting", total) as advance:
             written = await archive.export(engine, file, where, vectors=vectors, history=with_history, advance=advance)
         partial.replace(path)
         return written

@@ -24,6 +24,7 @@ from ..version import __version__
 from .arguments import explain
 from .auth import StaticTokens, listen_to_own_user_only
 from .clients import ClientDocuments
+from .guard import token_first
 from .oauth import SCOPE, Authority, with_documents
 from .page import Access, page_routes
 from .prompts import register_prompts
@@ -206,8 +207,10 @@ def build_server(
         server without tokens, whose tools anyone may call anyway)."""
         answer: dict[str, Any] = {"status": "ok", "index_ready": engine.ready}
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if verifier is None or (scheme.lower() == "bearer" and await verifier.verify_token(token.strip())):
+        if verifier is None:
             answer["memories"] = engine.indexed
+        elif scheme.lower() == "bearer" and (access := await verifier.verify_token(token.strip())) is not None:
+            answer["memories"] = await engine.count(engine.scope(access.subject or ""))  # the token's user's only
         return JSONResponse(answer)
 
     if rest:  # FastAPI loads only for an HTTP server
@@ -218,7 +221,9 @@ def build_server(
         api = rest_api(engine, default_user=default_user, tokens=signed)
         # The SDK offers `custom_route` for single routes; a mounted app joins the same list of Starlette routes,
         # behind the same bearer-token middleware as /mcp.
-        mcp._custom_starlette_routes.append(Mount("/api", app=api))  # type: ignore[arg-type]
+        # With tokens, a request that could carry a body is refused before its body is read when it has no token.
+        mounted = token_first(api) if signed else api
+        mcp._custom_starlette_routes.append(Mount("/api", app=mounted))  # type: ignore[arg-type]
         access: Access = "oauth" if oauth else "token" if tokens else "none"
         mcp._custom_starlette_routes.extend(page_routes(access=access, user=default_user, resource=url))
 

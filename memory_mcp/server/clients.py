@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 import socket
 import time
 from typing import Final
@@ -30,14 +31,30 @@ class ClientDocumentError(Exception):
     """A client id URL whose document cannot be used; the message says why."""
 
 
+APP_SCHEMES: Final = frozenset({"cursor", "vscode", "vscode-insiders", "windsurf", "zed"})
+"""Own schemes of MCP hosts in use that predate the reverse-DNS rule (Cursor sends people back to cursor://...)."""
+_SCHEME: Final = re.compile(r"[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+")
+"""A private-use scheme of reverse-DNS form (RFC 8252 section 7.1): com.example.app."""
+NOT_PUBLIC: Final = (
+    ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT: addresses inside a provider's network
+    ipaddress.ip_network("2002::/16"),  # 6to4: an IPv4 address inside, possibly a private one
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64: the same
+    ipaddress.ip_network("64:ff9b:1::/48"),
+)
+
+
 def redirect_allowed(uri: str) -> bool:
-    """https anywhere, http on this machine only (RFC 8252 loopback), or an app's own scheme (cursor://...)."""
+    """Where a client may send a person back: https anywhere, http on this machine only (RFC 8252 loopback), or an
+    app's own scheme of reverse-DNS form (com.example.app:/cb) or of a known MCP host (cursor://...); never with
+    a user name or password before the host (https://good@evil.example) or a #fragment."""
     parsed = urlparse(uri)
+    if "@" in parsed.netloc or parsed.fragment or "#" in uri:
+        return False
     if parsed.scheme == "https":
         return bool(parsed.hostname)
     if parsed.scheme == "http":
         return parsed.hostname in LOOPBACK_HOSTS
-    return parsed.scheme not in ("", "javascript", "data", "file", "vbscript", "about", "blob")
+    return bool(_SCHEME.fullmatch(parsed.scheme)) or parsed.scheme in APP_SCHEMES
 
 
 def is_document_url(client_id: str) -> bool:
@@ -46,11 +63,13 @@ def is_document_url(client_id: str) -> bool:
     return parsed.scheme == "https" and bool(parsed.hostname) and parsed.path not in ("", "/")
 
 
-def _public(address: str) -> bool:
+def public(address: str) -> bool:
+    """True for an address on the public internet: not private, loopback, link-local, carrier-grade NAT, nor one
+    that carries another address inside (6to4, NAT64, IPv4-mapped)."""
     ip = ipaddress.ip_address(address)
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast and not any(ip in network for network in NOT_PUBLIC)
 
 
 class ClientDocuments:
@@ -69,7 +88,8 @@ class ClientDocuments:
         self._cache[client_id] = (time.monotonic() + KEEP, client)
         return client
 
-    async def _check_host(self, host: str, port: int) -> None:
+    async def _check_host(self, host: str, port: int) -> str:
+        """The address to fetch from: the first `host` resolves to, once every address it resolves to is checked."""
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -77,20 +97,29 @@ class ClientDocuments:
             raise ClientDocumentError(f"cannot resolve {host}: {exc}") from exc
         for info in infos:
             address = str(info[4][0])
-            if _public(address):
+            if public(address):
                 continue
             if self.allow_loopback and ipaddress.ip_address(address).is_loopback:
                 continue
             raise ClientDocumentError(f"{host} resolves to {address}, a private address")
+        if not infos:
+            raise ClientDocumentError(f"cannot resolve {host}")
+        return str(infos[0][4][0])
 
     async def _fetch(self, client_id: str) -> OAuthClientInformationFull:
         parsed = urlparse(client_id)
-        await self._check_host(parsed.hostname or "", parsed.port or 443)
+        host = parsed.hostname or ""
+        address = await self._check_host(host, parsed.port or 443)
+        # The request goes to the address just checked (a second lookup could answer otherwise: DNS rebinding),
+        # while TLS still checks the certificate of the host name.
+        literal = f"[{address}]" if ":" in address else address
+        pinned = parsed._replace(netloc=f"{literal}:{parsed.port or 443}").geturl()
+        headers = {"Accept": "application/json", "Host": parsed.netloc.rpartition("@")[2]}
         try:
             async with (
                 httpx2.AsyncClient(timeout=TIMEOUT, follow_redirects=False) as http,
                 asyncio.timeout(TIMEOUT),
-                http.stream("GET", client_id, headers={"Accept": "application/json"}) as answer,
+                http.stream("GET", pinned, headers=headers, extensions={"sni_hostname": host}) as answer,
             ):
                 if answer.status_code != 200:
                     raise ClientDocumentError(f"{client_id} answered {answer.status_code}")

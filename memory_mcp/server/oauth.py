@@ -36,6 +36,16 @@ ACCESS_SECONDS: Final = 3600
 REFRESH_SECONDS: Final = 30 * 86400
 CODE_SECONDS: Final = 300
 REQUEST_SECONDS: Final = 900
+MAX_PENDING: Final = 1000
+"""Most sign-ins started and not yet finished (each is stored until it expires): more are refused for a while."""
+MAX_STATE: Final = 1024
+"""Longest `state` a client may send through a sign-in (it is stored with the request)."""
+MAX_UNCLAIMED: Final = 1000
+"""Most registered clients that never got a token: more registrations are refused until the purge."""
+UNCLAIMED_SECONDS: Final = 86400
+"""A registration that got no token within a day is removed."""
+UNUSED_SECONDS: Final = REFRESH_SECONDS
+"""A client that got no token for as long as a refresh token lives is removed (it would have to sign in anew)."""
 SIGNIN_PATH: Final = "/signin"
 WEB_CLIENT: Final = "memory-mcp-web"
 """The client id of the server's own web page (a public client: PKCE, no secret), known without registering."""
@@ -98,7 +108,7 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
             try:
                 client = await self.documents.get(client_id)
             except ClientDocumentError as exc:
-                logger.warning("client %s refused: %s", client_id, exc)
+                logger.warning("client %r refused: %s", client_id, exc)
                 return None
             return client if client.scope else client.model_copy(update={"scope": SCOPE})  # the one scope there is
         stored = await self.store.oauth_client(client_id)
@@ -110,12 +120,17 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
                 raise RegistrationError(
                     "invalid_redirect_uri",
                     f"Redirect URI {uri} is not allowed: use https, http on localhost/127.0.0.1, or an app's own "
-                    "scheme.",
+                    "scheme in reverse-DNS form (com.example.app:/callback), with no user name in it.",
                 )
         if not client_info.redirect_uris:
             raise RegistrationError("invalid_redirect_uri", "Register at least one redirect URI.")
+        if await self.store.count_unused_clients() >= MAX_UNCLAIMED:
+            logger.warning("registration refused: %d registered clients never signed anyone in", MAX_UNCLAIMED)
+            raise RegistrationError(
+                "invalid_client_metadata", "Too many registrations are waiting for a first sign-in; try again later."
+            )
         await self.store.save_oauth_client(client_info.client_id or "", client_info.model_dump_json())
-        logger.info("OAuth client registered: %s (%s)", client_info.client_name, client_info.client_id)
+        logger.info("OAuth client registered: %r (%s)", client_info.client_name, client_info.client_id)
 
     # -- sign-in -------------------------------------------------------------------------------
 
@@ -125,6 +140,11 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
         scopes = params.scopes or [SCOPE]
         if set(scopes) - {SCOPE}:
             raise AuthorizeError("invalid_scope", f"The only scope is {SCOPE!r}.")
+        if params.state is not None and len(params.state) > MAX_STATE:
+            raise AuthorizeError("invalid_request", f"state is longer than {MAX_STATE} characters.")
+        if await self.store.count_grants(REQUEST, time.time()) >= MAX_PENDING:
+            logger.warning("sign-in refused: %d sign-ins are already waiting", MAX_PENDING)
+            raise AuthorizeError("temporarily_unavailable", "Too many sign-ins are waiting; try again in minutes.")
         request = secrets.token_urlsafe(32)
         data = params.model_dump(mode="json") | {"scopes": scopes}
         grant = Grant(str(uuid.uuid4()), "", client.client_id or "", json.dumps(data), time.time() + REQUEST_SECONDS)
@@ -220,8 +240,7 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
         for secret, kind, seconds in ((access, ACCESS, ACCESS_SECONDS), (refresh, REFRESH, REFRESH_SECONDS)):
             issued = Grant(grant.grant_id, grant.user_id, grant.client_id, data, moment + seconds)
             await self.store.save_grant(digest(secret), kind, issued)
-        if secrets.randbelow(100) == 0:  # now and then, forget what has expired
-            await self.store.purge_grants(moment)
+        await self.store.client_used(grant.client_id, moment)
         return OAuthToken(
             access_token=access,
             token_type="Bearer",
@@ -257,3 +276,17 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
     async def verify_token(self, token: str) -> AccessToken | None:
         """The bearer check of /health and the REST API: the same as the SDK's."""
         return await self.load_access_token(token)
+
+
+async def tidy(store: AccountStore, window: float, moment: float | None = None) -> dict[str, int]:
+    """Forget what expired: secrets past their time, sign-in attempts older than `window` seconds, and registered
+    clients nobody uses (see `UNCLAIMED_SECONDS`, `UNUSED_SECONDS`). How many of each."""
+    moment = time.time() if moment is None else moment
+    purged = {
+        "grants": await store.purge_grants(moment),
+        "attempts": await store.purge_signin(moment - window),
+        "clients": await store.purge_clients(moment, moment - UNCLAIMED_SECONDS, moment - UNUSED_SECONDS),
+    }
+    if any(purged.values()):
+        logger.info("purged expired sign-in state: %s", purged)
+    return purged

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
+import secrets
 import time
-from collections import defaultdict, deque
 from typing import Final
 
 import anyio.to_thread
@@ -20,13 +21,20 @@ from .oauth import SIGNIN_PATH, Authority
 logger = logging.getLogger(__name__)
 
 FAILURES: Final = 5
-"""Failed sign-ins allowed per account name and per address within `WINDOW` seconds."""
+"""Failed sign-ins allowed per account name from one address within `WINDOW` seconds (a stranger elsewhere cannot
+lock the owner out)."""
+ADDRESS_FAILURES: Final = 20
+"""Failed sign-ins allowed from one address within `WINDOW` seconds, whatever the account names."""
 WINDOW: Final = 300.0
+CHECKS: Final = 2
+"""Password checks run at once in one process (each scrypt check takes 32 MiB for ~0.1 s); more wait their turn."""
 
 _HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the form, which the guard
+    # cannot tell from a sandboxed page elsewhere; the sign-in address still never leaves this server.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -38,32 +46,6 @@ input[type=text],input[type=password]{width:100%;padding:.5rem;font-size:1rem;bo
 button{margin-top:1.5rem;margin-right:.75rem;padding:.6rem 1.2rem;font-size:1rem;cursor:pointer}
 code{word-break:break-all}
 """
-
-
-class Attempts:
-    """Failed sign-ins per key (an account name, an address) within a sliding window, kept in this process."""
-
-    def __init__(self, limit: int = FAILURES, window: float = WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
-
-    def wait(self, *keys: str) -> float:
-        """Seconds until any of `keys` may try again (0: now)."""
-        moment, longest = time.monotonic(), 0.0
-        for key in keys:
-            failures = self._failures.get(key)
-            while failures and failures[0] <= moment - self.window:
-                failures.popleft()
-            if failures and len(failures) >= self.limit:
-                longest = max(longest, failures[0] + self.window - moment)
-        return longest
-
-    def failed(self, *keys: str) -> None:
-        for key in keys:
-            self._failures[key].append(time.monotonic())
-
-    def succeeded(self, name: str) -> None:
-        self._failures.pop(name, None)
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -103,10 +85,16 @@ def _gone() -> HTMLResponse:
     )
 
 
-def signin_routes(authority: Authority, attempts: Attempts | None = None) -> list[Route]:
+def signin_keys(name: str, address: str) -> list[tuple[str, int]]:
+    """What a sign-in attempt counts against, with each key's limit: the account from this address, and the
+    address itself."""
+    return [(json.dumps(["account", name, address]), FAILURES), (json.dumps(["address", address]), ADDRESS_FAILURES)]
+
+
+def signin_routes(authority: Authority) -> list[Route]:
     """GET shows who asks and the form; POST checks the password and sends the person back with a code (or
     with `access_denied`)."""
-    tries = attempts or Attempts()
+    checks: list[anyio.CapacityLimiter] = []  # made on first use, inside the event loop
 
     async def context(request_id: str) -> tuple[str, str, str, str | None] | None:
         pending = await authority.pending(request_id)
@@ -136,19 +124,25 @@ def signin_routes(authority: Authority, attempts: Attempts | None = None) -> lis
         if action == "deny":
             await authority.deny(request_id)
             return RedirectResponse(construct_redirect_uri(redirect, error="access_denied", state=state), 303)
-        address = f"address:{request.client.host if request.client else ''}"
-        wait = tries.wait(f"name:{name}", address)
+        # The address the request came from (X-Forwarded-For counts only from a proxy named in --trusted-proxy).
+        address = request.client.host if request.client else ""
+        keys, attempt = signin_keys(name, address), secrets.token_hex(16)
+        # The attempt is counted before the password is checked: of many sent at once, only the allowed number
+        # reach the check; the others are refused without costing a hash.
+        wait = await authority.store.reserve_signin(attempt, keys, time.time(), WINDOW)
         if wait > 0:
             error = f"Too many failed sign-ins. Try again in {int(wait // 60) + 1} minutes."
             return _page("Sign in", _form(request_id, client, client_id, redirect, name=name, error=error), 429)
-        stored = await authority.store.account_password(name) if name else None
-        valid = await anyio.to_thread.run_sync(verify_password, password, stored or decoy())
+        if not checks:
+            checks.append(anyio.CapacityLimiter(CHECKS))
+        async with checks[0]:
+            stored = await authority.store.account_password(name) if name else None
+            valid = await anyio.to_thread.run_sync(verify_password, password, stored or decoy())
         if stored is None or not valid:
-            tries.failed(f"name:{name}", address)
-            logger.warning("failed sign-in for account %r from %s", name, address.partition(":")[2])
+            logger.warning("failed sign-in for account %r from %s", name, address)
             error = "Wrong account name or password."
             return _page("Sign in", _form(request_id, client, client_id, redirect, name=name, error=error), 401)
-        tries.succeeded(f"name:{name}")
+        await authority.store.clear_signin(attempt, [keys[0][0]])  # it was no failure, and ends this run of them
         code = await authority.approve(request_id, name)
         if code is None:
             return _gone()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from mcp.server.apps import Apps
+from mcp.server.apps import Apps, ResourceCsp
 
 VIEW_URI: Final = "ui://memory/view"
 """The view's resource; `search_memory` and `list_memories` name it in `_meta.ui.resourceUri`."""
@@ -22,5 +22,8 @@ def memory_view() -> Apps:
         title="Memories",
         description="The results of search_memory and list_memories as a list you can search and page.",
         prefers_border=True,
+        csp=ResourceCsp(
+            connect_domains=[], resource_domains=[], frame_domains=[], base_uri_domains=[]
+        ),  # no other origin: the page fetches nothing and connects nowhere (its own CSP says so too)
     )
     return apps

@@ -331,7 +331,7 @@ def test_accounts_from_the_command_line(tmp_path: Path) -> None:
 class Documents:
     """Client metadata documents served over https on 127.0.0.1, with a certificate of a test CA."""
 
-    def __init__(self, ca: trustme.CA) -> None:
+    def __init__(self, ca: trustme.CA, *names: str) -> None:
         self.pages: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         pages = self.pages
 
@@ -349,7 +349,7 @@ class Documents:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ca.issue_cert("127.0.0.1").configure_cert(context)
+        ca.issue_cert("127.0.0.1", *names).configure_cert(context)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.base = f"https://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

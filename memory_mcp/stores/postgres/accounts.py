@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ...models import Grant, now
+from ...models import Grant, iso_time, now
 from .connection import Connections
 from .migrations import SCHEMA
 
@@ -122,5 +123,79 @@ class PostgresAccounts:
     async def purge_grants(self: _Connected, now: float) -> int:
         status = await self.db.write(
             lambda db: db.execute(f"DELETE FROM {SCHEMA}.oauth_grants WHERE expires_at <= $1", now)
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
+    async def count_grants(self: _Connected, kind: str, now: float) -> int:
+        found = await self.db.read(
+            lambda db: db.fetchval(
+                f"SELECT count(*) FROM {SCHEMA}.oauth_grants WHERE kind = $1 AND expires_at > $2", kind, now
+            )
+        )
+        return int(found)
+
+    async def count_unused_clients(self: _Connected) -> int:
+        found = await self.db.read(
+            lambda db: db.fetchval(f"SELECT count(*) FROM {SCHEMA}.oauth_clients WHERE used_at IS NULL")
+        )
+        return int(found)
+
+    async def client_used(self: _Connected, client_id: str, when: float) -> None:
+        await self.db.write(
+            lambda db: db.execute(
+                f"UPDATE {SCHEMA}.oauth_clients SET used_at = $1 WHERE client_id = $2", when, client_id
+            )
+        )
+
+    async def purge_clients(self: _Connected, now: float, unclaimed_before: float, unused_before: float) -> int:
+        status = await self.db.write(
+            lambda db: db.execute(
+                f"DELETE FROM {SCHEMA}.oauth_clients c WHERE"
+                " ((c.used_at IS NULL AND c.created_at < $1) OR c.used_at < $2)"
+                f" AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.oauth_grants g"
+                " WHERE g.client_id = c.client_id AND g.expires_at > $3)",
+                iso_time(unclaimed_before),
+                unused_before,
+                now,
+            )
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
+    async def reserve_signin(
+        self: _Connected, attempt: str, keys: Sequence[tuple[str, int]], now: float, window: float
+    ) -> float:
+        async def work(db: Any) -> float:
+            # One lock for all sign-in counting: of two servers checking one account at once, one waits.
+            await db.execute("SELECT pg_advisory_xact_lock(hashtext('memory_mcp.signin_attempts'))")
+            wait = 0.0
+            for key, limit in keys:
+                row = await db.fetchrow(
+                    f"SELECT count(*), min(at) FROM {SCHEMA}.signin_attempts WHERE key = $1 AND at > $2",
+                    key,
+                    now - window,
+                )
+                if int(row[0]) >= limit:
+                    wait = max(wait, float(row[1]) + window - now)
+            if wait > 0:
+                return wait
+            await db.executemany(
+                f"INSERT INTO {SCHEMA}.signin_attempts (attempt, key, at) VALUES ($1, $2, $3)",
+                [(attempt, key, now) for key, _ in keys],
+            )
+            return 0.0
+
+        return await self.db.write(work)
+
+    async def clear_signin(self: _Connected, attempt: str, keys: Sequence[str] = ()) -> None:
+        async def work(db: Any) -> None:
+            await db.execute(f"DELETE FROM {SCHEMA}.signin_attempts WHERE attempt = $1", attempt)
+            if keys:
+                await db.execute(f"DELETE FROM {SCHEMA}.signin_attempts WHERE key = ANY($1::text[])", list(keys))
+
+        await self.db.write(work)
+
+    async def purge_signin(self: _Connected, before: float) -> int:
+        status = await self.db.write(
+            lambda db: db.execute(f"DELETE FROM {SCHEMA}.signin_attempts WHERE at <= $1", before)
         )
         return int(str(status).rsplit(" ", 1)[-1])

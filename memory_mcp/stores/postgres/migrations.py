@@ -223,6 +223,15 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             END $$
             """,
         ),
+        # 8: sign-in attempts counted in the database, shared by every server (an attempt is reserved before its
+        # password check), and when a registered client last got a token, so that unused registrations are purged.
+        (
+            f"CREATE TABLE {SCHEMA}.signin_attempts (attempt text NOT NULL, key text NOT NULL, at double precision"
+            " NOT NULL)",
+            f"CREATE INDEX signin_attempts_key ON {SCHEMA}.signin_attempts (key, at)",
+            f"CREATE INDEX signin_attempts_attempt ON {SCHEMA}.signin_attempts (attempt)",
+            f"ALTER TABLE {SCHEMA}.oauth_clients ADD COLUMN used_at double precision",
+        ),
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import aiosqlite
 
-from ...models import Grant, now
+from ...models import Grant, iso_time, now
 from .connection import fetch_all
 
 _GRANT_COLUMNS = "grant_id, user_id, client_id, data, expires_at"
@@ -97,4 +98,62 @@ class SqliteAccounts:
     async def purge_grants(self: _Connected, now: float) -> int:
         async with self._transaction(single_statement=True) as db:
             cursor = await db.execute("DELETE FROM oauth_grants WHERE expires_at <= ?", (now,))
+            return cursor.rowcount
+
+    async def count_grants(self: _Connected, kind: str, now: float) -> int:
+        rows = await fetch_all(
+            self._reader, "SELECT count(*) FROM oauth_grants WHERE kind = ? AND expires_at > ?", (kind, now)
+        )
+        return int(rows[0][0])
+
+    async def count_unused_clients(self: _Connected) -> int:
+        rows = await fetch_all(self._reader, "SELECT count(*) FROM oauth_clients WHERE used_at IS NULL")
+        return int(rows[0][0])
+
+    async def client_used(self: _Connected, client_id: str, when: float) -> None:
+        async with self._transaction(single_statement=True) as db:
+            await db.execute("UPDATE oauth_clients SET used_at = ? WHERE client_id = ?", (when, client_id))
+
+    async def purge_clients(self: _Connected, now: float, unclaimed_before: float, unused_before: float) -> int:
+        async with self._transaction(single_statement=True) as db:
+            cursor = await db.execute(
+                "DELETE FROM oauth_clients WHERE"
+                " ((used_at IS NULL AND created_at < ?) OR used_at < ?)"
+                " AND NOT EXISTS (SELECT 1 FROM oauth_grants g"
+                " WHERE g.client_id = oauth_clients.client_id AND g.expires_at > ?)",
+                (iso_time(unclaimed_before), unused_before, now),
+            )
+            return cursor.rowcount
+
+    async def reserve_signin(
+        self: _Connected, attempt: str, keys: Sequence[tuple[str, int]], now: float, window: float
+    ) -> float:
+        async with self._transaction() as db:
+            wait = 0.0
+            for key, limit in keys:
+                rows = list(
+                    await db.execute_fetchall(
+                        "SELECT count(*), min(at) FROM signin_attempts WHERE key = ? AND at > ?", (key, now - window)
+                    )
+                )
+                count, oldest = int(rows[0][0]), rows[0][1]
+                if count >= limit:
+                    wait = max(wait, float(oldest) + window - now)
+            if wait > 0:
+                return wait
+            await db.executemany(
+                "INSERT INTO signin_attempts (attempt, key, at) VALUES (?, ?, ?)",
+                [(attempt, key, now) for key, _ in keys],
+            )
+            return 0.0
+
+    async def clear_signin(self: _Connected, attempt: str, keys: Sequence[str] = ()) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM signin_attempts WHERE attempt = ?", (attempt,))
+            for key in keys:
+                await db.execute("DELETE FROM signin_attempts WHERE key = ?", (key,))
+
+    async def purge_signin(self: _Connected, before: float) -> int:
+        async with self._transaction(single_statement=True) as db:
+            cursor = await db.execute("DELETE FROM signin_attempts WHERE at <= ?", (before,))
             return cursor.rowcount

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 
 from ...errors import StoreError
 from ...models import Vector
+from ...private import private_file, private_folder
 from .._rows import placeholders
 
 BUSY_TIMEOUT_MS: Final = 10_000
@@ -99,7 +101,11 @@ def prepare(path: str | Path) -> str:
         return location
     resolved = Path(location).expanduser()
     try:
-        resolved.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(resolved.parent)
     except OSError as exc:
         raise StoreError(f"Cannot create the folder for the database {str(resolved)!r}: {exc}.") from exc
+    # A new database is its owner's only: it holds every memory and the password hashes. SQLite gives its WAL and
+    # shared-memory files the mode of the database file.
+    with contextlib.suppress(OSError):  # an unwritable place is reported by the open that follows
+        private_file(resolved)
     return str(resolved)

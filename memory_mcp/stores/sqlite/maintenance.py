@@ -12,6 +12,7 @@ import aiosqlite
 
 from ...errors import StoreError
 from ...models import MemoryId
+from ...private import private_file
 from .store import SqliteStore
 
 
@@ -32,6 +33,7 @@ async def backup(store: SqliteStore, target: Path, progress: Callable[[int, int]
         source = sqlite3.connect(store.path)
         try:
             Path(partial).unlink(missing_ok=True)
+            private_file(partial)  # a copy of every memory: its owner's only
             destination = sqlite3.connect(partial)
             try:
 

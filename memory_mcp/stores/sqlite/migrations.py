@@ -193,6 +193,15 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "CREATE INDEX oauth_grants_grant ON oauth_grants (grant_id)",
         "CREATE INDEX oauth_grants_user ON oauth_grants (user_id)",
     ),
+    # 7: sign-in attempts counted in the database (every process on the file sees the same count; an attempt is
+    # reserved before its password check), and when a registered client last got a token, so that registrations
+    # nobody uses are purged.
+    (
+        "CREATE TABLE signin_attempts (attempt TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL)",
+        "CREATE INDEX signin_attempts_key ON signin_attempts (key, at)",
+        "CREATE INDEX signin_attempts_attempt ON signin_attempts (attempt)",
+        "ALTER TABLE oauth_clients ADD COLUMN used_at REAL",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
