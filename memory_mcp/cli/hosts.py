@@ -69,8 +69,10 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
     entry = {"command": command, "env": {"MEMORY_MCP_DB": db, "MEMORY_MCP_USER": user}}
     vscode_entry = {"type": "stdio", **entry}
     add_mcp = json.dumps({"name": "memory", **vscode_entry})
+    # The name comes first: Claude Code's -e takes several values and would swallow a name after it.
     claude_add = (
-        f"claude mcp add -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={user} memory -- {shlex.quote(command)}"
+        f"claude mcp add memory -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={shlex.quote(user)} "
+        f"-- {shlex.quote(command)}"
     )
     files = {
         "claude-desktop": {"mcpServers": {"memory": entry}},

@@ -309,7 +309,7 @@ def test_config_prints_what_to_paste_into_each_host(db: Path) -> None:
     assert desktop["env"] == vscode["env"] == {"MEMORY_MCP_DB": str(db), "MEMORY_MCP_USER": me}
     assert vscode["type"] == "stdio"
     assert ok(cli(db, "config", "claude-code")).strip() == (
-        f"claude mcp add -e MEMORY_MCP_DB={db} -e MEMORY_MCP_USER={me} memory -- {COMMAND}"
+        f"claude mcp add memory -e MEMORY_MCP_DB={db} -e MEMORY_MCP_USER={me} -- {COMMAND}"
     )
     # Whose memories the host keeps can be chosen; an id that is not one is refused.
     chosen = as_json(cli(db, "config", "cursor", "--user", "sam@example.com"))["mcpServers"]["memory"]

@@ -21,19 +21,24 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import anyio
 import httpx2
 import pytest
 import trustme
 import uvicorn
+from mcp.server.auth.provider import AuthorizationParams
+from pydantic import AnyUrl
+from starlette.applications import Starlette
 
 from memory_mcp.app import open_engine
 from memory_mcp.logs import FORMAT, OneLineFormatter
-from memory_mcp.server import build_server, view
+from memory_mcp.server import build_server, signin, view
 from memory_mcp.server.clients import ClientDocuments, public, redirect_allowed
 from memory_mcp.server.guard import Rules
 from memory_mcp.server.http import Timeouts, every, uvicorn_config
+from memory_mcp.server.oauth import WEB_CLIENT, Authority
 
 from .test_http import ALICE, BOB, COMMAND, free_port, launch, start
 from .test_oauth import PASSWORDS, Documents, add_account, authorize_url, pkce, register
@@ -394,6 +399,48 @@ def test_two_servers_on_one_database_share_the_failure_count(tmp_path: Path) -> 
             process.wait(timeout=30)
 
 
+async def test_password_checks_run_at_most_two_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve sign-ins at once for twelve accounts (each under its own limit) wait their turn for the password
+    check: never more than `CHECKS` (2) scrypt checks hold memory at the same moment."""
+    running, most = 0, 0
+    guard = threading.Lock()
+
+    def slow_check(password: str, stored: str) -> bool:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with guard:
+            running -= 1
+        return False
+
+    monkeypatch.setattr(signin, "verify_password", slow_check)
+    async with open_engine(tmp_path / "m.db", index=False) as engine:
+        authority = Authority(engine.store, issuer="http://127.0.0.1:1", resource="http://127.0.0.1:1/mcp", static=None)
+        client = await authority.get_client(WEB_CLIENT)
+        assert client is not None
+        params = AuthorizationParams(
+            state="s",
+            scopes=["memory"],
+            code_challenge="c" * 43,
+            redirect_uri=AnyUrl("http://127.0.0.1:1/"),
+            redirect_uri_provided_explicitly=True,
+        )
+        request = parse_qs(urlparse(await authority.authorize(client, params)).query)["request"][0]
+        app = Starlette(routes=signin.signin_routes(authority))
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1:1") as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post("/signin", data={"request": request, "name": f"user{n}", "password": "x"})
+                    for n in range(12)
+                )
+            )
+    assert [answer.status_code for answer in answers] == [401] * 12
+    assert most == signin.CHECKS == 2
+
+
 # -- 5. Anonymous state --------------------------------------------------------------------------------------------
 
 
@@ -494,22 +541,11 @@ def test_a_newline_in_a_client_name_cannot_forge_a_log_line(tmp_path: Path) -> N
     assert add_account(tmp_path / "http.db", "alice", PASSWORDS["alice"]).returncode == 0
     log = tmp_path / "server.log"
     port = free_port()
+    command = [str(COMMAND), "--transport", "http", "--port", str(port)]
     env = {"MEMORY_MCP_DB": str(tmp_path / "http.db"), "MEMORY_MCP_LOG_LEVEL": "INFO"}
     with log.open("w") as err:
-        process = subprocess.Popen(
-            [str(COMMAND), "--transport", "http", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=err
-        )
+        process, base = launch(command, env, port, stderr=err)
         try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
             forged = "Harmless\n2026-12-06 07:00:00,000 CRITICAL memory_mcp: all memories deleted"
             answer = httpx2.post(
                 f"{base}/register",

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -36,11 +37,11 @@ def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tupl
     return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "http.db"), "MEMORY_MCP_TOOLS": "all", **(env or {})}, port)
 
 
-def launch(command: list[str], env: dict[str, str], port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """Start an HTTP server process and wait until its /health answers on 127.0.0.1:`port`."""
-    process = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def launch(
+    command: list[str], env: dict[str, str], port: int, stderr: Any = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start an HTTP server process (its log to `stderr`) and wait until its /health answers on 127.0.0.1:`port`."""
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
