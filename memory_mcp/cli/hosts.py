@@ -61,7 +61,7 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
     """
     settings = settings_of(given)
     try:
-        user = resolve({"user": user_id or login_user()}, {}).user
+        user = resolve({"user": user_id or login_user()}, {}).user or login_user()
     except ConfigError as exc:
         raise BadInput(str(exc)) from None
     command = installed_command()
@@ -71,7 +71,7 @@ def config_command(host: str | None, user_id: str | None, write: bool, **given: 
     add_mcp = json.dumps({"name": "memory", **vscode_entry})
     # The name comes first: Claude Code's -e takes several values and would swallow a name after it.
     claude_add = (
-        f"claude mcp add memory -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={shlex.quote(user or login_user())} "
+        f"claude mcp add memory -e MEMORY_MCP_DB={shlex.quote(db)} -e MEMORY_MCP_USER={shlex.quote(user)} "
         f"-- {shlex.quote(command)}"
     )
     files = {
