@@ -189,7 +189,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
     if not is_postgres(settings.location):
         _warn_if_exposed(settings.db, "database (every memory and the password hashes)")
     async with open_configured(settings, background=True) as engine:
-        stored = await engine.count_all()
+        stored = sum(summary.memories for summary in await engine.summaries())  # current memories, as shown
         logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
         if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
             sys.stderr.write(

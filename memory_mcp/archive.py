@@ -15,7 +15,7 @@ import numpy as np
 from . import validation
 from .engine import MemoryEngine
 from .errors import InvalidInputError
-from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, new_id, now
+from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, Validity, new_id, now
 from .wire import history_json, link_json, memory_json
 
 FORMAT: Final = "memory-mcp"
@@ -63,11 +63,12 @@ async def export(
     history: bool = False,
     advance: Advance | None = None,
 ) -> int:
-    """Write a header line, then one JSON line per memory of `scope` (None: every user); returns the count."""
+    """Write a header line, then one JSON line per memory of `scope` (None: every user), superseded ones included
+    (they carry their validity); returns the count. The header's `memories` counts the lines that follow."""
     if scope is None:
-        count = sum(summary.memories for summary in await engine.summaries())
+        count = await engine.count_all()
     else:
-        count = await engine.count(scope)
+        count = await engine.count(scope, Validity(include_superseded=True))
     header: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,

@@ -51,7 +51,6 @@ _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
 _SIMILAR: Final = 3  # resembling memories an add reports
-_WEAK: Final = 3  # a search without threshold shows at least this many memories, the unrelated ones marked weak
 
 Draft = tuple[str, Metadata, tuple[str, ...], str]
 """A validated new memory: text, metadata, entities and valid_from ("" for "since stored")."""
@@ -627,8 +626,9 @@ class MemoryEngine:
 
         `query` may be several wordings of one question: each is searched and the rankings are fused by
         rank (reciprocal rank fusion), a memory keeping its best score. Without a `threshold`, related memories
-        come back (a shared word, or close in meaning); when fewer than three are related, the nearest others
-        follow, marked `match="weak"`, so that a scope holding memories never answers with nothing.
+        come back (a shared word, or close in meaning); when fewer than `limit` are related, the nearest others
+        fill the answer up to `limit`, marked `match="weak"`, so that a scope holding memories never answers with
+        nothing and `limit` is honoured.
 
         `validity` chooses current memories (default), all, or those true at a time; `entity` keeps the
         memories that name it; `neighbors` (hops, up to `Limits.max_neighbors`) appends the memories linked to
@@ -651,13 +651,12 @@ class MemoryEngine:
         view = (validity, named)
         rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where, view) for vector, terms in asked]
         hits = fuse(rankings, wanted)
-        shown = min(wanted, _WEAK)
-        if minimum is None and len(hits) < shown:
-            # Fewer related memories than a short answer holds: the nearest others follow, marked weak.
-            nearest = [await self._ranked(vector, terms, scope, shown, -1.0, where, view) for vector, terms in asked]
+        if minimum is None and len(hits) < wanted:
+            # Fewer related memories than asked for: the nearest others fill up to `limit`, marked weak.
+            nearest = [await self._ranked(vector, terms, scope, wanted, -1.0, where, view) for vector, terms in asked]
             found = {hit.memory.id for hit in hits}
-            extra = [replace(hit, match="weak") for hit in fuse(nearest, shown) if hit.memory.id not in found]
-            hits = hits + extra[: shown - len(hits)]
+            extra = [replace(hit, match="weak") for hit in fuse(nearest, wanted) if hit.memory.id not in found]
+            hits = hits + extra[: wanted - len(hits)]
         if not hops:
             return hits
         # Linked memories hang from the real matches; one that only filled a short answer (weak) is shown linked.

@@ -122,9 +122,11 @@ async def test_search_finds_the_closest_memory_first(engine: MemoryEngine) -> No
     assert hits[0].memory.text == "I love hiking in the Swiss Alps"
     assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
     assert all(-1.0 <= hit.score <= 1.0 for hit in hits)
-    # Without a threshold the related memory is a strong match; the nearest others follow, marked weak,
-    # up to three results in all.
-    assert [hit.match for hit in hits] == ["strong", "weak", "weak"]
+    # Without a threshold the related memory is a strong match; the nearest others fill up to `limit`, marked
+    # weak: every memory here, as the default limit (10) is more than there are.
+    assert [hit.match for hit in hits] == ["strong", "weak", "weak", "weak"]
+    assert [hit.match for hit in await engine.search("hiking", ALICE, limit=2)] == ["strong", "weak"]
+    assert len(await engine.search("quantum chromodynamics", ALICE, limit=20)) == 4  # as many as there are
 
 
 async def test_search_limit_and_threshold(engine: MemoryEngine) -> None:

@@ -365,7 +365,13 @@ def register_tools(
                     "Try other words, synonyms or a broader query (several at once in `queries`)."
                 )
             elif not hits and await engine.count(where, validity) == 0:
-                note = "This user has no memories stored yet (in this scope): there is nothing to find."
+                if validity.as_of is not None and await engine.count(where) > 0:
+                    note = (
+                        f"Nothing this user has stored was true at {as_of} (in this scope): their memories start "
+                        "later or had ended by then. Leave out as_of to search what is true now."
+                    )
+                else:
+                    note = "This user has no memories stored yet (in this scope): there is nothing to find."
             elif not hits:
                 note = "No memory passed the filters or threshold. Loosen them, or try other words."
         return SearchResultOut(results=results, note=note)

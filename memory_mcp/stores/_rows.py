@@ -42,8 +42,9 @@ Mark = Callable[[int], str]
 
 
 def summaries_sql(table: str, mark: Mark, by_user: bool) -> str:
-    """Per user (or for the user of parameter 1): memory count, oldest and newest, distinct agents and runs."""
-    where = f"WHERE user_id = {mark(1)}" if by_user else ""
+    """Per user (or for the user of parameter 1): current memory count (what every count shown means: superseded
+    memories are history), oldest and newest, distinct agents and runs."""
+    where = f"WHERE valid_to IS NULL AND user_id = {mark(1)}" if by_user else "WHERE valid_to IS NULL"
     return (
         "SELECT user_id, count(*), min(created_at), max(created_at),"
         " count(DISTINCT nullif(agent_id, '')), count(DISTINCT nullif(run_id, ''))"

@@ -13,7 +13,9 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
+from memory_mcp.app import open_engine
 from memory_mcp.config import login_user
+from memory_mcp.server import build_server
 
 from ..helpers import DEFAULT_ID, data
 
@@ -465,3 +467,29 @@ def test_stats_by_a_field_draws_bars_of_the_counts(db: Path) -> None:
     alone = cli(db, "stats", "--by", "topic")
     assert alone.returncode == 2
     assert "give --user" in alone.stderr
+
+
+async def test_every_count_is_of_current_memories_and_the_export_header_counts_its_lines(db: Path) -> None:
+    """A superseded memory is history: `users`, `stats`, `list`, the stats and memories resources all count the
+    current memories (3 here); an export, which carries history too, says in its header how many lines follow."""
+    async with open_engine(db) as engine:
+        sam = engine.scope("sam")
+        paris = await engine.add("Sam lives in Paris", sam)
+        await engine.add("Sam drinks oolong tea", sam)
+        await engine.add("Sam plays chess", sam)
+        await engine.supersede(paris.memory.id, sam, "Sam moved to Berlin")
+        async with Client(build_server(engine)) as client:
+            stats = json.loads(_text(await client.read_resource("memory://users/sam/stats")))
+            listed = json.loads(_text(await client.read_resource("memory://users/sam/memories")))
+    assert stats["memories"] == listed["total"] == len(listed["memories"]) == 3
+    assert [u["memories"] for u in as_json(cli(db, "users", "--json"))["users"]] == [3]
+    assert as_json(cli(db, "stats", "--json"))["memories"] == 3
+    assert as_json(cli(db, "list", "-u", "sam", "--json"))["total"] == 3
+    for args in (["export"], ["export", "--user", "sam"]):
+        header, *lines = ok(cli(db, *args)).splitlines()
+        assert json.loads(header)["memories"] == len(lines) == 4, args
+
+
+def _text(result: Any) -> str:
+    [content] = result.contents
+    return str(content.text)

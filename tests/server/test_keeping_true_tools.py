@@ -166,3 +166,15 @@ async def test_the_core_tools_keep_supersession_and_leave_the_rest_to_all(engine
     assert not {"entities", "valid_from"} & tools["add_memory"]
     assert not {"entity", "neighbors"} & tools["search_memory"]
     assert "link_memories" not in tools
+
+
+async def test_a_search_before_the_first_fact_says_so_not_that_nothing_is_stored(server: MCPServer) -> None:
+    """as_of before the user's first memory finds nothing; the note says why (not "no memories stored yet")."""
+    async with Client(server) as client:
+        await call(client, "add_memory", text="Sam lives in Paris", valid_from="2024-01")
+        early = await call(client, "search_memory", query="where does Sam live", as_of="2023-06")
+        assert early["results"] == []
+        assert "Nothing this user has stored was true at 2023-06" in early["note"]
+        assert "no memories stored yet" not in early["note"]
+        nobody = data(await client.call_tool("search_memory", {"user_id": "nobody", "query": "x y", "as_of": "2023"}))
+        assert "no memories stored yet" in nobody["note"]
