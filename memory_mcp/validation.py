@@ -56,8 +56,7 @@ def text(name: str, value: Any, limits: Limits) -> str:
         raise InvalidInputError(f"{name} must be a string (the words themselves), not {shown}.")
     stripped = value.strip()
     if not stripped:
-        wanted = "what to look for, in a few words" if name == "query" else "the fact to remember in plain words"
-        raise InvalidInputError(f"{name} is empty. Give {wanted}.")
+        raise InvalidInputError(empty(name))
     if len(stripped) > limits.max_text_chars:
         raise InvalidInputError(
             f"{name} is {len(stripped)} characters long; the limit is {limits.max_text_chars}. "
@@ -119,19 +118,39 @@ def queries(value: Any, limits: Limits) -> list[str]:
     return [text("query", item, limits) for item in items]
 
 
+def out_of_range(name: str, value: Any, low: float, high: float, *, whole: bool) -> str:
+    """The one message for a number outside its range (the engine's, and a tool schema's, see server.arguments)."""
+    shown = int(value) if isinstance(value, float) and value.is_integer() else value  # 2.0 from JSON 2 reads "2"
+    return f"{name} must be {'a whole number' if whole else 'a number'} from {low} to {high}, got {shown!r}."
+
+
+def empty(name: str) -> str:
+    """The one message for an empty text or query."""
+    wanted = (
+        "what to look for, in a few words" if name in ("query", "queries") else "the fact to remember in plain words"
+    )
+    return f"{name} is empty. Give {wanted}."
+
+
+NO_QUERY: Final = (
+    "Give `query` (what to look for, in a few words) or `queries` (several wordings of it). Nothing was searched."
+)
+"""The one message for a search that names nothing to look for."""
+
+
 def limit(value: Any, limits: Limits) -> int:
     """A page or result size between 1 and the configured maximum."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_results:
-        raise InvalidInputError(f"limit must be a whole number from 1 to {limits.max_results}, got {value!r}.")
+        raise InvalidInputError(out_of_range("limit", value, 1, limits.max_results, whole=True))
     return value
 
 
 def threshold(value: Any) -> float | None:
-    """A minimum cosine score in [-1, 1], or None."""
+    """A minimum score in [-1, 1] (higher is stricter), or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not -1.0 <= value <= 1.0:
-        raise InvalidInputError(f"threshold must be a number from -1 to 1 (higher is stricter), got {value!r}.")
+        raise InvalidInputError(out_of_range("threshold", value, -1, 1, whole=False))
     return float(value)
 
 

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ..engine import MemoryEngine
 from ..guidance import INSTRUCTIONS, instructions
 from ..version import __version__
-from .arguments import explain
+from .arguments import explain, explain_problems, unknown
 from .auth import StaticTokens, listen_to_own_user_only
 from .clients import ClientDocuments
 from .guard import token_first
@@ -119,7 +119,14 @@ class MemoryServer(MCPServer):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """Call a tool; a schema violation becomes a ToolError that says what was wrong and what to send."""
+        """Call a tool; a schema violation, or an argument the tool does not take (the SDK would drop it without a
+        word), becomes a ToolError that says what was wrong and what to send."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is not None:
+            taken = tool.parameters.get("properties", {})
+            extra = [key for key in arguments if key not in taken]
+            if extra:
+                raise ToolError(explain_problems(name, [unknown(key, tool.parameters) for key in extra]))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -218,7 +225,7 @@ def build_server(
 
         from .rest import rest_api
 
-        api = rest_api(engine, default_user=default_user, tokens=signed)
+        api = rest_api(engine, default_user=default_user, tokens=signed, issuer=origin(url) if oauth else None)
         # The SDK offers `custom_route` for single routes; a mounted app joins the same list of Starlette routes,
         # behind the same bearer-token middleware as /mcp.
         # With tokens, a request that could carry a body is refused before its body is read when it has no token.

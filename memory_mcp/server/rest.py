@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..engine import MemoryEngine
 from ..errors import DuplicateError, InvalidInputError, MemoryMCPError, NotFoundError
@@ -28,7 +30,9 @@ from ..schemas import (
     UnlinkOut,
     UserStatsOut,
 )
+from ..validation import NO_QUERY
 from ..version import __version__
+from .arguments import problems
 from .auth import authenticated_user
 
 PROBLEM: Final = "application/problem+json"
@@ -59,7 +63,9 @@ class ProblemOut(BaseModel):
 class AddIn(BaseModel):
     """A memory to store."""
 
-    text: str = Field(description="One self-contained fact in plain words.", min_length=1)
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="One self-contained fact in plain words.")
     metadata: dict[str, Any] | None = Field(default=None, description="Your own fields.")
     entities: list[str] | None = Field(default=None, description="Who or what it is about.")
     valid_from: str | None = Field(default=None, description="Since when it is true, if before now (e.g. 2024-03).")
@@ -70,6 +76,8 @@ class AddIn(BaseModel):
 class UpdateIn(BaseModel):
     """A change to a memory: give what changes."""
 
+    model_config = ConfigDict(extra="forbid")
+
     text: str | None = Field(default=None, description="The corrected fact, or with keep_history the new one.")
     metadata: dict[str, Any] | None = Field(default=None, description="New metadata, replacing the old object.")
     entities: list[str] | None = Field(default=None, description="New entities, replacing the old ones.")
@@ -79,6 +87,8 @@ class UpdateIn(BaseModel):
 
 class SearchIn(BaseModel):
     """A search of the user's memories."""
+
+    model_config = ConfigDict(extra="forbid")
 
     query: str | None = Field(default=None, description="What to look for, in a few words.")
     queries: list[str] | None = Field(default=None, description="Other wordings, searched at once.")
@@ -97,11 +107,21 @@ class SearchIn(BaseModel):
 class LinkIn(BaseModel):
     """A link from one memory to another."""
 
+    model_config = ConfigDict(extra="forbid")
+
     source_id: str
     target_id: str
     type: str = Field(description="relates_to, part_of, contradicts, supersedes, or a label of your own.")
     metadata: dict[str, Any] | None = None
 
+
+_BODIES: Final[dict[str, type[BaseModel]]] = {
+    "add_memory": AddIn,
+    "update_memory": UpdateIn,
+    "search_memory": SearchIn,
+    "link_memories": LinkIn,
+}
+"""The body model of each route that takes one, by route name (the name of its function below)."""
 
 UserQuery = Annotated[
     str | None,
@@ -122,9 +142,36 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) -> FastAPI:
+def security_schemes(issuer: str | None) -> dict[str, Any]:
+    """The OpenAPI security schemes: a bearer token (the tokens file's, or one from sign-in), and with an issuer
+    (a server with accounts) OAuth 2.1's authorization code flow."""
+    schemes: dict[str, Any] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token of the server's tokens file, or an access token from its OAuth sign-in.",
+        }
+    }
+    if issuer is not None:
+        schemes["oauth2"] = {
+            "type": "oauth2",
+            "description": "Sign in with an account of this server (PKCE with S256; clients may register).",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": f"{issuer}/authorize",
+                    "tokenUrl": f"{issuer}/token",
+                    "refreshUrl": f"{issuer}/token",
+                    "scopes": {"memory": "Read and change the signed-in user's memories."},
+                }
+            },
+        }
+    return schemes
+
+
+def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, issuer: str | None = None) -> FastAPI:
     """The REST API as an ASGI app to mount at /api: every route acts for one user (the token's, over HTTP with
-    tokens), through the same engine calls and the same pydantic shapes as the MCP tools."""
+    tokens), through the same engine calls and the same pydantic shapes as the MCP tools. With `tokens` its OpenAPI
+    document declares bearer security (and OAuth with the `issuer` of a server that signs people in)."""
     api = FastAPI(
         title="memory-mcp",
         version=__version__,
@@ -134,6 +181,19 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) ->
         redoc_url=None,
         responses=ERRORS,
     )
+
+    if tokens:
+        generate = api.openapi
+
+        def openapi() -> dict[str, Any]:
+            if api.openapi_schema is None:
+                document = generate()
+                schemes = security_schemes(issuer)
+                document.setdefault("components", {})["securitySchemes"] = schemes
+                document["security"] = [{name: ["memory"] if name == "oauth2" else []} for name in schemes]
+            return api.openapi_schema or generate()
+
+        api.openapi = openapi  # type: ignore[method-assign]
 
     def problem(status: int, title: str, detail: str) -> JSONResponse:
         body = ProblemOut(title=title, status=status, detail=detail).model_dump()
@@ -155,11 +215,23 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) ->
 
     @api.exception_handler(RequestValidationError)
     async def on_bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        said = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'the body'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        return problem(422, "Bad input", f"The request was not understood ({said}). Nothing was changed.")
+        # The same sentences as a tool's for the same mistake (server.arguments), about the body's own fields.
+        route = request.scope.get("route")
+        body = _BODIES.get(getattr(route, "name", ""))
+        schema = body.model_json_schema() if body is not None else {}
+        errors = [{**error, "loc": tuple(error["loc"][1:])} for error in exc.errors()]
+        said = " ".join(problems(errors, schema))  # type: ignore[arg-type]
+        return problem(422, "Bad input", f"{said} Nothing was changed.")
+
+    @api.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            detail = f"There is no {request.method} {request.url.path}: the routes are listed in /api/openapi.json."
+        elif exc.status_code == 405:
+            detail = f"{request.url.path} does not take {request.method}: see /api/openapi.json for what it takes."
+        else:
+            detail = str(exc.detail)
+        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, detail)
 
     def scope(user_id: str | None, project: str | None = None) -> Scope:
         """The scope a request acts in: its token's user (naming another is refused), else the one it names."""
@@ -225,7 +297,7 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool) ->
     async def search_memory(body: Annotated[SearchIn, Body()], user_id: UserQuery = None) -> SearchResultOut:
         wordings = ([body.query] if body.query is not None else []) + list(body.queries or [])
         if not wordings:
-            raise InvalidInputError("Give query (what to look for, in a few words) or queries. Nothing was searched.")
+            raise InvalidInputError(NO_QUERY)
         hits = await engine.search(
             wordings,
             scope(user_id, body.project),

@@ -36,7 +36,7 @@ from ..schemas import (
     SummaryOut,
     UnlinkOut,
 )
-from ..validation import MAX_QUERIES
+from ..validation import MAX_QUERIES, NO_QUERY
 from .auth import authenticated_user, require_own_user
 from .fields import (
     ADD,
@@ -340,10 +340,7 @@ def register_tools(
         """
         wordings = ([query] if query is not None else []) + list(queries or [])
         if not wordings:
-            raise ToolError(
-                "Give `query` (what to look for, in a few words) or `queries` (several wordings of it). "
-                "Nothing was searched."
-            )
+            raise ToolError(NO_QUERY)
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
             validity = engine.validity(as_of, include_superseded)

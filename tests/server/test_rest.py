@@ -14,8 +14,9 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from openapi_spec_validator import validate
 
-from ..helpers import data
+from ..helpers import data, error_text
 from .test_http import ALICE, BOB, start
+from .test_oauth import add_account
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_the_rest_api_keeps_users_apart_and_explains_refusals(served: str) -> No
         problem(bob.delete(f"/memories/{secret['id']}"), 404)
         assert bob.post("/search", json={"query": "door code"}).json()["results"] == []
         assert "limit" in problem(alice.post("/search", json={"query": "x", "limit": "many"}), 422)
-        assert "Give query" in problem(alice.post("/search", json={}), 400)
+        assert "Give `query`" in problem(alice.post("/search", json={}), 400)
         assert "text is empty" in problem(alice.post("/memories", json={"text": "   "}), 400)
         assert "keep_history needs the new text" in problem(
             alice.patch(f"/memories/{secret['id']}", json={"keep_history": True}), 400
@@ -216,3 +217,87 @@ def test_any_request_gets_an_answer_and_a_refused_one_changes_nothing(served: st
                 assert after == before  # a refused request changes nothing
 
         one()
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "method", "path", "body"),
+    [
+        pytest.param(
+            "search_memory", {"query": "x", "limit": 0}, "POST", "/search", {"query": "x", "limit": 0}, id="limit-0"
+        ),
+        pytest.param(
+            "search_memory",
+            {"query": "x", "limit": 1000},
+            "POST",
+            "/search",
+            {"query": "x", "limit": 1000},
+            id="limit-big",
+        ),
+        pytest.param("add_memory", {"text": ""}, "POST", "/memories", {"text": ""}, id="empty-text"),
+        pytest.param(
+            "search_memory",
+            {"query": "x", "threshold": 2},
+            "POST",
+            "/search",
+            {"query": "x", "threshold": 2},
+            id="threshold",
+        ),
+        pytest.param("search_memory", {}, "POST", "/search", {}, id="no-query"),
+        pytest.param(
+            "add_memory", {"text": "x", "bogus": 1}, "POST", "/memories", {"text": "x", "bogus": 1}, id="unknown"
+        ),
+    ],
+)
+async def test_a_mistake_gets_the_same_words_from_the_rest_api_and_the_tools(
+    served: str, tool: str, arguments: dict[str, Any], method: str, path: str, body: dict[str, Any]
+) -> None:
+    """REST and MCP share one validation: the same bad input is refused with the same sentence by both, and
+    changes nothing."""
+    with api(served) as alice:
+        answer = alice.request(method, path, json=body)
+        assert answer.status_code in (400, 422), answer.text
+        said = answer.json()["detail"].removesuffix(" Nothing was changed.").strip()
+        assert alice.get("/memories").json()["total"] == 0
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {ALICE}"}) as http,
+        Client(streamable_http_client(f"{served}/mcp", http_client=http)) as client,
+    ):
+        refused = await client.call_tool(tool, arguments)
+    assert refused.is_error
+    # An unknown field's sentence ends with the fields each takes, which differ: REST takes the user in the address.
+    assert said.split(" (")[0] in error_text(refused)
+
+
+def test_fields_the_rest_api_does_not_take_are_named_not_ignored(served: str) -> None:
+    with api(served) as alice:
+        bogus = problem(alice.post("/memories", json={"text": "x", "bogus": 1}), 422)
+        assert bogus.startswith("bogus is not one of the accepted fields (entities, if_similar, metadata, project,")
+        user = problem(alice.post("/search", json={"query": "x", "user_id": "bob"}), 422)
+        assert "user_id is not taken here: pass it as ?user_id=" in user
+        assert alice.get("/memories").json()["total"] == 0
+
+
+def test_unknown_routes_and_methods_answer_problem_details(served: str) -> None:
+    with api(served) as alice:
+        missing = alice.get("/nothing-here")
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert "There is no GET /api/v1/nothing-here" in problem(missing, 404)
+        assert "does not take PUT" in problem(alice.put("/search", json={}), 405)
+
+
+def test_the_openapi_document_declares_how_to_authenticate(served: str, tmp_path: Path) -> None:
+    document = httpx2.get(f"{served}/api/openapi.json", timeout=10).json()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["security"] == [{"bearer": []}]
+    assert add_account(tmp_path / "http.db", "carol", "carol long password").returncode == 0
+    process, base = start(tmp_path)
+    try:
+        signed = httpx2.get(f"{base}/api/openapi.json", timeout=10).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    validate(signed)
+    flow = signed["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"]
+    assert flow["authorizationUrl"] == f"{base}/authorize"
+    assert flow["tokenUrl"] == f"{base}/token"
+    assert {"oauth2": ["memory"]} in signed["security"]

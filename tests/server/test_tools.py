@@ -169,12 +169,15 @@ async def test_filters_through_the_tool(server: MCPServer) -> None:
             id="bad-operator",
         ),
         pytest.param(
-            "search_memory", {"query": "tea", "limit": 0}, "limit must be from 1 to 100; it was 0", id="zero-limit"
+            "search_memory",
+            {"query": "tea", "limit": 0},
+            "limit must be a whole number from 1 to 100, got 0.",
+            id="zero-limit",
         ),
         pytest.param(
             "search_memory",
             {"query": "tea", "limit": 10**6},
-            "limit must be from 1 to 100; it was 1000000",
+            "limit must be a whole number from 1 to 100, got 1000000.",
             id="huge-limit",
         ),
         pytest.param("search_memory", {"query": "..."}, "no words to search by", id="wordless-query"),
