@@ -361,7 +361,8 @@ OPTIONS: Final = (
         "MEMORY_MCP_TOOLS",
         _tools,
         "core (add, search, list, update and delete memory: a short tool list for the model) or all (adds "
-        "add_memories, get_memory, memory_history, delete_all_memories and summarize_memories)",
+        "add_memories, get_memory, memory_history, link_memories, unlink_memories, delete_all_memories and "
+        "summarize_memories)",
     ),
     Option(
         "user",

@@ -23,6 +23,7 @@ from ..guidance import INSTRUCTIONS, instructions
 from ..version import __version__
 from .arguments import explain, explain_problems, unknown
 from .auth import StaticTokens, listen_to_own_user_only
+from .client_auth import secret_checking_routes
 from .clients import ClientDocuments
 from .guard import token_first
 from .oauth import SCOPE, Authority, with_documents
@@ -90,7 +91,8 @@ class MemoryServer(MCPServer):
 
     def streamable_http_app(self, **options: Any) -> Starlette:
         """The SDK's HTTP app; as an authorization server, its metadata also says that clients may name themselves
-        by a client id metadata document (`clients`), which the SDK's metadata leaves out."""
+        by a client id metadata document (`clients`), which the SDK's metadata leaves out, and its token and
+        revocation endpoints check client secrets kept as hashes (`client_auth`)."""
         app = super().streamable_http_app(**options)
         auth = self.settings.auth
         if self._auth_server_provider is not None and auth is not None:
@@ -107,6 +109,7 @@ class MemoryServer(MCPServer):
 
             endpoint = cors_middleware(authorization_server, ["GET", "OPTIONS"])
             app.router.routes.insert(0, Route(METADATA_PATH, endpoint=endpoint, methods=["GET", "OPTIONS"]))
+            app.router.routes[:] = secret_checking_routes(app.router.routes, self._auth_server_provider)
         return app
 
     async def run_stdio_async(self) -> None:

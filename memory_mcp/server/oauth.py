@@ -21,11 +21,12 @@ from mcp.server.auth.provider import (
     TokenError,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyUrl
+from pydantic import AnyHttpUrl, AnyUrl
 
 from ..models import Grant
 from ..protocols import AccountStore
 from .auth import StaticTokens
+from .client_auth import stored, unsealed
 from .clients import ClientDocumentError, ClientDocuments, is_document_url, redirect_allowed
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def with_documents(metadata: dict[str, object]) -> dict[str, object]:
     known = list(methods) if isinstance(methods, list) else []
     return metadata | {
         "client_id_metadata_document_supported": True,
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207: the sign-in sends `iss` back
         "token_endpoint_auth_methods_supported": ["none", *[method for method in known if method != "none"]],
     }
 
@@ -88,6 +90,8 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
         self.store = store
         self.documents = documents or ClientDocuments()
         self.issuer = issuer.rstrip("/")
+        self.issuer_id = str(AnyHttpUrl(self.issuer))
+        """The issuer exactly as the metadata says it (`iss` of RFC 9207 is compared as a string)."""
         self.resource = resource
         self._static = static
 
@@ -111,8 +115,10 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
                 logger.warning("client %r refused: %s", client_id, exc)
                 return None
             return client if client.scope else client.model_copy(update={"scope": SCOPE})  # the one scope there is
-        stored = await self.store.oauth_client(client_id)
-        return None if stored is None else OAuthClientInformationFull.model_validate_json(stored)
+        kept = await self.store.oauth_client(client_id)
+        if kept is None:
+            return None
+        return unsealed(OAuthClientInformationFull.model_validate_json(kept), digest)
 
     async def register_client(self, client_info: OAuthClientInformationFull) -> None:
         for uri in client_info.redirect_uris or []:
@@ -129,7 +135,9 @@ class Authority(OAuthAuthorizationServerProvider[AuthorizationCode, RefreshToken
             raise RegistrationError(
                 "invalid_client_metadata", "Too many registrations are waiting for a first sign-in; try again later."
             )
-        await self.store.save_oauth_client(client_info.client_id or "", client_info.model_dump_json())
+        # A confidential client's secret is kept as its SHA-256 only (the SDK answered it to the client already).
+        hashed = stored(client_info, digest(client_info.client_secret or ""))
+        await self.store.save_oauth_client(client_info.client_id or "", hashed.model_dump_json())
         logger.info("OAuth client registered: %r (%s)", client_info.client_name, client_info.client_id)
 
     # -- sign-in -------------------------------------------------------------------------------

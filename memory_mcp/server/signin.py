@@ -123,7 +123,8 @@ def signin_routes(authority: Authority) -> list[Route]:
         client, client_id, redirect, state = found
         if action == "deny":
             await authority.deny(request_id)
-            return RedirectResponse(construct_redirect_uri(redirect, error="access_denied", state=state), 303)
+            denied = construct_redirect_uri(redirect, error="access_denied", state=state, iss=authority.issuer_id)
+            return RedirectResponse(denied, 303)
         # The address the request came from (X-Forwarded-For counts only from a proxy named in --trusted-proxy).
         address = request.client.host if request.client else ""
         keys, attempt = signin_keys(name, address), secrets.token_hex(16)
@@ -146,7 +147,8 @@ def signin_routes(authority: Authority) -> list[Route]:
         code = await authority.approve(request_id, name)
         if code is None:
             return _gone()
-        return RedirectResponse(construct_redirect_uri(redirect, code=code, state=state), 303)
+        # RFC 9207: `iss` names this server, so a client talking to several cannot be sent another's code.
+        return RedirectResponse(construct_redirect_uri(redirect, code=code, state=state, iss=authority.issuer_id), 303)
 
     return [
         Route(SIGNIN_PATH, show, methods=["GET"]),

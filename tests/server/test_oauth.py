@@ -10,6 +10,7 @@ import http.server
 import json
 import re
 import secrets
+import sqlite3
 import ssl
 import subprocess
 import threading
@@ -108,7 +109,7 @@ def oauth_client(base: str, name: str, storage: Memory) -> OAuthClientProvider:
         answer.update(redirected(sign_in(url, name, PASSWORDS[name])))
 
     async def callback_handler() -> AuthorizationCodeResult:
-        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"))
+        return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
 
     metadata = OAuthClientMetadata(
         client_name="Test Assistant",
@@ -539,3 +540,53 @@ def test_two_servers_on_one_postgresql_share_sign_ins(tmp_path: Path, postgres_u
         for process in (first, second):
             process.terminate()
             process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_basic"])
+def test_a_confidential_clients_secret_is_kept_hashed_and_still_checked(
+    served: str, tmp_path: Path, method: str
+) -> None:
+    """The secret the server issues at registration is stored as its SHA-256 only; the token endpoint still takes
+    the right secret, and refuses a wrong one or the stored hash itself."""
+    answer = httpx2.post(
+        f"{served}/register",
+        json={
+            "client_name": "Confidential",
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": method,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    client_id, secret = answer.json()["client_id"], answer.json()["client_secret"]
+    with sqlite3.connect(tmp_path / "http.db") as raw:
+        [kept] = raw.execute("SELECT metadata FROM oauth_clients WHERE client_id = ?", (client_id,)).fetchone()
+    assert secret not in kept
+    stored_secret = json.loads(kept)["client_secret"]
+    assert stored_secret == "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+    def exchange(presented: str) -> httpx2.Response:
+        verifier, challenge = pkce()
+        code = redirected(sign_in(authorize_url(served, client_id, challenge), "alice", PASSWORDS["alice"]))["code"]
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": verifier}
+        if method == "client_secret_post":
+            return httpx2.post(f"{served}/token", data=form | {"client_id": client_id, "client_secret": presented})
+        return httpx2.post(f"{served}/token", data=form | {"client_id": client_id}, auth=(client_id, presented))
+
+    assert exchange("not-the-secret").status_code == 401
+    assert exchange(stored_secret).status_code == 401
+    right = exchange(secret)
+    assert right.status_code == 200, right.text
+    assert right.json()["access_token"]
+
+
+def test_the_authorization_response_names_the_issuer(served: str) -> None:
+    """RFC 9207: the redirect back to the client carries `iss`, and the metadata says it does."""
+    metadata = httpx2.get(f"{served}/.well-known/oauth-authorization-server", timeout=10).json()
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    client_id = register(served)
+    url = authorize_url(served, client_id, pkce()[1])
+    assert redirected(sign_in(url, "alice", PASSWORDS["alice"]))["iss"] == metadata["issuer"]
+    assert redirected(sign_in(url.replace("s-123", "s-456"), "bob", "", action="deny"))["iss"] == metadata["issuer"]
