@@ -218,7 +218,8 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
             access = f"OAuth sign-in for {accounts} account(s)" if accounts else "no sign-in"
             if tokens:
                 access += " and static bearer tokens" if accounts else "; static bearer tokens required"
-            logger.warning("serving MCP at %s (%s)", url, access)
+            # Where to connect is news for the person who started it, not a warning: said on stderr as it is.
+            sys.stderr.write(f"memory-mcp {__version__}: serving MCP at {url} ({access}). Ctrl-C stops it.\n")
             await serve_http(
                 server,
                 host=settings.host,
@@ -243,7 +244,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
 
 
 def _stop_on_interrupt(grace: float = 1.0) -> None:
-    """Make Ctrl-C stop the server even while it waits for input.
+    """Make Ctrl-C (and SIGTERM) stop the server even while it waits for input.
 
     The SDK reads stdin in a worker thread that a cancellation cannot interrupt (it waits for a line or
     EOF), so after cancelling we give shutdown `grace` seconds and then exit. Every acknowledged write is
@@ -252,13 +253,16 @@ def _stop_on_interrupt(grace: float = 1.0) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
-    def interrupted() -> None:
+    def interrupted(code: int) -> None:
         logger.info("interrupted: stopping")
+        recall.stop_listening()
         if task is not None:
             task.cancel()
-        timer = threading.Timer(grace, os._exit, args=(130,))
+        timer = threading.Timer(grace, os._exit, args=(code,))
         timer.daemon = True
         timer.start()
 
     with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers on Windows event loops
-        loop.add_signal_handler(signal.SIGINT, interrupted)
+        loop.add_signal_handler(signal.SIGINT, interrupted, 130)
+        # SIGTERM (a host or a service manager stopping it) ends it the same way: the hooks' socket is removed.
+        loop.add_signal_handler(signal.SIGTERM, interrupted, 143)

@@ -227,12 +227,27 @@ async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path |
         logger.info("not answering hooks through a socket: %s", exc)
         yield None
         return
+    _LISTENING.add(path)
     try:
         yield path
     finally:
         server.close()
+        _LISTENING.discard(path)
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+_LISTENING: set[Path] = set()
+"""The sockets this process answers hooks on."""
+
+
+def stop_listening() -> None:
+    """Take this process's sockets away now (the process is about to end, perhaps before its blocks unwind: the
+    stdio reader cannot be interrupted), so that no hook tries a socket nobody answers."""
+    for path in list(_LISTENING):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _LISTENING.discard(path)
 
 
 def _sweep(folder: Path, database: str) -> None:

@@ -17,7 +17,7 @@ from typing import IO, Any, Final, TypeVar
 import click
 
 from ..app import open_configured
-from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
+from ..config import OPTIONS, SERVE_ONLY, Settings, login_user, resolve
 from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..models import Scope
@@ -109,7 +109,13 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 async def full_id(engine: MemoryEngine, memory_id: str, scope: Scope) -> str:
     """The id of a memory given whole or by an unambiguous start of it (at least 4 characters), as people type."""
     if len(memory_id) < _SHORTEST_ID:
-        return memory_id
+        try:
+            return (await engine.get(memory_id, scope)).id  # an id that really is this short
+        except MemoryMCPError:
+            raise BadInput(
+                f"{memory_id!r} is too short to find a memory by: give at least {_SHORTEST_ID} characters of its id "
+                "(memory-mcp list shows them)."
+            ) from None
     found = await engine.ids_starting(memory_id, scope, limit=2)
     if memory_id in found or not found:
         return memory_id  # the whole id, or none: the command says it is unknown
@@ -121,8 +127,9 @@ async def full_id(engine: MemoryEngine, memory_id: str, scope: Scope) -> str:
 # -- settings and options ----------------------------------------------------------------------------
 
 
-def settings_options(*, serving: bool) -> Callable[[F], F]:
-    """One click option per setting (all of them, or those of the non-serving commands).
+def settings_options(*, serving: bool, hidden: bool = False) -> Callable[[F], F]:
+    """One click option per setting (all of them, or those of the non-serving commands); `hidden` accepts them
+    without listing them in --help (the bare command's, whose help should show the commands first).
 
     Values stay None unless given, so `resolve` can fall back to the env var and then the default.
     """
@@ -147,6 +154,7 @@ def settings_options(*, serving: bool) -> Callable[[F], F]:
                     is_flag=True,
                     flag_value="true",
                     default=None,
+                    hidden=hidden,
                     help=f"{option.help} (env {option.env})",
                 )
             else:
@@ -156,6 +164,7 @@ def settings_options(*, serving: bool) -> Callable[[F], F]:
                     option.flag,
                     option.name,
                     default=None,
+                    hidden=hidden,
                     metavar=option.name.upper(),
                     help=f"{option.help} (env {option.env}; default: {default})",
                 )
@@ -199,13 +208,23 @@ def scope_options(*, required: bool = True) -> Callable[[F], F]:
         function = click.option("--agent", "agent_id", metavar="AGENT", help="Only the memories of this agent.")(
             function
         )
+        if not required:
+            return click.option(
+                "--user",
+                "-u",
+                "user_id",
+                metavar="USER",
+                envvar="MEMORY_MCP_USER",
+                help="Only this user's memories (env MEMORY_MCP_USER; default: every user's).",
+            )(function)
         return click.option(
             "--user",
             "-u",
             "user_id",
             metavar="USER",
             envvar="MEMORY_MCP_USER",
-            required=required,
+            default=login_user,
+            show_default="your login name, as `config`, `ui` and the hooks use",
             help="Whose memories (env MEMORY_MCP_USER).",
         )(function)
 

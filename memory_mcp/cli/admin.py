@@ -283,7 +283,11 @@ def check_command(as_json: bool, **given: Any) -> None:
         emit({"ok": report.ok, "problems": report.problems, **report.figures})
     else:
         for name, value in report.figures.items():
-            out.print(f"[bold]{name:>14}[/bold]  {escape(str(value))}")
+            unset = (
+                "none yet (the server keeps one once it has built its index)" if name == "index_snapshot" else "none"
+            )
+            shown = unset if value is None else str(value)
+            out.print(f"[bold]{name:>14}[/bold]  {escape(shown)}")
         for problem in report.problems:
             err.print(f"[red]problem:[/red] {escape(problem)}")
         out.print("ok" if report.ok else f"{len(report.problems)} problem(s) found")

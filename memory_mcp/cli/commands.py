@@ -27,11 +27,12 @@ __all__ = ["app"]
 @click.group(
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-    epilog="Without a command it serves MCP on stdio, as MCP hosts launch it. "
-    "Every option also reads an env var MEMORY_MCP_*; `memory-mcp COMMAND --help` shows a command's options.",
+    epilog="Without a command it serves MCP on stdio, as MCP hosts launch it; it takes the options of `serve` "
+    "(`memory-mcp serve --help` lists them). Every option also reads an env var MEMORY_MCP_*; "
+    "`memory-mcp COMMAND --help` shows a command's options.",
 )
 @click.version_option(__version__, "--version", "-V", prog_name="memory-mcp")
-@settings_options(serving=True)
+@settings_options(serving=True, hidden=True)
 @click.pass_context
 def app(context: click.Context, /, **given: Any) -> None:
     """Long-term memory for AI assistants, over the Model Context Protocol (MCP)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -82,7 +83,8 @@ def list_command(
     where = "" if seen is None else f" (general and project {seen}'s; --project '*' for all)"
     out.print(memory_table(result["memories"], title=f"{user_id}{where}: {len(page.memories)} of {page.total}"))
     if page.next_cursor:
-        out.print(f"More: memory-mcp list --user {user_id} --cursor {page.next_cursor}")
+        more = f"memory-mcp list --user {shlex.quote(user_id)} --cursor {shlex.quote(page.next_cursor)}"
+        out.print(f"More: {more}", soft_wrap=True)  # one line however narrow the terminal, so it copies whole
 
 
 @click.command("search")

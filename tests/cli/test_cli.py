@@ -277,7 +277,7 @@ def test_check_finds_links_that_join_no_two_memories_of_one_user(db: Path) -> No
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        pytest.param(["list"], 2, "--user", id="missing-user"),
+        pytest.param(["show", "-u", "u", "ab"], 2, "too short to find a memory by", id="short-id"),
         pytest.param(["list", "-u", "a b"], 2, "not a valid id", id="bad-user"),
         pytest.param(["add", "x", "-u", "u", "--metadata", "{oops"], 2, "Not valid JSON", id="bad-json"),
         pytest.param(["search", "the", "-u", "u"], 2, "no words to search by", id="stopword-query"),
@@ -493,3 +493,39 @@ async def test_every_count_is_of_current_memories_and_the_export_header_counts_i
 def _text(result: Any) -> str:
     [content] = result.contents
     return str(content.text)
+
+
+def test_commands_default_to_the_login_name_like_config_and_the_hooks(db: Path) -> None:
+    """`list`, `search`, `show` and the other one-user commands act for MEMORY_MCP_USER, else the login name, as
+    `config`, `ui` and the hooks do (they needed --user before)."""
+    me = login_user()
+    added = ok(cli(db, "add", "I keep bees on the roof"))
+    memory_id = added.split()[-1]
+    listed = as_json(cli(db, "list", "--json"))
+    assert [(memory["user_id"], memory["text"]) for memory in listed["memories"]] == [(me, "I keep bees on the roof")]
+    assert "bees" in ok(cli(db, "search", "bees"))
+    assert "bees" in ok(cli(db, "show", memory_id[:8]))
+    other = as_json(cli(db, "list", "--json", env={"MEMORY_MCP_USER": "sam"}))
+    assert other["total"] == 0
+
+
+def test_cli_papercuts_stay_fixed(db: Path) -> None:
+    """A short id says it is too short; `check` says what a missing snapshot means; the next-page hint is one
+    line that can be pasted; --help shows the commands before any option of the server."""
+    ok(cli(db, "add", "-u", "sam", "Sam plays chess"))
+    short = cli(db, "show", "-u", "sam", "ab")
+    assert short.returncode != 0
+    assert "'ab' is too short to find a memory by: give at least 4 characters" in short.stderr
+    checked = ok(cli(db, "check"))
+    assert "None" not in checked
+    assert "index_snapshot  none yet" in checked
+    for n in range(3):
+        ok(cli(db, "add", "-u", "sam", f"Sam fact number {n}"))
+    paged = ok(cli(db, "list", "-u", "sam", "--limit", "2", env={"COLUMNS": "30"}))
+    [hint] = [line for line in paged.splitlines() if line.startswith("More:")]
+    assert hint.startswith("More: memory-mcp list --user sam --cursor ")
+    rest = ok(cli(db, *hint.removeprefix("More: memory-mcp ").split(), "--json"))
+    assert len(json.loads(rest)["memories"]) == 2
+    top = ok(subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=False))
+    assert "--transport" not in top
+    assert top.index("Commands:") < top.index("serve --help")

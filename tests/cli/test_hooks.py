@@ -189,3 +189,28 @@ async def test_a_server_removes_the_sockets_of_dead_servers(tmp_path: Path, monk
         assert listened.exists()
         assert not dead.exists()
         assert other.exists()
+
+
+def test_a_server_stopped_by_sigterm_takes_its_hooks_socket_away(tmp_path: Path) -> None:
+    """A host or a service manager stops a server with SIGTERM: it exits (143) and removes the socket its hooks
+    were answered on, as Ctrl-C does (before, the socket stayed behind)."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = {"MEMORY_MCP_DB": str(tmp_path / "m.db"), "XDG_RUNTIME_DIR": str(runtime), "HOME": str(tmp_path)}
+    server = subprocess.Popen(
+        [str(COMMAND)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not list(runtime.glob("memory-mcp/*.sock")):
+            assert time.monotonic() < deadline, "the server never listened for hooks"
+            time.sleep(0.05)
+        server.terminate()
+        assert server.wait(timeout=30) == 143
+        assert list(runtime.glob("memory-mcp/*.sock")) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        assert server.stdin is not None
+        server.stdin.close()

@@ -187,3 +187,21 @@ async def test_a_token_can_only_listen_to_its_own_users_changes(server: str) -> 
             with anyio.fail_after(10):
                 event = await subscription.__anext__()
         assert getattr(event, "uri", None) == "memory://users/bob/memories"
+
+
+def test_the_address_is_said_on_start_without_a_warning(tmp_path: Path) -> None:
+    """Where to connect is said once on stderr, as news (a normal start logged no WARNING line since)."""
+    port = free_port()
+    log = tmp_path / "err.log"
+    with log.open("w") as err:
+        process, base = launch(
+            [str(COMMAND), "--transport", "http", "--port", str(port)],
+            {"MEMORY_MCP_DB": str(tmp_path / "m.db")},
+            port,
+            err,
+        )
+        process.terminate()
+        process.wait(timeout=30)
+    said = log.read_text()
+    assert f"serving MCP at {base}/mcp (no sign-in). Ctrl-C stops it." in said
+    assert not [line for line in said.splitlines() if "WARNING" in line and "serving MCP" in line]
