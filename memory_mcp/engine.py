@@ -51,6 +51,7 @@ _REEMBED_BATCH: Final = 1_000
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
 _EMBED_CHUNK: Final = 256  # texts embedded between two progress reports
 _SIMILAR: Final = 3  # resembling memories an add reports
+_NAMED: Final = 5  # more candidates read, as those alike by a shared name alone are left out
 
 Draft = tuple[str, Metadata, tuple[str, ...], str]
 """A validated new memory: text, metadata, entities and valid_from ("" for "since stored")."""
@@ -228,9 +229,20 @@ class MemoryEngine:
         terms = self.analyzer.terms(text)
         if self.retriever is None or (not terms and not np.any(vector)):  # no words to search by: resembles nothing
             return []
-        hits = await self._ranked(vector, terms, scope, _SIMILAR, RELATED_SCORE, None, locked=locked)
+        hits = await self._ranked(vector, terms, scope, _SIMILAR + _NAMED, RELATED_SCORE, None, locked=locked)
+        # A memory that shares only names with the new one (Alice, Leeds) is about the same person, not the same
+        # thing: related only when it is as close as a near-duplicate. One sharing no term came by meaning.
+        named, mine = self.analyzer.name_terms(text), set(terms)
+        alike = [
+            hit
+            for hit in hits
+            if hit.score >= DUPLICATE_SCORE
+            or not (shared := mine & set(self.analyzer.terms(hit.memory.text)))
+            or shared - named
+        ]
         return [
-            Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related") for hit in hits
+            Similar(hit.memory, hit.score, "duplicate" if hit.score >= DUPLICATE_SCORE else "related")
+            for hit in alike[:_SIMILAR]
         ]
 
     def _draft(self, text: Any, metadata: Any, entities: Any = None, valid_from: Any = None) -> Draft:

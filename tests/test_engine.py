@@ -802,3 +802,17 @@ async def test_counts_by_month_and_by_metadata_equal_a_brute_force_count(engine:
     assert cut.truncated
     with pytest.raises(InvalidInputError, match="group_by is empty"):
         await engine.summarize(ALICE, " ")
+
+
+async def test_facts_that_share_only_a_name_are_not_reported_alike(engine: MemoryEngine) -> None:
+    """Three unrelated facts about Alice are not "related" because each names her; a restatement of one still is
+    a near-duplicate, and a fact sharing a real word with another is still related."""
+    for text in ("Alice works as a dentist in Leeds", "Alice has two cats named Tom and Jerry"):
+        assert (await engine.add(text, ALICE)).similar == ()
+    assert (await engine.add("Alice plays the trumpet on weekends", ALICE)).similar == ()
+    restated = await engine.add("Alice's job is dentistry in Leeds", ALICE)
+    assert [(found.memory.text, found.kind) for found in restated.similar] == [
+        ("Alice works as a dentist in Leeds", "duplicate")
+    ]
+    cats = await engine.add("Alice feeds her cats twice a day", ALICE)
+    assert [found.memory.text for found in cats.similar] == ["Alice has two cats named Tom and Jerry"]

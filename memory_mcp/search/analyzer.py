@@ -25,6 +25,19 @@ _STOPWORD_TEXT: Final = """
 STOPWORDS: Final = frozenset(_STOPWORD_TEXT.split())
 
 
+_APOSTROPHES: Final = "'\u2019"
+_NAME = re.compile(rf"\b[^\W\d_][\w{_APOSTROPHES}]*")
+
+
+def names(text: str) -> list[str]:
+    """The words of `text` written with a capital (Alice, Leeds, Kreuzberg), case-folded, function words left out:
+    what a person or a place is called. Memories of one user share them often, so they alone do not make two
+    memories alike."""
+    folded = (word for word in _NAME.findall(unicodedata.normalize("NFKC", text)) if word[0].isupper())
+    found = [re.split(f"[{_APOSTROPHES}]", word.casefold())[0] for word in folded]  # Alice's -> alice
+    return [word for word in found if word not in STOPWORDS]
+
+
 def words(text: str) -> list[str]:
     """The words of `text`: NFKC-normalised, case-folded, stopwords dropped, in order."""
     folded = unicodedata.normalize("NFKC", text).casefold()
@@ -49,3 +62,7 @@ class Analyzer:
     def terms(self, text: str) -> list[str]:
         """Stemmed terms of `text`, in order, with repeats (term frequency counts)."""
         return list(self._stemmer.stemWords(words(text)))
+
+    def name_terms(self, text: str) -> set[str]:
+        """The terms of the names in `text` (see `names`)."""
+        return set(self._stemmer.stemWords(names(text)))

@@ -114,7 +114,9 @@ async def test_several_wordings_are_searched_at_once_and_merged(server: MCPServe
         pytest.param({}, "Give `query`", id="no-query"),
         pytest.param({"queries": []}, "queries has 0 item(s); send at least 1", id="empty-queries"),
         pytest.param({"queries": ["a"] * 9}, "queries has 9 item(s); send at most 8", id="too-many-queries"),
-        pytest.param({"query": "tea", "limit": 0}, "limit must be a whole number from 1 to 100, got 0.", id="zero-limit"),
+        pytest.param(
+            {"query": "tea", "limit": 0}, "limit must be a whole number from 1 to 100, got 0.", id="zero-limit"
+        ),
         pytest.param({"query": "   "}, "query is empty", id="blank-query"),
     ],
 )
