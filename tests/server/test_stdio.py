@@ -79,7 +79,8 @@ def test_bad_setting_exits_with_a_message_and_writes_nothing_to_stdout(tmp_path:
 
 
 def test_help_lists_every_setting() -> None:
-    result = subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=True)
+    """`serve --help` lists the settings (the bare command's help lists the commands and points there)."""
+    result = subprocess.run([str(COMMAND), "serve", "--help"], capture_output=True, text=True, timeout=60, check=True)
     for flag in ("--db", "--embed-dim", "--reembed", "--max-text-chars", "--max-results", "--log-level"):
         assert flag in result.stdout
     assert "MEMORY_MCP_DB" in result.stdout
