@@ -47,9 +47,10 @@ class _Console:
         return getattr(self.real(), name)
 
 
-# Tables for people; piped, they are laid out 120 wide (scripts should use --json).
-out: Any = _Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-err: Any = _Console(stderr=True, highlight=False)
+# Tables for people; piped, they are laid out 120 wide (scripts should use --json). Messages are never broken into
+# lines (soft wrap: the terminal wraps them for the eye), so a path or a command in them copies whole.
+out: Any = _Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+err: Any = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def escape(text: str) -> str:

@@ -84,7 +84,7 @@ def list_command(
     out.print(memory_table(result["memories"], title=f"{user_id}{where}: {len(page.memories)} of {page.total}"))
     if page.next_cursor:
         more = f"memory-mcp list --user {shlex.quote(user_id)} --cursor {shlex.quote(page.next_cursor)}"
-        out.print(f"More: {more}", soft_wrap=True)  # one line however narrow the terminal, so it copies whole
+        out.print(f"More: {more}")
 
 
 @click.command("search")
