@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -138,3 +140,17 @@ class Browser:
             self.process.wait()
         os.close(self._commands)
         os.close(self._answers)
+
+
+def shots(tmp_path: Path) -> Path:
+    """Where a test saves its screenshots: $MEMORY_MCP_SCREENSHOTS, else the test's folder."""
+    return Path(os.environ.get("MEMORY_MCP_SCREENSHOTS") or tmp_path / "screenshots")
+
+
+BROWSER = chromium()
+"""The browser the page tests drive (None where none is installed)."""
+needs_browser: pytest.MarkDecorator = pytest.mark.skipif(
+    BROWSER is None and not os.environ.get("MEMORY_MCP_REQUIRE_BROWSER"),
+    reason="no Chromium here (apt-get install chromium); .ci/run installs it and requires these tests",
+)
+"""Skip a test without a browser, unless MEMORY_MCP_REQUIRE_BROWSER is set (as in CI): then it fails instead."""

@@ -84,3 +84,20 @@ def untied(hits: list[Any]) -> list[str]:
     return [
         hit.memory.text for hit, score in zip(hits, scores, strict=True) if scores.count(score) == 1 and score != last
     ]
+
+
+ALL_TOOLS = (
+    "add_memory",
+    "add_memories",
+    "search_memory",
+    "get_memory",
+    "link_memories",
+    "unlink_memories",
+    "list_memories",
+    "update_memory",
+    "delete_memory",
+    "delete_all_memories",
+    "memory_history",
+    "summarize_memories",
+)
+"""Every tool of MEMORY_MCP_TOOLS=all, in the order tools/list gives them."""

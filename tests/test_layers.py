@@ -31,8 +31,9 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
     # siblings; projects reads the file system for .git only, private makes files only their owner reads
     ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),
     ("memory_mcp.search", "memory_mcp.links"),
-    ("memory_mcp.embedders", "memory_mcp.stores"),  # siblings: neither imports the other
-    ("memory_mcp.engine", "memory_mcp.schemas"),
+    # Siblings: none imports another. The engine receives its store, embedder and retriever (the app wires them).
+    ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine"),
+    ("memory_mcp.schemas",),
     ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),
@@ -125,11 +126,14 @@ def test_the_package_keeps_its_layers() -> None:
 
 
 def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
-    """The engine reaching up to the server, a store using the CLI's library, a sibling import: each is caught."""
+    """The engine reaching up to the server or across to a store, a store using the CLI's library, a sibling
+    import: each is caught."""
     copy = tmp_path / "memory_mcp"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     engine = copy / "engine.py"
-    engine.write_text(engine.read_text() + "\nfrom .server import build_server\nimport mcp.types\n")
+    engine.write_text(
+        engine.read_text() + "\nfrom .server import build_server\nimport mcp.types\nfrom .stores import SqliteStore\n"
+    )
     store = copy / "stores" / "sqlite" / "store.py"
     store.write_text(store.read_text() + "\nimport click\nfrom ...embedders import HashEmbedder\n")
     config = copy / "config.py"
@@ -137,9 +141,10 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
 
     found = violations(copy)
 
-    assert any("memory_mcp.engine (layer 4) imports memory_mcp.server (layer 6)" in line for line in found)
+    assert any("memory_mcp.engine (layer 3) imports memory_mcp.server (layer 6)" in line for line in found)
+    assert any("memory_mcp.engine (layer 3) imports memory_mcp.stores (layer 3)" in line for line in found)
     assert any("memory_mcp.engine imports mcp" in line for line in found)
     assert any("memory_mcp.stores.sqlite.store imports click" in line for line in found)
     assert any("imports memory_mcp.embedders (layer 3)" in line for line in found)  # a sibling part
     assert any("memory_mcp.config (layer 0) imports memory_mcp.stores" in line for line in found)
-    assert len(found) == 5
+    assert len(found) == 6

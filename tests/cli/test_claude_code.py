@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..helpers import ROOT
-from ..server.test_http import ALICE, start
-from .test_cli import COMMAND
+from ..servers import ALICE, COMMAND, start
 
 CLAUDE = os.environ.get("MEMORY_MCP_CLAUDE") or shutil.which("claude")
 pytestmark = pytest.mark.skipif(

@@ -13,9 +13,8 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 from memory_mcp.server.tools import CORE
 
-from ..helpers import data, error_text
-from .test_http import ALICE, client, start
-from .test_tools import ALL_TOOLS
+from ..helpers import ALL_TOOLS, data, error_text
+from ..servers import ALICE, client, start
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 

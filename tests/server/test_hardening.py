@@ -40,8 +40,8 @@ from memory_mcp.server.guard import Rules
 from memory_mcp.server.http import Timeouts, every, uvicorn_config
 from memory_mcp.server.oauth import WEB_CLIENT, Authority
 
-from .test_http import ALICE, BOB, COMMAND, free_port, launch, start
-from .test_oauth import PASSWORDS, Documents, add_account, authorize_url, pkce, register
+from ..servers import ALICE, BOB, COMMAND, free_port, launch, port_of, start, ui_server
+from ..signin import PASSWORDS, Documents, add_account, authorize_url, pkce, register
 
 MiB = 1024 * 1024
 
@@ -152,18 +152,7 @@ def tokens_server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str
         process.wait(timeout=30)
 
 
-def port_of(base: str) -> int:
-    return int(base.rsplit(":", 1)[1])
-
-
 # -- 1. DNS rebinding and cross-site changes ----------------------------------------------------------------------
-
-
-def ui_server(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`memory-mcp ui --no-browser` as a person starts it: alice's memories, no sign-in."""
-    port = free_port()
-    command = [str(COMMAND), "ui", "--no-browser", "--port", str(port), "--user", "alice"]
-    return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "ui.db"), "HOME": str(tmp_path)}, port)
 
 
 def test_a_foreign_host_is_refused_on_every_route_of_the_ui_server(tmp_path: Path) -> None:

@@ -3,57 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from mcp import Client, MCPError
-from mcp.client.streamable_http import streamable_http_client
 
 from ..helpers import data, error_text
-
-COMMAND = Path(sys.executable).parent / "memory-mcp"
-ALICE, BOB = "alice-token-7f3a9c2e51b84d06", "bob-token-0c4e8a1f93d27b65"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = [str(COMMAND), "--transport", "http", "--port", str(port), *args]
-    return launch(command, {"MEMORY_MCP_DB": str(tmp_path / "http.db"), "MEMORY_MCP_TOOLS": "all", **(env or {})}, port)
-
-
-def launch(
-    command: list[str], env: dict[str, str], port: int, stderr: Any = subprocess.DEVNULL
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start an HTTP server process (its log to `stderr`) and wait until its /health answers on 127.0.0.1:`port`."""
-    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
-                return process, base
-        except httpx2.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the HTTP server did not start (exit code {process.poll()})")
-        time.sleep(0.1)
+from ..servers import ALICE, BOB, COMMAND, client, free_port, launch, start
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,16 +36,6 @@ def server(tmp_path: Path) -> Iterator[str]:
     yield base
     process.terminate()
     process.wait(timeout=30)
-
-
-@asynccontextmanager
-async def client(base: str, token: str) -> AsyncIterator[Client]:
-    """An MCP client whose every request carries `token`."""
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
-        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as connected,
-    ):
-        yield connected
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eA=="}])

@@ -5,7 +5,6 @@ through the REST API, search as you type, edit, delete and undo, read the histor
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,11 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from ..browser import Browser, chromium
-from .test_http import ALICE, COMMAND, free_port, launch, start
-from .test_oauth import PASSWORDS, add_account
+from ..browser import BROWSER, Browser, needs_browser, shots
+from ..servers import ALICE, COMMAND, free_port, launch, start
+from ..signin import PASSWORDS, add_account
 
-BROWSER = chromium()
-pytestmark = pytest.mark.skipif(
-    BROWSER is None and not os.environ.get("MEMORY_MCP_REQUIRE_BROWSER"),
-    reason="no Chromium here (apt-get install chromium); .ci/run installs it and requires these tests",
-)
+pytestmark = needs_browser
 
 
 @pytest.fixture
@@ -32,10 +27,6 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
         yield opened
     finally:
         opened.close()
-
-
-def shots(tmp_path: Path) -> Path:
-    return Path(os.environ.get("MEMORY_MCP_SCREENSHOTS") or tmp_path / "screenshots")
 
 
 def visible(selector: str) -> str:

@@ -3,21 +3,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from ..browser import Browser, chromium
-from .test_hardening import port_of, ui_server
+from ..browser import BROWSER, Browser, needs_browser
+from ..servers import port_of, ui_server
 
-BROWSER = chromium()
-pytestmark = pytest.mark.skipif(
-    BROWSER is None and not os.environ.get("MEMORY_MCP_REQUIRE_BROWSER"),
-    reason="no Chromium here (apt-get install chromium); .ci/run installs it and requires these tests",
-)
+pytestmark = needs_browser
 
 
 @pytest.fixture

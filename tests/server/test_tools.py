@@ -14,7 +14,7 @@ from mcp.types import TextResourceContents
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 
-from ..helpers import DEFAULT_ID, data, error_text
+from ..helpers import ALL_TOOLS, DEFAULT_ID, data, error_text
 
 MODES = [pytest.param("auto", id="2026-07-28"), pytest.param("legacy", id="handshake")]
 
@@ -33,20 +33,6 @@ async def read_json(client: Client, uri: str) -> Any:
     return json.loads(content.text)
 
 
-ALL_TOOLS = (
-    "add_memory",
-    "add_memories",
-    "search_memory",
-    "get_memory",
-    "link_memories",
-    "unlink_memories",
-    "list_memories",
-    "update_memory",
-    "delete_memory",
-    "delete_all_memories",
-    "memory_history",
-    "summarize_memories",
-)
 """Every tool the server offers (MEMORY_MCP_TOOLS=all); each takes a user_id."""
 
 

@@ -16,8 +16,7 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 from memory_mcp.server.view import VIEW_URI
 
-from ..browser import Browser
-from .test_page import BROWSER, shots
+from ..browser import BROWSER, Browser, needs_browser, shots
 
 HOST = """
 <!doctype html><html><body><h1>A host</h1><iframe id="app" style="width:700px;height:600px"></iframe>
@@ -71,7 +70,7 @@ def _pass_calls(browser: Browser) -> list[dict[str, Any]]:
     return calls
 
 
-@pytest.mark.skipif(BROWSER is None, reason="no Chromium here (apt-get install chromium); .ci/run installs it")
+@needs_browser
 async def test_the_view_shows_a_result_searches_and_pages_through_the_host(server: MCPServer, tmp_path: Path) -> None:
     assert BROWSER is not None
     browser = Browser(BROWSER, tmp_path / "profile")
