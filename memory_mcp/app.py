@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import recall
 from .config import Settings, database_key, is_postgres, redact
 from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
@@ -239,6 +238,8 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
         )
         _stop_on_interrupt()
         # One person's server also answers their hooks (memory_mcp.recall), on a socket only they can reach.
+        from . import recall
+
         async with recall.listening(engine, database_key(settings.location)):
             await server.run_stdio_async()
 
@@ -255,6 +256,8 @@ def _stop_on_interrupt(grace: float = 1.0) -> None:
 
     def interrupted(code: int) -> None:
         logger.info("interrupted: stopping")
+        from . import recall  # loaded already by the stdio server that installed this handler
+
         recall.stop_listening()
         if task is not None:
             task.cancel()

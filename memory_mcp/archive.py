@@ -33,6 +33,10 @@ Rename = Callable[[str], str]
 """The id a memory of the file gets here (the same one, or a new one that is the same for the same old id)."""
 
 
+_LINE: Final = json.JSONEncoder(ensure_ascii=False)
+"""One encoder for every line of an export (json.dumps makes a new one per call)."""
+
+
 def _renamer(new_ids: bool) -> Rename:
     """Keep ids, or give new ones: each old id the same new id within one import, so links and supersessions
     that point at it follow it."""
@@ -83,7 +87,7 @@ async def export(
     written = 0
     async for batch in engine.records(scope, vectors=vectors, history=history):
         for record in batch:
-            out.write(json.dumps(record_json(record), ensure_ascii=False) + "\n")
+            out.write(_LINE.encode(record_json(record)) + "\n")
         written += len(batch)
         if advance is not None:
             advance(len(batch))

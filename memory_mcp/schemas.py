@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .models import AddResult, BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
-from .wire import history_json, hit_json, link_json, memory_json
+from .wire import history_json, hit_json, link_json, memory_json, user_stats_json
 
 
 class MemoryOut(BaseModel):
@@ -243,7 +242,7 @@ class UserStatsOut(BaseModel):
     @classmethod
     def of(cls, summary: UserSummary, embedder: str) -> UserStatsOut:
         """The wire form of a user's summary."""
-        return cls(**asdict(summary), embedder=embedder)
+        return cls(**user_stats_json(summary, embedder))
 
 
 class GroupOut(BaseModel):

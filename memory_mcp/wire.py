@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import HistoryEntry, Link, Memory, Page, SearchHit
+from .models import HistoryEntry, Link, Memory, Page, SearchHit, UserSummary
 
 
 def memory_json(memory: Memory) -> dict[str, Any]:
@@ -61,4 +61,17 @@ def history_json(entry: HistoryEntry) -> dict[str, Any]:
         "old_metadata": entry.old_metadata,
         "new_metadata": entry.new_metadata,
         "created_at": entry.created_at,
+    }
+
+
+def user_stats_json(summary: UserSummary, embedder: str) -> dict[str, Any]:
+    """What is stored about one user: counts, time span, and the embedder of the vectors."""
+    return {
+        "user_id": summary.user_id,
+        "memories": summary.memories,
+        "oldest": summary.oldest,
+        "newest": summary.newest,
+        "agents": summary.agents,
+        "runs": summary.runs,
+        "embedder": embedder,
     }

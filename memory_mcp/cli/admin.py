@@ -12,13 +12,14 @@ import click
 
 from .. import archive
 from ..app import open_configured
-from ..checkup import CheckReport, check
 from ..config import Settings, is_postgres, redact
 from ..embedders import open_embedder
 from ..engine import MemoryEngine
+from ..models import UserSummary
 from ..private import open_private
 from ..stores.sqlite import SqliteStore, maintenance
 from ..tally import Tally
+from ..wire import user_stats_json
 from . import accounts
 from ._common import (
     BadInput,
@@ -49,14 +50,12 @@ def users_command(context: click.Context, /, as_json: bool, **given: Any) -> Non
     if context.invoked_subcommand is not None:
         return
 
-    from ..schemas import UserStatsOut  # pydantic loads for the commands that print its models only
-
-    async def users(engine: MemoryEngine) -> list[UserStatsOut]:
-        return [UserStatsOut.of(s, engine.embedder.id) for s in await engine.summaries()]
+    async def users(engine: MemoryEngine) -> list[UserSummary]:
+        return await engine.summaries()
 
     summaries = with_engine(given, users)
     if as_json:
-        emit({"users": [summary.model_dump(exclude={"embedder"}) for summary in summaries]})
+        emit({"users": [{k: v for k, v in user_stats_json(s, "").items() if k != "embedder"} for s in summaries]})
         return
     table = new_table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
     for column in ("user", "memories", "agents", "runs", "oldest", "newest"):
@@ -95,11 +94,10 @@ def stats_command(
         _counts(user_id, group_by, parse_json(filter_json), limit, as_json, given)
         return
     settings = settings_of(given)
-    from ..schemas import UserStatsOut
 
     async def figures(engine: MemoryEngine) -> dict[str, Any]:
         if user_id is not None:
-            return UserStatsOut.of(await engine.summary(engine.scope(user_id)), engine.embedder.id).model_dump()
+            return user_stats_json(await engine.summary(engine.scope(user_id)), engine.embedder.id)
         summaries = await engine.summaries()
         return {
             "database": redact(settings.location),
@@ -273,6 +271,8 @@ def check_command(as_json: bool, **given: Any) -> None:
         raise BadInput(
             "check examines a SQLite file; PostgreSQL checks itself (amcheck) and keeps no index to compare."
         )
+
+    from ..checkup import CheckReport, check  # here: the check builds a search index, other commands do not
 
     async def body() -> CheckReport:
         async with open_embedder(settings) as embedder:

@@ -3,28 +3,56 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
 import sys
 import threading
 import time
-import urllib.request
-import webbrowser
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import click
 
 from ..app import serve
 from ..config import login_user
 from ..version import __version__
-from . import admin, hooks, hosts, memories
 from ._common import run, settings_of, settings_options
 
 __all__ = ["app"]
 
 
+_MODULES: Final = {
+    "memories": ("list", "search", "show", "history", "add", "edit", "link", "unlink", "delete"),
+    "admin": ("users", "stats", "export", "import", "backup", "check", "migrate"),
+    "hosts": ("config", "instructions"),
+    "hooks": ("hooks", "hook"),
+}
+"""Which module of this package holds each command: a command loads only its own (a listing never imports what
+serving, importing or the hooks need)."""
+
+
+class LazyGroup(click.Group):
+    """A command group that imports a command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(name for names in _MODULES.values() for name in names)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is not None:
+            return found
+        module = next((module for module, names in _MODULES.items() if cmd_name in names), None)
+        if module is None:
+            return None
+        loaded = importlib.import_module(f"{__package__}.{module}")
+        for command in loaded.COMMANDS:
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
 @click.group(
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
     epilog="Without a command it serves MCP on stdio, as MCP hosts launch it; it takes the options of `serve` "
@@ -90,6 +118,9 @@ def free_port() -> int:
 
 
 def _open_when_up(url: str) -> None:
+    import urllib.request  # here: only `ui` opens a browser
+    import webbrowser
+
     for _ in range(100):
         try:
             with urllib.request.urlopen(url + "health", timeout=1):
@@ -97,7 +128,3 @@ def _open_when_up(url: str) -> None:
         except OSError:
             time.sleep(0.1)
     webbrowser.open(url)
-
-
-for _command in (*memories.COMMANDS, *admin.COMMANDS, *hosts.COMMANDS, *hooks.COMMANDS):
-    app.add_command(_command)

@@ -118,7 +118,14 @@ def insert_values(row: Row, vector: Any, names: Callable[[Sequence[str]], Any]) 
 
 def names_of(value: Any) -> tuple[str, ...]:
     """A stored list of names (JSON text in SQLite, an array in PostgreSQL) as a tuple."""
-    return tuple(json.loads(value) if isinstance(value, str) else value or ())
+    if value == "[]" or not value:  # most memories name nothing: no parse for them (an export reads every row)
+        return ()
+    return tuple(json.loads(value) if isinstance(value, str) else value)
+
+
+def metadata_of(text: str) -> Any:
+    """Stored metadata (JSON text) as an object; the empty object, most memories' metadata, without a parse."""
+    return {} if text == "{}" else json.loads(text)
 
 
 def memory_of(row: Sequence[Any]) -> Memory:
@@ -129,7 +136,7 @@ def memory_of(row: Sequence[Any]) -> Memory:
         id=MemoryId(memory_id),
         text=text,
         scope=Scope(user_id, agent_id or None, run_id or None, project or None),
-        metadata=json.loads(metadata),
+        metadata=metadata_of(metadata),
         created_at=created_at,
         updated_at=updated_at,
         valid_from=valid_from or "",

@@ -465,12 +465,13 @@ class SqliteStore(SqliteAccounts):
         return [UserSummary(*row) for row in rows]
 
     async def iter_records(
-        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 1_000
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 5_000
     ) -> AsyncIterator[list[MemoryRecord]]:
         """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
         where, params = _rows.scope_where(scope, mark) if scope is not None else ("1", [])
+        vector = "embedding" if vectors else "NULL"  # vectors are most of a row: read only when asked for
         async with self._reader.execute(
-            f"SELECT {_rows.COLUMNS}, embedding FROM memories WHERE {where} ORDER BY user_id, created_at, id", params
+            f"SELECT {_rows.COLUMNS}, {vector} FROM memories WHERE {where} ORDER BY user_id, created_at, id", params
         ) as cursor:
             while rows := await cursor.fetchmany(batch_size):
                 changes: dict[str, list[HistoryEntry]] = {}

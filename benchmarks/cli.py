@@ -1,0 +1,89 @@
+"""How long each command-line command takes on a database of N memories (default 10,000): one row per command, the
+median of several runs of the real `memory-mcp` process, beside the goal of 0.3 s.
+
+Run: python benchmarks/cli.py [--memories N] [--runs K] [--json OUT]
+The database is made in a temporary folder first (one user, N short distinct memories), then each command runs as a
+person types it. Python's own start (`python -c pass`) is measured too: no command can take less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from memory_mcp import open_engine
+
+GOAL = 0.3
+"""Seconds a command may take at 10,000 memories (issue 27)."""
+COMMAND = Path(sys.executable).parent / "memory-mcp"
+
+
+async def fill(db: Path, count: int) -> str:
+    """A database of `count` memories of user "alice"; the id of the newest."""
+    async with open_engine(db) as engine:
+        scope = engine.scope("alice")
+        items = [(f"Memory number {n} about topic {n % 97} and thing {n % 13}", None) for n in range(count)]
+        for start in range(0, count, 1000):
+            await engine.add_many(items[start : start + 1000], scope)
+        return (await engine.page(scope, limit=1)).memories[0].id
+
+
+def timed(argv: Sequence[str], env: dict[str, str], runs: int) -> float:
+    """The median wall time of `runs` runs of a process (its output thrown away)."""
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        took.append(time.perf_counter() - started)
+    return statistics.median(took)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memories", type=int, default=10_000, help="memories in the database (default 10,000)")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each command (the median is shown)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "memory.db"
+        newest = asyncio.run(fill(db, args.memories))
+        env = {"MEMORY_MCP_DB": str(db), "MEMORY_MCP_USER": "alice", "HOME": folder, "PATH": str(COMMAND.parent)}
+        commands: list[tuple[str, list[str]]] = [
+            ("python -c pass (the floor)", [sys.executable, "-c", "pass"]),
+            ("--help", ["--help"]),
+            ("list", ["list"]),
+            ("show ID", ["show", newest[:8]]),
+            ("history ID", ["history", newest[:8]]),
+            ("search WORDS", ["search", "topic 42"]),
+            ("add TEXT", ["add", "One more memory for the benchmark"]),
+            ("stats", ["stats"]),
+            ("users", ["users"]),
+            ("export", ["export"]),
+            ("config", ["config", "claude-code"]),
+            ("check", ["check"]),
+        ]
+        rows = []
+        for name, arguments in commands:
+            argv_ = arguments if arguments[0] == sys.executable else [str(COMMAND), *arguments]
+            seconds = timed(argv_, env, args.runs)
+            rows.append({"command": name, "seconds": round(seconds, 3), "within_goal": seconds <= GOAL})
+    print(f"Command line on {args.memories:,} memories, median of {args.runs} runs (goal: {GOAL} s each)")
+    print("| command | seconds | within 0.3 s |")
+    print("|---|---|---|")
+    for row in rows:
+        print(f"| {row['command']} | {row['seconds']:.3f} | {'yes' if row['within_goal'] else 'no'} |")
+    if args.json:
+        args.json.write_text(json.dumps({"memories": args.memories, "goal": GOAL, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
