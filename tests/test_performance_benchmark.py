@@ -42,3 +42,17 @@ def test_synthetic_memories_are_deterministic_and_distinct() -> None:
     assert first == again
     assert len(set(first)) == 500
     assert all(6 <= len(text.split()) - 1 <= 25 for text in first)
+
+
+def test_the_command_line_benchmark_times_every_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/cli.py runs each command as a person types it and prints a row per command beside the goal."""
+    module = load_benchmark("cli")
+    out = tmp_path / "cli.json"
+    assert module.main(["--memories", "300", "--runs", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["command"] for row in rows][1:] == [
+        "--help", "list", "show ID", "history ID", "search WORDS", "add TEXT", "stats", "users", "export", "config",
+        "check",
+    ]  # fmt: skip
+    assert all(row["seconds"] > 0 and f"| {row['command']} | {row['seconds']:.3f} |" in printed for row in rows)
