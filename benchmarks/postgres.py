@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from performance import SEED, RawPipe, fill, goal_table, queries, sentences, summary, timed, vocabulary
+from workload import SEED, RawPipe, fill, goal_table, queries, sentences, summary, timed, vocabulary
 
 from memory_mcp import MemoryEngine, Scope, open_engine
 from memory_mcp.stores.postgres import search_sql
