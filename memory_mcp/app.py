@@ -22,7 +22,7 @@ from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .models import Limits
 from .private import exposed
-from .protocols import Embedder, Retriever
+from .protocols import AccountStore, Embedder, Retriever
 from .search import LocalSearch, NumpyIndex, StoreSearch
 from .stores import SqliteStore, open_store
 from .validation import ID_PATTERN
@@ -90,6 +90,15 @@ async def open_engine(
             await engine.stop()
     finally:
         await store.close()
+
+
+def accounts_of(engine: MemoryEngine) -> AccountStore:
+    """The accounts, OAuth clients and secrets kept in the engine's database (both stores the app opens keep them
+    beside the memories); for the server's sign-in and the account commands, never for the engine."""
+    store = engine.store
+    if not isinstance(store, AccountStore):
+        raise ConfigError(f"The database of this engine ({type(store).__name__}) keeps no accounts for sign-in.")
+    return store
 
 
 def _local(embedder_id: str) -> bool:
@@ -198,7 +207,8 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
                 "Ctrl-C stops it.\n"
             )
         if settings.transport == "http":
-            accounts = len(await engine.store.account_names()) if sign_in else 0
+            keeper = accounts_of(engine)
+            accounts = len(await keeper.account_names()) if sign_in else 0
             tokens = http_access(settings, accounts) if sign_in else None
             host = f"[{settings.host}]" if ":" in settings.host else settings.host
             url = settings.public_url or f"http://{host}:{settings.port}/mcp"
@@ -211,7 +221,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
                 project=settings.project,
                 tools=settings.tools,
                 rest=True,
-                oauth=accounts > 0,
+                accounts=keeper if accounts > 0 else None,
                 loopback_clients=settings.allow_loopback_clients,
             )
             access = f"OAuth sign-in for {accounts} account(s)" if accounts else "no sign-in"
@@ -225,7 +235,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
                 port=settings.port,
                 rules=Rules.of(settings.public_url, settings.allowed_hosts),
                 trusted_proxies=",".join(settings.trusted_proxies) or None,
-                tidy=(lambda: tidy(engine.store, WINDOW)) if accounts else None,
+                tidy=(lambda: tidy(keeper, WINDOW)) if accounts else None,
                 log_level=settings.log_level.lower(),
             )
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .filters import Filter
 from .models import (
@@ -45,6 +45,7 @@ class Embedder(Protocol):
     async def embed_query(self, text: str) -> Vector: ...
 
 
+@runtime_checkable
 class AccountStore(Protocol):
     """**Protocol:** who may sign in over HTTP, the OAuth clients they allowed, and the secrets issued to them.
 
@@ -134,9 +135,10 @@ class AccountStore(Protocol):
         ...
 
 
-class MemoryStore(AccountStore, Protocol):
-    """**Protocol:** the durable source of truth for memories, their vectors and their history (and, in the same
-    database, the accounts that sign in over HTTP).
+class MemoryStore(Protocol):
+    """**Protocol:** the durable source of truth for memories, their vectors and their history. (The stores the app
+    opens keep the accounts that sign in over HTTP in the same database, as an `AccountStore`; the engine never
+    sees those.)
 
     Reads take the caller's `Scope`; a memory outside it behaves exactly as an absent one. Each write
     method commits (memory row and history row together) before it returns. Vectors travel as float32

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..app import accounts_of
 from ..engine import MemoryEngine
 from ..passwords import MIN_LENGTH, hash_password
 from ..protocols import AccountStore
@@ -42,7 +43,7 @@ def _change(
     """Run one change of the accounts; `refused` is the error when it changed nothing, `done` the message after."""
 
     async def work(engine: MemoryEngine) -> bool:
-        return await change(engine.store)
+        return await change(accounts_of(engine))
 
     if not with_engine(given, work):
         raise BadInput(refused)
@@ -100,7 +101,7 @@ def list_accounts(as_json: bool, **given: Any) -> None:
     """List the accounts that can sign in over HTTP."""
 
     async def work(engine: MemoryEngine) -> list[str]:
-        return await engine.store.account_names()
+        return await accounts_of(engine).account_names()
 
     names = with_engine(given, work)
     if as_json:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from ..engine import MemoryEngine
 from ..guidance import INSTRUCTIONS, instructions
+from ..protocols import AccountStore
 from ..version import __version__
 from .arguments import explain, explain_problems, unknown
 from .auth import StaticTokens, listen_to_own_user_only
@@ -156,7 +157,7 @@ def build_server(
     project: str | None = None,
     tools: str = "all",
     rest: bool = False,
-    oauth: bool = False,
+    accounts: AccountStore | None = None,
     loopback_clients: bool = False,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
@@ -166,18 +167,20 @@ def build_server(
     (one person's server) or tokens, tools may leave `user_id` out, and `resources/list` lists the default
     user's resources. `project` fixes the project (workspace) the server works in; without it, each connection's
     is the client's first MCP root, if it shares any. `rest` mounts the REST API at /api of the HTTP app (see
-    `rest`), with the same tokens. `oauth` makes the server its own OAuth 2.1 authorization server (`oauth`,
-    `signin`): the accounts in the database sign in, remote hosts get tokens bound to one user and to `url`; the
-    `tokens` keep working beside it; `loopback_clients` lets a client's metadata document live on this machine.
+    `rest`), with the same tokens. `accounts` (the database's `AccountStore`) makes the server its own OAuth 2.1
+    authorization server (`oauth`, `signin`): those accounts sign in, remote hosts get tokens bound to one user and
+    to `url`; the `tokens` keep working beside it; `loopback_clients` lets a client's metadata document live on this
+    machine.
     """
     authority = None
     static = StaticTokens(tokens) if tokens else None
     verifier: StaticTokens | Authority | None = static
     auth = None
-    if oauth:
+    oauth = accounts is not None
+    if accounts is not None:
         issuer = origin(url)
         documents = ClientDocuments(allow_loopback=loopback_clients)
-        authority = Authority(engine.store, issuer=issuer, resource=url, static=static, documents=documents)
+        authority = Authority(accounts, issuer=issuer, resource=url, static=static, documents=documents)
         verifier = authority
         auth = AuthSettings(
             issuer_url=AnyHttpUrl(issuer),

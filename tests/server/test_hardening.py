@@ -32,7 +32,7 @@ from mcp.server.auth.provider import AuthorizationParams
 from pydantic import AnyUrl
 from starlette.applications import Starlette
 
-from memory_mcp.app import open_engine
+from memory_mcp.app import accounts_of, open_engine
 from memory_mcp.logs import FORMAT, OneLineFormatter
 from memory_mcp.server import build_server, signin, view
 from memory_mcp.server.clients import ClientDocuments, public, redirect_allowed
@@ -406,7 +406,9 @@ async def test_password_checks_run_at_most_two_at_a_time(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(signin, "verify_password", slow_check)
     async with open_engine(tmp_path / "m.db", index=False) as engine:
-        authority = Authority(engine.store, issuer="http://127.0.0.1:1", resource="http://127.0.0.1:1/mcp", static=None)
+        authority = Authority(
+            accounts_of(engine), issuer="http://127.0.0.1:1", resource="http://127.0.0.1:1/mcp", static=None
+        )
         client = await authority.get_client(WEB_CLIENT)
         assert client is not None
         params = AuthorizationParams(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from memory_mcp.app import accounts_of
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.models import Grant
 from memory_mcp.passwords import hash_password, verify_password
@@ -12,7 +13,7 @@ from memory_mcp.server.oauth import digest, tidy
 
 
 async def test_accounts_are_added_once_changed_and_removed_with_their_secrets(engine: MemoryEngine) -> None:
-    store = engine.store
+    store = accounts_of(engine)
     hashed = hash_password("correct horse battery")
     assert await store.add_account("alice", hashed)
     assert not await store.add_account("alice", hash_password("another one!"))  # the first stays
@@ -38,7 +39,7 @@ async def test_accounts_are_added_once_changed_and_removed_with_their_secrets(en
 
 
 async def test_secrets_are_kept_by_hash_taken_once_and_expire(engine: MemoryEngine) -> None:
-    store = engine.store
+    store = accounts_of(engine)
     moment = time.time()
     code = Grant("g1", "alice", "client", '{"x": 1}', moment + 300)
     await store.save_grant(digest("the-code"), "code", code)
@@ -67,7 +68,7 @@ async def test_secrets_are_kept_by_hash_taken_once_and_expire(engine: MemoryEngi
 
 async def test_sign_in_attempts_are_reserved_atomically_and_a_success_is_no_failure(engine: MemoryEngine) -> None:
     """Of 20 attempts reserved at once against a limit of 5, exactly 5 get through; a success clears its key."""
-    store = engine.store
+    store = accounts_of(engine)
     moment = time.time()
     keys = [("alice@127.0.0.1", 5), ("127.0.0.1", 20)]
     waits = await asyncio.gather(*(store.reserve_signin(f"a{n}", keys, moment, 300.0) for n in range(20)))
@@ -84,7 +85,7 @@ async def test_sign_in_attempts_are_reserved_atomically_and_a_success_is_no_fail
 async def test_unused_registrations_and_waiting_sign_ins_are_counted_and_purged(engine: MemoryEngine) -> None:
     """A registration that never got a token is purged after a day, one that did after a month unused, none while a
     secret of it lives; pending sign-ins are counted until they expire."""
-    store = engine.store
+    store = accounts_of(engine)
     moment = time.time()
     for client in ("fresh", "never-used", "used-long-ago", "used-lately", "holding-a-token"):
         await store.save_oauth_client(client, "{}")

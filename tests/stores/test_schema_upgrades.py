@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from memory_mcp import open_engine
+from memory_mcp.app import accounts_of
 from memory_mcp.embedders import default_embedder
 from memory_mcp.search.analyzer import Analyzer
 from memory_mcp.stores.postgres.migrations import SCHEMA, migrations
@@ -43,8 +44,10 @@ async def test_a_sqlite_file_of_schema_2_opens_with_everything_kept(tmp_path: Pa
         assert again.created
         assert again.memory.scope.project == "alpha"
         assert (await engine.add("Sam lives in Paris", sam)).created is False
-        assert await engine.store.add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
-        assert await engine.store.reserve_signin("a", [("sam", 5)], 1.0, 300.0) == 0  # 7: attempts in the database
+        assert await accounts_of(engine).add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
+        assert (
+            await accounts_of(engine).reserve_signin("a", [("sam", 5)], 1.0, 300.0) == 0
+        )  # 7: attempts in the database
     with sqlite3.connect(db) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SQLITE_VERSION == 7
         events = raw.execute("SELECT event, project FROM history WHERE memory_id = ?", (again.memory.id,)).fetchall()
@@ -135,11 +138,13 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
         then = engine.validity("2025-03")
         assert [hit.memory.id for hit in await engine.search("Paris", sam, limit=1, validity=then)] == ["m0"]
         assert "m0" not in [hit.memory.id for hit in await engine.search("Paris", sam)]  # superseded: not current
-        assert await engine.store.add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
-        assert await engine.store.reserve_signin("a", [("sam", 5)], 1.0, 300.0) == 0  # 8: attempts in the database
-        await engine.store.save_oauth_client("c", "{}")
-        await engine.store.client_used("c", 2.0)
-        assert await engine.store.count_unused_clients() == 0
+        assert await accounts_of(engine).add_account("sam", "scrypt$hash")  # schema 6: accounts for sign-in
+        assert (
+            await accounts_of(engine).reserve_signin("a", [("sam", 5)], 1.0, 300.0) == 0
+        )  # 8: attempts in the database
+        await accounts_of(engine).save_oauth_client("c", "{}")
+        await accounts_of(engine).client_used("c", 2.0)
+        assert await accounts_of(engine).count_unused_clients() == 0
     connection = await asyncpg.connect(postgres_url)
     try:
         version = await connection.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = 'schema_version'")
