@@ -29,7 +29,8 @@ def private_file(path: Path) -> None:
 def open_private(path: Path) -> IO[str]:
     """`path` opened for writing text (emptied first), readable by its owner only."""
     descriptor = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, FILE_MODE)
-    os.fchmod(descriptor, FILE_MODE)
+    if hasattr(os, "fchmod"):  # an existing file keeps its mode through O_CREAT: make it private too (POSIX)
+        os.fchmod(descriptor, FILE_MODE)
     return os.fdopen(descriptor, "w", encoding="utf-8")
 
 

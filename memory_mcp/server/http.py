@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,6 +41,10 @@ class Timeouts:
 
 def connection_cap(wanted: int) -> int:
     """`wanted`, or half the files this process may open if that is fewer (the rest are for the database and logs)."""
+    try:
+        import resource  # not on Windows, where the limit is not a file count
+    except ImportError:
+        return wanted
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     return wanted if soft == resource.RLIM_INFINITY else max(16, min(wanted, soft // 2))
 
