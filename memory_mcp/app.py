@@ -23,7 +23,7 @@ from .errors import ConfigError
 from .models import Limits
 from .private import exposed
 from .protocols import AccountStore, Embedder, Retriever
-from .search import LocalSearch, NumpyIndex, StoreSearch
+from .search import LocalSearch, NoSearch, NumpyIndex, StoreSearch
 from .stores import SqliteStore, open_store
 from .validation import ID_PATTERN
 from .version import __version__
@@ -73,7 +73,7 @@ async def open_engine(
     weight = vector_weight_for(chosen) if vector_weight is None else vector_weight
     store = await open_store(location, dim=chosen.dim, pool=pool)
     try:
-        retriever = None
+        retriever: Retriever = NoSearch()
         if index:
             related = min_similarity_for(chosen)
             retriever = retriever_for(store, dim=chosen.dim, vector_weight=weight, min_similarity=related)

@@ -73,12 +73,12 @@ class MemoryEngine:
     def __init__(
         self,
         store: MemoryStore,
-        retriever: Retriever | None,
+        retriever: Retriever,
         embedder: Embedder,
         limits: Limits | None = None,
     ) -> None:
-        """Parts come built (see `memory_mcp.app.open_engine`); `retriever=None` makes an engine that never
-        searches (the command line's reads and writes), which refuses `search`."""
+        """Parts come built (see `memory_mcp.app.open_engine`); a retriever that does not search
+        (`search.NoSearch`) makes an engine for reads and writes only (the command line's), which refuses `search`."""
         self.store = store
         self.retriever = retriever
         self.embedder = embedder
@@ -120,23 +120,21 @@ class MemoryEngine:
                 )
             else:
                 await self.store.set_embedder_id(self.embedder.id)
-        if self.retriever is not None:
-            await self.retriever.start(self._write_lock, background=background)
+        await self.retriever.start(self._write_lock, background=background)
 
     async def stop(self) -> None:
         """Stop the retriever (a background fill still under way is cancelled); the caller closes the store."""
-        if self.retriever is not None:
-            await self.retriever.stop()
+        await self.retriever.stop()
 
     @property
     def ready(self) -> bool:
         """True once searches need not wait for the index (see `start(background=True)`)."""
-        return self.retriever is None or self.retriever.ready
+        return self.retriever.ready
 
     @property
     def indexed(self) -> int | None:
         """How many memories this process holds for search (None when the store searches by itself)."""
-        return None if self.retriever is None else self.retriever.indexed
+        return self.retriever.indexed
 
     def _reembedder(self, total: int, progress: Progress | None) -> Callable[[Sequence[str]], Awaitable[Matrix]]:
         """The embedding function a re-embedding store calls batch by batch; it reports progress as it goes."""
@@ -211,7 +209,7 @@ class MemoryEngine:
         # The comparison decides whether to store ("skip"), or a store that searches by itself would see the
         # write while comparing: compare first. Else the comparison, in this process's index, runs while the store
         # commits (and syncs to disk).
-        if if_similar == "skip" or self.indexed is None:
+        if if_similar == "skip" or not self.retriever.in_process:
             similar = await self._similar(clean, vectors[0], seen_from)
             duplicates = [found for found in similar if found.kind == "duplicate"]
             if if_similar == "skip" and duplicates:
@@ -227,7 +225,7 @@ class MemoryEngine:
         """The few memories of `scope` that resemble `text` (embedded as `vector`), most alike first, by the
         engine's own search (none without a search index); `locked` when the caller holds the write lock."""
         terms = self.analyzer.terms(text)
-        if self.retriever is None or (not terms and not np.any(vector)):  # no words to search by: resembles nothing
+        if not self.retriever.searches or (not terms and not np.any(vector)):  # nothing to search by: resembles nothing
             return []
         hits = await self._ranked(vector, terms, scope, _SIMILAR + _NAMED, RELATED_SCORE, None, locked=locked)
         # A memory that shares only names with the new one (Alice, Leeds) is about the same person, not the same
@@ -348,7 +346,7 @@ class MemoryEngine:
                 for digest, (memory, vector) in new.items()
             ]
             comparing = None
-            if compare is not None and self.retriever is not None:
+            if compare is not None:
                 await self.retriever.refresh()  # others' changes first: the comparison then reads no change in
                 comparing = asyncio.ensure_future(compare())
             try:
@@ -592,9 +590,8 @@ class MemoryEngine:
         stamps: Sequence[tuple[MemoryId, str]],
         closed: Sequence[MemoryId] = (),
     ) -> None:
-        """Tell the retriever (when there is one) what was just committed."""
-        if self.retriever is not None:
-            self.retriever.committed(stored, removed, stamps, closed)
+        """Tell the retriever what was just committed."""
+        self.retriever.committed(stored, removed, stamps, closed)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -646,8 +643,6 @@ class MemoryEngine:
         memories that name it; `neighbors` (hops, up to `Limits.max_neighbors`) appends the memories linked to
         the results, marked `match="linked"`, at most `limit` of them.
         """
-        if self.retriever is None:
-            raise InvalidInputError("This engine was opened without search; open it with index=True.")
         texts = validation.queries(query, self.limits)
         wanted = validation.limit(limit, self.limits)
         minimum = validation.threshold(threshold)
@@ -710,7 +705,6 @@ class MemoryEngine:
 
         `view`: the validity the memories must have and the entity key they must name (None: any); `locked`: the
         caller holds the write lock."""
-        assert self.retriever is not None
         validity, named = view
         metadata_test = None if where is None else predicate(where)
         narrowed = metadata_test is not None or named is not None or validity.as_of is not None

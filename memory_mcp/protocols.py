@@ -345,6 +345,17 @@ class Retriever(Protocol):
         """How many memories this process holds for search; None when it searches the store itself."""
         ...
 
+    @property
+    def searches(self) -> bool:
+        """False for an engine opened without search (its `search` refuses, and an add compares with nothing)."""
+        ...
+
+    @property
+    def in_process(self) -> bool:
+        """True when it searches a copy kept in this process (an add then compares while the store commits; a
+        store that searches itself would see the write, so the comparison comes first)."""
+        ...
+
     async def start(self, writes: asyncio.Lock, *, background: bool) -> None: ...
 
     async def stop(self) -> None: ...

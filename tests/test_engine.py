@@ -21,6 +21,7 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
 from memory_mcp.models import Limits, Matrix, Scope, Vector, now
 from memory_mcp.paging import decode_cursor
+from memory_mcp.search import NoSearch
 
 from .helpers import DEFAULT_ID, keeps_an_index, local_index, strong
 
@@ -816,3 +817,19 @@ async def test_facts_that_share_only_a_name_are_not_reported_alike(engine: Memor
     ]
     cats = await engine.add("Alice feeds her cats twice a day", ALICE)
     assert [found.memory.text for found in cats.similar] == ["Alice has two cats named Tom and Jerry"]
+
+
+async def test_an_engine_opened_without_search_reads_and_writes_and_refuses_to_search(db_path: Path) -> None:
+    """`index=False` (the command line's reads and writes) gives the engine a retriever that searches nothing: adds
+    store and compare with nothing, reads work, a search says how to get one."""
+    async with open_engine(db_path) as full:
+        await full.add("Sam keeps bees", ALICE)
+    async with open_engine(db_path, index=False) as engine:
+        assert isinstance(engine.retriever, NoSearch)
+        assert (engine.ready, engine.indexed) == (True, None)
+        added = await engine.add("Sam keeps bees on the roof", ALICE)
+        assert added.created
+        assert added.similar == ()
+        assert (await engine.page(ALICE)).total == 2
+        with pytest.raises(InvalidInputError, match="opened without search; open it with index=True"):
+            await engine.search("bees", ALICE)

@@ -28,6 +28,9 @@ class StoreSearch:
         """None: the store searches, this process holds no copy."""
         return None
 
+    searches = True
+    in_process = False
+
     async def start(self, writes: asyncio.Lock, *, background: bool) -> None:
         """Nothing to fill."""
 

@@ -74,6 +74,9 @@ class LocalSearch:
         """How many memories the index holds."""
         return len(self.index)
 
+    searches = True
+    in_process = True
+
     async def start(self, writes: asyncio.Lock, *, background: bool) -> None:
         """Fill the index from the store; with `background`, return at once and fill it meanwhile.
 
