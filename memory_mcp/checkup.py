@@ -12,9 +12,9 @@ from typing import Any, Final
 import anyio
 import numpy as np
 
-from .config import VECTOR_WEIGHT
 from .models import MemoryId, Scope
 from .protocols import Embedder
+from .scoring import VECTOR_WEIGHT
 from .search import LocalSearch, NumpyIndex, snapshot
 from .stores.sqlite import SqliteStore, maintenance
 from .stores.sqlite.migrations import SCHEMA_VERSION

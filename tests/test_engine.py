@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from memory_mcp import open_engine
-from memory_mcp.config import RELATED_SCORE
 from memory_mcp.embedders import HashEmbedder
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import DuplicateError, FilterError, InvalidInputError, NotFoundError, StoreError
 from memory_mcp.models import Limits, Matrix, Scope, Vector, now
 from memory_mcp.paging import decode_cursor
+from memory_mcp.scoring import RELATED_SCORE
 from memory_mcp.search import NoSearch
 
 from .helpers import DEFAULT_ID, keeps_an_index, local_index, strong

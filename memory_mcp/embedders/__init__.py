@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 
-from ..config import DEFAULT_EMBED_DIM, MEANING_WEIGHT, Settings, default_min_similarity, default_vector_weight
+from ..config import DEFAULT_EMBED_DIM, Settings
 from ..protocols import Embedder
+from ..scoring import MEANING_WEIGHT, default_min_similarity, default_vector_weight
 from .combined import CombinedEmbedder
 from .hash import HashEmbedder
 from .static import StaticEmbedder
@@ -38,12 +39,12 @@ def kind_of(embedder: Embedder) -> str:
 
 
 def vector_weight_for(embedder: Embedder) -> float:
-    """The measured vector weight of the fused score for this embedder (see `config.default_vector_weight`)."""
+    """The measured vector weight of the fused score for this embedder (see `scoring.default_vector_weight`)."""
     return default_vector_weight(kind_of(embedder))
 
 
 def min_similarity_for(embedder: Embedder) -> float:
-    """The cosine from which a memory counts as related, for this embedder (`config.default_min_similarity`)."""
+    """The cosine from which a memory counts as related, for this embedder (`scoring.default_min_similarity`)."""
     return default_min_similarity(kind_of(embedder))
 
 

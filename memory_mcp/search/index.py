@@ -12,9 +12,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from ..config import MIN_SIMILARITY, VECTOR_WEIGHT
 from ..models import IndexHit, Matrix, MemoryId, Scope, Vector
-from .scoring import K1, B
+from ..scoring import K1, MIN_SIMILARITY, VECTOR_WEIGHT, B
 
 _MIN_CAPACITY: Final = 16
 _BULK: Final = 32  # rows from which `extend` builds postings with one sort instead of row by row

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memory_mcp.config import MIN_SIMILARITY
 from memory_mcp.models import Matrix, MemoryId, Scope, Vector
+from memory_mcp.scoring import K1, MIN_SIMILARITY, B
 from memory_mcp.search.index import NumpyIndex
-from memory_mcp.search.scoring import K1, B
 
 DIM = 8
 WORDS = ["tea", "coffee", "hike", "alps", "berlin", "anna", "paint", "dog"]

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...filters import Filter
 from ...models import CURRENT, IndexHit, MemoryId, Scope, Validity, Vector
-from ...search.scoring import K1, B
+from ...scoring import K1, B
 from .. import _rows
 from .filter_sql import filter_sql
 from .migrations import SCHEMA
