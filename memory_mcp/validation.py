@@ -9,10 +9,12 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .config import USER_PATTERN
 from .errors import InvalidInputError
 from .filters import SCOPE_FIELDS
 from .models import LINK_TYPES, Limits, Metadata, Scope
+
+USER_PATTERN: Final = r"[\w.@:+\-]+"
+"""What a user, agent or run id may hold (ID_PATTERN anchors it)."""
 
 ID_PATTERN: Final = rf"^{USER_PATTERN}$"
 """Letters, digits and `_ . @ : + -`: safe in URIs, logs and file names."""

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from memory_mcp.cli._common import parse_settings
-from memory_mcp.config import OPTIONS, default_db_path
+from memory_mcp.config import OPTIONS
 from memory_mcp.errors import ConfigError
+from memory_mcp.locations import default_db_path
 
 
 def test_defaults_use_the_xdg_data_folder() -> None:

@@ -28,6 +28,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.passwords",
         "memory_mcp.logs",
         "memory_mcp.scoring",
+        "memory_mcp.locations",
     ),
     # siblings; projects reads the file system for .git only, private makes files only their owner reads
     ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),

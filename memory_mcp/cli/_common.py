@@ -17,9 +17,10 @@ from typing import IO, Any, Final, TypeVar
 import click
 
 from ..app import open_configured
-from ..config import OPTIONS, SERVE_ONLY, Settings, login_user, resolve
+from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
 from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
+from ..locations import login_user
 from ..models import Scope
 from ..projects import ALL, CURRENT, working_project
 

@@ -12,9 +12,10 @@ import click
 
 from .. import archive
 from ..app import open_configured
-from ..config import Settings, is_postgres, redact
+from ..config import Settings
 from ..embedders import open_embedder
 from ..engine import MemoryEngine
+from ..locations import is_postgres, redact
 from ..models import UserSummary
 from ..private import open_private
 from ..stores.sqlite import SqliteStore, maintenance

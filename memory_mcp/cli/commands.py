@@ -15,7 +15,7 @@ from typing import Any, Final
 import click
 
 from ..app import serve
-from ..config import login_user
+from ..locations import login_user
 from ..version import __version__
 from ._common import run, settings_of, settings_options
 

@@ -12,9 +12,9 @@ from typing import Any, Final
 import click
 
 from .. import recall
-from ..config import database_key, login_user
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
+from ..locations import database_key, login_user
 from ._common import data_options, emit, installed_command, read_json_file, with_engine, write_json_file
 
 _MARK: Final = "memory-mcp hook "

@@ -11,9 +11,10 @@ from typing import Any, Final
 
 import click
 
-from ..config import login_user, resolve
+from ..config import resolve
 from ..errors import ConfigError
 from ..guidance import RULES_FILES, rules
+from ..locations import login_user
 from ._common import BadInput, data_options, installed_command, read_json_file, settings_of, write_json_file
 
 HOSTS: Final = ("claude-desktop", "cursor", "vscode", "claude-code")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..config import is_postgres
+from ..locations import is_postgres
 from .sqlite import SqliteStore
 
 if TYPE_CHECKING:

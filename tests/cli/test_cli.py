@@ -14,7 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from memory_mcp.app import open_engine
-from memory_mcp.config import login_user
+from memory_mcp.locations import login_user
 from memory_mcp.server import build_server
 
 from ..helpers import DEFAULT_ID, data

@@ -15,9 +15,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from memory_mcp import open_engine
-from memory_mcp.config import redact
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import StoreError
+from memory_mcp.locations import redact
 from memory_mcp.stores.postgres import PostgresStore, search_sql
 from memory_mcp.stores.postgres import connection as pg_connection
 

@@ -10,8 +10,8 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 
-from ...config import redact
 from ...errors import ConfigError, DuplicateError, StoreError
+from ...locations import redact
 from ...models import Vector
 
 try:  # an optional backend: `pip install 'memory-mcp-engine[postgres]'`
