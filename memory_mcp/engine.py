@@ -519,10 +519,14 @@ class MemoryEngine:
             )
         return removed
 
+    async def get_linked(self, memory_id: str, scope: Scope) -> tuple[Memory, list[Link]]:
+        """One memory with its links, both ways, oldest first (NotFoundError when `scope` cannot see it)."""
+        memory = await self._get(memory_id, scope)
+        return memory, await self.store.links(scope.user_id, [memory.id])
+
     async def links(self, scope: Scope, memory_id: str) -> list[Link]:
         """The links of one memory, both ways, oldest first (NotFoundError when `scope` cannot see it)."""
-        memory = await self._get(memory_id, scope)
-        return await self.store.links(scope.user_id, [memory.id])
+        return (await self.get_linked(memory_id, scope))[1]
 
     async def delete(self, memory_id: str, scope: Scope) -> Memory:
         """Forget one memory (and its links); returns it as it was."""

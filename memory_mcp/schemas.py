@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .models import AddResult, BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
-from .wire import history_json, hit_json, link_json, memory_json, user_stats_json
+from .wire import history_json, hit_json, link_json, linked_memory_json, memory_json, user_stats_json
 
 
 class MemoryOut(BaseModel):
@@ -97,6 +98,11 @@ class GetMemoryOut(MemoryOut):
     """One memory with its links."""
 
     links: list[LinkOut] = Field(default_factory=list, description="Its links, both ways, oldest first.")
+
+    @classmethod
+    def of_linked(cls, memory: Memory, links: Sequence[Link]) -> GetMemoryOut:
+        """The wire form of a memory with its links."""
+        return cls(**linked_memory_json(memory, links))
 
 
 class LinkMemoriesOut(BaseModel):

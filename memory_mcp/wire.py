@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .models import HistoryEntry, Link, Memory, Page, SearchHit, UserSummary
@@ -24,6 +25,11 @@ def memory_json(memory: Memory) -> dict[str, Any]:
         "superseded_by": memory.superseded_by,
         "entities": list(memory.entities),
     }
+
+
+def linked_memory_json(memory: Memory, links: Sequence[Link]) -> dict[str, Any]:
+    """One memory with its links, both ways (what get_memory, the one-memory resource, REST and `show` give)."""
+    return {**memory_json(memory), "links": [link_json(link) for link in links]}
 
 
 def hit_json(hit: SearchHit) -> dict[str, Any]:

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 from memory_mcp.errors import InvalidInputError
 from memory_mcp.models import HistoryEntry, Link, Memory, MemoryId, Page, Scope, SearchHit, UserSummary
 from memory_mcp.paging import decode_cursor, encode_cursor
-from memory_mcp.wire import history_json, hit_json, link_json, memory_json, page_json, user_stats_json
+from memory_mcp.wire import (
+    history_json,
+    hit_json,
+    link_json,
+    linked_memory_json,
+    memory_json,
+    page_json,
+    user_stats_json,
+)
 
 T0 = "2025-01-01T00:00:00.000000Z"
 
@@ -85,3 +93,9 @@ def test_links_pages_history_and_stats_keep_their_fields() -> None:
     assert stats == {
         "user_id": "sam", "memories": 3, "oldest": T0, "newest": T0, "agents": 1, "runs": 0, "embedder": "hash-v2"
     }  # fmt: skip
+
+
+def test_a_memory_with_its_links_is_the_memory_and_a_list_of_links() -> None:
+    link = Link(MemoryId("m1"), MemoryId("m2"), "part_of", {}, T0)
+    shown = linked_memory_json(memory(), [link])
+    assert shown == {**memory_json(memory()), "links": [link_json(link)]}

@@ -13,7 +13,7 @@ import click
 from ..engine import MemoryEngine
 from ..models import HistoryEntry, Memory, Scope
 from ..projects import working_project
-from ..wire import history_json, hit_json, link_json, memory_json, page_json
+from ..wire import history_json, hit_json, link_json, linked_memory_json, memory_json, page_json
 from ._common import (
     BadInput,
     Failure,
@@ -162,8 +162,7 @@ def show_command(
 
     async def show(engine: MemoryEngine) -> dict[str, Any]:
         where = engine.scope(user_id, agent_id, run_id)
-        memory = await _get(engine, memory_id, where)
-        return {**memory_json(memory), "links": [link_json(link) for link in await engine.links(where, memory.id)]}
+        return linked_memory_json(*await engine.get_linked(await full_id(engine, memory_id, where), where))
 
     memory = with_engine(given, show)
     if as_json:

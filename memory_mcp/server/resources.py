@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
 from ..engine import MemoryEngine
 from ..errors import InvalidInputError, NotFoundError
-from ..schemas import EntitiesResourceOut, GetMemoryOut, LinkOut, MemoriesResourceOut, MemoryOut, UserStatsOut
+from ..schemas import EntitiesResourceOut, GetMemoryOut, MemoriesResourceOut, MemoryOut, UserStatsOut
 from ..tally import ENTITY
 from .auth import require_own_resource
 from .uris import memories_uri, stats_uri
@@ -71,9 +71,8 @@ def register_resources(
         require_own_resource(user_id, str(NotFoundError(memory_id)))
         with resource_errors():
             scope = engine.scope(user_id)
-            memory = await engine.get(memory_id, scope)
-            links = [LinkOut.of(link) for link in await engine.links(scope, memory.id)]
-        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=links).model_dump_json(indent=2)
+            memory, links = await engine.get_linked(memory_id, scope)
+        return GetMemoryOut.of_linked(memory, links).model_dump_json(indent=2)
 
     @mcp.resource(
         "memory://users/{user_id}/stats",

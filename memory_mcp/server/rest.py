@@ -274,10 +274,8 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
 
     @api.get("/v1/memories/{memory_id}", response_model=GetMemoryOut, summary="One memory, with its links")
     async def get_memory(memory_id: str, user_id: UserQuery = None) -> GetMemoryOut:
-        where = scope(user_id)
-        memory = await engine.get(memory_id, where)
-        links = [LinkOut.of(link) for link in await engine.links(where, memory.id)]
-        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=links)
+        memory, links = await engine.get_linked(memory_id, scope(user_id))
+        return GetMemoryOut.of_linked(memory, links)
 
     @api.patch("/v1/memories/{memory_id}", response_model=MemoryOut, summary="Correct or supersede a memory")
     async def update_memory(memory_id: str, body: Annotated[UpdateIn, Body()], user_id: UserQuery = None) -> MemoryOut:

@@ -379,11 +379,9 @@ def register_tools(
         memory_id: memory_id_t,
     ) -> GetMemoryOut:
         """Read one memory by its id, with its links to other memories (both ways)."""
-        where = scope(user_id, None, None)
         with tool_errors():
-            memory = await engine.get(memory_id, where)
-            links = await engine.links(where, memory.id)
-        return GetMemoryOut(**MemoryOut.of(memory).model_dump(), links=[LinkOut.of(link) for link in links])
+            memory, links = await engine.get_linked(memory_id, scope(user_id, None, None))
+        return GetMemoryOut.of_linked(memory, links)
 
     @_tool(mcp, "List memories", READ, optional_user, without=lean, meta=VIEW_META)
     async def list_memories(
