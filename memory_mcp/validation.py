@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -138,6 +139,15 @@ NO_QUERY: Final = (
     "Give `query` (what to look for, in a few words) or `queries` (several wordings of it). Nothing was searched."
 )
 """The one message for a search that names nothing to look for."""
+
+
+def wordings(query: str | None, queries: Sequence[str] | None) -> list[str]:
+    """What a search looks for: `query` and the other wordings in `queries`, in that order (each is checked by the
+    engine); InvalidInputError with `NO_QUERY` when there is none (the same for the tools and REST)."""
+    found = ([query] if query is not None else []) + list(queries or [])
+    if not found:
+        raise InvalidInputError(NO_QUERY)
+    return found
 
 
 def limit(value: Any, limits: Limits) -> int:

@@ -111,3 +111,9 @@ def test_the_content_hash_ignores_case_width_and_spacing(text: str) -> None:
     spaced = "  " + text.upper().replace(" ", "   ") + " "
     assert validation.normalise(spaced) == validation.normalise(text.upper())
     assert validation.content_hash(text) == validation.content_hash(validation.normalise(text))
+
+
+def test_a_search_looks_for_its_query_then_its_other_wordings_or_says_what_to_give() -> None:
+    assert validation.wordings("tea", ["green tea"]) == ["tea", "green tea"]
+    assert validation.wordings(None, ["chai"]) == ["chai"]
+    assert refused(validation.wordings, None, []) == validation.NO_QUERY

@@ -30,7 +30,7 @@ from ..schemas import (
     UnlinkOut,
     UserStatsOut,
 )
-from ..validation import NO_QUERY
+from ..validation import wordings
 from ..version import __version__
 from .arguments import problems
 from .auth import authenticated_user
@@ -293,11 +293,8 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
 
     @api.post("/v1/search", response_model=SearchResultOut, summary="Search memories, best first")
     async def search_memory(body: Annotated[SearchIn, Body()], user_id: UserQuery = None) -> SearchResultOut:
-        wordings = ([body.query] if body.query is not None else []) + list(body.queries or [])
-        if not wordings:
-            raise InvalidInputError(NO_QUERY)
         hits = await engine.search(
-            wordings,
+            wordings(body.query, body.queries),
             scope(user_id, body.project),
             limit=body.limit,
             threshold=body.threshold,

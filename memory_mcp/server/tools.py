@@ -36,7 +36,7 @@ from ..schemas import (
     SummaryOut,
     UnlinkOut,
 )
-from ..validation import MAX_QUERIES, NO_QUERY
+from ..validation import MAX_QUERIES, wordings
 from .auth import authenticated_user, require_own_user
 from .fields import (
     ADD,
@@ -338,14 +338,13 @@ def register_tools(
         match=weak results are only the nearest and may be unrelated. If nothing fits, try other words
         or list_memories before telling the user you don't know.
         """
-        wordings = ([query] if query is not None else []) + list(queries or [])
-        if not wordings:
-            raise ToolError(NO_QUERY)
+        with tool_errors():
+            asked = wordings(query, queries)
         where = scope(user_id, agent_id, run_id, await place(ctx, project, read=True))
         with tool_errors():
             validity = engine.validity(as_of, include_superseded)
             hits = await engine.search(
-                wordings,
+                asked,
                 where,
                 limit=limit,
                 threshold=threshold,
