@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -158,6 +158,44 @@ def personal_table(rankers: dict[str, Ranker], users: Sequence[Conversation]) ->
             f"| {name} | {len(hits)} | {row['top1']:.3f} | {row['top3']:.3f} | {row['paraphrase_n']} | "
             f"{row['paraphrase_top1']:.3f} | {row['paraphrase_top3']:.3f} |"
         )
+    return "\n".join(lines), figures
+
+
+CROWD: Final = (0, 50, 100, 300)
+"""How many turns of ordinary chatter each user's facts are stored among, for the crowd curve."""
+
+
+def chatter(conversations: Sequence[Conversation], count: int, offset: int) -> list[tuple[str, str]]:
+    """`count` first-person LoCoMo turns from `offset` on, the speaker's name taken off ("Caroline: I ..." -> "I ..."),
+    as (id, text) turns that answer no personal question."""
+    said = [text.partition(": ")[2] for conversation in conversations for _, text in conversation.turns]
+    said = [text for text in said if text.strip()]
+    return [(f"chatter-{offset + n}", said[(offset + n) % len(said)]) for n in range(count)]
+
+
+def crowd_table(
+    rankers: dict[str, Ranker], users: Sequence[Conversation], conversations: Sequence[Conversation]
+) -> tuple[str, dict[str, dict[int, float]]]:
+    """The crowd curve: top-3 of the personal questions that share no word with their fact, each user's facts stored
+    among 0, 50, 100 and 300 turns of chatter (each user gets other turns)."""
+    lines = [
+        "| ranker | " + " | ".join(f"among {n}" for n in CROWD) + " |",
+        "|---|" + "---|" * len(CROWD),
+    ]
+    figures: dict[str, dict[int, float]] = {}
+    for name, ranker in rankers.items():
+        figures[name] = {}
+        for count in CROWD:
+            hits = []
+            for number, user in enumerate(users):
+                crowded = Conversation(
+                    user.sample_id, [*user.turns, *chatter(conversations, count, number * max(CROWD))], user.questions
+                )
+                for ranked, question in zip(ranker(crowded), user.questions, strict=True):
+                    if question.paraphrase:
+                        hits.append(bool(question.evidence & set(ranked[:3])))
+            figures[name][count] = float(np.mean(hits)) if hits else 0.0
+        lines.append(f"| {name} | " + " | ".join(f"{figures[name][n]:.3f}" for n in CROWD) + " |")
     return "\n".join(lines), figures
 
 
@@ -308,10 +346,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     personal, figures = personal_table(rankers, load_personal())
     print(f"\nPersonal memory ({PERSONAL.name}): the right fact first, or in the top 3")
     print(personal)
+    crowd, curve = crowd_table(rankers, load_personal(), conversations)
+    print(
+        "\nThe crowd curve: personal questions sharing no word with their fact, right fact in the top 3, each user's "
+        f"facts among N first-person turns of {args.data.name} (speaker names taken off)"
+    )
+    print(crowd)
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"results": results, "seconds": seconds, "counts": counts, "personal": figures, "similar": reports},
+                {
+                    "results": results,
+                    "seconds": seconds,
+                    "counts": counts,
+                    "personal": figures,
+                    "similar": reports,
+                    "crowd": curve,
+                },
                 indent=2,
             )
         )

@@ -65,6 +65,9 @@ def test_the_script_prints_a_table_and_writes_json(bench: ModuleType, tmp_path: 
     assert set(written["personal"]) == set(results)
     assert written["similar"]["adds"] == 3
     assert written["personal"]["memory-mcp"]["paraphrase_n"] >= 171 // 2
+    # The crowd curve: every ranker at every crowd size (a tiny file's few turns are reused as the chatter).
+    assert set(written["crowd"]) == set(results)
+    assert all(set(curve) == {str(n) for n in bench.CROWD} for curve in written["crowd"].values())
 
 
 def test_the_personal_set_has_the_size_the_issue_asks_for(bench: ModuleType) -> None:
@@ -88,3 +91,11 @@ def test_search_beats_bm25_on_the_locomo_development_half(bench: ModuleType) -> 
     baseline = bench.evaluate(bench.bm25_ranker, conversations)
     for group in ("all", "half 1 (conv 1-3)", "half 2 (conv 4-5)"):
         assert ours[group]["R@5"] >= baseline[group]["R@5"], group
+
+
+def test_the_chatter_is_turns_without_the_speakers_name(bench: ModuleType) -> None:
+    """The crowd's turns are what people said, without "Name: " in front, each user getting other turns."""
+    turns = [("D1:1", "Ann: I moved to Leeds"), ("D1:2", "Bo: Nice, I like Leeds")]
+    said = bench.chatter([bench.Conversation("c", turns, [])], 3, 1)
+    assert [text for _, text in said] == ["Nice, I like Leeds", "I moved to Leeds", "Nice, I like Leeds"]
+    assert [turn_id for turn_id, _ in said] == ["chatter-1", "chatter-2", "chatter-3"]
