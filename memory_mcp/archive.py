@@ -1,4 +1,7 @@
-"""Moving memories between databases: JSONL export and import, and import of the reference server's file."""
+"""Moving memories between databases: JSONL export and import, and import of the reference server's file.
+
+Export, import and the reference server's format share one record mapping, so they stay together.
+"""
 
 from __future__ import annotations
 

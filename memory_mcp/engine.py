@@ -1,4 +1,8 @@
-"""MemoryEngine: add, search, update and delete scoped memories over an embedder, an index and a store."""
+"""MemoryEngine: add, search, update and delete scoped memories over an embedder, an index and a store.
+
+Still one class (see its docstring); splitting it into named collaborators (writes, reads, time, links) is
+issue 25's main step, not done yet.
+"""
 
 from __future__ import annotations
 

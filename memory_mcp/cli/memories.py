@@ -1,4 +1,8 @@
-"""The commands on one user's memories: list, search, show, history, add, edit, link, unlink, delete."""
+"""The commands on one user's memories: list, search, show, history, add, edit, link, unlink, delete.
+
+Nine short click commands side by side (each an option list and a call into the engine); they share the
+helpers of `_common`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""NumpyIndex: hybrid search in memory, BM25 over words fused with cosine over vectors, per scope partition."""
+"""NumpyIndex: hybrid search in memory, BM25 over words fused with cosine over vectors, per scope partition.
+
+One data structure: its methods keep one set of invariants (partitions, term statistics, vectors) together.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The MCP tools: add, search, read, list, correct and forget memories, each a thin call into the engine."""
+"""The MCP tools: add, search, read, list, correct and forget memories, each a thin call into the engine.
+
+Long because each tool's argument types are built at registration from the configured limits (closures over
+them); splitting it into small registrars with a shared context is issue 25's next step.
+"""
 
 # No `from __future__ import annotations`: the tool signatures use Annotated types built for this server's
 # limits (see `fields`), which only resolve when evaluated eagerly.

@@ -471,22 +471,10 @@ def test_the_database_its_folder_backups_and_exports_are_the_owners_only(tmp_pat
     folder = tmp_path / "data" / "memory-mcp"
     db = folder / "memory.db"
     env = {"MEMORY_MCP_DB": str(db), "HOME": str(tmp_path), "PATH": os.environ.get("PATH", "")}
-    added = subprocess.run(
-        ["sh", "-c", f'umask 022 && exec "{COMMAND}" add --user alice "Alice keeps bees"'],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert added.returncode == 0, added.stderr
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE(db.stat().st_mode) == 0o600
-    for extra in folder.glob("memory.db-*"):
-        assert stat.S_IMODE(extra.stat().st_mode) == 0o600, extra
-    for command in (["backup", str(tmp_path / "copy.db")], ["export", str(tmp_path / "all.jsonl")]):
+
+    def under_umask_022(*args: str) -> None:
         done = subprocess.run(
-            ["sh", "-c", 'umask 022 && exec "$0" "$@"', str(COMMAND), *command],
+            ["sh", "-c", 'umask 022 && exec "$0" "$@"', str(COMMAND), *args],
             env=env,
             capture_output=True,
             text=True,
@@ -494,7 +482,15 @@ def test_the_database_its_folder_backups_and_exports_are_the_owners_only(tmp_pat
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        assert stat.S_IMODE(Path(command[1]).stat().st_mode) == 0o600, command
+
+    under_umask_022("add", "--user", "alice", "Alice keeps bees")
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for extra in folder.glob("memory.db-*"):
+        assert stat.S_IMODE(extra.stat().st_mode) == 0o600, extra
+    for command, target in (("backup", tmp_path / "copy.db"), ("export", tmp_path / "all.jsonl")):
+        under_umask_022(command, str(target))
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600, command
     db.chmod(0o644)
     served = subprocess.run(
         [str(COMMAND)], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60

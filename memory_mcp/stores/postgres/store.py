@@ -1,4 +1,8 @@
-"""PostgresStore: memories, history and hybrid search in PostgreSQL with pgvector, shared by many servers."""
+"""PostgresStore: memories, history and hybrid search in PostgreSQL with pgvector, shared by many servers.
+
+One class, one method per `MemoryStore` operation: the SQL of search and filters, accounts, migrations and
+the pool already live in modules of their own; what is left shares the connection and transaction rules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""SqliteStore: memories, float32 vector BLOBs and history in one SQLite file (WAL), through aiosqlite."""
+"""SqliteStore: memories, float32 vector BLOBs and history in one SQLite file (WAL), through aiosqlite.
+
+One class, one method per `MemoryStore` and `ChangeFeed` operation: accounts, migrations, connections and file
+maintenance already live in modules of their own; what is left shares the write lock and transaction rules.
+"""
 
 from __future__ import annotations
 
