@@ -210,25 +210,16 @@ def scope_options(*, required: bool = True) -> Callable[[F], F]:
         function = click.option("--agent", "agent_id", metavar="AGENT", help="Only the memories of this agent.")(
             function
         )
-        if not required:
-            return click.option(
-                "--user",
-                "-u",
-                "user_id",
-                metavar="USER",
-                envvar="MEMORY_MCP_USER",
-                help="Only this user's memories (env MEMORY_MCP_USER; default: every user's).",
-            )(function)
-        return click.option(
-            "--user",
-            "-u",
-            "user_id",
-            metavar="USER",
-            envvar="MEMORY_MCP_USER",
-            default=login_user,
-            show_default="your login name, as `config`, `ui` and the hooks use",
-            help="Whose memories (env MEMORY_MCP_USER).",
-        )(function)
+        # Without --user a one-user command acts for the login name (as `config`, `ui` and the hooks do); a
+        # command on the whole database (export) acts for every user.
+        everyone = {"help": "Only this user's memories (env MEMORY_MCP_USER; default: every user's)."}
+        one = {
+            "default": login_user,
+            "show_default": "your login name, as `config`, `ui` and the hooks use",
+            "help": "Whose memories (env MEMORY_MCP_USER).",
+        }
+        chosen: dict[str, Any] = one if required else everyone
+        return click.option("--user", "-u", "user_id", metavar="USER", envvar="MEMORY_MCP_USER", **chosen)(function)
 
     return attach
 
