@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .embedders import default_embedder, min_similarity_for, open_embedder, vector_weight_for
+from .embedders import (
+    default_embedder,
+    meaning_of,
+    meaning_room_for,
+    min_similarity_for,
+    open_embedder,
+    vector_weight_for,
+)
 from .engine import MemoryEngine, Progress
 from .errors import ConfigError
 from .locations import database_key, is_postgres, redact
-from .models import Limits
+from .models import Limits, Meaning
 from .private import exposed
 from .protocols import AccountStore, Embedder, Retriever
 from .search import LocalSearch, NoSearch, NumpyIndex, StoreSearch
@@ -39,12 +46,19 @@ _LOCAL_IDS = ("hash-v", "minilm-static-")
 
 
 def retriever_for(
-    store: SqliteStore | PostgresStore, *, dim: int, vector_weight: float, min_similarity: float
+    store: SqliteStore | PostgresStore,
+    *,
+    dim: int,
+    vector_weight: float,
+    min_similarity: float,
+    meaning: Meaning | None = None,
 ) -> Retriever:
-    """How the engine searches this store: PostgreSQL searches itself; a SQLite file gets an in-process index."""
+    """How the engine searches this store: PostgreSQL searches itself; a SQLite file gets an in-process index.
+    `meaning`: where the vectors carry meaning, for the meaning leg (`embedders.meaning_of`)."""
     if isinstance(store, SqliteStore):
-        return LocalSearch(store, NumpyIndex(dim, vector_weight=vector_weight, min_similarity=min_similarity))
-    return StoreSearch(store, vector_weight=vector_weight, min_similarity=min_similarity)
+        index = NumpyIndex(dim, vector_weight=vector_weight, min_similarity=min_similarity, meaning=meaning)
+        return LocalSearch(store, index)
+    return StoreSearch(store, vector_weight=vector_weight, min_similarity=min_similarity, meaning=meaning)
 
 
 @asynccontextmanager
@@ -77,8 +91,10 @@ async def open_engine(
         retriever: Retriever = NoSearch()
         if index:
             related = min_similarity_for(chosen)
-            retriever = retriever_for(store, dim=chosen.dim, vector_weight=weight, min_similarity=related)
-        engine = MemoryEngine(store, retriever, chosen, limits)
+            retriever = retriever_for(
+                store, dim=chosen.dim, vector_weight=weight, min_similarity=related, meaning=meaning_of(chosen)
+            )
+        engine = MemoryEngine(store, retriever, chosen, limits, meaning_room=meaning_room_for(chosen))
         try:
             automatic = _local(chosen.id)
             await engine.start(

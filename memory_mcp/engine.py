@@ -24,6 +24,7 @@ from .models import (
     AddResult,
     BatchItem,
     HistoryEntry,
+    IndexHit,
     Limits,
     Link,
     Matrix,
@@ -44,9 +45,9 @@ from .models import (
 )
 from .paging import decode_cursor, encode_cursor
 from .protocols import Embedder, MemoryStore, Retriever
-from .scoring import DUPLICATE_SCORE, RELATED_SCORE
+from .scoring import DUPLICATE_SCORE, MEANING_ROOM, RELATED_SCORE
 from .search.analyzer import Analyzer
-from .search.fusion import fuse
+from .search.fusion import fuse, give_room
 from .tally import LINK, Tally, grouping, tally
 
 logger = logging.getLogger(__name__)
@@ -80,12 +81,17 @@ class MemoryEngine:
         retriever: Retriever,
         embedder: Embedder,
         limits: Limits | None = None,
+        *,
+        meaning_room: int = MEANING_ROOM,
     ) -> None:
         """Parts come built (see `memory_mcp.app.open_engine`); a retriever that does not search
-        (`search.NoSearch`) makes an engine for reads and writes only (the command line's), which refuses `search`."""
+        (`search.NoSearch`) makes an engine for reads and writes only (the command line's), which refuses `search`.
+        `meaning_room`: the places the meaning leg takes after the best result (measured per embedder:
+        `embedders.meaning_room_for`)."""
         self.store = store
         self.retriever = retriever
         self.embedder = embedder
+        self.meaning_room = meaning_room
         self.analyzer = Analyzer()
         self.limits = limits or Limits()
         self._write_lock = asyncio.Lock()
@@ -711,34 +717,54 @@ class MemoryEngine:
     ) -> list[SearchHit]:
         """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it.
 
+        Without a `minimum`, the meaning leg gets its room (`search.fusion.give_room`): the memories closest in
+        meaning come right after the best, marked `match="meaning"` when that moved them up.
         `view`: the validity the memories must have and the entity key they must name (None: any); `locked`: the
         caller holds the write lock."""
         validity, named = view
         metadata_test = None if where is None else predicate(where)
         narrowed = metadata_test is not None or named is not None or validity.as_of is not None
+        room = self.meaning_room if minimum is None else 0
         k = wanted if not narrowed else wanted * _FILTER_WIDEN
-        hits: list[SearchHit] = []
+        ranked: list[IndexHit] = []
+        picks: dict[MemoryId, IndexHit] = {}
+        found: dict[MemoryId, Memory] = {}
         seen: set[MemoryId] = set()
         while True:
             candidates = await self.retriever.search(
-                vector, terms, scope, k, threshold=minimum, where=where, validity=validity, locked=locked
+                vector, terms, scope, k, threshold=minimum, where=where, validity=validity, locked=locked, room=room
             )
-            fresh = [hit for hit in candidates if hit.id not in seen]
-            seen.update(hit.id for hit in fresh)
-            found = await self.store.get_many(scope, [hit.id for hit in fresh])
-            for hit in fresh:
+            unread = dict.fromkeys(hit.id for hit in candidates if hit.id not in found)
+            found.update(await self.store.get_many(scope, list(unread)))
+
+            def passes(hit: IndexHit) -> bool:
                 memory = found.get(hit.id)  # None when deleted since the index was read
-                if (
+                return (
                     memory is not None
                     and validity.admits(memory)
                     and (metadata_test is None or metadata_test(memory.metadata))
                     and (named is None or named in {validation.entity_key(name) for name in memory.entities})
-                ):
-                    hits.append(SearchHit(memory, hit.score))
+                )
+
+            scored = [hit for hit in candidates if not hit.by_meaning]
+            fresh = [hit for hit in scored if hit.id not in seen]
+            seen.update(hit.id for hit in fresh)
+            ranked += [hit for hit in fresh if passes(hit)]
+            picks.update((hit.id, hit) for hit in candidates if hit.by_meaning and hit.id not in picks and passes(hit))
             # Fewer candidates than asked for means every eligible memory has been seen.
-            if len(hits) >= wanted or len(candidates) < k:
-                return hits[:wanted]
+            if len(ranked) >= wanted or len(scored) < k:
+                break
             k *= _FILTER_WIDEN
+        arranged = give_room(ranked, list(picks.values()), room) if room else [(hit, False) for hit in ranked]
+        return [
+            SearchHit(
+                found[hit.id],
+                hit.score,
+                "meaning" if moved else "strong",
+                closeness=picks[hit.id].closeness if hit.id in picks else None,
+            )
+            for hit, moved in arranged[:wanted]
+        ]
 
     async def page(
         self,

@@ -188,19 +188,24 @@ class SearchHit:
     """A memory found by search, with its fused score (higher is closer) and how well it matches.
 
     `match` is "strong" when the memory shares a distinctive word with the query or is close to it in
-    meaning, "weak" when it is only the best the scope holds (search found nothing related and returned
-    its nearest memories anyway, so that the caller can judge), "linked" when it was not found by the query
-    but is linked to a memory that was (its score is that memory's).
+    meaning, "meaning" when it is among the closest in meaning alone and was placed near the top so that
+    memories sharing only common words with the query do not bury it (its score, lower, is kept), "weak" when
+    it is only the best the scope holds (search found nothing related and returned its nearest memories
+    anyway, so that the caller can judge), "linked" when it was not found by the query but is linked to a
+    memory that was (its score is that memory's).
     """
 
     memory: Memory
     score: float
-    match: Literal["strong", "weak", "linked"] = "strong"
+    match: Literal["strong", "meaning", "weak", "linked"] = "strong"
     linked_from: MemoryId | None = None
     """For match="linked" (a neighbour asked for with `neighbors`): the memory of the results it is linked to."""
     link: str | None = None
     """For match="linked": the type of that link, read from `linked_from` to this memory ("<-type" when it
     points the other way)."""
+    closeness: float | None = None
+    """The memory's centred meaning to the query (`meaning.centred`) when the meaning leg measured it (its picks:
+    the few closest in meaning), else None. Not shown to clients; the prompt hook weighs it."""
 
 
 class IndexHit(NamedTuple):
@@ -212,6 +217,20 @@ class IndexHit(NamedTuple):
     """Share of the query's weighted terms the memory matches (BM25, saturated), from 0 to 1."""
     similarity: float
     """Cosine similarity of the embeddings, from -1 to 1."""
+    by_meaning: bool = False
+    """True for the meaning leg's picks a search returns after its best by score (see `Meaning`)."""
+    closeness: float | None = None
+    """For the meaning leg's picks: the memory's centred meaning to the query (`meaning.centred`)."""
+
+
+class Meaning(NamedTuple):
+    """Where an embedder's vectors carry meaning: columns `start` to `stop`, scaled by `scale` (a unit vector of
+    meaning times `scale`, or zeros). Search compares meaning after taking away the average meaning of the
+    scope's memories, so what they all share (a user's chatter) stops counting: see `search.meaning`."""
+
+    start: int
+    stop: int
+    scale: float = 1.0
 
 
 class Row(NamedTuple):

@@ -16,6 +16,7 @@ from .models import (
     Link,
     Listed,
     Matrix,
+    Meaning,
     Memory,
     MemoryId,
     MemoryRecord,
@@ -298,6 +299,7 @@ class SearchIndex(Protocol):
         *,
         threshold: float | None = None,
         superseded: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]: ...
 
     def count(self, scope: Scope) -> int: ...
@@ -320,10 +322,13 @@ class SearchingStore(MemoryStore, Protocol):
         min_similarity: float,
         where: Filter | None = None,
         validity: Validity = ...,
+        meaning: Meaning | None = None,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The `k` best of the memories of `scope` and `validity` that `where` matches (or a superset of those,
         which the engine checks again), by the engine's fused score; without a threshold, only related ones (a
-        shared term, or a cosine of at least `min_similarity`)."""
+        shared term, or a cosine of at least `min_similarity`). With `room` and `meaning`, and no threshold, the
+        meaning leg's best `room` + 1 follow, marked `by_meaning` (as `SearchIndex.search` does)."""
         ...
 
 
@@ -371,11 +376,14 @@ class Retriever(Protocol):
         where: Filter | None = None,
         validity: Validity = ...,
         locked: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The `k` best of `scope` by the fused score, at least those of `validity` (the caller applies `where`
         and `validity`; a retriever may narrow by them). `locked`: the caller holds the write lock and called
         `refresh` under it (an add comparing its text while the store commits it): search as things are, without
-        reading in changes (the caller's own commit may land meanwhile) or waiting for the lock."""
+        reading in changes (the caller's own commit may land meanwhile) or waiting for the lock. `room`: without a
+        threshold, the meaning leg's best `room` + 1 follow, marked `by_meaning` (none where vectors carry no
+        meaning)."""
         ...
 
     async def refresh(self) -> None:

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     import asyncio
 
     from .engine import MemoryEngine
+    from .relevance import Relevance
 
 logger = logging.getLogger(__name__)
 
 SESSION_BUDGET: Final = 6_000
 """Characters of memories printed at session start (about 1,500 tokens)."""
 PROMPT_HITS: Final = 3
-"""At most this many memories added to a prompt, and only strong matches."""
+"""At most this many memories added to a prompt, and only those relevant to it (`relevance`)."""
 NEWEST: Final = 100
 """Memories read for the session start, newest first, before the budget cuts them."""
 _PROMPT_CHARS: Final = 2_000
@@ -46,6 +47,7 @@ _LINE_LIMIT: Final = 65_536
 _ANSWER_WITHIN: Final = 2.0
 """Seconds a hook waits for a server before it opens the database itself."""
 STEPS: Final = ("session-start", "prompt", "stop")
+_relevance: Relevance | None = None
 
 
 # -- the hook's question -------------------------------------------------------------------------------
@@ -122,9 +124,15 @@ async def newest(engine: MemoryEngine, user: str, project: str | None) -> list[s
 
 
 async def matching(engine: MemoryEngine, user: str, project: str | None, prompt: str) -> list[str]:
-    """The texts of the few memories that match `prompt` well (none when nothing does)."""
-    hits = await engine.search(prompt[:_PROMPT_CHARS], engine.scope(user, project=project), limit=PROMPT_HITS)
-    return [hit.memory.text for hit in hits if hit.match == "strong"]
+    """The texts of the few memories relevant to `prompt` (`relevance.Relevance`: none when nothing is)."""
+    from .relevance import Relevance  # here: the hook's own process may never search (the server answers it)
+
+    global _relevance  # one per process, made on first use: its word lists are analysed once
+    if _relevance is None:
+        _relevance = Relevance(engine.analyzer)
+    asked = prompt[:_PROMPT_CHARS]
+    hits = await engine.search(asked, engine.scope(user, project=project), limit=PROMPT_HITS)
+    return [hit.memory.text for hit in _relevance.chosen(asked, hits)]
 
 
 def session_context(texts: list[str], project: str | None) -> str:

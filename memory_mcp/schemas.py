@@ -154,11 +154,12 @@ class SearchHitOut(MemoryOut):
         description="How well the memory matches the query, higher is closer (at most 1): the share of the "
         "query's distinctive words it contains, blended with closeness of meaning and spelling."
     )
-    match: Literal["strong", "weak", "linked"] = Field(
-        description="strong: shares a distinctive word with the query or is close to it in meaning. weak: nothing "
-        "stored matched, so these are only the nearest memories; they may be unrelated, so judge them yourself "
-        "and try other words before concluding the user never told you. linked: not matched by the query, but "
-        "linked to the result `linked_from` (asked for with `neighbors`)."
+    match: Literal["strong", "meaning", "weak", "linked"] = Field(
+        description="strong: shares a distinctive word with the query, or is close in meaning. meaning: close in "
+        "meaning only, moved up beside the best (its lower score kept); judge if it fits. weak: nothing stored "
+        "matched, so these are only the nearest memories, maybe unrelated: judge them and try other words before "
+        "concluding the user never told you. linked: not matched by the query, but linked to the result "
+        "`linked_from` (asked for with `neighbors`)."
     )
     linked_from: str | None = Field(default=None, description="For linked: the result it is linked to.")
     link: str | None = Field(default=None, description='For linked: the link type ("<-type": pointing back).')

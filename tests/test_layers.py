@@ -29,13 +29,14 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.logs",
         "memory_mcp.scoring",
         "memory_mcp.locations",
+        "memory_mcp.meaning",
     ),
     # siblings; projects reads the file system for .git only, private makes files only their owner reads
     ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),
     ("memory_mcp.search", "memory_mcp.links"),
     # Siblings: none imports another. The engine receives its store, embedder and retriever (the app wires them).
     ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine"),
-    ("memory_mcp.schemas",),
+    ("memory_mcp.schemas", "memory_mcp.relevance"),
     ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),

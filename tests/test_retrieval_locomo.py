@@ -62,12 +62,41 @@ def test_the_script_prints_a_table_and_writes_json(bench: ModuleType, tmp_path: 
     assert set(results) == {"bm25", "memory-mcp", "memory-mcp, hash only"}
     assert results["memory-mcp"]["all"]["Hit@5"] == 1.0  # three turns: everything is in the top 5
     assert written["counts"]["paraphrase (no shared word)"] == 1
-    assert set(written["personal"]) == set(results)
+    assert set(written["personal"]) == set(written["crowd"]) == {"personal_memory", "personal_year"}
+    assert all(set(figures) == set(results) for figures in written["personal"].values())
     assert written["similar"]["adds"] == 3
-    assert written["personal"]["memory-mcp"]["paraphrase_n"] >= 171 // 2
+    assert written["personal"]["personal_memory"]["memory-mcp"]["paraphrase_n"] >= 171 // 2
+    assert written["personal"]["personal_year"]["memory-mcp"]["paraphrase_n"] >= 100
     # The crowd curve: every ranker at every crowd size (a tiny file's few turns are reused as the chatter).
-    assert set(written["crowd"]) == set(results)
-    assert all(set(curve) == {str(n) for n in bench.CROWD} for curve in written["crowd"].values())
+    for curves in written["crowd"].values():
+        assert set(curves) == set(results)
+        assert all(set(curve) == {str(n) for n in bench.CROWD} for curve in curves.values())
+    # The peers' turn-level R@10 counts every question: the adversarial one and the one without valid evidence
+    # are found by definition, so no ranker scores below 2 of 5.
+    assert set(written["turn_level"]) == set(results)
+    assert all(0.4 <= value <= 1.0 for value in written["turn_level"].values())
+
+
+def test_every_question_is_read_for_the_turn_level_figure(bench: ModuleType, tmp_path: Path) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(tiny_sample()))
+    [conversation] = bench.load(data, every=True)
+    assert [(q.text, q.evidence) for q in conversation.questions][3:] == [
+        ("Unanswerable?", frozenset({"D1:1"})),
+        ("No valid evidence", frozenset()),
+    ]
+    ranked = lambda conversation: [["D1:1"]] * len(conversation.questions)  # noqa: E731 (a ranker)
+    # found: 1, 0, 1/2, 1 (adversarial, its evidence found), 1 (none to find)
+    assert bench.turn_level(ranked, [conversation]) == pytest.approx((1 + 0 + 0.5 + 1 + 1) / 5)
+
+
+def test_the_year_set_has_the_size_the_issue_asks_for(bench: ModuleType) -> None:
+    """One person over a year: at least 150 facts and 200 questions, about half sharing no word with their fact."""
+    [user] = bench.load_personal(bench.YEAR)
+    assert len(user.turns) >= 150
+    assert len(user.questions) >= 200
+    assert sum(question.paraphrase for question in user.questions) >= 100
+    assert all(question.evidence <= {fact for fact, _ in user.turns} for question in user.questions)
 
 
 def test_the_personal_set_has_the_size_the_issue_asks_for(bench: ModuleType) -> None:

@@ -341,11 +341,11 @@ def memory_table(
     memories: Sequence[Mapping[str, Any]],
     *,
     scores: list[float] | None = None,
-    weak: list[bool] | None = None,
+    marks: list[str] | None = None,
     title: str | None = None,
 ) -> Any:
-    """Memories (as `wire.memory_json` gives them) as a table for people; search results show their score, with a
-    * when they did not really match."""
+    """Memories (as `wire.memory_json` gives them) as a table for people; search results show their score, followed
+    by its mark in `marks` (a * when they did not really match, a ~ when they came by meaning)."""
     table = new_table(title=title, show_lines=False, expand=False)
     if scores is not None:
         table.add_column("score", justify="right", no_wrap=True)
@@ -361,7 +361,7 @@ def memory_table(
             escape(json.dumps(memory["metadata"], ensure_ascii=False)) if memory["metadata"] else "",
         ]
         if scores is not None:
-            row.insert(0, f"{scores[position]:.3f}" + ("*" if weak and weak[position] else ""))
+            row.insert(0, f"{scores[position]:.3f}" + (marks[position] if marks else ""))
         table.add_row(*row)
     return table
 

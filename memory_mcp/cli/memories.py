@@ -10,7 +10,7 @@ import json
 import os
 import shlex
 import sys
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -142,16 +142,19 @@ def search_command(
     elif not results:
         err.print(f"Nothing stored for {user_id} matches {query!r}.")
     else:
-        out.print(
-            memory_table(
-                results, scores=[hit["score"] for hit in results], weak=[hit["match"] == "weak" for hit in results]
-            )
-        )
-        if any(hit["match"] == "weak" for hit in results):
+        marks = [_MARKS.get(hit["match"], "") for hit in results]
+        out.print(memory_table(results, scores=[hit["score"] for hit in results], marks=marks))
+        if "~" in marks:
+            err.print("~ close in meaning, moved up beside the best: it shares few or no words with the query.")
+        if "*" in marks:
             err.print("* a weak match: the nearest of what is stored, maybe unrelated. Try other words for more.")
         for hit in results:
             if hit["match"] == "linked":
                 err.print(f"{hit['id'][:8]} is linked ({hit['link']}) to {hit['linked_from'][:8]}, not matched.")
+
+
+_MARKS: Final = {"weak": "*", "meaning": "~"}
+"""The mark after a search result's score, by its match."""
 
 
 @click.command("show")

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 
 from ..config import DEFAULT_EMBED_DIM, Settings
+from ..models import Meaning
 from ..protocols import Embedder
-from ..scoring import MEANING_WEIGHT, default_min_similarity, default_vector_weight
+from ..scoring import MEANING_WEIGHT, default_meaning_room, default_min_similarity, default_vector_weight
 from .combined import CombinedEmbedder
 from .hash import HashEmbedder
 from .static import StaticEmbedder
@@ -20,6 +21,8 @@ __all__ = [
     "StaticEmbedder",
     "default_embedder",
     "kind_of",
+    "meaning_of",
+    "meaning_room_for",
     "min_similarity_for",
     "open_embedder",
     "vector_weight_for",
@@ -36,6 +39,28 @@ def kind_of(embedder: Embedder) -> str:
     if isinstance(embedder, HashEmbedder):
         return "hash"
     return "default" if isinstance(embedder, CombinedEmbedder) else "model"
+
+
+def meaning_of(embedder: Embedder) -> Meaning | None:
+    """Where the embedder's vectors carry meaning, for search's meaning leg: the word table's columns of the
+    default, a model's whole vector; None for feature hashing alone, which knows spelling, not meaning."""
+    if isinstance(embedder, HashEmbedder):
+        return None
+    if isinstance(embedder, CombinedEmbedder):
+        return next(
+            (
+                Meaning(start, stop, scale)
+                for part, start, stop, scale in embedder.spans()
+                if not isinstance(part, HashEmbedder)
+            ),
+            None,
+        )
+    return Meaning(0, embedder.dim)
+
+
+def meaning_room_for(embedder: Embedder) -> int:
+    """The places the meaning leg takes after the best result with this embedder (`scoring.default_meaning_room`)."""
+    return default_meaning_room(kind_of(embedder))
 
 
 def vector_weight_for(embedder: Embedder) -> float:

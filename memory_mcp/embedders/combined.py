@@ -40,6 +40,14 @@ class CombinedEmbedder:
         """The parts' lengths added up."""
         return self._dim
 
+    def spans(self) -> list[tuple[Embedder, int, int, float]]:
+        """Each part with the columns its vector fills (start, stop) and the scale it is multiplied by there."""
+        found, start = [], 0
+        for embedder, scale in self._parts:
+            found.append((embedder, start, start + embedder.dim, scale))
+            start += embedder.dim
+        return found
+
     def _join(self, matrices: Sequence[Matrix]) -> Matrix:
         joined: Matrix = np.concatenate(
             [matrix * np.float32(scale) for matrix, (_, scale) in zip(matrices, self._parts, strict=True)], axis=1

@@ -6,17 +6,20 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from ..filters import Filter
-from ..models import CURRENT, IndexHit, MemoryId, Row, Scope, Validity, Vector
+from ..models import CURRENT, IndexHit, Meaning, MemoryId, Row, Scope, Validity, Vector
 from ..protocols import SearchingStore
 
 
 class StoreSearch:
     """Hands every search to the store, with the fused score's vector weight; every server sees every write."""
 
-    def __init__(self, store: SearchingStore, *, vector_weight: float, min_similarity: float) -> None:
+    def __init__(
+        self, store: SearchingStore, *, vector_weight: float, min_similarity: float, meaning: Meaning | None = None
+    ) -> None:
         self.store = store
         self.vector_weight = vector_weight
         self.min_similarity = min_similarity
+        self.meaning = meaning
 
     @property
     def ready(self) -> bool:
@@ -48,6 +51,7 @@ class StoreSearch:
         where: Filter | None = None,
         validity: Validity = CURRENT,
         locked: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The store's best `k` of the memories of `scope` and `validity` that `where` lets through (the store is
         read as committed: `locked` changes nothing)."""
@@ -61,6 +65,8 @@ class StoreSearch:
             min_similarity=self.min_similarity,
             where=where,
             validity=validity,
+            meaning=self.meaning,
+            room=room,
         )
 
     async def refresh(self) -> None:

@@ -15,8 +15,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from ..models import IndexHit, Matrix, MemoryId, Scope, Vector
-from ..scoring import K1, MIN_SIMILARITY, VECTOR_WEIGHT, B
+from ..meaning import MeaningQuery, centred, meaning_query
+from ..models import IndexHit, Matrix, Meaning, MemoryId, Scope, Vector
+from ..scoring import K1, MEANING_MIN, MIN_SIMILARITY, VECTOR_WEIGHT, B
 
 _MIN_CAPACITY: Final = 16
 _BULK: Final = 32  # rows from which `extend` builds postings with one sort instead of row by row
@@ -86,8 +87,11 @@ class _Partition:
     amortised O(dim); a delete moves the last row into the hole instead of shifting the matrix.
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, meaning: slice | None = None) -> None:
         self.matrix: Matrix = np.empty((_MIN_CAPACITY, dim), dtype=np.float32)
+        self.meaning = meaning
+        """The columns that carry meaning (None: none), whose rows' total `meaning_total` keeps."""
+        self._meaning_total: npt.NDArray[np.float64] | None = None  # None: to be added up again
         self.lengths: Floats = np.empty(_MIN_CAPACITY, dtype=np.float32)
         self.closed: Flags = np.zeros(_MIN_CAPACITY, dtype=np.bool_)  # superseded rows, left out by default
         self.closed_count = 0
@@ -106,6 +110,22 @@ class _Partition:
         self.postings: dict[str, _Postings | int] = {}
         self.frozen_postings: tuple[Offsets, Rows, Floats] | None = None
         self.total_length = 0.0
+
+    def forget_meaning_total(self) -> None:
+        """After vectors were written in place (a snapshot's): the total is added up again when next needed."""
+        self._meaning_total = None
+
+    def meaning_total(self) -> npt.NDArray[np.float64]:
+        """The rows' meaning columns added up (kept as rows come and go; added up anew after a snapshot)."""
+        if self._meaning_total is None:
+            span = self.meaning or slice(0, 0)
+            self._meaning_total = self.matrix[: len(self.ids), span].sum(axis=0, dtype=np.float64)
+        return self._meaning_total
+
+    def _count_meaning(self, rows: Matrix, sign: float = 1.0) -> None:
+        """Add (or with sign -1 take away) `rows`' meaning columns to the running total."""
+        if self.meaning is not None and self._meaning_total is not None and len(rows):
+            self._meaning_total += sign * rows[:, self.meaning].sum(axis=0, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -194,7 +214,9 @@ class _Partition:
         extend)."""
         row = self.rows[memory_id]
         self._unindex_terms(row)
+        self._count_meaning(self.matrix[row : row + 1], -1.0)
         self.matrix[row] = vector
+        self._count_meaning(self.matrix[row : row + 1])
         self._index_terms(row, terms)
         self.set_closed(row, closed)
 
@@ -206,6 +228,7 @@ class _Partition:
         if needed > self.matrix.shape[0]:
             self._resize(max(needed, 2 * self.matrix.shape[0]))
         self.matrix[start:needed] = vectors
+        self._count_meaning(self.matrix[start:needed])
         self.closed[start:needed] = closed
         self.closed_count += int(np.count_nonzero(closed))
         if count < _BULK:  # a few rows (single adds): the numpy set-up would cost more than it saves
@@ -246,6 +269,7 @@ class _Partition:
 
     def remove(self, memory_id: MemoryId) -> None:
         row = self.rows.pop(memory_id)
+        self._count_meaning(self.matrix[row : row + 1], -1.0)
         self._unindex_terms(row)
         self.set_closed(row, False)
         last = len(self.ids) - 1
@@ -294,13 +318,20 @@ class NumpyIndex:
     """
 
     def __init__(
-        self, dim: int, *, vector_weight: float = VECTOR_WEIGHT, min_similarity: float = MIN_SIMILARITY
+        self,
+        dim: int,
+        *,
+        vector_weight: float = VECTOR_WEIGHT,
+        min_similarity: float = MIN_SIMILARITY,
+        meaning: Meaning | None = None,
     ) -> None:
         if not 0.0 <= vector_weight <= 1.0:
             raise ValueError(f"vector_weight must be between 0 and 1, got {vector_weight}")
         self._dim = dim
         self.vector_weight = vector_weight
         self.min_similarity = min_similarity
+        self.meaning = meaning
+        """Where the vectors carry meaning (None: nowhere), for the meaning leg's picks (`search`'s `room`)."""
         self._users: dict[str, dict[PartitionKey, _Partition]] = {}
         self._where: dict[MemoryId, tuple[str, PartitionKey]] = {}
         self._slots: dict[MemoryId, int] | None = None  # while placing a snapshot's vectors (see `place`)
@@ -309,6 +340,11 @@ class NumpyIndex:
 
     def __len__(self) -> int:
         return len(self._where)
+
+    @property
+    def meaning_columns(self) -> slice | None:
+        """The columns of the vectors that carry meaning (None: none)."""
+        return None if self.meaning is None else slice(self.meaning.start, self.meaning.stop)
 
     @property
     def dim(self) -> int:
@@ -342,7 +378,7 @@ class NumpyIndex:
         for place, positions in groups.items():
             partition = self._users.setdefault(place[0], {}).get(place[1])
             if partition is None:
-                partition = self._users[place[0]][place[1]] = _Partition(self._dim)
+                partition = self._users[place[0]][place[1]] = _Partition(self._dim, self.meaning_columns)
             known = positions.keys() & self._where.keys()
             for memory_id in known:  # already indexed: overwrite in place, or move from another partition
                 if self._where[memory_id] != place:
@@ -411,6 +447,7 @@ class NumpyIndex:
                 partition.matrix[slots - base] = vectors
             elif len(chosen):
                 partition.matrix[slots[chosen] - base] = vectors[chosen]
+            partition.forget_meaning_total()
         return int(np.count_nonzero(slots >= 0))
 
     def placed(self) -> list[MemoryId]:
@@ -442,12 +479,17 @@ class NumpyIndex:
         *,
         threshold: float | None = None,
         superseded: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
 
         Without a threshold, only memories related to the query count: those sharing a search term
         with it, or whose cosine similarity reaches `min_similarity`. Superseded memories count only with
         `superseded=True` (they still count in the term statistics, like every memory of the scope).
+
+        With `room` (and no threshold, and vectors that carry meaning), the meaning leg's best `room` + 1 follow,
+        marked `by_meaning`, best first: the memories closest to the query by centred meaning (`meaning`), at least
+        `MEANING_MIN`, related or not, which may also be among the first `k`.
         """
         partitions = list(self._visible(scope))
         if k <= 0 or not partitions:
@@ -461,10 +503,14 @@ class NumpyIndex:
             if df:  # a word no memory has cannot be matched: it must not shrink every keyword score
                 weights[term] = math.log((count - df + 0.5) / (df + 0.5) + 1.0)
         best_possible = sum(weights.values()) * (K1 + 1.0)
+        asked = self._meaning_query(query, partitions, count) if room > 0 and threshold is None else None
+        columns = self.meaning_columns
 
         hits: list[IndexHit] = []
+        picks: list[tuple[float, IndexHit]] = []
         for partition in partitions:
-            similarity = partition.matrix[: len(partition)] @ query
+            rows_matrix = partition.matrix[: len(partition)]
+            similarity = rows_matrix @ query
             keyword = partition.keyword_scores(weights, average_length)
             if best_possible > 0:
                 keyword /= best_possible
@@ -472,8 +518,10 @@ class NumpyIndex:
             eligible = (
                 (keyword > 0.0) | (similarity >= self.min_similarity) if threshold is None else fused >= threshold
             )
+            current = None
             if partition.closed_count and not superseded:
-                eligible &= ~partition.closed[: len(partition)]
+                current = ~partition.closed[: len(partition)]
+                eligible &= current
             candidates = np.flatnonzero(eligible)
             if len(candidates) > k:
                 candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]
@@ -481,5 +529,40 @@ class NumpyIndex:
                 IndexHit(partition.ids[row], float(fused[row]), float(keyword[row]), float(similarity[row]))
                 for row in candidates
             )
+            if asked is not None and columns is not None:
+                # Two products over the meaning columns only (matrix-vector products: a product with a matrix of
+                # two columns is several times slower here).
+                meaning_rows = rows_matrix[:, columns]
+                along, towards = (np.ascontiguousarray(asked.probe[columns, n]) for n in (0, 1))
+                products = np.column_stack([meaning_rows @ along, meaning_rows @ towards])
+                closeness = centred(products, asked)
+                close = closeness >= MEANING_MIN
+                rows = np.flatnonzero(close if current is None else close & current)
+                if len(rows) > room + 1:
+                    rows = rows[np.argpartition(-closeness[rows], room)[: room + 1]]
+                picks.extend(
+                    (
+                        float(closeness[row]),
+                        IndexHit(
+                            partition.ids[row],
+                            float(fused[row]),
+                            float(keyword[row]),
+                            float(similarity[row]),
+                            True,
+                            float(closeness[row]),
+                        ),
+                    )
+                    for row in rows
+                )
         hits.sort(key=lambda hit: -hit.score)
-        return hits[:k]
+        picks.sort(key=lambda pick: -pick[0])
+        return hits[:k] + [hit for _, hit in picks[: room + 1]]
+
+    def _meaning_query(self, query: Vector, partitions: list[_Partition], count: int) -> MeaningQuery | None:
+        """The query against the average meaning of the memories of `partitions` (superseded ones included)."""
+        if self.meaning is None:
+            return None
+        total = np.zeros(self._dim, dtype=np.float64)
+        for partition in partitions:
+            total[self.meaning.start : self.meaning.stop] += partition.meaning_total()
+        return meaning_query(query, total, count, self.meaning)

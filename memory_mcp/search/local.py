@@ -206,6 +206,7 @@ class LocalSearch:
         where: Filter | None = None,
         validity: Validity = CURRENT,
         locked: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The index's best `k` in `scope`, once the index is filled and current: the current memories, or
         with superseded ones for any other `validity` (the engine applies `where` and the validity's times).
@@ -215,7 +216,9 @@ class LocalSearch:
             await asyncio.shield(self._loading)  # wait for the index; a failed load raises its error here
         if not locked:
             await self.sync()
-        return self.index.search(vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only)
+        return self.index.search(
+            vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only, room=room
+        )
 
     def committed(
         self,

@@ -35,6 +35,7 @@ class NoSearch:
         where: Filter | None = None,
         validity: Validity = CURRENT,
         locked: bool = False,
+        room: int = 0,
     ) -> list[IndexHit]:
         """Refused: this engine was opened to read and write only."""
         raise InvalidInputError("This engine was opened without search; open it with index=True.")

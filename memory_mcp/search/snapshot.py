@@ -120,6 +120,7 @@ def restore(index: NumpyIndex, parts: Sequence[bytes]) -> set[MemoryId]:
     index._users, index._where = {}, {}
     for data in parts:
         user_id, key, partition = load(data, index.dim)
+        partition.meaning = index.meaning_columns  # its total is added up once the vectors are placed
         index._users.setdefault(user_id, {})[key] = partition
         index._where.update(dict.fromkeys(partition.ids, (user_id, key)))
     return set(index._where)

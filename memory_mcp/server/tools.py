@@ -336,11 +336,11 @@ def register_tools(
     ) -> SearchResultOut:
         """Find the user's stored memories that best match a question, best first.
 
-        Call it before answering anything that may depend on what you know about the user. It matches the
-        query's words (any form: 'hiking' finds 'hikes') and, more loosely, their meaning ('job' finds 'works as
-        a nurse'); it does not reason, so something only implied may be missed. Put other wordings in `queries`.
-        match=weak results are only the nearest and may be unrelated. If nothing fits, try other words
-        or list_memories before telling the user you don't know.
+        Call it before answering anything that may depend on what you know about the user. It matches words
+        (any form: 'hiking' finds 'hikes') and, loosely, meaning ('job' finds 'works as a nurse'); it does not
+        reason, so what is only implied may be missed. Put other wordings in `queries`. match=meaning: found
+        by meaning alone; match=weak: only the nearest. Judge them; if none fits, try other words or
+        list_memories before telling the user you don't know.
         """
         with tool_errors():
             asked = wordings(query, queries)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memory_mcp.models import Matrix, MemoryId, Scope, Vector
-from memory_mcp.scoring import K1, MIN_SIMILARITY, B
+from memory_mcp.models import Matrix, Meaning, MemoryId, Scope, Vector
+from memory_mcp.scoring import K1, MEANING_MIN, MIN_SIMILARITY, B
 from memory_mcp.search.index import NumpyIndex
 
 DIM = 8
@@ -302,3 +302,56 @@ def test_superseded_rows_are_left_out_unless_asked_for_through_removals_and_move
     query = vectors[0]
     assert {hit.id for hit in index.search(query, ["tea"], scope, 100)} == current
     assert {hit.id for hit in index.search(query, ["tea"], scope, 100, superseded=True)} == set(kept)
+
+
+def test_the_meaning_legs_picks_follow_the_best_by_centred_meaning() -> None:
+    """With `room`, the memories closest to the query once the scope's mean meaning is taken away come after the
+    best `k` (flagged `by_meaning`), related or not, at least MEANING_MIN close, current ones only."""
+    rng = np.random.default_rng(11)
+    shared = unit(rng, 1)[0]  # what every chatty memory has in common
+    chatter = unit(rng, 30) * 0.3 + shared
+    chatter /= np.linalg.norm(chatter, axis=1, keepdims=True)
+    query = unit(rng, 1)[0] * 0.5 + shared * 0.5
+    query /= np.linalg.norm(query)
+    fact = query - shared * float(query @ shared)  # what the query means beyond the shared direction
+    fact /= np.linalg.norm(fact)
+    index = NumpyIndex(DIM, vector_weight=0.3, meaning=Meaning(0, DIM))
+    ids = [MemoryId(f"c{n}") for n in range(30)]
+    index.add([(memory_id, Scope("u")) for memory_id in ids], chatter, [["dog"]] * 30)
+    index.add([(MemoryId("fact"), Scope("u"))], fact[None, :], [["tea"]])
+
+    plain = index.search(query, ["dog"], Scope("u"), 5)
+    assert "fact" not in [hit.id for hit in plain]  # by the fused score, chatter sharing "dog" wins
+    found = index.search(query, ["dog"], Scope("u"), 5, room=1)
+    assert found[:5] == plain
+    picks = found[5:]
+    assert len(picks) == 2
+    assert all(hit.by_meaning for hit in picks)
+    assert picks[0].id == "fact"  # closest once the shared direction is taken away
+    assert picks[0].score == pytest.approx((1 - 0.3) * 0.0 + 0.3 * float(fact @ query), abs=1e-6)  # its own score
+
+    assert index.search(query, ["dog"], Scope("u"), 5, room=1, threshold=0.0) == index.search(
+        query, ["dog"], Scope("u"), 5, threshold=0.0
+    )  # a threshold asks for scores: no room
+    index.set_closed([MemoryId("fact")])
+    assert "fact" not in [hit.id for hit in index.search(query, ["dog"], Scope("u"), 5, room=1)]
+    assert "fact" in [hit.id for hit in index.search(query, ["dog"], Scope("u"), 5, room=1, superseded=True)]
+    unmeant = NumpyIndex(DIM, vector_weight=0.3)
+    unmeant.add([(MemoryId("fact"), Scope("u"))], fact[None, :], [["tea"]])
+    assert not any(hit.by_meaning for hit in unmeant.search(query, ["dog"], Scope("u"), 5, room=1))
+
+
+def test_a_memory_far_in_meaning_takes_no_room() -> None:
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 6)
+    index = NumpyIndex(DIM, meaning=Meaning(0, DIM))
+    index.add([(MemoryId(f"m{n}"), Scope("u")) for n in range(6)], vectors, [["tea"]] * 6)
+    query = -vectors.mean(axis=0)  # away from everything stored
+    query /= np.linalg.norm(query)
+    picks = [hit for hit in index.search(query, [], Scope("u"), 3, room=1) if hit.by_meaning]
+    centred = [
+        float((v - vectors.mean(0)) @ (query - vectors.mean(0)))
+        / float(np.linalg.norm(v - vectors.mean(0)) * np.linalg.norm(query - vectors.mean(0)))
+        for v in vectors
+    ]
+    assert len(picks) == sum(score >= MEANING_MIN for score in centred)

@@ -232,6 +232,53 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             f"CREATE INDEX signin_attempts_attempt ON {SCHEMA}.signin_attempts (attempt)",
             f"ALTER TABLE {SCHEMA}.oauth_clients ADD COLUMN used_at double precision",
         ),
+        # 9: each scope's vectors added up, kept by the same trigger as its counts, so that search reads the scope's
+        # mean meaning without a scan (`meaning`). NULL while unknown: during a re-embedding, which sets it again.
+        (
+            f"ALTER TABLE {SCHEMA}.scope_stats ADD COLUMN embedding_sum vector",
+            f"""
+            UPDATE {SCHEMA}.scope_stats AS s SET embedding_sum = m.total
+            FROM (SELECT user_id, agent_id, run_id, project, sum(embedding) AS total FROM {SCHEMA}.memories
+                  GROUP BY user_id, agent_id, run_id, project) AS m
+            WHERE s.user_id = m.user_id AND s.agent_id = m.agent_id AND s.run_id = m.run_id AND s.project = m.project
+            """,
+            f"""
+            CREATE OR REPLACE FUNCTION {SCHEMA}.scope_stats_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'INSERT' THEN
+                    INSERT INTO {SCHEMA}.scope_stats AS s
+                        (user_id, agent_id, run_id, project, memories, terms, embedding_sum)
+                    VALUES (NEW.user_id, NEW.agent_id, NEW.run_id, NEW.project, 1, cardinality(NEW.terms),
+                            NEW.embedding)
+                    ON CONFLICT (user_id, agent_id, run_id, project)
+                    DO UPDATE SET memories = s.memories + 1, terms = s.terms + excluded.terms,
+                                  embedding_sum = s.embedding_sum + excluded.embedding_sum;
+                ELSIF TG_OP = 'UPDATE' THEN
+                    IF OLD.terms IS DISTINCT FROM NEW.terms OR OLD.embedding IS DISTINCT FROM NEW.embedding THEN
+                        UPDATE {SCHEMA}.scope_stats
+                        SET terms = terms + cardinality(NEW.terms) - cardinality(OLD.terms),
+                            embedding_sum = CASE WHEN OLD.embedding IS NOT DISTINCT FROM NEW.embedding
+                                                 THEN embedding_sum
+                                                 ELSE embedding_sum - OLD.embedding + NEW.embedding END
+                        WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id
+                          AND project = OLD.project;
+                    END IF;
+                ELSE
+                    UPDATE {SCHEMA}.scope_stats SET memories = memories - 1, terms = terms - cardinality(OLD.terms),
+                        embedding_sum = embedding_sum - OLD.embedding
+                    WHERE user_id = OLD.user_id AND agent_id = OLD.agent_id AND run_id = OLD.run_id
+                      AND project = OLD.project;
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            # Every update: naming the vector column (UPDATE OF) would forbid changing its type on a re-embedding.
+            f"DROP TRIGGER memories_scope_stats ON {SCHEMA}.memories",
+            f"""
+            CREATE TRIGGER memories_scope_stats AFTER INSERT OR DELETE OR UPDATE
+            ON {SCHEMA}.memories FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.scope_stats_change()
+            """,
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from ...models import (
     Link,
     Listed,
     Matrix,
+    Meaning,
     Memory,
     MemoryId,
     MemoryRecord,
@@ -167,6 +168,11 @@ class PostgresStore(PostgresAccounts):
                     ],
                 )
                 after = batch[-1]["id"]
+            await db.execute(
+                f"""UPDATE {SCHEMA}.scope_stats AS s SET embedding_sum = (
+                        SELECT sum(embedding) FROM {SCHEMA}.memories AS m WHERE m.user_id = s.user_id
+                        AND m.agent_id = s.agent_id AND m.run_id = s.run_id AND m.project = s.project)"""
+            )  # the sums of the new vectors (the trigger could not follow a change of length)
             if resized:
                 await db.execute(f"ALTER TABLE {SCHEMA}.memories ALTER COLUMN embedding SET NOT NULL")
                 await db.execute(
@@ -499,6 +505,8 @@ class PostgresStore(PostgresAccounts):
         min_similarity: float,
         where: Filter | None = None,
         validity: Validity = CURRENT,
+        meaning: Meaning | None = None,
+        room: int = 0,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope` and `validity` by the in-memory index's formula, computed in PostgreSQL.
 
@@ -521,6 +529,8 @@ class PostgresStore(PostgresAccounts):
                 min_similarity=min_similarity,
                 where=where,
                 validity=validity,
+                meaning=meaning,
+                room=room,
             ),
             failure="could not search",
         )
