@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from mcp.server.mcpserver import MCPServer
@@ -21,8 +21,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite backend; not run on PostgreSQL")
 
 
+SECOND_TIER: Final = frozenset(
+    {
+        "tests/test_performance_benchmark.py",  # runs the benchmarks end to end (20 s)
+        "tests/test_retrieval_locomo.py",  # the retrieval benchmark, on LoCoMo when present
+        "tests/test_durability.py",  # several processes, kill -9
+        "tests/test_examples.py",  # the examples and the command-line walkthrough, as processes
+        "tests/server/test_inspector.py",  # the official MCP Inspector (Node.js)
+        "tests/server/test_page.py",  # the memories page in a real headless Chromium
+        "tests/server/test_view.py",  # the MCP App view in Chromium
+        "tests/cli/test_claude_code.py",  # the real Claude Code CLI
+        "tests/cli/test_hooks.py",  # hook processes and the server's socket folder, shared by every run
+    }
+)
+"""The second tier (marked `slow`): benchmarks, real browsers and host CLIs, and flows of several processes. The
+default run leaves it out; `pytest -m slow` runs it, and CI runs both (see the README's Development section)."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked sqlite_only keep only their SQLite run."""
+    """Tests of the second tier are marked `slow` (and left to `-m slow`); tests marked sqlite_only keep only their
+    SQLite run."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        if Path(str(item.path)).relative_to(root).as_posix() in SECOND_TIER:
+            item.add_marker(pytest.mark.slow)
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
