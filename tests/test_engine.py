@@ -619,7 +619,7 @@ async def test_an_add_compares_with_the_memories_before_it_even_when_its_commit_
     for fact in facts[:3]:
         await engine.add(fact, ALICE)
     committed = asyncio.Event()
-    insert, similar = engine.store.insert_many, engine._similar
+    insert, similar = engine.store.insert_many, engine.ranking.similar
 
     async def insert_then_tell(*args: Any, **kwargs: Any) -> Any:
         stored = await insert(*args, **kwargs)
@@ -631,7 +631,7 @@ async def test_an_add_compares_with_the_memories_before_it_even_when_its_commit_
         return await similar(*args, **kwargs)
 
     monkeypatch.setattr(engine.store, "insert_many", insert_then_tell)
-    monkeypatch.setattr(engine, "_similar", similar_after_the_commit)
+    monkeypatch.setattr(engine.ranking, "similar", similar_after_the_commit)
     for fact in facts[3:]:
         committed.clear()
         expected = [found.memory.id for found in await similar(fact, await engine.embedder.embed_query(fact), ALICE)]

@@ -133,9 +133,9 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
     import: each is caught."""
     copy = tmp_path / "memory_mcp"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    engine = copy / "engine.py"
+    engine = copy / "engine" / "writing.py"
     engine.write_text(
-        engine.read_text() + "\nfrom .server import build_server\nimport mcp.types\nfrom .stores import SqliteStore\n"
+        engine.read_text() + "\nfrom ..server import build_server\nimport mcp.types\nfrom ..stores import SqliteStore\n"
     )
     store = copy / "stores" / "sqlite" / "store.py"
     store.write_text(store.read_text() + "\nimport click\nfrom ...embedders import HashEmbedder\n")
@@ -144,9 +144,9 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
 
     found = violations(copy)
 
-    assert any("memory_mcp.engine (layer 3) imports memory_mcp.server (layer 6)" in line for line in found)
-    assert any("memory_mcp.engine (layer 3) imports memory_mcp.stores (layer 3)" in line for line in found)
-    assert any("memory_mcp.engine imports mcp" in line for line in found)
+    assert any("memory_mcp.engine.writing (layer 3) imports memory_mcp.server (layer 6)" in line for line in found)
+    assert any("memory_mcp.engine.writing (layer 3) imports memory_mcp.stores (layer 3)" in line for line in found)
+    assert any("memory_mcp.engine.writing imports mcp" in line for line in found)
     assert any("memory_mcp.stores.sqlite.store imports click" in line for line in found)
     assert any("imports memory_mcp.embedders (layer 3)" in line for line in found)  # a sibling part
     assert any("memory_mcp.config (layer 0) imports memory_mcp.stores" in line for line in found)
