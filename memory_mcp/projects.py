@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlparse
 
+from .errors import InvalidInputError
 from .validation import USER_PATTERN
 
 ALL: Final = "*"
@@ -54,3 +55,32 @@ def working_project(directory: Path | None = None) -> str | None:
         return fixed
     here = directory or Path.cwd()
     return name_of(here) if git_root(here) is not None else None
+
+
+def asks_for_current(given: str | None, *, read: bool) -> bool:
+    """True when a call's project argument needs the current project looked up (see `chosen`): "current", or
+    nothing given on a read."""
+    return given == CURRENT or (given is None and read)
+
+
+def chosen(given: str | None, *, read: bool, current: str | None, argument: str, no_current: str) -> str | None:
+    """The project a call's `argument` names, by the rules every face shares (tools, REST, command line): on a read,
+    omitted means the current one (`current`, None when there is none) and "*" every one; on a write, omitted means
+    none (the memory is the user's everywhere) and "current" the current one. None: no project. InvalidInputError
+    for "*" on a write, and for "current" when there is none (`no_current` says why, in the face's words)."""
+    if given == ALL:
+        if not read:
+            raise InvalidInputError(
+                f'{argument} "*" (every project) is only for reads; name one project, or leave {argument} out.'
+            )
+        return None
+    if given is None and not read:
+        return None
+    if given is not None and given != CURRENT:
+        return given
+    if current is None and given == CURRENT:
+        raise InvalidInputError(
+            f'{argument} "current": {no_current}. Name the project, or leave {argument} out to keep the memory for '
+            "the user everywhere."
+        )
+    return current

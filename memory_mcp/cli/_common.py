@@ -22,7 +22,7 @@ from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..locations import login_user
 from ..models import Scope
-from ..projects import ALL, CURRENT, working_project
+from ..projects import asks_for_current, chosen, working_project
 
 T = TypeVar("T")
 _SHORTEST_ID: Final = 4  # shorter starts of an id are refused as ambiguous in all but tiny databases
@@ -253,21 +253,16 @@ def project_option(use: str) -> Callable[[F], F]:
 
 
 def chosen_project(value: str | None, *, read: bool) -> str | None:
-    """The project a command's --project names, resolved as `project_option` says (None: no project)."""
-    if value == ALL:
-        if not read:
-            raise BadInput("--project '*' (every project) is only for reads; name one project, or leave it out.")
-        return None
-    if value is None and not read:
-        return None
-    if value is not None and value != CURRENT:
-        return value
-    found = working_project()
-    if found is None and value == CURRENT:
-        raise BadInput(
-            "--project current: MEMORY_MCP_PROJECT is not set and you are not in a git repository. Name the project."
-        )
-    return found
+    """The project a command's --project names, resolved by the rules every face shares (`projects.chosen`); the
+    current one is MEMORY_MCP_PROJECT or the git repository of the working directory."""
+    current = working_project() if asks_for_current(value, read=read) else None
+    try:
+        return chosen(value, read=read, current=current, argument="--project", no_current=_NO_REPOSITORY)
+    except InvalidInputError as exc:
+        raise BadInput(str(exc)) from None
+
+
+_NO_REPOSITORY: Final = "MEMORY_MCP_PROJECT is not set and you are not in a git repository"
 
 
 def with_engine(given: Mapping[str, Any], work: Callable[[MemoryEngine], Awaitable[T]], *, index: bool = False) -> T:

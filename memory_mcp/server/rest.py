@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .. import projects
 from ..engine import MemoryEngine
 from ..errors import DuplicateError, InvalidInputError, MemoryMCPError, NotFoundError
 from ..models import Scope
-from ..projects import ALL
 from ..schemas import (
     AddMemoryOut,
     GetMemoryOut,
@@ -142,6 +142,9 @@ ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
+_NO_CURRENT: Final = "the REST API works in no project of its own"
+
+
 def security_schemes(issuer: str | None) -> dict[str, Any]:
     """The OpenAPI security schemes: a bearer token (the tokens file's, or one from sign-in), and with an issuer
     (a server with accounts) OAuth 2.1's authorization code flow."""
@@ -233,8 +236,10 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
             detail = str(exc.detail)
         return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, detail)
 
-    def scope(user_id: str | None, project: str | None = None) -> Scope:
-        """The scope a request acts in: its token's user (naming another is refused), else the one it names."""
+    def scope(user_id: str | None, project: str | None = None, *, read: bool = True) -> Scope:
+        """The scope a request acts in: its token's user (naming another is refused), else the one it names; its
+        project by the rules every face shares (`projects.chosen`: the REST API has no current project, so an
+        omitted project is every one on a read and none on a write)."""
         bound = authenticated_user()
         if tokens and bound is None:
             raise Problem(401, "Unauthorized", "Send Authorization: Bearer <token> (the same token as for /mcp).")
@@ -243,7 +248,8 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
         chosen = bound or user_id or default_user
         if chosen is None:
             raise Problem(400, "Bad input", "user_id is required: a stable id for the person, the same every time.")
-        return engine.scope(chosen, project=None if project in (None, ALL) else project)
+        place = projects.chosen(project, read=read, current=None, argument="project", no_current=_NO_CURRENT)
+        return engine.scope(chosen, project=place)
 
     @api.get("/v1/memories", response_model=MemoryPageOut, summary="List memories, newest first")
     async def list_memories(
@@ -264,7 +270,7 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
     async def add_memory(body: Annotated[AddIn, Body()], user_id: UserQuery = None) -> AddMemoryOut:
         result = await engine.add(
             body.text,
-            scope(user_id, body.project),
+            scope(user_id, body.project, read=False),
             body.metadata,
             if_similar=body.if_similar,
             entities=body.entities,

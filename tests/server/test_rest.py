@@ -287,3 +287,14 @@ def test_the_openapi_document_declares_how_to_authenticate(served: str, tmp_path
     assert flow["authorizationUrl"] == f"{base}/authorize"
     assert flow["tokenUrl"] == f"{base}/token"
     assert {"oauth2": ["memory"]} in signed["security"]
+
+
+def test_rest_projects_follow_the_tools_rules(served: str) -> None:
+    """The REST API has no current project: "current" is refused with what to do instead, and "*" only reads."""
+    with api(served) as alice:
+        current = alice.post("/memories", json={"text": "Alice codes", "project": "current"})
+        assert 'project "current": the REST API works in no project of its own' in problem(current, 400)
+        everywhere = alice.post("/memories", json={"text": "Alice codes", "project": "*"})
+        assert "only for reads" in problem(everywhere, 400)
+        assert alice.get("/memories", params={"project": "*"}).status_code == 200
+        assert alice.get("/memories").json()["total"] == 0  # nothing was stored

@@ -16,7 +16,7 @@ from mcp.types import ToolAnnotations
 from ...engine import MemoryEngine
 from ...errors import MemoryMCPError
 from ...models import Scope
-from ...projects import ALL, CURRENT
+from ...projects import asks_for_current, chosen
 from ..auth import authenticated_user, require_own_user
 from ..fields import (
     agent_id_field,
@@ -96,6 +96,9 @@ CORE: Final = ("add_memory", "search_memory", "list_memories", "update_memory", 
 unlink_memories, delete_all_memories, memory_history and summarize_memories."""
 
 
+_NO_WORKSPACE: Final = "the host shares no workspace (MCP roots) and MEMORY_MCP_PROJECT is not set"
+
+
 class Toolkit:
     """The tools' shared context for one server: where they register (`mcp`, and `extra` for the `all` set, None
     for `core`), the engine, the argument types built from its limits, and the user, scope and project a call acts
@@ -152,20 +155,8 @@ class Toolkit:
             return self.engine.scope(self.user(user_id), agent_id, run_id, project)
 
     async def place(self, ctx: Context[Any, Any], project: str | None, *, read: bool) -> str | None:
-        """The project a call names, resolved: on a read, omitted means the current one and "*" every one; on a
-        write, omitted means none (the user everywhere) and "current" the current one."""
-        if project == ALL:
-            if not read:
-                raise ToolError('project "*" (every project) is only for reads; name one project, or omit it.')
-            return None
-        if project is None and not read:
-            return None
-        if project is not None and project != CURRENT:
-            return project
-        current = await self.projects.current(ctx.session)
-        if current is None and project == CURRENT:
-            raise ToolError(
-                'project "current": the host shares no workspace (MCP roots) and MEMORY_MCP_PROJECT is not set. '
-                "Name the project, or omit project to keep the memory for the user everywhere."
-            )
-        return current
+        """The project a call names, resolved by the rules every face shares (`projects.chosen`); the current one
+        is the workspace the host shares (MCP roots) or MEMORY_MCP_PROJECT."""
+        current = await self.projects.current(ctx.session) if asks_for_current(project, read=read) else None
+        with tool_errors():
+            return chosen(project, read=read, current=current, argument="project", no_current=_NO_WORKSPACE)
