@@ -58,6 +58,31 @@ async def test_search_ranks_exactly_as_the_in_memory_index(db_path: Path, postgr
                     assert untied(theirs) == untied(ours), (query, scope)
 
 
+async def test_a_scopes_vector_sum_is_kept_through_adds_deletes_and_an_empty_start(postgres_url: str) -> None:
+    """The meaning leg's mean comes from per-scope sums the trigger keeps: after adds, an update, a delete and an
+    emptied scope whose sum was unknown (as schema 9 leaves a scope emptied before it), they equal the vectors'."""
+    async with open_engine(postgres_url) as engine:
+        alice = engine.scope("alice")
+        stored = await engine.add_many([(fact, {}) for fact in FACTS], alice)
+        await engine.update(stored[0].memory.id, alice, text="Alice moved to Lyon")  # type: ignore[union-attr]
+        await engine.delete(stored[1].memory.id, alice)  # type: ignore[union-attr]
+        await engine.delete_all(engine.scope("bob"))
+        await engine.add("Bob keeps bees", engine.scope("bob"))
+        connection = await asyncpg.connect(postgres_url)
+        try:
+            await connection.execute("UPDATE memory_mcp.scope_stats SET embedding_sum = NULL WHERE user_id = 'bob'")
+            await engine.delete_all(engine.scope("bob"))  # an empty scope whose sum is unknown
+            await engine.add("Bob keeps bees", engine.scope("bob"))  # the next insert sets it
+            drift = await connection.fetchval(
+                """SELECT max(l2_distance(s.embedding_sum, m.total)) FROM memory_mcp.scope_stats AS s
+                   JOIN (SELECT user_id, sum(embedding) AS total FROM memory_mcp.memories GROUP BY user_id) AS m
+                   USING (user_id)"""
+            )
+        finally:
+            await connection.close()
+        assert drift < 1e-4
+
+
 async def test_hnsw_finds_what_the_exact_scan_finds(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async with open_engine(postgres_url) as engine:
         alice = engine.scope("alice")

@@ -233,7 +233,8 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             f"ALTER TABLE {SCHEMA}.oauth_clients ADD COLUMN used_at double precision",
         ),
         # 9: each scope's vectors added up, kept by the same trigger as its counts, so that search reads the scope's
-        # mean meaning without a scan (`meaning`). NULL while unknown: during a re-embedding, which sets it again.
+        # mean meaning without a scan (`meaning`). NULL for a scope left empty before this (the next insert sets it)
+        # and while unknown: during a re-embedding, which adds them up again at its end.
         (
             f"ALTER TABLE {SCHEMA}.scope_stats ADD COLUMN embedding_sum vector",
             f"""
@@ -252,7 +253,8 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
                             NEW.embedding)
                     ON CONFLICT (user_id, agent_id, run_id, project)
                     DO UPDATE SET memories = s.memories + 1, terms = s.terms + excluded.terms,
-                                  embedding_sum = s.embedding_sum + excluded.embedding_sum;
+                                  embedding_sum = CASE WHEN s.memories = 0 THEN excluded.embedding_sum
+                                                       ELSE s.embedding_sum + excluded.embedding_sum END;
                 ELSIF TG_OP = 'UPDATE' THEN
                     IF OLD.terms IS DISTINCT FROM NEW.terms OR OLD.embedding IS DISTINCT FROM NEW.embedding THEN
                         UPDATE {SCHEMA}.scope_stats

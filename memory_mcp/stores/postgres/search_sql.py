@@ -167,8 +167,10 @@ async def search(
     query = np.asarray(vector, dtype=np.float32)
 
     own, params = _rows.scope_where(scope, _mark)
-    size, total = await db.fetchrow(
-        f"SELECT coalesce(sum(memories), 0), sum(embedding_sum) FROM {SCHEMA}.scope_stats WHERE {own}", *params
+    size, total, unknown = await db.fetchrow(
+        f"""SELECT coalesce(sum(memories), 0), sum(embedding_sum), coalesce(bool_or(embedding_sum IS NULL
+                   AND memories > 0), FALSE) FROM {SCHEMA}.scope_stats WHERE {own}""",
+        *params,
     )
     own_sql, _ = _rows.scope_where(scope, _mark, 4)
     narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 5)
@@ -176,7 +178,7 @@ async def search(
     narrowing = f"({narrowing}) AND {valid}"
     arguments: tuple[Any, ...] = (query, distinct, float(vector_weight), *params, threshold, *extra, *at)
     asked = None
-    if room > 0 and threshold is None and meaning is not None and total is not None:
+    if room > 0 and threshold is None and meaning is not None and total is not None and not unknown:
         asked = meaning_query(query, np.asarray(vector_of(total), dtype=np.float64), int(size), meaning)
     meaning_at = len(arguments) + 1
     if asked is not None:
