@@ -41,7 +41,7 @@ async def answers(engine: MemoryEngine) -> list[list[tuple[str, str, float]]]:
 
 
 async def test_facts_among_chatter_are_found_more_often_with_the_meaning_legs_place(db_path: Path) -> None:
-    """Each user's facts of the personal set among 144 lines of chatter, each question that shares no word with its
+    """Each user's facts of the personal set among the 265 lines of chatter, each question that shares no word with its
     fact: the right fact is in the top 3 more often than by the fused score alone (threshold -1: every memory by
     score, no room), and each fact the leg moved up is marked "meaning", its own lower score kept."""
     analyzer = Analyzer()
@@ -64,7 +64,7 @@ async def test_facts_among_chatter_are_found_more_often_with_the_meaning_legs_pl
                     moved += 1
                     assert hits[top.index(fact)].score < hits[top.index(fact) + 1].score
     assert asked >= 80
-    # measured: 44 of 86 in the top 3 against 32 by the score alone, 19 of them moved up by the leg
+    # measured: 39 of 86 in the top 3 against 23 by the score alone, 24 of them moved up by the leg
     assert with_room >= by_score + asked // 10, (with_room, by_score, asked)
     assert moved >= asked // 10, (moved, asked)
 
