@@ -24,6 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 SECOND_TIER: Final = frozenset(
     {
         "tests/test_performance_benchmark.py",  # runs the benchmarks end to end (20 s)
+        "tests/test_load_benchmark.py",  # an HTTP server under several clients
         "tests/test_retrieval_locomo.py",  # the retrieval benchmark, on LoCoMo when present
         "tests/test_durability.py",  # several processes, kill -9
         "tests/test_examples.py",  # the examples and the command-line walkthrough, as processes
