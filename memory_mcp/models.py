@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from .filters import Filter
+
     Vector = npt.NDArray[np.float32]
     """One embedding: a 1-D float32 array."""
     Matrix = npt.NDArray[np.float32]
@@ -206,6 +208,23 @@ class SearchHit:
     closeness: float | None = None
     """The memory's centred meaning to the query (`meaning.centred`) when the meaning leg measured it (its picks:
     the few closest in meaning), else None. Not shown to clients; the prompt hook weighs it."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search as a retriever takes it: the question (its vector and analysed terms), whose memories, how many,
+    and how. Without a `threshold`, only related memories (a shared term, or close enough); with `room`, the meaning
+    leg's best `room` + 1 follow the best `k` (see `IndexHit.by_meaning`). `where` and `validity` may narrow the
+    candidates (the engine checks them again)."""
+
+    vector: Vector
+    terms: Sequence[str]
+    scope: Scope
+    k: int
+    threshold: float | None = None
+    where: Filter | None = None
+    validity: Validity = CURRENT
+    room: int = 0
 
 
 class IndexHit(NamedTuple):

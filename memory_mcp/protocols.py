@@ -20,6 +20,7 @@ from .models import (
     Memory,
     MemoryId,
     MemoryRecord,
+    Query,
     Row,
     Scope,
     UserSummary,
@@ -312,23 +313,16 @@ class SearchingStore(MemoryStore, Protocol):
 
     async def search(
         self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
+        query: Query,
         *,
-        threshold: float | None = None,
         vector_weight: float,
         min_similarity: float,
-        where: Filter | None = None,
-        validity: Validity = ...,
         meaning: Meaning | None = None,
-        room: int = 0,
     ) -> list[IndexHit]:
-        """The `k` best of the memories of `scope` and `validity` that `where` matches (or a superset of those,
-        which the engine checks again), by the engine's fused score; without a threshold, only related ones (a
-        shared term, or a cosine of at least `min_similarity`). With `room` and `meaning`, and no threshold, the
-        meaning leg's best `room` + 1 follow, marked `by_meaning` (as `SearchIndex.search` does)."""
+        """The `query.k` best of the memories of its scope and validity that its `where` matches (or a superset of
+        those, which the engine checks again), by the engine's fused score; without a threshold, only related ones
+        (a shared term, or a cosine of at least `min_similarity`). With `query.room` and `meaning`, and no threshold,
+        the meaning leg's best `room` + 1 follow, marked `by_meaning` (as `SearchIndex.search` does)."""
         ...
 
 
@@ -365,25 +359,12 @@ class Retriever(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def search(
-        self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
-        *,
-        threshold: float | None = None,
-        where: Filter | None = None,
-        validity: Validity = ...,
-        locked: bool = False,
-        room: int = 0,
-    ) -> list[IndexHit]:
-        """The `k` best of `scope` by the fused score, at least those of `validity` (the caller applies `where`
-        and `validity`; a retriever may narrow by them). `locked`: the caller holds the write lock and called
+    async def search(self, query: Query, *, locked: bool = False) -> list[IndexHit]:
+        """The `query.k` best of its scope by the fused score, at least those of its validity (the caller applies
+        `where` and the validity; a retriever may narrow by them), the meaning leg's picks after them with
+        `query.room` (none where vectors carry no meaning). `locked`: the caller holds the write lock and called
         `refresh` under it (an add comparing its text while the store commits it): search as things are, without
-        reading in changes (the caller's own commit may land meanwhile) or waiting for the lock. `room`: without a
-        threshold, the meaning leg's best `room` + 1 follow, marked `by_meaning` (none where vectors carry no
-        meaning)."""
+        reading in changes (the caller's own commit may land meanwhile) or waiting for the lock."""
         ...
 
     async def refresh(self) -> None:

@@ -17,6 +17,7 @@ from ..models import (
     IndexHit,
     Memory,
     MemoryId,
+    Query,
     Scope,
     SearchHit,
     Similar,
@@ -123,14 +124,13 @@ class Ranking(EngineParts):
         narrowed = metadata_test is not None or named is not None or validity.as_of is not None
         room = self.meaning_room if minimum is None else 0
         k = wanted if not narrowed else wanted * _FILTER_WIDEN
+        query = Query(vector, terms, scope, k, minimum, where, validity, room)
         ranked: list[IndexHit] = []
         picks: dict[MemoryId, IndexHit] = {}
         found: dict[MemoryId, Memory] = {}
         seen: set[MemoryId] = set()
         while True:
-            candidates = await self.retriever.search(
-                vector, terms, scope, k, threshold=minimum, where=where, validity=validity, locked=locked, room=room
-            )
+            candidates = await self.retriever.search(query, locked=locked)
             unread = dict.fromkeys(hit.id for hit in candidates if hit.id not in found)
             found.update(await self.store.get_many(scope, list(unread)))
 
@@ -149,9 +149,9 @@ class Ranking(EngineParts):
             ranked += [hit for hit in fresh if passes(hit)]
             picks.update((hit.id, hit) for hit in candidates if hit.by_meaning and hit.id not in picks and passes(hit))
             # Fewer candidates than asked for means every eligible memory has been seen.
-            if len(ranked) >= wanted or len(scored) < k:
+            if len(ranked) >= wanted or len(scored) < query.k:
                 break
-            k *= _FILTER_WIDEN
+            query = replace(query, k=query.k * _FILTER_WIDEN)
         arranged = give_room(ranked, list(picks.values()), room) if room else [(hit, False) for hit in ranked]
         return [
             SearchHit(

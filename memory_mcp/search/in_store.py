@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 
-from ..filters import Filter
-from ..models import CURRENT, IndexHit, Meaning, MemoryId, Row, Scope, Validity, Vector
+from ..models import IndexHit, Meaning, MemoryId, Query, Row
 from ..protocols import SearchingStore
 
 
@@ -40,33 +39,11 @@ class StoreSearch:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def search(
-        self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
-        *,
-        threshold: float | None = None,
-        where: Filter | None = None,
-        validity: Validity = CURRENT,
-        locked: bool = False,
-        room: int = 0,
-    ) -> list[IndexHit]:
-        """The store's best `k` of the memories of `scope` and `validity` that `where` lets through (the store is
-        read as committed: `locked` changes nothing)."""
+    async def search(self, query: Query, *, locked: bool = False) -> list[IndexHit]:
+        """The store's best `query.k` of its scope and validity that its `where` lets through (the store is read as
+        committed: `locked` changes nothing)."""
         return await self.store.search(
-            vector,
-            terms,
-            scope,
-            k,
-            threshold=threshold,
-            vector_weight=self.vector_weight,
-            min_similarity=self.min_similarity,
-            where=where,
-            validity=validity,
-            meaning=self.meaning,
-            room=room,
+            query, vector_weight=self.vector_weight, min_similarity=self.min_similarity, meaning=self.meaning
         )
 
     async def refresh(self) -> None:

@@ -13,8 +13,7 @@ from typing import Final
 import numpy as np
 
 from ..errors import MemoryMCPError, StoreError
-from ..filters import Filter
-from ..models import CURRENT, IndexHit, IndexRows, MemoryId, Row, Scope, Validity, Vector
+from ..models import IndexHit, IndexRows, MemoryId, Query, Row
 from ..protocols import ChangeFeed, SearchIndex
 from . import snapshot
 from .analyzer import Analyzer
@@ -195,21 +194,9 @@ class LocalSearch:
         terms = [self.analyzer.terms(text) for text in rows.texts]
         self.index.add(list(zip(rows.ids, rows.scopes, strict=True)), rows.vectors, terms, rows.closed)
 
-    async def search(
-        self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
-        *,
-        threshold: float | None = None,
-        where: Filter | None = None,
-        validity: Validity = CURRENT,
-        locked: bool = False,
-        room: int = 0,
-    ) -> list[IndexHit]:
-        """The index's best `k` in `scope`, once the index is filled and current: the current memories, or
-        with superseded ones for any other `validity` (the engine applies `where` and the validity's times).
+    async def search(self, query: Query, *, locked: bool = False) -> list[IndexHit]:
+        """The index's best `query.k` in its scope, once the index is filled and current: the current memories, or
+        with superseded ones for any other validity (the engine applies `where` and the validity's times).
         With `locked` the caller holds the write lock and has called `refresh` under it: the index is searched as
         it is (a change committed meanwhile, maybe the caller's own, must not be read in halfway)."""
         if self._loading is not None:
@@ -217,7 +204,13 @@ class LocalSearch:
         if not locked:
             await self.sync()
         return self.index.search(
-            vector, terms, scope, k, threshold=threshold, superseded=not validity.current_only, room=room
+            query.vector,
+            query.terms,
+            query.scope,
+            query.k,
+            threshold=query.threshold,
+            superseded=not query.validity.current_only,
+            room=query.room,
         )
 
     def committed(

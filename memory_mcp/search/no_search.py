@@ -6,8 +6,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 
 from ..errors import InvalidInputError
-from ..filters import Filter
-from ..models import CURRENT, IndexHit, MemoryId, Row, Scope, Validity, Vector
+from ..models import IndexHit, MemoryId, Query, Row
 
 
 class NoSearch:
@@ -24,19 +23,7 @@ class NoSearch:
     async def stop(self) -> None:
         """Nothing to stop."""
 
-    async def search(
-        self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
-        *,
-        threshold: float | None = None,
-        where: Filter | None = None,
-        validity: Validity = CURRENT,
-        locked: bool = False,
-        room: int = 0,
-    ) -> list[IndexHit]:
+    async def search(self, query: Query, *, locked: bool = False) -> list[IndexHit]:
         """Refused: this engine was opened to read and write only."""
         raise InvalidInputError("This engine was opened without search; open it with index=True.")
 

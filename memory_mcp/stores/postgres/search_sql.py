@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
 
-from ...filters import Filter
 from ...meaning import centred_sql, meaning_query
-from ...models import CURRENT, IndexHit, Meaning, MemoryId, Scope, Validity, Vector
+from ...models import IndexHit, Meaning, MemoryId, Query
 from ...scoring import K1, MEANING_MIN, B
 from .. import _rows
 from .connection import vector_of
@@ -140,18 +138,11 @@ def _statement(
 
 async def search(
     db: Any,
-    vector: Vector,
-    terms: Sequence[str],
-    scope: Scope,
-    k: int,
+    query: Query,
     *,
-    threshold: float | None,
     vector_weight: float,
     min_similarity: float,
-    where: Filter | None,
-    validity: Validity = CURRENT,
     meaning: Meaning | None = None,
-    room: int = 0,
 ) -> list[IndexHit]:
     """The `k` best of `scope` by the fused score, on connection `db` (outside a transaction: the exact scan is one
     statement; the HNSW search opens one of its own for its SET LOCAL settings).
@@ -161,10 +152,12 @@ async def search(
     the meaning leg's best `room` + 1 follow, marked `by_meaning`, the scope's mean meaning read from the sums the
     database keeps per scope (`scope_stats.embedding_sum`).
     """
+    vector, terms, scope, k, threshold = query.vector, query.terms, query.scope, query.k, query.threshold
+    where, validity, room = query.where, query.validity, query.room
     if k <= 0:
         return []
     distinct = sorted(set(terms))
-    query = np.asarray(vector, dtype=np.float32)
+    asked_vector = np.asarray(vector, dtype=np.float32)
 
     own, params = _rows.scope_where(scope, _mark)
     size, total, unknown = await db.fetchrow(
@@ -176,10 +169,10 @@ async def search(
     narrowing, extra = ("TRUE", []) if where is None else filter_sql(where, len(params) + 5)
     valid, at = _rows.validity_where(validity, _mark, len(params) + 5 + len(extra))
     narrowing = f"({narrowing}) AND {valid}"
-    arguments: tuple[Any, ...] = (query, distinct, float(vector_weight), *params, threshold, *extra, *at)
+    arguments: tuple[Any, ...] = (asked_vector, distinct, float(vector_weight), *params, threshold, *extra, *at)
     asked = None
     if room > 0 and threshold is None and meaning is not None and total is not None and not unknown:
-        asked = meaning_query(query, np.asarray(vector_of(total), dtype=np.float64), int(size), meaning)
+        asked = meaning_query(asked_vector, np.asarray(vector_of(total), dtype=np.float64), int(size), meaning)
     meaning_at = len(arguments) + 1
     if asked is not None:
         arguments += (asked.probe[:, 0].copy(), asked.probe[:, 1].copy(), asked.offset, asked.mean_square, asked.norm)

@@ -27,11 +27,11 @@ from ...models import (
     Memory,
     MemoryId,
     MemoryRecord,
+    Query,
     Row,
     Scope,
     UserSummary,
     Validity,
-    Vector,
 )
 from .. import _rows
 from .accounts import PostgresAccounts
@@ -495,20 +495,14 @@ class PostgresStore(PostgresAccounts):
 
     async def search(
         self,
-        vector: Vector,
-        terms: Sequence[str],
-        scope: Scope,
-        k: int,
+        query: Query,
         *,
-        threshold: float | None = None,
         vector_weight: float,
         min_similarity: float,
-        where: Filter | None = None,
-        validity: Validity = CURRENT,
         meaning: Meaning | None = None,
-        room: int = 0,
     ) -> list[IndexHit]:
-        """The `k` best matches in `scope` and `validity` by the in-memory index's formula, computed in PostgreSQL.
+        """The `query.k` best matches in its scope and validity by the in-memory index's formula, computed in
+        PostgreSQL.
 
         One statement reads the scope's BM25 statistics (counts kept per scope by a trigger, document
         frequencies through the GIN index on terms); a second scores every memory sharing a term with the
@@ -518,19 +512,6 @@ class PostgresStore(PostgresAccounts):
         when HNSW under a selective filter finds fewer than `k`, the search is repeated exactly.
         """
         return await self.db.read(
-            lambda db: search(
-                db,
-                vector,
-                terms,
-                scope,
-                k,
-                threshold=threshold,
-                vector_weight=vector_weight,
-                min_similarity=min_similarity,
-                where=where,
-                validity=validity,
-                meaning=meaning,
-                room=room,
-            ),
+            lambda db: search(db, query, vector_weight=vector_weight, min_similarity=min_similarity, meaning=meaning),
             failure="could not search",
         )
