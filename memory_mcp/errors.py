@@ -53,6 +53,17 @@ class DuplicateError(MemoryMCPError):
         self.existing_id = existing_id
 
 
+class ForbiddenError(MemoryMCPError):
+    """A call named a user other than the one its token belongs to."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(
+            f"This token belongs to user {owner!r}: pass user_id {owner!r} or leave it out. A token only ever reads "
+            "and writes its own user's memories."
+        )
+        self.owner = owner
+
+
 class EmbeddingError(MemoryMCPError):
     """The embedder could not turn text into vectors; nothing was changed."""
 

@@ -9,10 +9,11 @@ from typing import Any
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
+from ..errors import ForbiddenError, InvalidInputError
 from .uris import memories_uri
 
 
@@ -39,14 +40,17 @@ def authenticated_user() -> str | None:
     return None if token is None else token.subject
 
 
-def require_own_user(user_id: str) -> None:
-    """A tool call may only name the token's own user: a ToolError that says which user to pass otherwise."""
+def acting_user(named: str | None, default: str | None) -> str:
+    """The user a call acts for, one rule for the tools and the REST API: its token's user (a call naming another
+    is refused: ForbiddenError), else the user it names, else the server's own (MEMORY_MCP_USER); InvalidInputError
+    when there is none."""
     bound = authenticated_user()
-    if bound is not None and user_id != bound:
-        raise ToolError(
-            f"This connection's token belongs to user {bound!r}: pass user_id {bound!r}. "
-            "A token only ever reads and writes its own user's memories."
-        )
+    if bound is not None and named not in (None, bound):
+        raise ForbiddenError(bound)
+    chosen = bound or named or default
+    if chosen is None:
+        raise InvalidInputError("user_id is required: pass a stable id for the person, the same in every call.")
+    return chosen
 
 
 def require_own_resource(user_id: str, missing: str) -> None:

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import projects
 from ..engine import MemoryEngine
-from ..errors import DuplicateError, InvalidInputError, MemoryMCPError, NotFoundError
+from ..errors import DuplicateError, ForbiddenError, InvalidInputError, MemoryMCPError, NotFoundError
 from ..models import Scope
 from ..schemas import (
     AddMemoryOut,
@@ -33,13 +33,14 @@ from ..schemas import (
 from ..validation import wordings
 from ..version import __version__
 from .arguments import problems
-from .auth import authenticated_user
+from .auth import acting_user, authenticated_user
 
 PROBLEM: Final = "application/problem+json"
 _STATUS: Final = (
     (NotFoundError, 404, "Not found"),
     (DuplicateError, 409, "Conflict"),
     (InvalidInputError, 400, "Bad input"),
+    (ForbiddenError, 403, "Forbidden"),
 )
 
 
@@ -240,14 +241,9 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
         """The scope a request acts in: its token's user (naming another is refused), else the one it names; its
         project by the rules every face shares (`projects.chosen`: the REST API has no current project, so an
         omitted project is every one on a read and none on a write)."""
-        bound = authenticated_user()
-        if tokens and bound is None:
+        if tokens and authenticated_user() is None:
             raise Problem(401, "Unauthorized", "Send Authorization: Bearer <token> (the same token as for /mcp).")
-        if bound is not None and user_id not in (None, bound):
-            raise Problem(403, "Forbidden", f"This token belongs to user {bound!r}: it reads and writes only theirs.")
-        chosen = bound or user_id or default_user
-        if chosen is None:
-            raise Problem(400, "Bad input", "user_id is required: a stable id for the person, the same every time.")
+        chosen = acting_user(user_id, default_user)  # a token's own user only: ForbiddenError, answered 403
         place = projects.chosen(project, read=read, current=None, argument="project", no_current=_NO_CURRENT)
         return engine.scope(chosen, project=place)
 

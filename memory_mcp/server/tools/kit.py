@@ -17,7 +17,7 @@ from ...engine import MemoryEngine
 from ...errors import MemoryMCPError
 from ...models import Scope
 from ...projects import asks_for_current, chosen
-from ..auth import authenticated_user, require_own_user
+from ..auth import acting_user
 from ..fields import (
     agent_id_field,
     entities_field,
@@ -140,14 +140,9 @@ class Toolkit:
         self.entities_field = entities_field(limits)
 
     def user(self, user_id: str | None) -> str:
-        """The user a call acts for: the one it names (its token's own, over HTTP), else the server's."""
-        if user_id is not None:
-            require_own_user(user_id)
-            return user_id
-        chosen = authenticated_user() or self.default_user
-        if chosen is None:
-            raise ToolError("user_id is required: pass a stable id for the person, the same in every call.")
-        return chosen
+        """The user a call acts for (`auth.acting_user`: its token's, else the one it names, else the server's)."""
+        with tool_errors():
+            return acting_user(user_id, self.default_user)
 
     def scope(self, user_id: str | None, agent_id: str | None, run_id: str | None, project: str | None = None) -> Scope:
         """The scope a call acts on (a ToolError naming what is wrong when an id is malformed)."""
