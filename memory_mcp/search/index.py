@@ -1,6 +1,7 @@
 """NumpyIndex: hybrid search in memory, BM25 over words fused with cosine over vectors, per scope partition.
 
-One data structure: its methods keep one set of invariants (partitions, term statistics, vectors) together.
+One data structure: its methods keep one set of invariants (partitions, term statistics, vectors and the sums of
+their meaning columns) together, so it stays one module.
 """
 
 from __future__ import annotations
