@@ -69,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("export", ["export"]),
             ("config", ["config", "claude-code"]),
             ("check", ["check"]),
+            ("check --deep (builds the index)", ["check", "--deep"]),
         ]
         rows = []
         for name, arguments in commands:

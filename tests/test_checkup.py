@@ -22,9 +22,13 @@ async def filled(db: Path) -> None:
 async def test_a_sound_database_passes_with_its_figures(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     await filled(db)
-    report = await check(str(db), default_embedder())
+    report = await check(str(db), default_embedder(), deep=True)
     assert report.ok, report.problems
     assert report.figures["memories"] == report.figures["indexed"] == 3
+    quick = await check(str(db), default_embedder())  # the rows only: no index is built
+    assert quick.ok, quick.problems
+    assert "indexed" not in quick.figures
+    assert quick.figures["memories"] == 3
     assert report.figures["users"] == 2
     assert report.figures["embedder"] == default_embedder().id
 

@@ -60,6 +60,10 @@ THIRD_PARTY: Final = {
 }
 """Libraries only one part may use: the engine and everything below it never see MCP, the CLI or a database driver."""
 
+APART: Final = {"memory_mcp.stores": ("memory_mcp.search",)}
+"""Lower parts a part must not import although the layers allow it: a store searches with its own SQL (the
+constants both share live in `scoring`), never with the in-memory index or the searches built on it."""
+
 
 def _module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
@@ -101,6 +105,10 @@ def _layer(module: str) -> tuple[int, str]:
     return best
 
 
+def _inside(module: str, part: str) -> bool:
+    return module == part or module.startswith(part + ".")
+
+
 def violations(root: Path) -> list[str]:
     """Every import in the package under `root` that breaks the layer order or the third-party rules."""
     found = []
@@ -116,6 +124,11 @@ def violations(root: Path) -> list[str]:
                 sibling = target_layer == source_layer and target_layer > 0 and target_entry != source_entry
                 if upward or sibling:
                     found.append(f"{where}: {source} (layer {source_layer}) imports {target} (layer {target_layer})")
+                elif any(
+                    _inside(source, part) and any(_inside(target, banned) for banned in banned_parts)
+                    for part, banned_parts in APART.items()
+                ):
+                    found.append(f"{where}: {source} imports {target}, a part it must keep apart from")
             elif top in THIRD_PARTY and not any(
                 source == owner or source.startswith(owner + ".") for owner in THIRD_PARTY[top]
             ):
@@ -129,8 +142,8 @@ def test_the_package_keeps_its_layers() -> None:
 
 
 def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
-    """The engine reaching up to the server or across to a store, a store using the CLI's library, a sibling
-    import: each is caught."""
+    """The engine reaching up to the server or across to a store, a store using the CLI's library or the
+    in-memory search, a sibling import: each is caught."""
     copy = tmp_path / "memory_mcp"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     engine = copy / "engine" / "writing.py"
@@ -138,7 +151,9 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
         engine.read_text() + "\nfrom ..server import build_server\nimport mcp.types\nfrom ..stores import SqliteStore\n"
     )
     store = copy / "stores" / "sqlite" / "store.py"
-    store.write_text(store.read_text() + "\nimport click\nfrom ...embedders import HashEmbedder\n")
+    store.write_text(
+        store.read_text() + "\nimport click\nfrom ...embedders import HashEmbedder\nfrom ...search import NumpyIndex\n"
+    )
     config = copy / "config.py"
     config.write_text(config.read_text() + "\nfrom .stores import open_store\n")
 
@@ -150,4 +165,7 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
     assert any("memory_mcp.stores.sqlite.store imports click" in line for line in found)
     assert any("imports memory_mcp.embedders (layer 3)" in line for line in found)  # a sibling part
     assert any("memory_mcp.config (layer 0) imports memory_mcp.stores" in line for line in found)
-    assert len(found) == 6
+    assert any(
+        "stores.sqlite.store imports memory_mcp.search, a part it must keep apart from" in line for line in found
+    )
+    assert len(found) == 7

@@ -263,10 +263,16 @@ def backup_command(path: Path, force: bool, **given: Any) -> None:
 
 
 @click.command("check")
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also build the search index from every text and compare it, and the kept index snapshot, with the "
+    "memories (about a second per 10,000 memories).",
+)
 @json_option
 @data_options
-def check_command(as_json: bool, **given: Any) -> None:
-    """Check the database: SQLite integrity, schema, embedder, vectors, history and the search index."""
+def check_command(deep: bool, as_json: bool, **given: Any) -> None:
+    """Check the database: SQLite integrity, schema, embedder, vectors, history; with --deep the search index."""
     settings = settings_of(given)
     if settings.database_url:
         raise BadInput(
@@ -277,7 +283,7 @@ def check_command(as_json: bool, **given: Any) -> None:
 
     async def body() -> CheckReport:
         async with open_embedder(settings) as embedder:
-            return await check(settings.db, embedder)
+            return await check(settings.db, embedder, deep=deep)
 
     report = run(body())
     if as_json:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..helpers import ROOT
-from ..servers import ALICE, COMMAND, start
+from ..helpers.servers import ALICE, COMMAND, start
 
 CLAUDE = os.environ.get("MEMORY_MCP_CLAUDE") or shutil.which("claude")
 pytestmark = pytest.mark.skipif(

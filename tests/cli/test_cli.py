@@ -244,6 +244,9 @@ def test_check_finds_problems_and_exits_nonzero(db: Path) -> None:
     healthy = cli(db, "check")
     assert healthy.returncode == 0
     assert healthy.stdout.rstrip().endswith("ok")
+    deep = cli(db, "check", "--deep")
+    assert deep.returncode == 0
+    assert "indexed" in deep.stdout
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE memories SET content_hash = 'x' WHERE text = 'healthy fact 0'")
         connection.execute("UPDATE memories SET embedding = zeroblob(12) WHERE text = 'healthy fact 1'")

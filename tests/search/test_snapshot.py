@@ -142,7 +142,7 @@ async def test_check_compares_the_snapshot_with_the_memories_and_drops_one_that_
     db = tmp_path / "m.db"
     async with engine_on(db) as engine:
         await engine.add_many([(fact, None) for fact in FACTS], SAM)
-    healthy = await check(str(db), default_embedder())
+    healthy = await check(str(db), default_embedder(), deep=True)
     assert healthy.ok, healthy.problems
     assert str(healthy.figures["index_snapshot"]).startswith("as of change")
     # A text changed behind the server's back (no history row): the snapshot still has the old words.
@@ -151,11 +151,14 @@ async def test_check_compares_the_snapshot_with_the_memories_and_drops_one_that_
         connection.execute(
             "UPDATE memories SET text = ?, content_hash = ? WHERE text LIKE '%oolong%'", (text, content_hash(text))
         )
-    report = await check(str(db), default_embedder())
+    quick = await check(str(db), default_embedder())  # reads the rows only: the snapshot is compared by a deep one
+    assert quick.ok, quick.problems
+    assert quick.figures["index_snapshot"].endswith("(compared by --deep)")
+    report = await check(str(db), default_embedder(), deep=True)
     assert any("index snapshot differed" in problem for problem in report.problems)
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM index_snapshot").fetchone() == (0,)
-    assert (await check(str(db), default_embedder())).ok
+    assert (await check(str(db), default_embedder(), deep=True)).ok
 
 
 async def test_an_index_restored_from_a_snapshot_changes_as_one_built_from_the_texts(tmp_path: Path) -> None:

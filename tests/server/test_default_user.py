@@ -14,7 +14,7 @@ from memory_mcp.server import build_server
 from memory_mcp.server.tools import CORE
 
 from ..helpers import ALL_TOOLS, data, error_text
-from ..servers import ALICE, client, start
+from ..helpers.servers import ALICE, client, start
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 

@@ -40,8 +40,8 @@ from memory_mcp.server.guard import Rules
 from memory_mcp.server.http import Timeouts, every, uvicorn_config
 from memory_mcp.server.oauth import WEB_CLIENT, Authority
 
-from ..servers import ALICE, BOB, COMMAND, free_port, launch, port_of, start, ui_server
-from ..signin import PASSWORDS, Documents, add_account, authorize_url, pkce, register
+from ..helpers.servers import ALICE, BOB, COMMAND, free_port, launch, port_of, start, ui_server
+from ..helpers.signin import PASSWORDS, Documents, add_account, authorize_url, pkce, register
 
 MiB = 1024 * 1024
 

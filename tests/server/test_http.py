@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, MCPError
 
 from ..helpers import data, error_text
-from ..servers import ALICE, BOB, COMMAND, client, free_port, launch, start
+from ..helpers.servers import ALICE, BOB, COMMAND, client, free_port, launch, start
 
 
 def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -26,8 +26,8 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 from memory_mcp.server.clients import ClientDocumentError, ClientDocuments, is_document_url
 
 from ..helpers import data, error_text
-from ..servers import ALICE, COMMAND, free_port, launch, start
-from ..signin import (
+from ..helpers.servers import ALICE, COMMAND, free_port, launch, start
+from ..helpers.signin import (
     CALLBACK,
     PASSWORDS,
     Documents,

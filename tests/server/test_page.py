@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from ..browser import BROWSER, Browser, needs_browser, shots
-from ..servers import ALICE, COMMAND, free_port, launch, start
-from ..signin import PASSWORDS, add_account
+from ..helpers.browser import BROWSER, Browser, needs_browser, shots
+from ..helpers.servers import ALICE, COMMAND, free_port, launch, start
+from ..helpers.signin import PASSWORDS, add_account
 
 pytestmark = needs_browser
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from ..browser import BROWSER, Browser, needs_browser
-from ..servers import port_of, ui_server
+from ..helpers.browser import BROWSER, Browser, needs_browser
+from ..helpers.servers import port_of, ui_server
 
 pytestmark = needs_browser
 

@@ -15,8 +15,8 @@ from mcp.client.streamable_http import streamable_http_client
 from openapi_spec_validator import validate
 
 from ..helpers import data, error_text
-from ..servers import ALICE, BOB, start
-from ..signin import add_account
+from ..helpers.servers import ALICE, BOB, start
+from ..helpers.signin import add_account
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from memory_mcp.engine import MemoryEngine
 from memory_mcp.server import build_server
 from memory_mcp.server.view import VIEW_URI
 
-from ..browser import BROWSER, Browser, needs_browser, shots
+from ..helpers.browser import BROWSER, Browser, needs_browser, shots
 
 HOST = """
 <!doctype html><html><body><h1>A host</h1><iframe id="app" style="width:700px;height:600px"></iframe>

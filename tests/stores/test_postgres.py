@@ -22,7 +22,7 @@ from memory_mcp.stores.postgres import PostgresStore, search_sql
 from memory_mcp.stores.postgres import connection as pg_connection
 
 from ..helpers import ROOT, data, load_benchmark, untied
-from ..servers import ALICE, client, free_port, launch
+from ..helpers.servers import ALICE, client, free_port, launch
 
 COMMAND = Path(sys.executable).parent / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
 FACTS = [

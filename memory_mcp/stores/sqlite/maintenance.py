@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import aiosqlite
 from ...errors import StoreError
 from ...models import MemoryId
 from ...private import private_file
-from .store import SqliteStore
+from .store import SNAPSHOT_KEY, SqliteStore
 
 
 async def _rows(connection: aiosqlite.Connection, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -110,3 +111,9 @@ async def iter_raw(
     ) as cursor:
         while rows := await cursor.fetchmany(batch_size):
             yield [(row[0], row[1], row[2], row[3], row[4], row[5]) for row in rows]
+
+
+async def snapshot_change(store: SqliteStore) -> int | None:
+    """The change the kept index snapshot is as of, None when there is none (its parts are not read)."""
+    rows = await _rows(store.reader, "SELECT value FROM settings WHERE key = ?", (SNAPSHOT_KEY,))
+    return int(json.loads(rows[0][0])["seq"]) if rows else None

@@ -47,7 +47,7 @@ _INTO: Final = f" INTO memories ({_rows.INSERT_COLUMNS}) VALUES ({_rows.placehol
 _INSERT: Final = "INSERT" + _INTO + f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING"
 _RESTORE: Final = "INSERT OR IGNORE" + _INTO  # skips a taken id as well as a duplicate text
 _HISTORY_INSERT: Final = f"INSERT INTO history ({_rows.HISTORY_INSERT_COLUMNS}) VALUES ({_rows.placeholders(mark, 11)})"
-_SNAPSHOT_KEY: Final = "index_snapshot"
+SNAPSHOT_KEY: Final = "index_snapshot"
 _FEW: Final = 64  # rows by key read on the loop's own thread (a search's hits); more go through the reader's thread
 _INDEX_COLUMNS: Final = "id, user_id, agent_id, run_id, project, embedding, text, valid_to IS NOT NULL"
 _LINK_INSERT: Final = (
@@ -539,17 +539,17 @@ class SqliteStore(SqliteAccounts):
         async with self._transaction() as db:
             await db.execute("DELETE FROM index_snapshot")
             await db.executemany("INSERT INTO index_snapshot (part, data) VALUES (?, ?)", list(enumerate(parts)))
-            await _set(db, _SNAPSHOT_KEY, json.dumps({**meta, "seq": seq, "parts": len(parts)}))
+            await _set(db, SNAPSHOT_KEY, json.dumps({**meta, "seq": seq, "parts": len(parts)}))
 
     async def drop_snapshot(self) -> None:
         """Delete the index snapshot (the next start builds the index from the texts)."""
         async with self._transaction() as db:
             await db.execute("DELETE FROM index_snapshot")
-            await db.execute("DELETE FROM settings WHERE key = ?", (_SNAPSHOT_KEY,))
+            await db.execute("DELETE FROM settings WHERE key = ?", (SNAPSHOT_KEY,))
 
     async def load_snapshot(self) -> tuple[int, dict[str, Any], list[bytes]] | None:
         """The index snapshot (sequence number, what made it, its parts), None when there is none or it is torn."""
-        found = await fetch_all(self._reader, "SELECT value FROM settings WHERE key = ?", (_SNAPSHOT_KEY,))
+        found = await fetch_all(self._reader, "SELECT value FROM settings WHERE key = ?", (SNAPSHOT_KEY,))
         if not found:
             return None
         meta: dict[str, Any] = json.loads(found[0][0])

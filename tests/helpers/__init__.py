@@ -16,7 +16,7 @@ from memory_mcp.models import SearchHit
 from memory_mcp.search import LocalSearch, NumpyIndex
 from memory_mcp.stores import PostgresStore, SqliteStore
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 """The repository's top folder."""
 DEFAULT_ID = default_embedder().id
 """The id of the default embedder (spelling + meaning), as the database records it."""
