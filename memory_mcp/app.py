@@ -23,6 +23,7 @@ from .embedders import (
     meaning_room_for,
     min_similarity_for,
     open_embedder,
+    ranker_for,
     vector_weight_for,
 )
 from .engine import MemoryEngine, Progress
@@ -94,7 +95,9 @@ async def open_engine(
             retriever = retriever_for(
                 store, dim=chosen.dim, vector_weight=weight, min_similarity=related, meaning=meaning_of(chosen)
             )
-        engine = MemoryEngine(store, retriever, chosen, limits, meaning_room=meaning_room_for(chosen))
+        engine = MemoryEngine(
+            store, retriever, chosen, limits, meaning_room=meaning_room_for(chosen), ranker=ranker_for(chosen)
+        )
         try:
             automatic = _local(chosen.id)
             await engine.start(

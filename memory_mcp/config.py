@@ -1,4 +1,7 @@
-"""Settings: every option is an env var MEMORY_MCP_* with a matching command-line flag; defaults live here."""
+"""Settings: every option is an env var MEMORY_MCP_* with a matching command-line flag; defaults live here.
+
+Its length is the option table, one entry per option with its help text: nothing else lives here.
+"""
 
 from __future__ import annotations
 

@@ -225,6 +225,9 @@ class Query:
     where: Filter | None = None
     validity: Validity = CURRENT
     room: int = 0
+    pool: int = 0
+    """For the second stage (`search.ranker`): with a `pool`, this many of the meaning leg's best follow the best `k`
+    (instead of `room` + 1), and every hit carries its closeness and coverage."""
 
 
 class IndexHit(NamedTuple):
@@ -239,7 +242,10 @@ class IndexHit(NamedTuple):
     by_meaning: bool = False
     """True for the meaning leg's picks a search returns after its best by score (see `Meaning`)."""
     closeness: float | None = None
-    """For the meaning leg's picks: the memory's centred meaning to the query (`meaning.centred`)."""
+    """For the meaning leg's picks, and every hit of a search with a `Query.pool`: the memory's centred meaning to
+    the query (`meaning.centred`)."""
+    coverage: float = 0.0
+    """With a `Query.pool`: the share of the query's term weight (IDF) found in the memory, each term once."""
 
 
 class Meaning(NamedTuple):

@@ -29,6 +29,14 @@ from .models import (
 )
 
 
+class WordMeaning(Protocol):
+    """**Protocol:** a word table: each word's meaning as a unit row (zeros for a word it does not know)."""
+
+    def word_vectors(self, words: Sequence[str]) -> Matrix:
+        """One row per word."""
+        ...
+
+
 class Embedder(Protocol):
     """**Protocol:** texts -> L2-normalised float32 rows of length `dim`, deterministic per configuration.
 
@@ -301,6 +309,7 @@ class SearchIndex(Protocol):
         threshold: float | None = None,
         superseded: bool = False,
         room: int = 0,
+        pool: int = 0,
     ) -> list[IndexHit]: ...
 
     def count(self, scope: Scope) -> int: ...
@@ -322,7 +331,8 @@ class SearchingStore(MemoryStore, Protocol):
         """The `query.k` best of the memories of its scope and validity that its `where` matches (or a superset of
         those, which the engine checks again), by the engine's fused score; without a threshold, only related ones
         (a shared term, or a cosine of at least `min_similarity`). With `query.room` and `meaning`, and no threshold,
-        the meaning leg's best `room` + 1 follow, marked `by_meaning` (as `SearchIndex.search` does)."""
+        the meaning leg's best `room` + 1 (or `query.pool`) follow, marked `by_meaning`, and with `query.pool` every
+        hit carries its closeness and coverage (as `SearchIndex.search` does)."""
         ...
 
 

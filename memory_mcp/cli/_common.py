@@ -1,4 +1,7 @@
-"""What every command shares: options made from the settings table, opening the engine, errors, output."""
+"""What every command shares: options made from the settings table, opening the engine, errors, output.
+
+Small helpers side by side, each used by several command modules (which is why they are here, not in one of them).
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from ..config import DEFAULT_EMBED_DIM, Settings
 from ..models import Meaning
 from ..protocols import Embedder
 from ..scoring import MEANING_WEIGHT, default_meaning_room, default_min_similarity, default_vector_weight
+from ..search.ranker import Ranker
 from .combined import CombinedEmbedder
 from .hash import HashEmbedder
 from .static import StaticEmbedder
@@ -25,6 +26,7 @@ __all__ = [
     "meaning_room_for",
     "min_similarity_for",
     "open_embedder",
+    "ranker_for",
     "vector_weight_for",
 ]
 
@@ -61,6 +63,16 @@ def meaning_of(embedder: Embedder) -> Meaning | None:
 def meaning_room_for(embedder: Embedder) -> int:
     """The places the meaning leg takes after the best result with this embedder (`scoring.default_meaning_room`)."""
     return default_meaning_room(kind_of(embedder))
+
+
+def ranker_for(embedder: Embedder) -> Ranker | None:
+    """Search's second stage for this embedder: the shipped ranker over the default's word table (its weights were
+    fitted with it); None for any other embedder, whose search keeps the fused score's order."""
+    if isinstance(embedder, CombinedEmbedder):
+        for part, _, _, _ in embedder.spans():
+            if isinstance(part, StaticEmbedder):
+                return Ranker(part)
+    return None
 
 
 def vector_weight_for(embedder: Embedder) -> float:

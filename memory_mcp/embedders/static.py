@@ -68,6 +68,7 @@ class StaticEmbedder:
         self._dim = int(info["dim"])
         self._version = str(info["sha256"])[:8]
         self._known: dict[str, tuple[int, ...]] = {}
+        self._words: dict[str, Vector] = {}
 
     @functools.cached_property
     def _rows(self) -> dict[str, int]:
@@ -167,6 +168,25 @@ class StaticEmbedder:
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
             np.divide(matrix, norms, out=matrix, where=norms > 0)
         return matrix
+
+    def word_vectors(self, words: Sequence[str]) -> Matrix:
+        """Each word's own unit vector (its rows summed: a word the table does not know is all zeros), one row per
+        word, for word-by-word comparisons (`search.ranker`)."""
+        cached, found = self._words, []
+        for word in words:
+            vector = cached.get(word)
+            if vector is None:
+                if len(cached) >= _CACHED:
+                    cached.clear()
+                pieces = self.pieces(word)
+                vector = np.zeros(self._dim, dtype=np.float32)
+                if pieces:
+                    vector = (self._vectors[list(pieces)].astype(np.float32) * self._scales[list(pieces), None]).sum(0)
+                    norm = float(np.linalg.norm(vector))
+                    vector = vector / norm if norm > 0 else vector
+                cached[word] = vector
+            found.append(vector)
+        return np.stack(found) if found else np.zeros((0, self._dim), dtype=np.float32)
 
     def embed_one(self, text: str) -> Vector:
         """The unit vector of one text."""

@@ -20,6 +20,7 @@ from ..models import Limits, Matrix, Scope, Validity
 from ..protocols import Embedder, MemoryStore, Retriever
 from ..scoring import MEANING_ROOM
 from ..search.analyzer import Analyzer
+from ..search.ranker import Ranker
 from .linking import Linking
 from .parts import Draft, EngineParts, Progress
 from .ranking import Ranking
@@ -49,11 +50,13 @@ class MemoryEngine:
         limits: Limits | None = None,
         *,
         meaning_room: int = MEANING_ROOM,
+        ranker: Ranker | None = None,
     ) -> None:
         """Parts come built (see `memory_mcp.app.open_engine`); a retriever that does not search
         (`search.NoSearch`) makes an engine for reads and writes only (the command line's), which refuses `search`.
         `meaning_room`: the places the meaning leg takes after the best result (measured per embedder:
-        `embedders.meaning_room_for`)."""
+        `embedders.meaning_room_for`); `ranker`: search's second stage (`embedders.ranker_for`), None to keep the
+        fused score's order."""
         self.store = store
         self.retriever = retriever
         self.embedder = embedder
@@ -63,6 +66,7 @@ class MemoryEngine:
         shared = EngineParts(store, retriever, embedder, self.analyzer, self.limits, self._write_lock)
         self.ranking = Ranking.of(shared)
         self.ranking.meaning_room = meaning_room
+        self.ranking.ranker = ranker
         self.writes = Writes.of(shared)
         self.writes.ranking = self.ranking
         self.reads = Reads.of(shared)

@@ -26,6 +26,7 @@ from ..models import (
 )
 from ..scoring import DUPLICATE_SCORE, MEANING_ROOM, RELATED_SCORE
 from ..search.fusion import fuse, give_room
+from ..search.ranker import Ranker
 from .parts import EngineParts
 
 _FILTER_WIDEN: Final = 4  # a filtered search looks at 4x more candidates each round until it has enough
@@ -39,6 +40,9 @@ class Ranking(EngineParts):
 
     meaning_room: int = MEANING_ROOM
     """The places the meaning leg takes after the best result (the engine sets the one measured for its embedder)."""
+    ranker: Ranker | None = None
+    """The second stage that orders the candidates of a search without a threshold (None: the fused score's
+    order); the engine sets the one fitted for its embedder."""
 
     async def search(
         self,
@@ -77,11 +81,17 @@ class Ranking(EngineParts):
                 "Add a distinctive word, or use list_memories to browse."
             )
         view = (validity, named)
-        rankings = [await self._ranked(vector, terms, scope, wanted, minimum, where, view) for vector, terms in asked]
+        rankings = [
+            await self._ranked(text, vector, terms, scope, wanted, minimum, where, view)
+            for text, (vector, terms) in zip(texts, asked, strict=True)
+        ]
         hits = fuse(rankings, wanted)
         if minimum is None and len(hits) < wanted:
             # Fewer related memories than asked for: the nearest others fill up to `limit`, marked weak.
-            nearest = [await self._ranked(vector, terms, scope, wanted, -1.0, where, view) for vector, terms in asked]
+            nearest = [
+                await self._ranked(text, vector, terms, scope, wanted, -1.0, where, view)
+                for text, (vector, terms) in zip(texts, asked, strict=True)
+            ]
             found = {hit.memory.id for hit in hits}
             extra = [replace(hit, match="weak") for hit in fuse(nearest, wanted) if hit.memory.id not in found]
             hits = hits + extra[: wanted - len(hits)]
@@ -103,6 +113,7 @@ class Ranking(EngineParts):
 
     async def _ranked(
         self,
+        text: str,
         vector: Vector,
         terms: Sequence[str],
         scope: Scope,
@@ -113,18 +124,23 @@ class Ranking(EngineParts):
         *,
         locked: bool = False,
     ) -> list[SearchHit]:
-        """The best `wanted` of one query, read from the store; with a filter, widening until enough pass it.
+        """The best `wanted` of one query (`text`, embedded as `vector`, analysed as `terms`), read from the store;
+        with a filter, widening until enough pass it.
 
-        Without a `minimum`, the meaning leg gets its room (`search.fusion.give_room`): the memories closest in
-        meaning come right after the best, marked `match="meaning"` when that moved them up.
+        Without a `minimum`, the second stage (`ranker`) orders the candidates of both legs, and the meaning leg
+        gets its room (`search.fusion.give_room`): the memories closest in meaning come right after the best,
+        marked `match="meaning"` when that moved them up.
         `view`: the validity the memories must have and the entity key they must name (None: any); `locked`: the
         caller holds the write lock."""
         validity, named = view
         metadata_test = None if where is None else predicate(where)
         narrowed = metadata_test is not None or named is not None or validity.as_of is not None
         room = self.meaning_room if minimum is None else 0
-        k = wanted if not narrowed else wanted * _FILTER_WIDEN
-        query = Query(vector, terms, scope, k, minimum, where, validity, room)
+        ranker = self.ranker if minimum is None else None
+        k = wanted if ranker is None else max(wanted, ranker.pool)
+        k = k if not narrowed else k * _FILTER_WIDEN
+        pool = 0 if ranker is None else ranker.meaning_pool
+        query = Query(vector, terms, scope, k, minimum, where, validity, room, pool)
         ranked: list[IndexHit] = []
         picks: dict[MemoryId, IndexHit] = {}
         found: dict[MemoryId, Memory] = {}
@@ -152,12 +168,18 @@ class Ranking(EngineParts):
             if len(ranked) >= wanted or len(scored) < query.k:
                 break
             query = replace(query, k=query.k * _FILTER_WIDEN)
+        related = {hit.id for hit in ranked}  # shares a word or is near by vector; picks may be neither
+        if ranker is not None:  # the second stage: every candidate of both legs, by its score
+            candidates = ranked + [hit for hit in picks.values() if hit.id not in related]
+            scores = ranker.scores(text, candidates, {hit.id: found[hit.id].text for hit in candidates})
+            order = sorted(range(len(candidates)), key=lambda n: (-scores[n], -candidates[n].score))
+            ranked = [candidates[n] for n in order]
         arranged = give_room(ranked, list(picks.values()), room) if room else [(hit, False) for hit in ranked]
         return [
             SearchHit(
                 found[hit.id],
                 hit.score,
-                "meaning" if moved else "strong",
+                "meaning" if moved or hit.id not in related else "strong",
                 closeness=picks[hit.id].closeness if hit.id in picks else None,
             )
             for hit, moved in arranged[:wanted]
@@ -169,7 +191,7 @@ class Ranking(EngineParts):
         terms = self.analyzer.terms(text)
         if not self.retriever.searches or (not terms and not np.any(vector)):  # nothing to search by: resembles nothing
             return []
-        hits = await self._ranked(vector, terms, scope, _SIMILAR + _NAMED, RELATED_SCORE, None, locked=locked)
+        hits = await self._ranked(text, vector, terms, scope, _SIMILAR + _NAMED, RELATED_SCORE, None, locked=locked)
         # A memory that shares only names with the new one (Alice, Leeds) is about the same person, not the same
         # thing: related only when it is as close as a near-duplicate. One sharing no term came by meaning.
         named, mine = self.analyzer.name_terms(text), set(terms)

@@ -295,8 +295,9 @@ class _Partition:
         arrays = self.posting_arrays(term)
         return 0 if arrays is None else len(arrays[0])
 
-    def keyword_scores(self, weights: dict[str, float], average_length: float) -> Floats:
-        """BM25 of every row for query terms weighted by their IDF (0 where a row has none of them)."""
+    def keyword_scores(self, weights: dict[str, float], average_length: float, covered: Floats | None = None) -> Floats:
+        """BM25 of every row for query terms weighted by their IDF (0 where a row has none of them); with
+        `covered` (one value per row), each row's IDF of the terms it holds is added to it too."""
         scores = np.zeros(len(self.ids), dtype=np.float32)
         for term, idf in weights.items():
             arrays = self.posting_arrays(term)
@@ -305,6 +306,8 @@ class _Partition:
             rows, tf = arrays
             norm = K1 * (1.0 - B + B * self.lengths[rows] / average_length)
             scores[rows] += idf * tf * (K1 + 1.0) / (tf + norm)  # a row holds a term once: no duplicate rows
+            if covered is not None:
+                covered[rows] += idf
         return scores
 
 
@@ -481,6 +484,7 @@ class NumpyIndex:
         threshold: float | None = None,
         superseded: bool = False,
         room: int = 0,
+        pool: int = 0,
     ) -> list[IndexHit]:
         """The `k` best matches in `scope`, best first, among those scoring at least `threshold`.
 
@@ -490,7 +494,8 @@ class NumpyIndex:
 
         With `room` (and no threshold, and vectors that carry meaning), the meaning leg's best `room` + 1 follow,
         marked `by_meaning`, best first: the memories closest to the query by centred meaning (`meaning`), at least
-        `MEANING_MIN`, related or not, which may also be among the first `k`.
+        `MEANING_MIN`, related or not, which may also be among the first `k`. With a `pool` (for the second stage,
+        `search.ranker`), the best `pool` of them follow instead, and every hit carries its closeness and coverage.
         """
         partitions = list(self._visible(scope))
         if k <= 0 or not partitions:
@@ -506,13 +511,17 @@ class NumpyIndex:
         best_possible = sum(weights.values()) * (K1 + 1.0)
         asked = self._meaning_query(query, partitions, count) if room > 0 and threshold is None else None
         columns = self.meaning_columns
+        total_weight = sum(weights.values())
+        measured = pool > 0 and asked is not None and columns is not None
+        picked = max(room + 1, pool)
 
         hits: list[IndexHit] = []
         picks: list[tuple[float, IndexHit]] = []
         for partition in partitions:
             rows_matrix = partition.matrix[: len(partition)]
             similarity = rows_matrix @ query
-            keyword = partition.keyword_scores(weights, average_length)
+            covered = np.zeros(len(partition), dtype=np.float32) if pool > 0 else None
+            keyword = partition.keyword_scores(weights, average_length, covered)
             if best_possible > 0:
                 keyword /= best_possible
             fused = (1.0 - self.vector_weight) * keyword + self.vector_weight * similarity
@@ -526,10 +535,7 @@ class NumpyIndex:
             candidates = np.flatnonzero(eligible)
             if len(candidates) > k:
                 candidates = candidates[np.argpartition(-fused[candidates], k - 1)[:k]]
-            hits.extend(
-                IndexHit(partition.ids[row], float(fused[row]), float(keyword[row]), float(similarity[row]))
-                for row in candidates
-            )
+            closeness = None
             if asked is not None and columns is not None:
                 # Two products over the meaning columns only (matrix-vector products: a product with a matrix of
                 # two columns is several times slower here).
@@ -537,10 +543,29 @@ class NumpyIndex:
                 along, towards = (np.ascontiguousarray(asked.probe[columns, n]) for n in (0, 1))
                 products = np.column_stack([meaning_rows @ along, meaning_rows @ towards])
                 closeness = centred(products, asked)
+            coverage = covered / total_weight if covered is not None and total_weight > 0 else None
+            chosen = candidates.tolist()
+            measures = zip(
+                [None] * len(chosen) if not measured or closeness is None else closeness[candidates].tolist(),
+                [0.0] * len(chosen) if coverage is None else coverage[candidates].tolist(),
+                strict=True,
+            )
+            hits.extend(
+                IndexHit(partition.ids[row], score, words, cosine, False, near, share)
+                for row, score, words, cosine, (near, share) in zip(
+                    chosen,
+                    fused[candidates].tolist(),
+                    keyword[candidates].tolist(),
+                    similarity[candidates].tolist(),
+                    measures,
+                    strict=True,
+                )
+            )
+            if closeness is not None:
                 close = closeness >= MEANING_MIN
                 rows = np.flatnonzero(close if current is None else close & current)
-                if len(rows) > room + 1:
-                    rows = rows[np.argpartition(-closeness[rows], room)[: room + 1]]
+                if len(rows) > picked:
+                    rows = rows[np.argpartition(-closeness[rows], picked - 1)[:picked]]
                 picks.extend(
                     (
                         float(closeness[row]),
@@ -551,13 +576,14 @@ class NumpyIndex:
                             float(similarity[row]),
                             True,
                             float(closeness[row]),
+                            float(coverage[row]) if coverage is not None else 0.0,
                         ),
                     )
                     for row in rows
                 )
         hits.sort(key=lambda hit: -hit.score)
         picks.sort(key=lambda pick: -pick[0])
-        return hits[:k] + [hit for _, hit in picks[: room + 1]]
+        return hits[:k] + [hit for _, hit in picks[:picked]]
 
     def _meaning_query(self, query: Vector, partitions: list[_Partition], count: int) -> MeaningQuery | None:
         """The query against the average meaning of the memories of `partitions` (superseded ones included)."""

@@ -211,6 +211,7 @@ class LocalSearch:
             threshold=query.threshold,
             superseded=not query.validity.current_only,
             room=query.room,
+            pool=query.pool,
         )
 
     def committed(

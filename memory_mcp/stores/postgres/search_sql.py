@@ -41,6 +41,7 @@ def _statement(
     narrowing: str = "TRUE",
     picks: int = 0,
     meaning_at: int = 0,
+    measured: bool = False,
 ) -> str:
     """The hybrid search in one statement: $1 query vector, $2 the distinct query terms, $3 vector weight,
     scope parameters from $4, then the threshold (NULL: only related memories), then the filter's.
@@ -52,6 +53,8 @@ def _statement(
     With `picks`, the meaning leg's best `picks` follow the best `k` (by_meaning true): by centred meaning
     (`meaning.centred`), from parameters `meaning_at` on: the two probe vectors, mu.q, |mu|^2 and |q - mu|. An exact
     search ranks every memory of the scope so; through HNSW, those it found (term matches and nearest by cosine).
+    With `measured` (a `Query.pool`), every row also carries its closeness and its coverage (the share of the query
+    terms' IDF it holds), as `search.index` gives them.
     """
     threshold = f"${where.count('$') + 4}"
     ids = range(terms)
@@ -64,6 +67,7 @@ def _statement(
         f"CASE WHEN d{i} > 0 THEN ln((n - d{i} + 0.5) / (d{i} + 0.5) + 1.0) ELSE 0 END AS w{i}" for i in ids
     )
     best = " + ".join(f"w{i}" for i in ids) or "0"
+    covered = " + ".join(f"CASE WHEN t{i} > 0 THEN w{i} ELSE 0 END" for i in ids) or "0"
     norm = f"{K1!r} * (1.0 - {B!r} + {B!r} * length / average)"
     bm25 = " + ".join(f"w{i} * t{i} * {K1 + 1.0!r} / (t{i} + {norm})" for i in ids) or "0"
     if picks:
@@ -91,10 +95,10 @@ def _statement(
         SELECT * FROM (
             SELECT p.id, coalesce(s.keyword, 0.0) AS keyword, p.similarity,
                    (1.0 - $3) * coalesce(s.keyword, 0.0) + $3 * p.similarity AS fused, TRUE AS by_meaning,
-                   p.closeness AS rank
+                   p.closeness AS rank, p.closeness, coalesce(s.coverage, 0.0) AS coverage
             FROM (SELECT * FROM (SELECT id, similarity, {closeness} AS closeness FROM ({pool}) AS pool) AS c
                   WHERE closeness >= {MEANING_MIN!r} ORDER BY closeness DESC, id LIMIT {picks}) AS p
-            LEFT JOIN (SELECT id, keyword FROM scored WHERE keyword > 0) AS s USING (id)
+            LEFT JOIN (SELECT id, keyword, coverage FROM scored WHERE keyword > 0) AS s USING (id)
         ) AS picks"""
         if picks
         else ""
@@ -113,19 +117,21 @@ def _statement(
         CROSS JOIN LATERAL (SELECT {counts or "0 AS none"}) AS tf
     ),
     weights AS MATERIALIZED (
-        SELECT *, ({best}) * {K1 + 1.0!r} AS best
+        SELECT *, ({best}) * {K1 + 1.0!r} AS best, ({best}) AS total_weight
         FROM (SELECT stats.*, {idfs or "0 AS none"} FROM stats, (SELECT {frequencies or "0 AS none"} FROM matches) f) w
     ),
     scored AS MATERIALIZED (
-        SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity, along, towards
+        SELECT id, coalesce(({bm25}) / nullif(best, 0), 0) AS keyword, similarity, along, towards,
+               coalesce(({covered}) / nullif(total_weight, 0), 0) AS coverage
         FROM matches, weights
         WHERE passes AND hit
         UNION ALL
-        SELECT * FROM ({nearest} LIMIT {k}) AS nearest
+        SELECT *, 0.0::float8 AS coverage FROM ({nearest} LIMIT {k}) AS nearest
     )
     SELECT * FROM (
-        SELECT id, keyword, similarity, fused, FALSE AS by_meaning, fused AS rank FROM (
-            SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused
+        SELECT id, keyword, similarity, fused, FALSE AS by_meaning, fused AS rank,
+               {closeness if measured else "NULL::float8"} AS closeness, coverage FROM (
+            SELECT id, keyword, similarity, (1.0 - $3) * keyword + $3 * similarity AS fused, along, towards, coverage
             FROM scored
             WHERE CASE WHEN {threshold}::float8 IS NULL THEN keyword > 0 OR similarity >= {float(min_similarity)!r}
                        ELSE (1.0 - $3) * keyword + $3 * similarity >= {threshold}::float8 END
@@ -178,8 +184,9 @@ async def search(
         arguments += (asked.probe[:, 0].copy(), asked.probe[:, 1].copy(), asked.offset, asked.mean_square, asked.norm)
 
     def statement(exact: bool) -> str:
-        picks = 0 if asked is None else room + 1
-        return _statement(own_sql, exact, int(k), len(distinct), min_similarity, narrowing, picks, meaning_at)
+        picks = 0 if asked is None else max(room + 1, query.pool)
+        measured = asked is not None and query.pool > 0
+        return _statement(own_sql, exact, int(k), len(distinct), min_similarity, narrowing, picks, meaning_at, measured)
 
     if size <= EXACT_MAX:
         rows = await db.fetch(statement(True), *arguments)
@@ -199,7 +206,8 @@ async def search(
             float(row["keyword"]),
             float(row["similarity"]),
             bool(row["by_meaning"]),
-            float(row["rank"]) if row["by_meaning"] else None,
+            None if row["closeness"] is None else float(row["closeness"]),
+            float(row["coverage"]),
         )
         for row in rows
     ]
