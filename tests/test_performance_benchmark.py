@@ -56,3 +56,17 @@ def test_the_command_line_benchmark_times_every_command(tmp_path: Path, capsys: 
         "check", "check --deep (builds the index)",
     ]  # fmt: skip
     assert all(row["seconds"] > 0 and f"| {row['command']} | {row['seconds']:.3f} |" in printed for row in rows)
+
+
+def test_the_second_stage_benchmark_times_search_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/second_stage.py times the same searches with and without the second stage and prints the ratio."""
+    module = load_benchmark("second_stage")
+    out = tmp_path / "stage.json"
+    assert module.main(["--sizes", "300", "--rounds", "1", "--json", str(out)]) == 0
+    [row] = json.loads(out.read_text())
+    assert row["memories"] == 300
+    assert min(row["with_ms"], row["without_ms"]) > 0
+    assert (
+        f"| 300 | {row['with_ms']:.2f} ms | {row['without_ms']:.2f} ms | {row['ratio']:.2f}x |"
+        in capsys.readouterr().out
+    )

@@ -11,7 +11,7 @@ from ..config import DEFAULT_EMBED_DIM, Settings
 from ..models import Meaning
 from ..protocols import Embedder
 from ..scoring import MEANING_WEIGHT, default_meaning_room, default_min_similarity, default_vector_weight
-from ..search.ranker import Ranker
+from ..search.ranker import Ranker, Weights, shipped, weights_file
 from .combined import CombinedEmbedder
 from .hash import HashEmbedder
 from .static import StaticEmbedder
@@ -66,13 +66,16 @@ def meaning_room_for(embedder: Embedder) -> int:
 
 
 def ranker_for(embedder: Embedder) -> Ranker | None:
-    """Search's second stage for this embedder: the shipped ranker over the default's word table (its weights were
-    fitted with it); None for any other embedder, whose search keeps the fused score's order."""
+    """Search's second stage for this embedder: weights fitted with it (the default's, or a local model's shipped
+    beside them), with the word table for word-by-word alignment; None for an embedder no weights were fitted for,
+    whose search keeps the fused score's order."""
     if isinstance(embedder, CombinedEmbedder):
         for part, _, _, _ in embedder.spans():
             if isinstance(part, StaticEmbedder):
                 return Ranker(part)
-    return None
+        return None
+    fitted = shipped(weights_file(embedder.id))
+    return Ranker(StaticEmbedder(), Weights.load(fitted)) if fitted.is_file() else None
 
 
 def vector_weight_for(embedder: Embedder) -> float:

@@ -7,10 +7,12 @@ meaning. The second scores each (question, memory) pair by what it can see of th
 - **coverage**: the share of the question's word weight (IDF) found in the memory, each word once;
 - **closeness**: meaning measured against the user's average (`meaning.centred`);
 - **alignment**: for each word of the question, its best cosine with a word of the memory in the word table,
-  averaged (a cheap MaxSim: "keep fit" finds "swimming" where the two texts' mean vectors blur).
+  averaged (a cheap MaxSim: "keep fit" finds "swimming" where the two texts' mean vectors blur);
+- **similarity**: the cosine of the two vectors (`IndexHit.similarity`).
 
-The score is a weighted sum of these, weights fitted by logistic regression on LoCoMo dev questions
-(scripts/fit_ranker.py, which writes data/ranker.json and prints the figures of each half fitted on the other).
+The score is a weighted sum of these, weights fitted by logistic regression on LoCoMo dev questions for one
+embedder (scripts/fit_ranker.py, which writes data/ranker.json for the default and data/ranker-<embedder>.json for
+a local model, and prints the figures of each half ranked by weights fitted on the other).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..models import IndexHit, Matrix, MemoryId
 from ..protocols import WordMeaning
 from .analyzer import words
 
-FEATURES: Final = ("keyword", "coverage", "closeness", "alignment")
+FEATURES: Final = ("keyword", "coverage", "closeness", "alignment", "similarity")
 """The features, in the order of the shipped weights."""
 DATA: Final = "ranker.json"
 
@@ -46,8 +48,8 @@ class Weights:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Weights:
-        """The shipped weights (or those at `path`)."""
-        where = path or Path(str(resources.files(__package__).joinpath("data", DATA)))
+        """The shipped weights of the default embedder (or those at `path`)."""
+        where = path or shipped(DATA)
         try:
             found = json.loads(where.read_text(encoding="utf-8"))
             weights = tuple(float(found["weights"][name]) for name in FEATURES)
@@ -57,6 +59,16 @@ class Weights:
             raise ConfigError(
                 f"The search ranker's weights are missing or damaged in {where} ({what}): reinstall."
             ) from None
+
+
+def shipped(name: str) -> Path:
+    """Where a weights file of the package lives (it may not exist)."""
+    return Path(str(resources.files(__package__).joinpath("data", name)))
+
+
+def weights_file(embedder_id: str) -> str:
+    """The name of the weights fitted for a model embedder (`ranker-local_all-MiniLM-L6-v2_384.json`)."""
+    return "ranker-" + "".join(c if c.isalnum() or c in "-." else "_" for c in embedder_id) + ".json"
 
 
 class Ranker:
@@ -82,7 +94,7 @@ class Ranker:
         rows = np.zeros((len(hits), len(FEATURES)), dtype=np.float64)
         for position, hit in enumerate(hits):
             closeness = 0.0 if hit.closeness is None else max(hit.closeness, -1.0)
-            rows[position, :3] = (hit.keyword, hit.coverage, closeness)
+            rows[position] = (hit.keyword, hit.coverage, closeness, 0.0, hit.similarity)
         rows[:, 3] = self.alignment(question, [texts.get(hit.id, "") for hit in hits])
         return rows.astype(np.float32)
 

