@@ -145,7 +145,7 @@ def search_command(
         marks = [_MARKS.get(hit["match"], "") for hit in results]
         out.print(memory_table(results, scores=[hit["score"] for hit in results], marks=marks))
         if "~" in marks:
-            err.print("~ close in meaning, moved up beside the best: it shares few or no words with the query.")
+            err.print("~ found by meaning: it shares few or no words with the query; judge if it fits.")
         if "*" in marks:
             err.print("* a weak match: the nearest of what is stored, maybe unrelated. Try other words for more.")
         for hit in results:
