@@ -13,6 +13,10 @@ two users, and benchmarks/data/personal_year.json, a year of one person's life i
 assistant asks about them, top-1 / top-3 hit rates, overall and on the questions that share no content word with
 their fact. The crowd curve stores each user's facts among N first-person LoCoMo turns (names taken off).
 
+LoCoMo's own facts: each session's `observation` (short facts its authors drew from it, each with the turn it came
+from) stored as the memories instead of the turns, the same questions asked; a fact found counts for its turns. It
+says what extracting facts from a conversation is worth to recall before any language model runs here.
+
 The peer-comparable figure: R@10 per turn over every question, adversarial ones included and questions without
 evidence counted as found, as MemPalace publishes it (48.0% with all-MiniLM-L6-v2, no reranking).
 
@@ -97,6 +101,56 @@ def load(path: Path, *, every: bool = False) -> list[Conversation]:
 
 
 Ranker = Callable[[Conversation], list[list[str]]]
+
+
+def load_facts(
+    path: Path, conversations: Sequence[Conversation]
+) -> list[tuple[Conversation, dict[str, frozenset[str]]]]:
+    """LoCoMo's own facts (`observation`: what its authors drew from each session, with the turn each came from) as
+    the memories of each conversation, the same questions asked, and each fact's source turns."""
+    found = []
+    for sample, conversation in zip(json.loads(path.read_text()), conversations, strict=True):
+        facts: list[tuple[str, str]] = []
+        sources: dict[str, frozenset[str]] = {}
+        for session in sorted(sample.get("observation", {}), key=lambda key: int(re.findall(r"\d+", key)[0])):
+            for items in sample["observation"][session].values():
+                for text, where in items:
+                    fact = f"F{len(facts)}"
+                    refs = where if isinstance(where, list) else [where]
+                    facts.append((fact, text))
+                    sources[fact] = frozenset(part for ref in refs for part in re.split(r"[;\s]+", ref) if part)
+        found.append((Conversation(conversation.sample_id, facts, conversation.questions), sources))
+    return found
+
+
+def facts_table(
+    rankers: dict[str, Ranker],
+    conversations: Sequence[Conversation],
+    facts: Sequence[tuple[Conversation, dict[str, frozenset[str]]]],
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """R@5 and R@10 of the evidence turns with the turns stored, and with LoCoMo's facts stored instead (a fact counts
+    for the turns it came from)."""
+    lines = ["| memories | ranker | R@5 | R@10 |", "|---|---|---|---|"]
+    figures: dict[str, dict[str, float]] = {}
+    turns = sum(len(conversation.turns) for conversation in conversations)
+    stored = sum(len(conversation.turns) for conversation, _ in facts)
+    for name, ranker in rankers.items():
+        by_turn = evaluate(ranker, conversations)["all"]
+        recalls: dict[int, list[float]] = {5: [], 10: []}
+        for conversation, sources in facts:
+            for ranked, question in zip(ranker(conversation), conversation.questions, strict=True):
+                for k in recalls:
+                    covered = set().union(*(sources[fact] for fact in ranked[:k])) if ranked else set()
+                    recalls[k].append(len(question.evidence & covered) / len(question.evidence))
+        by_fact = {f"R@{k}": float(np.mean(values)) for k, values in recalls.items()}
+        figures[name] = {
+            "turns R@5": by_turn["R@5"],
+            "turns R@10": by_turn["R@10"],
+            **{f"facts {k}": v for k, v in by_fact.items()},
+        }
+        lines.append(f"| turns ({turns:,}) | {name} | {by_turn['R@5']:.3f} | {by_turn['R@10']:.3f} |")
+        lines.append(f"| facts ({stored:,}) | {name} | {by_fact['R@5']:.3f} | {by_fact['R@10']:.3f} |")
+    return "\n".join(lines), figures
 
 
 async def similar_reports(conversations: Sequence[Conversation]) -> dict[str, float]:
@@ -375,6 +429,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "no evidence counted as found), as MemPalace publishes it (48.0% with all-MiniLM-L6-v2, no rerank): "
         + ", ".join(f"{name} {value:.3f}" for name, value in peers.items())
     )
+    chosen = {name: ranker for name, ranker in rankers.items() if name in ("bm25", "memory-mcp", "memory-mcp + model")}
+    text, facts = facts_table(chosen, conversations, load_facts(args.data, conversations))
+    print(
+        "\nLoCoMo's own facts (`observation`: what its authors drew from each session) stored instead of the turns, "
+        "the same questions: a fact counts for the turns it came from"
+    )
+    print(text)
     personal: dict[str, dict[str, Any]] = {}
     crowds: dict[str, dict[str, dict[int, float]]] = {}
     for path in (PERSONAL, YEAR):
@@ -399,6 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "similar": reports,
                     "crowd": crowds,
                     "turn_level": peers,
+                    "facts": facts,
                 },
                 indent=2,
             )

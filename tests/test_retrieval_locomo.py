@@ -24,6 +24,13 @@ def tiny_sample() -> list[dict[str, object]]:
         {
             "sample_id": "conv-x",
             "conversation": {"speaker_a": "Ann", "speaker_b": "Bo", "session_1": [turn, photo], "session_2": [later]},
+            "observation": {
+                "session_2_observation": {"Ann": [["Rex can fetch a ball.", "D2:1"]]},
+                "session_1_observation": {
+                    "Ann": [["Ann adopted a dog named Rex.", "D1:1"]],
+                    "Bo": [["Bo saw a red kite.", ["D1:2", "D1:1"]]],
+                },
+            },
             "qa": [
                 {"question": "What is the name of Ann's dog?", "evidence": ["D1:1"], "category": 4},
                 {"question": "What did Bo show?", "evidence": ["D1:2; D9:9"], "category": 1},
@@ -73,8 +80,30 @@ def test_the_script_prints_a_table_and_writes_json(bench: ModuleType, tmp_path: 
         assert all(set(curve) == {str(n) for n in bench.CROWD} for curve in curves.values())
     # The peers' turn-level R@10 counts every question: the adversarial one and the one without valid evidence
     # are found by definition, so no ranker scores below 2 of 5.
+    assert set(written["facts"]) == {"bm25", "memory-mcp"}
+    assert all(0.0 <= value <= 1.0 for figures in written["facts"].values() for value in figures.values())
     assert set(written["turn_level"]) == set(results)
     assert all(0.4 <= value <= 1.0 for value in written["turn_level"].values())
+
+
+def test_locomos_own_facts_are_read_with_the_turns_they_came_from(bench: ModuleType, tmp_path: Path) -> None:
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(tiny_sample()))
+    [(facts, sources)] = bench.load_facts(data, bench.load(data))
+    assert facts.turns == [
+        ("F0", "Ann adopted a dog named Rex."),
+        ("F1", "Bo saw a red kite."),
+        ("F2", "Rex can fetch a ball."),
+    ]
+    assert sources == {"F0": {"D1:1"}, "F1": {"D1:2", "D1:1"}, "F2": {"D2:1"}}
+    assert [question.text for question in facts.questions] == [q.text for q in bench.load(data)[0].questions]
+
+    def ranked(conversation: object) -> list[list[str]]:  # Bo's fact first: it finds both of its turns
+        return [["F1", "F0", "F2"] for _ in facts.questions]
+
+    text, figures = bench.facts_table({"fixed": ranked}, bench.load(data), [(facts, sources)])
+    assert figures["fixed"]["facts R@5"] == 1.0
+    assert "| facts (3) | fixed | 1.000 | 1.000 |" in text
 
 
 def test_every_question_is_read_for_the_turn_level_figure(bench: ModuleType, tmp_path: Path) -> None:
