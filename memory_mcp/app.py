@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .chat import OpenAIChat
 from .config import Settings
 from .embedders import (
     default_embedder,
@@ -110,6 +111,24 @@ async def open_engine(
             await engine.stop()
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def configured_model(settings: Settings) -> AsyncIterator[OpenAIChat | None]:
+    """The language model of MEMORY_MCP_LLM_BASE_URL and _MODEL (None without both), closed afterwards."""
+    if not settings.llm_base_url or not settings.llm_model:
+        yield None
+        return
+    model = OpenAIChat(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key,
+        timeout=settings.llm_timeout,
+    )
+    try:
+        yield model
+    finally:
+        await model.aclose()
 
 
 def accounts_of(engine: MemoryEngine) -> AccountStore:
@@ -216,7 +235,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
     # The index fills in the background: hosts get their handshake and tool list at once, searches wait for it.
     if not is_postgres(settings.location):
         _warn_if_exposed(settings.db, "database (every memory and the password hashes)")
-    async with open_configured(settings, background=True) as engine:
+    async with open_configured(settings, background=True) as engine, configured_model(settings) as model:
         stored = sum(summary.memories for summary in await engine.summaries())  # current memories, as shown
         logger.info("serving %s (%d memories) on %s", redact(settings.location), stored, settings.transport)
         if settings.transport == "stdio" and sys.stdin.isatty():  # started by hand, not by a host: say so
@@ -243,6 +262,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
                 rest=True,
                 accounts=keeper if accounts > 0 else None,
                 loopback_clients=settings.allow_loopback_clients,
+                language_model=model,
             )
             access = f"OAuth sign-in for {accounts} account(s)" if accounts else "no sign-in"
             if tokens:
@@ -265,6 +285,7 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
             default_user=settings.user,
             project=settings.project,
             tools=settings.tools,
+            language_model=model,
         )
         _stop_on_interrupt()
         # One person's server also answers their hooks (memory_mcp.recall), on a socket only they can reach.

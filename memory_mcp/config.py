@@ -246,6 +246,17 @@ OPTIONS: Final = (
         str,
         "sentence-transformers model folder or installed package",
     ),
+    Option(
+        "llm_base_url",
+        "--llm-base-url",
+        "MEMORY_MCP_LLM_BASE_URL",
+        str,
+        "OpenAI-compatible chat API root for remembering conversations when the MCP host offers no sampling "
+        "(Ollama: http://localhost:11434/v1)",
+    ),
+    Option("llm_model", "--llm-model", "MEMORY_MCP_LLM_MODEL", str, "chat model of that API"),
+    Option("llm_api_key", "--llm-api-key", "MEMORY_MCP_LLM_API_KEY", str, "its API key (prefer the env var)"),
+    Option("llm_timeout", "--llm-timeout", "MEMORY_MCP_LLM_TIMEOUT", _seconds, "seconds per chat request"),
     Option("embed_dim", "--embed-dim", "MEMORY_MCP_EMBED_DIM", _positive, "length of the hash embedder's vectors"),
     Option(
         "vector_weight",
@@ -331,6 +342,10 @@ class Settings:
     openai_api_key: str | None = None
     openai_timeout: float = 30.0
     local_model: str = DEFAULT_LOCAL_MODEL
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = 60.0
     embed_dim: int = DEFAULT_EMBED_DIM
     vector_weight: float | None = None
     reembed: bool = False

@@ -68,5 +68,13 @@ class EmbeddingError(MemoryMCPError):
     """The embedder could not turn text into vectors; nothing was changed."""
 
 
+class LanguageModelError(MemoryMCPError):
+    """A language model could not be asked, would not answer, or answered against its rules; nothing was stored."""
+
+
+class ModelAnswerError(LanguageModelError):
+    """The language model's answer broke its schema or its rules (a number it was not shown, a fact left out)."""
+
+
 class StoreError(MemoryMCPError):
     """The database cannot be used as it is."""

@@ -29,6 +29,20 @@ from .models import (
 )
 
 
+class LanguageModel(Protocol):
+    """**Protocol:** a language model asked for JSON that fits a schema (the host's, through MCP sampling, or an
+    OpenAI-compatible endpoint); the caller parses the answer strictly."""
+
+    @property
+    def name(self) -> str:
+        """Which model, for messages."""
+        ...
+
+    async def complete(self, system: str, prompt: str, schema: Mapping[str, Any], name: str) -> str:
+        """The model's answer (text meant to be JSON fitting `schema`, called `name`)."""
+        ...
+
+
 class WordMeaning(Protocol):
     """**Protocol:** a word table: each word's meaning as a unit row (zeros for a word it does not know)."""
 

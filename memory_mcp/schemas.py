@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .models import AddResult, BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
@@ -303,3 +303,30 @@ class EntitiesResourceOut(BaseModel):
             entities=[EntityOut(name=group.value, memories=group.count) for group in counted.groups],
             truncated=counted.truncated,
         )
+
+
+class ConversationMessageIn(BaseModel):
+    """One message of a conversation to remember."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"] = Field(description="Who said it.")
+    content: str = Field(description="What was said (text).", min_length=1, max_length=20_000)
+
+
+class RememberedOut(BaseModel):
+    """What became of one fact of the conversation."""
+
+    fact: str = Field(description="The fact the model drew from the conversation.")
+    event: Literal["ADD", "UPDATE", "NOOP"] = Field(
+        description="ADD: stored as new; UPDATE: replaced `replaced` (kept in history); NOOP: already known."
+    )
+    memory: MemoryOut = Field(description="The memory that now holds the fact.")
+    replaced: str | None = Field(default=None, description="For UPDATE: the id of the memory it superseded.")
+
+
+class RememberOut(BaseModel):
+    """What remember_conversation did."""
+
+    results: list[RememberedOut] = Field(description="One entry per fact, in the conversation's order.")
+    model: str = Field(description="Which language model read the conversation.")

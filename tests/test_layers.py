@@ -30,12 +30,14 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.scoring",
         "memory_mcp.locations",
         "memory_mcp.meaning",
+        "memory_mcp.transcripts",
+        "memory_mcp.extraction",
     ),
     # siblings; projects reads the file system for .git only, private makes files only their owner reads
     ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),
     ("memory_mcp.search", "memory_mcp.links"),
     # Siblings: none imports another. The engine receives its store, embedder and retriever (the app wires them).
-    ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine"),
+    ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine", "memory_mcp.chat"),
     ("memory_mcp.schemas", "memory_mcp.relevance"),
     ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
     ("memory_mcp.server",),
@@ -56,7 +58,7 @@ THIRD_PARTY: Final = {
     "pgvector": ("memory_mcp.stores.postgres",),
     "aiosqlite": ("memory_mcp.stores.sqlite",),
     "sentence_transformers": ("memory_mcp.embedders.local",),
-    "httpx2": ("memory_mcp.embedders.openai", "memory_mcp.server.clients"),
+    "httpx2": ("memory_mcp.embedders.openai", "memory_mcp.server.clients", "memory_mcp.chat"),
 }
 """Libraries only one part may use: the engine and everything below it never see MCP, the CLI or a database driver."""
 

@@ -27,6 +27,7 @@ _MODULES: Final = {
     "admin": ("users", "stats", "export", "import", "backup", "check", "migrate"),
     "hosts": ("config", "instructions"),
     "hooks": ("hooks", "hook"),
+    "remembering": ("remember",),
 }
 """Which module of this package holds each command: a command loads only its own (a listing never imports what
 serving, importing or the hooks need)."""

@@ -3,7 +3,8 @@
 The engine is a facade over named parts that share one store, retriever, embedder, analyzer, limits and write
 lock (`parts.EngineParts`): `writing.Writes` (remember, correct, supersede, forget; an add reports what it
 resembles), `ranking.Ranking` (search and the similar memories of an add), `reading.Reads` (one memory, pages,
-counts, history, summaries) and `linking.Linking` (links between memories). It starts and stops the retriever
+counts, history, summaries), `linking.Linking` (links between memories) and `remembering.Remembering` (a
+conversation's facts, drawn and reconciled by a language model it is handed). It starts and stops the retriever
 (re-embedding stored vectors first when the embedder changed) and hands each call to its part.
 """
 
@@ -25,6 +26,7 @@ from .linking import Linking
 from .parts import Draft, EngineParts, Progress
 from .ranking import Ranking
 from .reading import Reads
+from .remembering import Remembering
 from .writing import Writes
 
 __all__ = ["Draft", "MemoryEngine", "Progress"]
@@ -71,6 +73,8 @@ class MemoryEngine:
         self.writes.ranking = self.ranking
         self.reads = Reads.of(shared)
         self.linking = Linking.of(shared)
+        self.remembering = Remembering.of(shared)
+        self.remembering.ranking, self.remembering.writes = self.ranking, self.writes
         # Each call under its usual name, handed to its part.
         self.search = self.ranking.search
         self.add = self.writes.add
@@ -96,6 +100,7 @@ class MemoryEngine:
         self.summaries = self.reads.summaries
         self.summary = self.reads.summary
         self.records = self.reads.records
+        self.remember = self.remembering.remember
 
     async def start(
         self,

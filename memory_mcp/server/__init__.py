@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..engine import MemoryEngine
 from ..guidance import INSTRUCTIONS, instructions
-from ..protocols import AccountStore
+from ..protocols import AccountStore, LanguageModel
 from ..version import __version__
 from .arguments import explain, explain_problems, unknown
 from .auth import StaticTokens, listen_to_own_user_only
@@ -159,6 +159,7 @@ def build_server(
     rest: bool = False,
     accounts: AccountStore | None = None,
     loopback_clients: bool = False,
+    language_model: LanguageModel | None = None,
 ) -> MCPServer:
     """An MCPServer whose tools and resources delegate to `engine`.
 
@@ -170,7 +171,7 @@ def build_server(
     `rest`), with the same tokens. `accounts` (the database's `AccountStore`) makes the server its own OAuth 2.1
     authorization server (`oauth`, `signin`): those accounts sign in, remote hosts get tokens bound to one user and
     to `url`; the `tokens` keep working beside it; `loopback_clients` lets a client's metadata document live on this
-    machine.
+    machine. `language_model` reads conversations for remember_conversation when the client offers no sampling.
     """
     authority = None
     static = StaticTokens(tokens) if tokens else None
@@ -242,7 +243,15 @@ def build_server(
 
     projects = Projects(project)
     projects.listen(mcp._lowlevel_server)
-    register_tools(mcp, engine, default_user=default_user, tokens=signed, tools=tools, projects=projects)
+    register_tools(
+        mcp,
+        engine,
+        default_user=default_user,
+        tokens=signed,
+        tools=tools,
+        projects=projects,
+        language_model=language_model,
+    )
     register_resources(mcp, engine, resource_limit=resource_limit, default_user=default_user)
     register_prompts(mcp, default_user=default_user)
     return mcp

@@ -18,11 +18,12 @@ from memory_mcp.locations import login_user
 from memory_mcp.server import build_server
 
 from ..helpers import DEFAULT_ID, data
+from ..helpers.chat_server import Reply, answer, chat_server
 
 BIN = Path(sys.executable).parent
 COMMAND = BIN / ("memory-mcp.exe" if sys.platform == "win32" else "memory-mcp")
 COMMANDS = (
-    "serve list search show history add edit delete users stats export import backup check config".split()  # noqa: SIM905
+    "serve list search show history add edit delete users stats export import backup check config remember".split()  # noqa: SIM905
 )
 
 
@@ -532,3 +533,50 @@ def test_cli_papercuts_stay_fixed(db: Path) -> None:
     top = ok(subprocess.run([str(COMMAND), "--help"], capture_output=True, text=True, timeout=60, check=False))
     assert "--transport" not in top
     assert top.index("Commands:") < top.index("serve --help")
+
+
+def test_remember_reads_a_conversation_and_reports_each_fact(db: Path, tmp_path: Path) -> None:
+    """`memory-mcp remember FILE` with a scripted model behind a real OpenAI-compatible endpoint: a new fact is
+    added, a changed one supersedes the old (kept in history), and without a model configured it says what to do."""
+    ok(cli(db, "add", "-u", "sam", "Sam works at Acme"))
+    talk = tmp_path / "talk.jsonl"
+    talk.write_text(
+        json.dumps({"role": "user", "content": "I started at Globex last week, and I have a cat called Miso."}) + "\n"
+    )
+
+    def script(body: dict[str, Any]) -> Reply:
+        if body["response_format"]["json_schema"]["name"] == "facts":
+            return answer(
+                {
+                    "facts": [
+                        {"text": "Sam works at Globex", "valid_from": None, "entities": ["Globex"]},
+                        {"text": "Sam has a cat called Miso", "valid_from": None, "entities": ["Miso"]},
+                    ]
+                }
+            )
+        return answer(
+            {
+                "decisions": [
+                    {"fact": 1, "action": "UPDATE", "memory": 1},
+                    {"fact": 2, "action": "ADD", "memory": None},
+                ]
+            }
+        )
+
+    with chat_server(script) as (url, received):
+        env = {"MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "scripted"}
+        printed = ok(cli(db, "remember", str(talk), "-u", "sam", env=env))
+        report = as_json(cli(db, "remember", "-", "-u", "sam", "--json", stdin=talk.read_text(), env=env))
+    assert "updated " in printed
+    assert "(replaces " in printed
+    assert "added    " in printed
+    assert len(received) == 4
+    assert [item["event"] for item in report] == ["UPDATE", "ADD"]  # the second time: Globex is now the memory 1
+    missing = cli(db, "remember", str(talk), "-u", "sam")
+    assert missing.returncode == 2
+    assert "MEMORY_MCP_LLM_BASE_URL" in missing.stderr
+    bad = cli(
+        db, "remember", "-", "-u", "sam", stdin="[{", env={"MEMORY_MCP_LLM_BASE_URL": "x", "MEMORY_MCP_LLM_MODEL": "y"}
+    )
+    assert bad.returncode == 2
+    assert "not valid JSON" in bad.stderr

@@ -89,6 +89,7 @@ def untied(hits: list[Any]) -> list[str]:
 ALL_TOOLS = (
     "add_memory",
     "add_memories",
+    "remember_conversation",
     "search_memory",
     "get_memory",
     "link_memories",

@@ -15,8 +15,9 @@ from memory_mcp.server.tools import CORE
 
 from ..helpers import ROOT
 
-LISTED_BYTES_AT_MOST = {"all": 26_500, "core": 12_000}
-"""Issue 15's bound: 12 KB for the default tool set (`core`, MEMORY_MCP_TOOLS). Measured 11,995 bytes for the five
+LISTED_BYTES_AT_MOST = {"all": 29_000, "core": 12_000}
+"""Issue 15's bound: 12 KB for the default tool set (`core`, MEMORY_MCP_TOOLS); `all` measured 28,878 bytes for
+thirteen once remember_conversation joined it (issue 28 lets it live there). Measured 11,995 bytes for the five
 core tools with supersession (`update_memory` keep_history/valid_from, `search_memory` as_of/include_superseded) and
 26,106 for all twelve with links, entities and neighbours (before them: 11,860 and 20,773 for ten; 17,472 and 27,217
 before output schemas lost their descriptions and `required`, `anyOf` with null became a type list, and id fields
@@ -69,4 +70,4 @@ async def test_the_readme_states_the_tool_counts_and_sizes_measured_here(engine:
     assert f"`MEMORY_MCP_TOOLS=all` adds the other {added} and the arguments marked *all* ({all_kb})" in readme
     assert f"a tool list of {core_kb}, paid by every conversation" in readme
     assert readme.count("adds the other ") == readme.count(f"adds the other {added}") == 2
-    assert f"summarize_memories` ({all_kb})" in readme
+    assert f"remember_conversation` ({all_kb})" in readme

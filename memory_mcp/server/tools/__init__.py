@@ -1,19 +1,21 @@
 """The MCP tools: add, search, read, list, correct and forget memories, each a thin call into the engine.
 
 `register_tools` builds the shared `kit.Toolkit` for a server (its argument types are made from the engine's
-limits) and hands it to four small registrars, in the order a client lists the tools: `adding`, `finding`,
+limits) and hands it to small registrars, in the order a client lists the tools: `adding`, `remembering`, `finding`,
 `changing`, `counting`.
 """
 
 from mcp.server.mcpserver import MCPServer
 
 from ...engine import MemoryEngine
+from ...protocols import LanguageModel
 from ..roots import Projects
 from .adding import register_adding
 from .changing import register_changing
 from .counting import register_counting
 from .finding import register_finding
 from .kit import ADVANCED, CORE, Toolkit, announce, tool_errors
+from .remembering import register_remembering
 
 __all__ = ["ADVANCED", "CORE", "announce", "register_tools", "tool_errors"]
 
@@ -26,6 +28,7 @@ def register_tools(
     tokens: bool,
     tools: str = "all",
     projects: Projects | None = None,
+    language_model: LanguageModel | None = None,
 ) -> None:
     """Add the memory tools to `mcp` (the `core` five, or `all`), their arguments limited as `engine` is.
 
@@ -34,5 +37,6 @@ def register_tools(
     (searches and lists see the general memories and that project's).
     """
     kit = Toolkit(mcp, engine, default_user=default_user, tokens=tokens, tools=tools, projects=projects)
-    for register in (register_adding, register_finding, register_changing, register_counting):
+    kit.language_model = language_model
+    for register in (register_adding, register_remembering, register_finding, register_changing, register_counting):
         register(kit)

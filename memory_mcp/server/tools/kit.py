@@ -17,6 +17,7 @@ from ...engine import MemoryEngine
 from ...errors import MemoryMCPError
 from ...models import Scope
 from ...projects import asks_for_current, chosen
+from ...protocols import LanguageModel
 from ..auth import acting_user
 from ..fields import (
     agent_id_field,
@@ -116,6 +117,7 @@ class Toolkit:
     ) -> None:
         self.mcp = mcp
         self.engine = engine
+        self.language_model: LanguageModel | None = None  # remember_conversation's, when a client cannot sample
         self.default_user = default_user
         self.projects = projects or Projects(None)
         self.limits = limits = engine.limits
