@@ -47,8 +47,9 @@ class Remembering(EngineParts):
 
     async def remember(self, messages: Sequence[Message], scope: Scope, model: LanguageModel) -> list[Remembered]:
         """Remember `messages` for `scope` with `model`: two requests, then the writes. A failed request or an
-        answer that breaks its rules stores nothing (`chat.LanguageModelError`, `extraction.ModelAnswerError`);
-        decisions are applied one after the other, each its own transaction."""
+        answer that breaks its rules stores nothing (`errors.LanguageModelError`, `errors.ModelAnswerError`), nor
+        does a fact that fails validation (all are checked first); then the decisions are applied one after the
+        other, each its own transaction."""
         system, prompt = extract_prompt(messages, scope.user_id)
         facts = parse_facts(await model.complete(system, prompt, EXTRACT_SCHEMA, "facts"))
         if not facts:
@@ -60,19 +61,26 @@ class Remembering(EngineParts):
             facts,
             [[memory.text for memory in shown] for shown in alike],
         )
-        done: list[Remembered] = []
+        # Every fact is checked before anything is written, so that a bad one stores nothing of the others; a fact
+        # that replaces a memory starts no earlier than that memory did (its stored start may be when it was told).
+        starts: list[str | None] = []
         for fact, shown, decision in zip(facts, alike, decisions, strict=True):
+            start = self._draft(fact.text, {"source": SOURCE}, fact.entities, fact.valid_from)[3] or None
+            if decision.action == "UPDATE" and start is not None:
+                assert decision.memory is not None  # parse_decisions checked it
+                start = max(start, shown[decision.memory - 1].valid_from)
+            starts.append(start)
+        done: list[Remembered] = []
+        for fact, shown, decision, start in zip(facts, alike, decisions, starts, strict=True):
             metadata = {"source": SOURCE}
             if decision.action == "ADD":
-                added = await self.writes.add(
-                    fact.text, scope, metadata, entities=fact.entities, valid_from=fact.valid_from
-                )
+                added = await self.writes.add(fact.text, scope, metadata, entities=fact.entities, valid_from=start)
                 done.append(Remembered(fact.text, "ADD", added.memory))
             elif decision.action == "UPDATE":
-                assert decision.memory is not None  # parse_decisions checked it
+                assert decision.memory is not None
                 old, new = await self.writes.supersede(
-                    shown[decision.memory - 1].id, scope, fact.text, entities=fact.entities or None,
-                    valid_from=fact.valid_from,
+                    shown[decision.memory - 1].id, scope, fact.text, metadata=metadata,
+                    entities=fact.entities or None, valid_from=start,
                 )  # fmt: skip
                 done.append(Remembered(fact.text, "UPDATE", new, old))
             else:

@@ -11,7 +11,7 @@ import pytest
 
 from memory_mcp.chat import OpenAIChat
 from memory_mcp.engine import MemoryEngine
-from memory_mcp.errors import LanguageModelError, ModelAnswerError
+from memory_mcp.errors import InvalidInputError, LanguageModelError, ModelAnswerError
 from memory_mcp.models import Validity
 from memory_mcp.transcripts import Message
 
@@ -161,3 +161,28 @@ async def test_an_endpoint_that_is_down_is_named(engine: MemoryEngine) -> None:
         await engine.remember(TALK, engine.scope("sam"), model)
     await model.aclose()
     assert json.dumps([]) == "[]"
+
+
+async def test_a_change_dated_before_what_it_replaces_starts_when_that_did(engine: MemoryEngine) -> None:
+    """The stored memory became true when it was told (today); a conversation dating the new job to last month
+    supersedes it from that memory's start, not from before it."""
+    sam = engine.scope("sam")
+    old = (await engine.add("Sam works at Acme", sam)).memory
+    script = scripted([fact("Sam works at Globex", "2020-01-01")], [{"fact": 1, "action": "UPDATE", "memory": 1}])
+    with chat_server(script) as (url, _):
+        model = OpenAIChat(base_url=url, model="scripted")
+        [item] = await engine.remember(TALK, sam, model)
+        await model.aclose()
+    assert item.memory.valid_from == old.valid_from
+
+
+async def test_one_bad_fact_stores_none_of_the_others(engine: MemoryEngine) -> None:
+    sam = engine.scope("sam")
+    facts = [fact("Sam plays chess"), fact("Sam moved house", "the day after tomorrow")]
+    decisions = [{"fact": 1, "action": "ADD", "memory": None}, {"fact": 2, "action": "ADD", "memory": None}]
+    with chat_server(scripted(facts, decisions)) as (url, _):
+        model = OpenAIChat(base_url=url, model="scripted")
+        with pytest.raises(InvalidInputError, match="valid_from"):
+            await engine.remember(TALK, sam, model)
+        await model.aclose()
+    assert await engine.count(sam) == 0
