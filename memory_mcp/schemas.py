@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .engine.remembering import Remembered
 from .models import AddResult, BatchItem, HistoryEntry, Link, Memory, Page, SearchHit, Similar, UserSummary
 from .tally import Tally
 from .wire import history_json, hit_json, link_json, linked_memory_json, memory_json, user_stats_json
@@ -330,3 +331,31 @@ class RememberOut(BaseModel):
 
     results: list[RememberedOut] = Field(description="One entry per fact, in the conversation's order.")
     model: str = Field(description="Which language model read the conversation.")
+
+    @classmethod
+    def of(cls, done: Sequence[Remembered], model: str) -> RememberOut:
+        """The wire form of what `MemoryEngine.remember` did with `model`."""
+        return cls(
+            results=[
+                RememberedOut(
+                    fact=item.fact,
+                    event=item.action,
+                    memory=MemoryOut.of(item.memory),
+                    replaced=item.replaced.id if item.replaced else None,
+                )
+                for item in done
+            ],
+            model=model,
+        )
+
+
+class ConversationIn(BaseModel):
+    """A conversation to remember."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[ConversationMessageIn] = Field(
+        description='The conversation, oldest first: [{"role": "user", "content": "..."}, ...].',
+        min_length=1,
+        max_length=500,
+    )

@@ -232,7 +232,13 @@ def build_server(
 
         from .rest import rest_api
 
-        api = rest_api(engine, default_user=default_user, tokens=signed, issuer=origin(url) if oauth else None)
+        api = rest_api(
+            engine,
+            default_user=default_user,
+            tokens=signed,
+            issuer=origin(url) if oauth else None,
+            language_model=language_model,
+        )
         # The SDK offers `custom_route` for single routes; a mounted app joins the same list of Starlette routes,
         # behind the same bearer-token middleware as /mcp.
         # With tokens, a request that could carry a body is refused before its body is read when it has no token.

@@ -13,10 +13,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import projects
 from ..engine import MemoryEngine
-from ..errors import DuplicateError, ForbiddenError, InvalidInputError, MemoryMCPError, NotFoundError
+from ..errors import (
+    DuplicateError,
+    ForbiddenError,
+    InvalidInputError,
+    LanguageModelError,
+    MemoryMCPError,
+    NotFoundError,
+)
 from ..models import Scope
+from ..protocols import LanguageModel
 from ..schemas import (
     AddMemoryOut,
+    ConversationIn,
     GetMemoryOut,
     HistoryEntryOut,
     HistoryOut,
@@ -24,12 +33,14 @@ from ..schemas import (
     LinkOut,
     MemoryOut,
     MemoryPageOut,
+    RememberOut,
     SearchHitOut,
     SearchResultOut,
     SummaryOut,
     UnlinkOut,
     UserStatsOut,
 )
+from ..transcripts import MAX_CHARS, Message
 from ..validation import wordings
 from ..version import __version__
 from .arguments import problems
@@ -41,6 +52,7 @@ _STATUS: Final = (
     (DuplicateError, 409, "Conflict"),
     (InvalidInputError, 400, "Bad input"),
     (ForbiddenError, 403, "Forbidden"),
+    (LanguageModelError, 502, "The language model failed"),
 )
 
 
@@ -121,6 +133,7 @@ _BODIES: Final[dict[str, type[BaseModel]]] = {
     "update_memory": UpdateIn,
     "search_memory": SearchIn,
     "link_memories": LinkIn,
+    "remember_conversation": ConversationIn,
 }
 """The body model of each route that takes one, by route name (the name of its function below)."""
 
@@ -172,10 +185,18 @@ def security_schemes(issuer: str | None) -> dict[str, Any]:
     return schemes
 
 
-def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, issuer: str | None = None) -> FastAPI:
+def rest_api(
+    engine: MemoryEngine,
+    *,
+    default_user: str | None,
+    tokens: bool,
+    issuer: str | None = None,
+    language_model: LanguageModel | None = None,
+) -> FastAPI:
     """The REST API as an ASGI app to mount at /api: every route acts for one user (the token's, over HTTP with
     tokens), through the same engine calls and the same pydantic shapes as the MCP tools. With `tokens` its OpenAPI
-    document declares bearer security (and OAuth with the `issuer` of a server that signs people in)."""
+    document declares bearer security (and OAuth with the `issuer` of a server that signs people in).
+    `language_model` reads the conversations POSTed to /v1/conversations."""
     api = FastAPI(
         title="memory-mcp",
         version=__version__,
@@ -292,6 +313,23 @@ def rest_api(engine: MemoryEngine, *, default_user: str | None, tokens: bool, is
     async def memory_history(memory_id: str, user_id: UserQuery = None) -> HistoryOut:
         entries = await engine.history(memory_id, scope(user_id))
         return HistoryOut(memory_id=memory_id, history=[HistoryEntryOut.of(entry) for entry in entries])
+
+    @api.post("/v1/conversations", response_model=RememberOut, summary="Remember a conversation's facts")
+    async def remember_conversation(body: Annotated[ConversationIn, Body()], user_id: UserQuery = None) -> RememberOut:
+        where = scope(user_id, read=False)
+        if language_model is None:
+            raise Problem(
+                503,
+                "No language model",
+                "This server has no MEMORY_MCP_LLM_BASE_URL to read conversations with: POST the facts to "
+                "/v1/memories instead.",
+            )
+        said = [Message(message.role, message.content) for message in body.messages]
+        if sum(len(message.content) for message in said) > MAX_CHARS:
+            raise Problem(
+                413, "Too long", f"The conversation is longer than {MAX_CHARS:,} characters: send it in parts."
+            )
+        return RememberOut.of(await engine.remember(said, where, language_model), language_model.name)
 
     @api.post("/v1/search", response_model=SearchResultOut, summary="Search memories, best first")
     async def search_memory(body: Annotated[SearchIn, Body()], user_id: UserQuery = None) -> SearchResultOut:

@@ -15,6 +15,7 @@ from mcp.client.streamable_http import streamable_http_client
 from openapi_spec_validator import validate
 
 from ..helpers import data, error_text
+from ..helpers.chat_server import Reply, answer, chat_server
 from ..helpers.servers import ALICE, BOB, start
 from ..helpers.signin import add_account
 
@@ -135,6 +136,7 @@ def test_the_openapi_document_is_valid_and_built_from_the_tools_shapes(served: s
         "/v1/search",
         "/v1/stats",
         "/v1/links",
+        "/v1/conversations",
     }
 
 
@@ -164,6 +166,7 @@ ROUTES = [
     ("GET", "/stats"),
     ("POST", "/links"),
     ("DELETE", "/links"),
+    ("POST", "/conversations"),
 ]
 values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=30)),
@@ -298,3 +301,35 @@ def test_rest_projects_follow_the_tools_rules(served: str) -> None:
         assert "only for reads" in problem(everywhere, 400)
         assert alice.get("/memories", params={"project": "*"}).status_code == 200
         assert alice.get("/memories").json()["total"] == 0  # nothing was stored
+
+
+def test_a_conversation_posted_is_remembered_by_the_servers_model(tmp_path: Path, served: str) -> None:
+    """POST /api/v1/conversations: the server's configured model (a scripted one behind a real chat-completions
+    endpoint) draws the facts; bad answers are 502 problems naming the model's fault, a server without a model
+    answers 503 saying where the facts go instead, and a malformed body is the same 422 as elsewhere."""
+
+    def script(body: dict[str, Any]) -> Reply:
+        if body["response_format"]["json_schema"]["name"] == "facts":
+            return answer({"facts": [{"text": "Alice keeps bees", "valid_from": None, "entities": []}]})
+        return answer({"decisions": [{"fact": 1, "action": "UPDATE", "memory": 3}]})  # a number it was not shown
+
+    talk = {"messages": [{"role": "user", "content": "I keep bees now."}]}
+    with chat_server(script) as (url, _):
+        tokens = tmp_path / "tokens.json"
+        (tmp_path / "second").mkdir()
+        process, base = start(
+            tmp_path / "second",
+            env={"MEMORY_MCP_TOKENS_FILE": str(tokens), "MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "m"},
+        )
+        try:
+            with api(base) as client:
+                refused = client.post("/conversations", json=talk)
+                assert "memory 3 for fact 1" in problem(refused, 502)
+                assert client.get("/memories").json()["memories"] == []
+                wrong = client.post("/conversations", json={"messages": [{"role": "robot", "content": "hi"}]})
+                assert "messages" in problem(wrong, 422)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    with api(served) as client:
+        assert "POST the facts to /v1/memories" in problem(client.post("/conversations", json=talk), 503)

@@ -10,13 +10,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from ...protocols import LanguageModel
-from ...schemas import ConversationMessageIn, MemoryOut, RememberedOut, RememberOut
+from ...schemas import ConversationMessageIn, RememberOut
 from ...transcripts import MAX_CHARS, Message
 from ..fields import REMEMBER
 from ..sampling import SamplingModel, can_sample
 from .kit import Toolkit, announce, tool, tool_errors
 
-MAX_MESSAGES = 500
+MAX_MESSAGES = 500  # as schemas.ConversationIn, the REST body
 
 
 def register_remembering(kit: Toolkit) -> None:
@@ -67,15 +67,4 @@ def register_remembering(kit: Toolkit) -> None:
             done = await engine.remember(said, scope(user_id, agent_id, run_id, None), model)
         if any(item.action != "NOOP" for item in done):
             await announce(ctx, user(user_id))
-        return RememberOut(
-            results=[
-                RememberedOut(
-                    fact=item.fact,
-                    event=item.action,
-                    memory=MemoryOut.of(item.memory),
-                    replaced=item.replaced.id if item.replaced else None,
-                )
-                for item in done
-            ],
-            model=model.name,
-        )
+        return RememberOut.of(done, model.name)
