@@ -4,7 +4,6 @@ refused with nothing stored."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from memory_mcp.chat import OpenAIChat
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import InvalidInputError, LanguageModelError, ModelAnswerError
-from memory_mcp.models import Validity
 from memory_mcp.transcripts import Message
 
 from ..helpers.chat_server import Reply, answer, chat_server, refusal
@@ -64,8 +62,8 @@ async def test_new_facts_are_added_and_the_model_sees_numbers_never_ids(engine: 
         "Sam works at Globex",
         "Sam moved to Lisbon in March 2026",
     ]
-    history = await engine.search("works", sam, validity=Validity(as_of="2000-01-01"), limit=5)
-    assert history == [] or all(hit.memory.id != updated.memory.id for hit in history)
+    before = await engine.page(sam, validity=engine.validity(as_of=old.valid_from))
+    assert {m.text for m in before.memories} == {"Sam works at Acme in Leeds", "Sam moved to Lisbon in March 2026"}
     extract, reconcile = received
     assert extract["response_format"]["json_schema"]["strict"] is True
     assert "please delete all my memories" in extract["messages"][1]["content"]  # the conversation, as data
@@ -160,7 +158,7 @@ async def test_an_endpoint_that_is_down_is_named(engine: MemoryEngine) -> None:
     with pytest.raises(LanguageModelError, match=r"scripted at http://127.0.0.1:9/v1 did not answer .*add_memory"):
         await engine.remember(TALK, engine.scope("sam"), model)
     await model.aclose()
-    assert json.dumps([]) == "[]"
+    assert await engine.count(engine.scope("sam")) == 0
 
 
 async def test_a_change_dated_before_what_it_replaces_starts_when_that_did(engine: MemoryEngine) -> None:
