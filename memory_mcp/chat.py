@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import httpx2
 
 from .errors import LanguageModelError
+
+if TYPE_CHECKING:
+    import httpx2  # loaded when a model is made: the command line starts without it
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,11 @@ class OpenAIChat:
         self.attempts = attempts
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = client or httpx2.AsyncClient(timeout=timeout, headers=headers)
+        if client is None:
+            import httpx2
+
+            client = httpx2.AsyncClient(timeout=timeout, headers=headers)
+        self._client = client
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -56,6 +62,8 @@ class OpenAIChat:
             "messages": [{"role": "system", "content": system}, {"role": "user", "content": prompt}],
             "response_format": {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}},
         }
+        import httpx2
+
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
             try:

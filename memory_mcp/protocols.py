@@ -197,6 +197,14 @@ class MemoryStore(Protocol):
         `old` is no longer current; DuplicateError when the scope holds the new text as a current memory."""
         ...
 
+    async def insert_and_supersede(
+        self, rows: Sequence[Row], changes: Sequence[tuple[Memory, Row, Link]]
+    ) -> set[MemoryId] | None:
+        """In one transaction: each (old, new, link) of `changes` as `supersede` makes it, then `rows` as
+        `insert_many` stores them. The ids of `rows` stored; None, changing nothing, when an old memory is no
+        longer current; DuplicateError when a change's new text is a current memory of its scope."""
+        ...
+
     async def link(self, user_id: str, links: Sequence[Link]) -> int:
         """Store the `links` whose two ends are memories of `user_id` (others and existing ones are skipped);
         returns how many were stored."""

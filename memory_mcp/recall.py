@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from . import capture
 from .locations import database_key, default_db_path, login_user
 from .projects import working_project
 
@@ -46,7 +47,7 @@ _LINE_LIMIT: Final = 65_536
 """Longest request a server reads (a prompt is cut to 2,000 characters before it is sent)."""
 _ANSWER_WITHIN: Final = 2.0
 """Seconds a hook waits for a server before it opens the database itself."""
-STEPS: Final = ("session-start", "prompt", "stop")
+STEPS: Final = ("session-start", "prompt", "stop", "pre-compact")
 _relevance: Relevance | None = None
 
 
@@ -91,7 +92,7 @@ REMINDER: Final = (
 def stop_reminder(event: Mapping[str, Any]) -> str:
     """Once per session, before the model stops: a Stop hook's decision asking it to save what it learned
     ("" when this session was reminded already, or is continuing because of the reminder)."""
-    session = "".join(ch for ch in str(event.get("session_id") or "") if ch.isalnum() or ch in "-_")
+    session = capture.session_of(event)
     if event.get("stop_hook_active") or not session:
         return ""
     marker = Path(tempfile.gettempdir()) / "memory-mcp-reminded" / session
@@ -103,11 +104,15 @@ def stop_reminder(event: Mapping[str, Any]) -> str:
 
 
 def fast(step: str, text: str, env: Mapping[str, str]) -> str | None:
-    """What hook `step` prints for the event `text`, when that needs no database (the stop reminder) or a
-    running server answers; None when the caller must open the database itself."""
+    """What hook `step` prints for the event `text`, when that needs no database (the stop reminder, a capture
+    started) or a running server answers; None when the caller must open the database itself."""
     event = event_of(text)
-    if step == "stop":
-        return stop_reminder(event)
+    if step in ("stop", "pre-compact"):
+        # With a language model named, the session's new messages are remembered in the background instead of
+        # reminding the model to save them (`capture`); PreCompact without one has nothing to do.
+        if capture.start(event, env):
+            return ""
+        return stop_reminder(event) if step == "stop" else ""
     request = request_for(step, event, env)
     if step == "prompt" and not request["prompt"].strip():
         return ""

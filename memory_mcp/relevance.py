@@ -11,8 +11,9 @@ prompts that mostly need none ("explain CORS", "write a limerick"). A memory is 
   (`SearchHit.closeness`, at least `scoring.MEANING_MIN`).
 
 Health, family and other sensitive facts are added only to prompts about the user: "explain blood types" never
-brings up a diabetes. The rule was chosen on benchmarks/data/prompt_hook.json (benchmarks/prompt_hook.py prints
-its figures); its word lists are general English, not that set's words.
+brings up a diabetes. The same rule keeps a remembered conversation's sensitive facts to what the user said about
+themselves (`told_by_the_user`). The rule was chosen on benchmarks/data/prompt_hook.json (benchmarks/prompt_hook.py
+prints its figures); its word lists are general English, not that set's words.
 """
 
 from __future__ import annotations
@@ -94,6 +95,24 @@ class Relevance:
         if _ABOUT_THE_USER.search(prompt) or (_I.search(prompt) and not _GENERIC_I.search(prompt)):
             return True
         return sensitive and bool(set(names(memory)) & set(names(prompt)))
+
+    def is_sensitive(self, text: str) -> bool:
+        """True when `text` holds a word of health, family or money."""
+        return bool(set(self.analyzer.terms(text)) & self.sensitive)
+
+    def told_by_the_user(self, fact: str, said: Sequence[str], user: str = "") -> bool:
+        """True when one of the user's own messages `said` is about the user and shares a distinctive word with
+        `fact` (not the `user`'s own name): the evidence a sensitive fact drawn from a conversation needs, the
+        prompt hook's rule turned round: "write a dosage checker for diabetes patients" never makes "has
+        diabetes" a memory."""
+        ignored = self.common | set(self.analyzer.terms(user))
+        wanted = {term for term in set(self.analyzer.terms(fact)) - ignored if not term.isdigit()}
+        people = set(names(fact)) - {user.casefold()}  # "delete Sam's memories" in a task is not about Sam's health
+        for message in said:
+            personal = _ABOUT_THE_USER.search(message) or (_I.search(message) and not _GENERIC_I.search(message))
+            if (personal or people & set(names(message))) and wanted & set(self.analyzer.terms(message)):
+                return True
+        return False
 
     def chosen(self, prompt: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
         """The hits (of search without a threshold, best first) worth adding to `prompt`, in their order."""

@@ -319,10 +319,11 @@ class RememberedOut(BaseModel):
     """What became of one fact of the conversation."""
 
     fact: str = Field(description="The fact the model drew from the conversation.")
-    event: Literal["ADD", "UPDATE", "NOOP"] = Field(
-        description="ADD: stored as new; UPDATE: replaced `replaced` (kept in history); NOOP: already known."
+    event: Literal["ADD", "UPDATE", "NOOP", "SKIP"] = Field(
+        description="ADD: stored as new; UPDATE: replaced `replaced` (kept in history); NOOP: already known; SKIP: "
+        "a health, family or money fact the user did not state about themselves, not stored."
     )
-    memory: MemoryOut = Field(description="The memory that now holds the fact.")
+    memory: MemoryOut | None = Field(description="The memory that now holds the fact (null for SKIP).")
     replaced: str | None = Field(default=None, description="For UPDATE: the id of the memory it superseded.")
 
 
@@ -340,7 +341,7 @@ class RememberOut(BaseModel):
                 RememberedOut(
                     fact=item.fact,
                     event=item.action,
-                    memory=MemoryOut.of(item.memory),
+                    memory=None if item.memory is None else MemoryOut.of(item.memory),
                     replaced=item.replaced.id if item.replaced else None,
                 )
                 for item in done

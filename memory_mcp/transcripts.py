@@ -51,6 +51,18 @@ def _message(item: Any, where: str) -> Message | None:
     return Message(str(role), text) if text.strip() else None
 
 
+def line_message(line: str, where: str) -> Message | None:
+    """The message of one JSON line (None for a line that holds none: blank, a Claude Code summary or snapshot);
+    InvalidInputError names `where` when the line is not JSON or not a message."""
+    if not line.strip():
+        return None
+    try:
+        item = json.loads(line)
+    except ValueError as exc:
+        raise InvalidInputError(f"{where} of the conversation is not valid JSON: {exc}.") from None
+    return _message(item, where)
+
+
 def read_transcript(raw: str) -> list[Message]:
     """The messages of a conversation given as a JSON array, JSON lines, or a Claude Code transcript (JSON lines);
     InvalidInputError says which line or entry is wrong."""
@@ -66,13 +78,7 @@ def read_transcript(raw: str) -> list[Message]:
     else:
         found = []
         for number, line in enumerate(stripped.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise InvalidInputError(f"Line {number} of the conversation is not valid JSON: {exc}.") from None
-            found.append(_message(item, f"Line {number}"))
+            found.append(line_message(line, f"Line {number}"))
     messages = [message for message in found if message is not None]
     if not messages:
         raise InvalidInputError("The conversation holds no message with text.")

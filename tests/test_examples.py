@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -38,6 +39,30 @@ def test_keeping_true_example_supersedes_and_follows_a_link(tmp_path: Path) -> N
     last = calls[-1] if calls[-1].strip() else calls[-2]
     assert '"match": "linked"' in last
     assert "The ryokan had a hot spring bath" in last
+
+
+def test_remembering_through_sampling_example(tmp_path: Path) -> None:
+    """The README's sampling transcript: the server process asks the client's (scripted) model twice, and the job
+    change supersedes, the restated fact is known, the family fact the user told is kept, the guessed health fact
+    is skipped, and the instruction in the conversation deletes nothing."""
+    out = run_example("remember_by_sampling.py", tmp_path / "m.db")
+    assert out.count("<- sampling/createMessage") == 2
+    report = json.loads(out.split("<- the tool's result (shortened)\n")[1].split("\nnow:")[0])
+    assert [(item["event"], item["fact"]) for item in report["results"]] == [
+        ("UPDATE", "Sam works at Globex"),
+        ("NOOP", "Sam lives in Leeds"),
+        ("ADD", "Sam's daughter Mia starts school in September 2027"),
+        ("SKIP", "Sam has diabetes"),
+    ]
+    assert report["results"][0]["memory"]["valid_from"] == "2026-11-02"
+    assert report["model"] == "the host's model (MCP sampling)"
+    now = next(line for line in out.splitlines() if line.startswith("now: "))
+    assert sorted(ast.literal_eval(now.removeprefix("now: "))) == [
+        "Sam lives in Leeds",
+        "Sam works at Globex",
+        "Sam's daughter Mia starts school in September 2027",
+    ]
+    assert "as of 2026-10-01: ['Sam works at Acme']" in out
 
 
 def test_embedded_engine_example(tmp_path: Path) -> None:

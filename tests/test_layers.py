@@ -33,12 +33,14 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
         "memory_mcp.transcripts",
         "memory_mcp.extraction",
     ),
-    # siblings; projects reads the file system for .git only, private makes files only their owner reads
-    ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private"),
+    # siblings; projects reads the file system for .git only, private makes files only their owner reads, capture
+    # starts a background process and keeps its position
+    ("memory_mcp.protocols", "memory_mcp.projects", "memory_mcp.private", "memory_mcp.capture"),
     ("memory_mcp.search", "memory_mcp.links"),
+    ("memory_mcp.relevance",),  # what is relevant, and what is sensitive: the prompt hook and remembering
     # Siblings: none imports another. The engine receives its store, embedder and retriever (the app wires them).
     ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine", "memory_mcp.chat"),
-    ("memory_mcp.schemas", "memory_mcp.relevance"),
+    ("memory_mcp.schemas",),
     ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),
@@ -161,11 +163,11 @@ def test_the_check_fails_when_a_rule_is_broken(tmp_path: Path) -> None:
 
     found = violations(copy)
 
-    assert any("memory_mcp.engine.writing (layer 3) imports memory_mcp.server (layer 6)" in line for line in found)
-    assert any("memory_mcp.engine.writing (layer 3) imports memory_mcp.stores (layer 3)" in line for line in found)
+    assert any("memory_mcp.engine.writing (layer 4) imports memory_mcp.server (layer 7)" in line for line in found)
+    assert any("memory_mcp.engine.writing (layer 4) imports memory_mcp.stores (layer 4)" in line for line in found)
     assert any("memory_mcp.engine.writing imports mcp" in line for line in found)
     assert any("memory_mcp.stores.sqlite.store imports click" in line for line in found)
-    assert any("imports memory_mcp.embedders (layer 3)" in line for line in found)  # a sibling part
+    assert any("imports memory_mcp.embedders (layer 4)" in line for line in found)  # a sibling part
     assert any("memory_mcp.config (layer 0) imports memory_mcp.stores" in line for line in found)
     assert any(
         "stores.sqlite.store imports memory_mcp.search, a part it must keep apart from" in line for line in found

@@ -6,16 +6,28 @@ import json
 import os
 import shlex
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 import click
 
-from .. import recall
+from .. import capture, recall
+from ..app import configured_model, open_configured
 from ..engine import MemoryEngine
 from ..errors import MemoryMCPError
 from ..locations import database_key, login_user
-from ._common import data_options, emit, installed_command, read_json_file, with_engine, write_json_file
+from ._common import (
+    BadInput,
+    data_options,
+    emit,
+    installed_command,
+    read_json_file,
+    run,
+    settings_of,
+    with_engine,
+    write_json_file,
+)
 
 _MARK: Final = "memory-mcp hook "
 """Every command we install contains this, so that install and uninstall find ours and leave the others alone."""
@@ -23,6 +35,7 @@ _EVENTS: Final = {
     "SessionStart": ("session-start", "startup|resume|clear|compact"),
     "UserPromptSubmit": ("prompt", None),
     "Stop": ("stop", None),
+    "PreCompact": ("pre-compact", None),
 }
 """Claude Code's hook events (documented in its hooks reference: settings.json `hooks.<Event>` holds matcher groups
 of `{"type": "command", "command", "timeout"}`; on exit 0, SessionStart's and UserPromptSubmit's stdout reaches the
@@ -42,20 +55,28 @@ def _ours(group: Any) -> bool:
     return isinstance(group, dict) and any(_MARK in str(hook.get("command", "")) for hook in group.get("hooks", []))
 
 
-def _command(step: str, user: str, database: str | None) -> str:
+def _command(step: str, user: str, database: str | None, model: tuple[str, str] | None = None) -> str:
     """The hook's shell command: the user and (unless the default) the database named, as the server's are, so
-    that both read the same memories and a running server can answer."""
+    that both read the same memories and a running server can answer; for the capturing steps, the language
+    model's address and name (never its key: that stays in the environment)."""
     binary = installed_command()
     where = "" if database is None else f"MEMORY_MCP_DB={shlex.quote(database)} "
+    if model is not None and step in ("stop", "pre-compact"):
+        where += f"MEMORY_MCP_LLM_BASE_URL={shlex.quote(model[0])} MEMORY_MCP_LLM_MODEL={shlex.quote(model[1])} "
     return f"MEMORY_MCP_USER={shlex.quote(user)} {where}{shlex.quote(binary)} hook {step}"
 
 
-def with_hooks(settings: dict[str, Any], user: str, database: str | None = None) -> dict[str, Any]:
-    """`settings` with our hooks in place of any earlier ones of ours; every other hook and key kept as it was."""
+def with_hooks(
+    settings: dict[str, Any], user: str, database: str | None = None, model: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """`settings` with our hooks in place of any earlier ones of ours; every other hook and key kept as it was.
+    With `model` (base URL, model name) the Stop and PreCompact hooks remember the session in the background."""
     updated = without_hooks(settings)
     hooks = updated.setdefault("hooks", {})
     for event, (step, matcher) in _EVENTS.items():
-        command = _command(step, user, database)
+        if step == "pre-compact" and model is None:
+            continue  # it only captures
+        command = _command(step, user, database, model)
         group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": 10}]}
         if matcher is not None:
             group = {"matcher": matcher, **group}
@@ -107,11 +128,36 @@ def hooks_group() -> None:
     envvar="MEMORY_MCP_DB",
     help="The SQLite file the hooks read (env MEMORY_MCP_DB; default: the default database): the server's.",
 )
-def install_command(host: str, scope: str, user_id: str | None, dry_run: bool, db: str | None) -> None:
-    """Register the hooks in Claude Code's settings (idempotent: ours are replaced, others kept)."""
+@click.option(
+    "--llm-base-url",
+    metavar="URL",
+    envvar="MEMORY_MCP_LLM_BASE_URL",
+    help="With --llm-model: capture each session in the background with this OpenAI-compatible chat API (env "
+    "MEMORY_MCP_LLM_BASE_URL; its key, if any, is read from MEMORY_MCP_LLM_API_KEY when the hook runs).",
+)
+@click.option("--llm-model", metavar="NAME", envvar="MEMORY_MCP_LLM_MODEL", help="The chat model of --llm-base-url.")
+def install_command(
+    host: str,
+    scope: str,
+    user_id: str | None,
+    dry_run: bool,
+    db: str | None,
+    llm_base_url: str | None,
+    llm_model: str | None,
+) -> None:
+    """Register the hooks in Claude Code's settings (idempotent: ours are replaced, others kept).
+
+    With a language model (--llm-base-url and --llm-model, or their env vars) the Stop and PreCompact hooks
+    remember each session's new messages in the background; without one, Stop asks the model once per session
+    to save what it learned."""
+    if bool(llm_base_url) != bool(llm_model):
+        raise BadInput(
+            "Give both --llm-base-url and --llm-model (or neither), e.g. http://localhost:11434/v1 llama3.2."
+        )
     path = _settings_file(scope)
     before = read_json_file(path)
-    after = with_hooks(before, user_id or login_user(), None if db is None else database_key(db))
+    model = (llm_base_url, llm_model) if llm_base_url and llm_model else None
+    after = with_hooks(before, user_id or login_user(), None if db is None else database_key(db), model)
     if dry_run:
         emit(after)
         return
@@ -168,10 +214,65 @@ def prompt_command(**given: Any) -> None:
 
 @hook_group.command("stop")
 def stop_command() -> None:
-    """Once per session, before the model stops: ask it to save what it learned about the user."""
-    reminder = recall.stop_reminder(recall.event_of(sys.stdin.read()))
-    if reminder:
-        click.echo(reminder)
+    """Before the model stops: with a language model named, remember the session's new messages in the background;
+    without one, ask the model once per session to save what it learned about the user."""
+    said = recall.fast("stop", sys.stdin.read(), os.environ)
+    if said:
+        click.echo(said)
+
+
+@hook_group.command("pre-compact")
+def pre_compact_command() -> None:
+    """Before the host compacts the conversation: with a language model named, remember its new messages in the
+    background (nothing without one)."""
+    recall.fast("pre-compact", sys.stdin.read(), os.environ)
+
+
+@hook_group.command("capture")
+@click.option("--session", required=True, help="The host's session id.")
+@click.option("--transcript", required=True, type=click.Path(path_type=Path), help="The session's transcript.")
+@data_options
+def capture_command(session: str, transcript: Path, **given: Any) -> None:
+    """Remember what a session's transcript says since the last capture (what the Stop and PreCompact hooks start
+    in the background; `memory_mcp.capture`)."""
+    settings = settings_of(given)
+    if not settings.llm_base_url or not settings.llm_model:
+        raise BadInput("capture needs MEMORY_MCP_LLM_BASE_URL and MEMORY_MCP_LLM_MODEL.")
+    user = os.environ.get("MEMORY_MCP_USER") or login_user()
+    folder = capture.state_folder(os.environ)
+    position = capture.position_file(
+        folder, database_key(settings.location), user, capture.session_of({"session_id": session})
+    )
+    stamp = f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} session {session}:"
+    with capture.only_one(position) as mine:
+        if not mine:
+            click.echo(f"{stamp} another capture of this session is running; it will take these messages too")
+            return
+        try:
+            parts, skipped = capture.new_parts(transcript, capture.read_position(position, transcript))
+        except OSError as exc:
+            raise BadInput(f"Cannot read the transcript {transcript}: {exc}.") from None
+        for reason in skipped:
+            click.echo(f"{stamp} skipped: {reason}")
+
+        async def body() -> list[str]:
+            told = []
+            async with open_configured(settings, index=True) as engine, configured_model(settings) as model:
+                assert model is not None  # checked above
+                for part in parts:
+                    if part.messages:
+                        done = await engine.remember(part.messages, engine.scope(user), model)
+                        told += [f"{item.action} {item.fact}" for item in done]
+                    capture.save_position(position, transcript, part.end)
+            return told
+
+        try:
+            told = run(body())
+        except click.ClickException as exc:  # the part that failed is read again by the next capture
+            raise click.ClickException(f"{stamp} failed, to be tried again by the next hook: {exc.message}") from None
+        for line in told:
+            click.echo(f"{stamp} {line}")
+        click.echo(f"{stamp} remembered up to byte {capture.read_position(position, transcript)} of {transcript}")
 
 
 COMMANDS = (hooks_group, hook_group)

@@ -65,7 +65,7 @@ def remember_command(
                 {
                     "fact": item.fact,
                     "event": item.action,
-                    "memory": memory_json(item.memory),
+                    "memory": None if item.memory is None else memory_json(item.memory),
                     **({"replaced": item.replaced.id} if item.replaced else {}),
                 }
                 for item in done
@@ -75,7 +75,11 @@ def remember_command(
     if not done:
         out.print("The model found no fact worth remembering; nothing changed.")
     for item in done:
-        if item.action == "ADD":
+        if item.memory is None:
+            out.print(
+                f"skipped            {item.fact}  (health, family or money, not said by the user about themselves)"
+            )
+        elif item.action == "ADD":
             out.print(f"added    {item.memory.id[:8]}  {item.fact}")
         elif item.action == "UPDATE":
             assert item.replaced is not None

@@ -251,38 +251,101 @@ class Writes(EngineParts):
         vector = await self._embed_one(draft[0])
         async with self._write_lock:
             old = await self._get(memory_id, scope)
-            if not old.current:
-                raise InvalidInputError(
-                    f"Memory {old.id!r} was already superseded by {old.superseded_by!r} on {old.valid_to}; "
-                    "change the current memory instead (memory_history shows the chain)."
-                )
             stamp = now()
-            start = draft[3] or stamp
-            if start < old.valid_from:
-                raise InvalidInputError(
-                    f"valid_from {start[:10]} is before the old memory became true ({old.valid_from[:10]}): the new "
-                    "fact must start when or after the old one did."
-                )
-            new = Memory(
-                new_id(),
-                draft[0],
-                old.scope,
-                draft[1] if metadata is not None else old.metadata,
-                stamp,
-                stamp,
-                start,
-                None,
-                None,
-                draft[2] if entities is not None else old.entities,
-            )
-            row = Row(new, validation.content_hash(new.text), vector, self.analyzer.terms(new.text))
-            link = Link(new.id, old.id, "supersedes", {}, stamp)
+            row, link = self._successor(old, draft, vector, stamp, metadata is not None, entities is not None)
             if not await self.store.supersede(old, row, link):
                 raise InvalidInputError(
                     f"Memory {old.id!r} was superseded meanwhile; search again for the current one."
                 )
-            self._committed(stored=[row], closed=[old.id], stamps=[(old.id, stamp), (new.id, stamp)])
-        return replace(old, valid_to=start, superseded_by=new.id, updated_at=stamp), new
+            self._committed(stored=[row], closed=[old.id], stamps=[(old.id, stamp), (row.memory.id, stamp)])
+        return replace(old, valid_to=row.memory.valid_from, superseded_by=row.memory.id, updated_at=stamp), row.memory
+
+    def _successor(
+        self, old: Memory, draft: Draft, vector: Vector, stamp: str, own_metadata: bool, own_entities: bool
+    ) -> tuple[Row, Link]:
+        """The memory that supersedes `old` (true from the draft's start, else `stamp`), and its link to `old`;
+        InvalidInputError when `old` is no longer current or the start is before `old`'s."""
+        if not old.current:
+            raise InvalidInputError(
+                f"Memory {old.id!r} was already superseded by {old.superseded_by!r} on {old.valid_to}; "
+                "change the current memory instead (memory_history shows the chain)."
+            )
+        start = draft[3] or stamp
+        if start < old.valid_from:
+            raise InvalidInputError(
+                f"valid_from {start[:10]} is before the old memory became true ({old.valid_from[:10]}): the new "
+                "fact must start when or after the old one did."
+            )
+        new = Memory(
+            new_id(),
+            draft[0],
+            old.scope,
+            draft[1] if own_metadata else old.metadata,
+            stamp,
+            stamp,
+            start,
+            None,
+            None,
+            draft[2] if own_entities else old.entities,
+        )
+        row = Row(new, validation.content_hash(new.text), vector, self.analyzer.terms(new.text))
+        return row, Link(new.id, old.id, "supersedes", {}, stamp)
+
+    async def add_and_supersede(
+        self, scope: Scope, added: Sequence[Draft], replacing: Sequence[tuple[MemoryId, Draft]]
+    ) -> tuple[list[tuple[Memory, bool]], list[tuple[Memory, Memory]]]:
+        """Store `added` as new memories of `scope` and supersede each (id, draft) of `replacing` (the draft's
+        metadata, and its entities unless it names none), all in one transaction: everything or nothing.
+
+        Returns (memory, created) per added draft (an exact duplicate of a stored memory, or of a text changed
+        here, gives that memory) and (old as closed, new) per replacement. InvalidInputError, with nothing
+        stored, when an old memory is missing, no longer current, or would start after its successor."""
+        texts = [draft[0] for draft in added] + [draft[0] for _, draft in replacing]
+        if not texts:
+            return [], []
+        vectors = await self._embed(texts, None, len(texts))
+        digests = [validation.content_hash(draft[0]) for draft in added]
+        async with self._write_lock:
+            stamp = now()
+            changes: list[tuple[Memory, Row, Link]] = []
+            for (memory_id, draft), vector in zip(replacing, vectors[len(added) :], strict=True):
+                old = await self._get(memory_id, scope)
+                row, link = self._successor(old, draft, vector, stamp, True, bool(draft[2]))
+                changes.append((old, row, link))
+            taken = {change[1].content_hash: change[1].memory for change in changes}
+            fresh: dict[str, Row] = {}
+            for draft, digest, vector in zip(added, digests, vectors, strict=False):
+                if digest not in taken and digest not in fresh:
+                    memory = Memory(new_id(), draft[0], scope, draft[1], stamp, stamp, draft[3], None, None, draft[2])
+                    fresh[digest] = Row(memory, digest, vector, self.analyzer.terms(memory.text))
+            inserted = await self.store.insert_and_supersede(list(fresh.values()), changes)
+            if inserted is None:
+                raise InvalidInputError(
+                    "A memory this would change was changed meanwhile; nothing was stored. Try again."
+                )
+            stored = [change[1] for change in changes] + [row for row in fresh.values() if row.memory.id in inserted]
+            self._committed(
+                stored=stored,
+                closed=[old.id for old, _, _ in changes],
+                stamps=[(old.id, stamp) for old, _, _ in changes] + [(row.memory.id, stamp) for row in stored],
+            )
+            missing = [digest for digest, row in fresh.items() if row.memory.id not in inserted]
+            known = await self.store.find_by_hashes(scope, missing) if missing else {}
+        outcomes = []
+        seen: set[str] = set()
+        for digest in digests:
+            if digest in taken:
+                outcomes.append((taken[digest], False))
+            elif digest in known:
+                outcomes.append((known[digest], False))
+            else:
+                outcomes.append((fresh[digest].memory, digest not in seen))
+            seen.add(digest)
+        closed = [
+            (replace(old, valid_to=row.memory.valid_from, superseded_by=row.memory.id, updated_at=stamp), row.memory)
+            for old, row, _ in changes
+        ]
+        return outcomes, closed
 
     async def revise(
         self,

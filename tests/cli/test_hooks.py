@@ -7,18 +7,33 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from ..helpers.chat_server import Reply, answer, chat_server
 
 COMMAND = Path(sys.executable).parent / "memory-mcp"
 
 
 def run(
-    home: Path, *args: str, stdin: str = "", user: str = "sam", cwd: Path | None = None
+    home: Path,
+    *args: str,
+    stdin: str = "",
+    user: str = "sam",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": user, "TMPDIR": str(home)}
+    env = {
+        "HOME": str(home),
+        "MEMORY_MCP_DB": str(home / "m.db"),
+        "MEMORY_MCP_USER": user,
+        "TMPDIR": str(home),
+        **(env or {}),
+    }
     return subprocess.run(
         [str(COMMAND), *args],
         env=env,
@@ -214,3 +229,111 @@ def test_a_server_stopped_by_sigterm_takes_its_hooks_socket_away(tmp_path: Path)
             server.wait()
         assert server.stdin is not None
         server.stdin.close()
+
+
+def said(role: str, text: str) -> str:
+    """One line of a Claude Code transcript."""
+    content: Any = text if role == "user" else [{"type": "text", "text": text}]
+    return json.dumps({"type": role, "message": {"role": role, "content": content}, "sessionId": "s-1"}) + "\n"
+
+
+def memory_script(release: threading.Event) -> Any:
+    """A model that waits for `release`, then draws one fact per thing it recognises, all new."""
+
+    def script(body: dict[str, Any]) -> Reply:
+        release.wait(30)
+        request = body["messages"][1]["content"]
+        if body["response_format"]["json_schema"]["name"] == "facts":
+            known = {"cello": "sam plays the cello", "Lisbon": "sam lives in Lisbon"}
+            facts: list[dict[str, Any]] = [
+                {"text": fact, "valid_from": None, "entities": []} for word, fact in known.items() if word in request
+            ]
+            return answer({"facts": facts})
+        count = request.count("Fact ")
+        return answer({"decisions": [{"fact": n, "action": "ADD", "memory": None} for n in range(1, count + 1)]})
+
+    return script
+
+
+def finished(home: Path, times: int) -> str:
+    """The capture log once `times` captures have ended (each with a "remembered up to" or a "failed" line)."""
+    log = home / ".local" / "state" / "memory-mcp" / "captured" / "capture.log"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = log.read_text() if log.exists() else ""
+        if text.count("remembered up to byte") + text.count("failed, to be tried again") >= times:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"the capture did not finish: {log.read_text() if log.exists() else 'no log'}")
+
+
+def test_stop_and_pre_compact_remember_the_session_in_the_background_once(home: Path) -> None:
+    """With a language model named, Stop returns at once (no reminder), a detached capture remembers the session's
+    messages; the same transcript again changes nothing (no request at all), and only new lines are read later."""
+    transcript = home / "session.jsonl"
+    transcript.write_text(said("user", "I finally started cello lessons!") + said("assistant", "Lovely, enjoy them."))
+    release = threading.Event()
+    with chat_server(memory_script(release)) as (url, received):
+        model = {"MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "scripted"}
+        event = {"session_id": "s-1", "transcript_path": str(transcript), "stop_hook_active": False}
+        stop = run(home, "hook", "stop", stdin=json.dumps({**event, "hook_event_name": "Stop"}), env=model)
+        assert (stop.returncode, stop.stdout, stop.stderr) == (0, "", "")
+        assert received == [] or not release.is_set()  # the hook did not wait for the model: it is still held
+        release.set()
+        log = finished(home, 1)
+        assert "ADD sam plays the cello" in log
+        listed = json.loads(run(home, "list", "-u", "sam", "--json").stdout)
+        assert [m["text"] for m in listed["memories"]] == ["sam plays the cello"]
+        assert listed["memories"][0]["metadata"] == {"source": "conversation"}
+        assert len(received) == 2
+        # PreCompact on the same transcript: nothing new, no request, nothing changed.
+        run(home, "hook", "pre-compact", stdin=json.dumps({**event, "hook_event_name": "PreCompact"}), env=model)
+        finished(home, 2)
+        assert len(received) == 2
+        # A new turn: only it is read.
+        with transcript.open("a") as handle:
+            handle.write(said("user", "Also, I moved to Lisbon last month."))
+        run(home, "hook", "stop", stdin=json.dumps({**event, "hook_event_name": "Stop"}), env=model)
+        finished(home, 3)
+        assert len(received) == 4
+        assert "Lisbon" in received[2]["messages"][1]["content"]
+        assert "cello" not in received[2]["messages"][1]["content"]
+    listed = json.loads(run(home, "list", "-u", "sam", "--json").stdout)
+    assert sorted(m["text"] for m in listed["memories"]) == ["sam lives in Lisbon", "sam plays the cello"]
+
+
+def test_a_failed_capture_keeps_its_place_and_is_tried_again(home: Path) -> None:
+    transcript = home / "session.jsonl"
+    transcript.write_text(said("user", "I finally started cello lessons!"))
+    event = json.dumps({"session_id": "s-2", "transcript_path": str(transcript), "hook_event_name": "PreCompact"})
+    with chat_server(lambda body: (400, {"error": {"message": "model not found"}})) as (url, _):
+        model = {"MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "missing"}
+        assert run(home, "hook", "pre-compact", stdin=event, env=model).returncode == 0
+        log = finished(home, 1)
+    assert "model not found" in log
+    assert "remembered up to" not in log
+    assert json.loads(run(home, "list", "-u", "sam", "--json").stdout)["memories"] == []
+    release = threading.Event()
+    release.set()
+    with chat_server(memory_script(release)) as (url, _):
+        model = {"MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "scripted"}
+        run(home, "hook", "pre-compact", stdin=event, env=model)
+        assert "remembered up to" in finished(home, 2)
+    listed = json.loads(run(home, "list", "-u", "sam", "--json").stdout)
+    assert [m["text"] for m in listed["memories"]] == ["sam plays the cello"]
+
+
+def test_install_with_a_model_adds_capture_and_never_writes_the_key(home: Path) -> None:
+    env = {"MEMORY_MCP_LLM_BASE_URL": "http://localhost:11434/v1", "MEMORY_MCP_LLM_MODEL": "llama3.2",
+           "MEMORY_MCP_LLM_API_KEY": "sk-secret"}  # fmt: skip
+    assert run(home, "hooks", "install", "claude-code", env=env).returncode == 0
+    written = (home / ".claude" / "settings.json").read_text()
+    hooks = json.loads(written)["hooks"]
+    assert "sk-secret" not in written
+    for event in ("Stop", "PreCompact"):
+        command = hooks[event][0]["hooks"][0]["command"]
+        assert "MEMORY_MCP_LLM_BASE_URL=http://localhost:11434/v1 MEMORY_MCP_LLM_MODEL=llama3.2 " in command
+    assert "MEMORY_MCP_LLM" not in hooks["UserPromptSubmit"][0]["hooks"][0]["command"]
+    half = run(home, "hooks", "install", "claude-code", "--llm-model", "llama3.2")
+    assert half.returncode == 2
+    assert "--llm-base-url" in half.stderr

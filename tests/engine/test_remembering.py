@@ -10,8 +10,10 @@ import pytest
 
 from memory_mcp.chat import OpenAIChat
 from memory_mcp.engine import MemoryEngine
-from memory_mcp.errors import InvalidInputError, LanguageModelError, ModelAnswerError
+from memory_mcp.errors import DuplicateError, InvalidInputError, LanguageModelError, ModelAnswerError
+from memory_mcp.models import Link, Memory, MemoryId, Row, new_id, now
 from memory_mcp.transcripts import Message
+from memory_mcp.validation import content_hash
 
 from ..helpers.chat_server import Reply, answer, chat_server, refusal
 
@@ -52,15 +54,16 @@ async def test_new_facts_are_added_and_the_model_sees_numbers_never_ids(engine: 
         (f["text"], d["action"]) for f, d in zip(facts, decisions, strict=True)
     ]
     added, updated = done
+    assert added.memory is not None
     assert added.memory.metadata == {"source": "conversation"}
     assert added.memory.entities == ("Lisbon",)
     assert added.memory.valid_from.startswith("2026-03-01")
     assert updated.replaced is not None
     assert updated.replaced.id == old.id
     # The old job is kept: superseded, found as of before the change.
-    assert [m.text for m in (await engine.page(sam)).memories] == [
-        "Sam works at Globex",
+    assert sorted(m.text for m in (await engine.page(sam)).memories) == [
         "Sam moved to Lisbon in March 2026",
+        "Sam works at Globex",
     ]
     before = await engine.page(sam, validity=engine.validity(as_of=old.valid_from))
     assert {m.text for m in before.memories} == {"Sam works at Acme in Leeds", "Sam moved to Lisbon in March 2026"}
@@ -86,6 +89,7 @@ async def test_a_restated_fact_changes_nothing(engine: MemoryEngine) -> None:
         model = OpenAIChat(base_url=url, model="scripted")
         [item] = await engine.remember(TALK, sam, model)
         await model.aclose()
+    assert item.memory is not None
     assert (item.action, item.memory.id) == ("NOOP", known.id)
     assert await engine.count(sam) == 1
 
@@ -171,6 +175,7 @@ async def test_a_change_dated_before_what_it_replaces_starts_when_that_did(engin
         model = OpenAIChat(base_url=url, model="scripted")
         [item] = await engine.remember(TALK, sam, model)
         await model.aclose()
+    assert item.memory is not None
     assert item.memory.valid_from == old.valid_from
 
 
@@ -184,3 +189,104 @@ async def test_one_bad_fact_stores_none_of_the_others(engine: MemoryEngine) -> N
             await engine.remember(TALK, sam, model)
         await model.aclose()
     assert await engine.count(sam) == 0
+
+
+async def remembered(engine: MemoryEngine, talk: list[Message], facts: Any, decisions: Any) -> list[Any]:
+    with chat_server(scripted(facts, decisions)) as (url, _):
+        model = OpenAIChat(base_url=url, model="scripted")
+        try:
+            return await engine.remember(talk, engine.scope("sam"), model)
+        finally:
+            await model.aclose()
+
+
+async def test_the_decisions_are_written_in_one_transaction(
+    engine: MemoryEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer closes the memory a fact replaces just before the write: the fact added beside it is not
+    stored either (one transaction, nothing half done)."""
+    sam = engine.scope("sam")
+    old = (await engine.add("Sam works at Acme", sam)).memory
+    store = engine.store
+    apply = store.insert_and_supersede
+
+    async def raced(rows: Any, changes: Any) -> set[MemoryId] | None:
+        # Another process closes the old memory first (straight through the store: this one holds the write lock).
+        text = "Sam works at Initech"
+        vector = (await engine.embedder.embed_documents([text]))[0]
+        memory = Memory(new_id(), text, sam, {}, now(), now())
+        row = Row(memory, content_hash(text), vector, engine.analyzer.terms(text))
+        assert await apply([], [(old, row, Link(memory.id, old.id, "supersedes", {}, now()))]) == set()
+        return await apply(rows, changes)
+
+    monkeypatch.setattr(store, "insert_and_supersede", raced)
+    facts = [fact("Sam plays chess"), fact("Sam works at Globex")]
+    decisions = [{"fact": 1, "action": "ADD", "memory": None}, {"fact": 2, "action": "UPDATE", "memory": 1}]
+    with pytest.raises(InvalidInputError, match="changed meanwhile; nothing was stored"):
+        await remembered(engine, TALK, facts, decisions)
+    monkeypatch.undo()
+    assert sorted(m.text for m in (await engine.page(sam)).memories) == ["Sam works at Initech"]
+
+
+async def test_a_failing_write_stores_none_of_the_decisions(engine: MemoryEngine) -> None:
+    """The store refuses the batch half-way (the text replacing Acme is a current memory already): the fact
+    added beside it is not stored either."""
+    sam = engine.scope("sam")
+    await engine.add("Sam works at Acme", sam)
+    await engine.add("Sam works at Globex", sam)
+
+    def script(body: dict[str, Any]) -> Reply:
+        if body["response_format"]["json_schema"]["name"] == "facts":
+            return answer({"facts": [fact("Sam plays chess"), fact("Sam works at Globex")]})
+        shown = body["messages"][1]["content"].split("Fact 2")[1]
+        acme = next(line for line in shown.splitlines() if line.endswith("Sam works at Acme"))
+        number = int(acme.strip().split(".")[0])
+        decisions = [{"fact": 1, "action": "ADD", "memory": None}, {"fact": 2, "action": "UPDATE", "memory": number}]
+        return answer({"decisions": decisions})
+
+    with chat_server(script) as (url, _):
+        model = OpenAIChat(base_url=url, model="scripted")
+        with pytest.raises(DuplicateError):
+            await engine.remember(TALK, sam, model)
+        await model.aclose()
+    assert sorted(m.text for m in (await engine.page(sam)).memories) == ["Sam works at Acme", "Sam works at Globex"]
+
+
+async def test_one_memory_replaced_by_two_facts_is_replaced_once(engine: MemoryEngine) -> None:
+    sam = engine.scope("sam")
+    old = (await engine.add("Sam lives in Porto and works at Acme", sam)).memory
+    facts = [fact("Sam lives in Lisbon"), fact("Sam works at Globex")]
+    decisions = [{"fact": 1, "action": "UPDATE", "memory": 1}, {"fact": 2, "action": "UPDATE", "memory": 1}]
+    first, second = await remembered(engine, TALK, facts, decisions)
+    assert (first.action, first.replaced.id) == ("UPDATE", old.id)
+    assert (second.action, second.replaced) == ("ADD", None)
+    assert sorted(m.text for m in (await engine.page(sam)).memories) == ["Sam lives in Lisbon", "Sam works at Globex"]
+    assert [entry.event for entry in await engine.history(old.id, sam)].count("SUPERSEDE") == 1
+
+
+async def test_a_fact_already_stored_word_for_word_is_known(engine: MemoryEngine) -> None:
+    sam = engine.scope("sam")
+    known = (await engine.add("Sam plays chess", sam)).memory
+    [item] = await remembered(engine, TALK, [fact("Sam plays chess")], [{"fact": 1, "action": "ADD", "memory": None}])
+    assert (item.action, item.memory.id) == ("NOOP", known.id)
+    assert await engine.count(sam) == 1
+
+
+async def test_a_sensitive_fact_needs_the_users_own_words_about_themselves(engine: MemoryEngine) -> None:
+    """The prompt hook's rule for health, family and money: a task about diabetes patients is not the user's
+    health; "I was diagnosed" is."""
+    task = [
+        Message("user", "Write a Python function that checks insulin doses for diabetes patients."),
+        Message("assistant", "Here is a function that validates a dose against the patient's weight..."),
+    ]
+    facts = [fact("sam has diabetes"), fact("sam writes Python")]
+    decisions = [{"fact": 1, "action": "ADD", "memory": None}]
+    skipped, kept = await remembered(engine, task, facts, decisions)
+    assert (skipped.action, skipped.memory) == ("SKIP", None)
+    assert kept.action == "ADD"
+    assert [m.text for m in (await engine.page(engine.scope("sam"))).memories] == ["sam writes Python"]
+    told = [Message("user", "I was diagnosed with type 2 diabetes last spring, so no sugary desserts please.")]
+    [item] = await remembered(
+        engine, told, [fact("sam has type 2 diabetes")], [{"fact": 1, "action": "ADD", "memory": None}]
+    )
+    assert item.action == "ADD"

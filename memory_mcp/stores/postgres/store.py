@@ -72,6 +72,30 @@ def _link_values(user_id: str, link: Link) -> tuple[Any, ...]:
     return (user_id, link.source_id, link.target_id, link.type, _rows.dump(link.metadata), link.created_at)
 
 
+async def _insert_rows(db: Any, rows: Sequence[Row]) -> set[MemoryId]:
+    """Insert `rows` on connection `db`, skipping texts their scope already holds; the ids stored."""
+    if not rows:
+        return set()
+    # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
+    values = [
+        (*v[:8], vector_text(v[8]), *v[9:14], json.dumps(v[14]), json.dumps(v[15]), " ".join(v[16]))
+        for v in map(_values, rows)
+    ]
+    columns = [list(column) for column in zip(*values, strict=True)]
+    stored = await db.fetch(
+        f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
+        " SELECT id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding::vector,"
+        " created_at, updated_at, valid_from, valid_to, superseded_by,"
+        " ARRAY(SELECT jsonb_array_elements_text(entities::jsonb)),"
+        " ARRAY(SELECT jsonb_array_elements_text(entity_keys::jsonb)), string_to_array(terms, ' ')"
+        f" FROM unnest({', '.join(f'${n}::text[]' for n in range(1, _rows.INSERT_COUNT + 2))})"
+        f" AS t ({_rows.INSERT_COLUMNS}, terms)"
+        f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING RETURNING id",
+        *columns,
+    )
+    return {MemoryId(row["id"]) for row in stored}
+
+
 class _Stale(Exception):
     """Raised inside a transaction to roll it back: the memory to supersede is no longer current."""
 
@@ -187,28 +211,7 @@ class PostgresStore(PostgresAccounts):
         """Store new memories in one transaction, skipping texts their scope already holds; returns the ids stored."""
         if not rows:
             return set()
-        # Through unnest, vectors travel as pgvector text and terms as one space-separated string each.
-        values = [
-            (*v[:8], vector_text(v[8]), *v[9:14], json.dumps(v[14]), json.dumps(v[15]), " ".join(v[16]))
-            for v in map(_values, rows)
-        ]
-        columns = [list(column) for column in zip(*values, strict=True)]
-
-        async def work(db: Any) -> set[MemoryId]:
-            stored = await db.fetch(
-                f"INSERT INTO {SCHEMA}.memories ({_rows.INSERT_COLUMNS}, terms)"
-                " SELECT id, user_id, agent_id, run_id, project, text, metadata, content_hash, embedding::vector,"
-                " created_at, updated_at, valid_from, valid_to, superseded_by,"
-                " ARRAY(SELECT jsonb_array_elements_text(entities::jsonb)),"
-                " ARRAY(SELECT jsonb_array_elements_text(entity_keys::jsonb)), string_to_array(terms, ' ')"
-                f" FROM unnest({', '.join(f'${n}::text[]' for n in range(1, _rows.INSERT_COUNT + 2))})"
-                f" AS t ({_rows.INSERT_COLUMNS}, terms)"
-                f" ON CONFLICT {_rows.CURRENT_HASH} DO NOTHING RETURNING id",
-                *columns,
-            )
-            return {MemoryId(row["id"]) for row in stored}
-
-        return await self.db.write(work)
+        return await self.db.write(lambda db: _insert_rows(db, rows))
 
     async def replace(self, old: Memory, new: Row) -> None:
         """Overwrite text, metadata and vector of `old` and record an UPDATE."""
@@ -241,36 +244,48 @@ class PostgresStore(PostgresAccounts):
 
     async def supersede(self, old: Memory, new: Row, link: Link) -> bool:
         """Close `old`, store the new memory and `link` in one transaction (see `MemoryStore.supersede`)."""
-        successor = new.memory
+        return await self.insert_and_supersede([], [(old, new, link)]) is not None
 
-        async def work(db: Any) -> None:
-            closed = await db.execute(
-                f"UPDATE {SCHEMA}.memories SET valid_to = $1, superseded_by = $2, updated_at = $3"
-                " WHERE id = $4 AND user_id = $5 AND valid_to IS NULL",
-                successor.valid_from,
-                successor.id,
-                successor.created_at,
-                old.id,
-                old.scope.user_id,
-            )
-            if closed != "UPDATE 1":
-                raise _Stale
-            await db.execute(
-                _HISTORY_INSERT, *_rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old)
-            )
-            await db.execute(_INSERT, *_values(new))
-            await db.execute(_LINK_INSERT, *_link_values(old.scope.user_id, link))
+    async def insert_and_supersede(
+        self, rows: Sequence[Row], changes: Sequence[tuple[Memory, Row, Link]]
+    ) -> set[MemoryId] | None:
+        """In one transaction, each change as `supersede` makes it, then `rows` as `insert_many` stores them
+        (see `MemoryStore.insert_and_supersede`)."""
+
+        async def work(db: Any) -> set[MemoryId]:
+            for old, new, link in changes:
+                successor = new.memory
+                closed = await db.execute(
+                    f"UPDATE {SCHEMA}.memories SET valid_to = $1, superseded_by = $2, updated_at = $3"
+                    " WHERE id = $4 AND user_id = $5 AND valid_to IS NULL",
+                    successor.valid_from,
+                    successor.id,
+                    successor.created_at,
+                    old.id,
+                    old.scope.user_id,
+                )
+                if closed != "UPDATE 1":
+                    raise _Stale
+                await db.execute(
+                    _HISTORY_INSERT,
+                    *_rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old),
+                )
+                await db.execute(_INSERT, *_values(new))
+                await db.execute(_LINK_INSERT, *_link_values(old.scope.user_id, link))
+            return await _insert_rows(db, rows)
 
         try:
-            await self.db.write(work)
+            return await self.db.write(work)
         except _Stale:
-            return False
+            return None
         except Exception as exc:
-            if not is_unique_violation(exc):
+            if not is_unique_violation(exc) or not changes:
                 raise
-            existing = (await self.find_by_hashes(successor.scope, [new.content_hash])).get(new.content_hash)
-            raise DuplicateError(existing.id if existing else old.id) from exc
-        return True
+            for _, new, _ in changes:
+                existing = (await self.find_by_hashes(new.memory.scope, [new.content_hash])).get(new.content_hash)
+                if existing is not None:
+                    raise DuplicateError(existing.id) from exc
+            raise
 
     async def link(self, user_id: str, links: Sequence[Link]) -> int:
         """Store `links` whose two ends are memories of `user_id`; returns how many were stored."""

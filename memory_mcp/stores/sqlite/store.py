@@ -271,30 +271,54 @@ class SqliteStore(SqliteAccounts):
         """Close `old` (valid until the new memory's start, superseded by it, a SUPERSEDE history row), store
         the new one and `link` in one transaction. False, with nothing changed, when `old` was superseded
         meanwhile; DuplicateError when the new text is a current memory of the scope already."""
-        successor = new.memory
+        return await self.insert_and_supersede([], [(old, new, link)]) is not None
+
+    async def insert_and_supersede(
+        self, rows: Sequence[Row], changes: Sequence[tuple[Memory, Row, Link]]
+    ) -> set[MemoryId] | None:
+        """In one transaction, each change as `supersede` makes it, then `rows` as `insert_many` stores them;
+        the ids of `rows` stored, or None, with nothing changed, when an old memory is no longer current."""
+        successor = None
         try:
             async with self._transaction() as db:
-                cursor = await db.execute(
-                    "UPDATE memories SET valid_to = ?, superseded_by = ?, updated_at = ?"
-                    " WHERE id = ? AND user_id = ? AND valid_to IS NULL",
-                    (successor.valid_from, successor.id, successor.created_at, old.id, old.scope.user_id),
-                )
-                if cursor.rowcount != 1:
-                    raise _Stale  # noqa: TRY301 (rolls the transaction back)
-                await db.execute(
-                    _HISTORY_INSERT,
-                    _rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old),
-                )
-                await db.execute("INSERT" + _INTO, _values(new))
-                await db.execute(_LINK_INSERT, _link_values(old.scope.user_id, link))
+                for old, new, link in changes:
+                    successor = new
+                    await self._supersede(db, old, new, link)
+                successor = None
+                if rows:
+                    await db.executemany(_INSERT, [_values(row) for row in rows])
+                stored: set[MemoryId] = set()
+                for chunk, marks in chunks([row.memory.id for row in rows]):
+                    present = await fetch_all(db, f"SELECT id FROM memories WHERE id IN ({marks})", chunk)
+                    stored.update(MemoryId(row[0]) for row in present)
+                return stored
         except _Stale:
-            return False
+            return None
         except sqlite3.IntegrityError as exc:
-            existing = (await self.find_by_hashes(successor.scope, [new.content_hash])).get(new.content_hash)
+            if successor is None:
+                raise
+            existing = (await self.find_by_hashes(successor.memory.scope, [successor.content_hash])).get(
+                successor.content_hash
+            )
             if existing is None:
                 raise
             raise DuplicateError(existing.id) from exc
-        return True
+
+    @staticmethod
+    async def _supersede(db: aiosqlite.Connection, old: Memory, new: Row, link: Link) -> None:
+        successor = new.memory
+        cursor = await db.execute(
+            "UPDATE memories SET valid_to = ?, superseded_by = ?, updated_at = ?"
+            " WHERE id = ? AND user_id = ? AND valid_to IS NULL",
+            (successor.valid_from, successor.id, successor.created_at, old.id, old.scope.user_id),
+        )
+        if cursor.rowcount != 1:
+            raise _Stale  # rolls the transaction back
+        await db.execute(
+            _HISTORY_INSERT, _rows.history_row("SUPERSEDE", successor.created_at, old=old, new=successor, of=old)
+        )
+        await db.execute("INSERT" + _INTO, _values(new))
+        await db.execute(_LINK_INSERT, _link_values(old.scope.user_id, link))
 
     async def link(self, user_id: str, links: Sequence[Link]) -> int:
         """Store `links` whose two ends are memories of `user_id` (others, and ones already there, are skipped);
