@@ -37,6 +37,7 @@ from .search import LocalSearch, NoSearch, NumpyIndex, StoreSearch
 from .stores import SqliteStore, open_store
 from .validation import ID_PATTERN
 from .version import __version__
+from .workers import inherited_socket
 
 if TYPE_CHECKING:
     from .stores import PostgresStore
@@ -268,9 +269,13 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
             if tokens:
                 access += " and static bearer tokens" if accounts else "; static bearer tokens required"
             # Where to connect is news for the person who started it, not a warning: said on stderr as it is.
-            sys.stderr.write(f"memory-mcp {__version__}: serving MCP at {url} ({access}). Ctrl-C stops it.\n")
+            listener = inherited_socket()
+            if listener is None:  # a worker's supervisor says it once for all
+                sys.stderr.write(f"memory-mcp {__version__}: serving MCP at {url} ({access}). Ctrl-C stops it.\n")
             await serve_http(
                 server,
+                listener=listener,
+                stateless=settings.workers > 1,
                 host=settings.host,
                 port=settings.port,
                 rules=Rules.of(settings.public_url, settings.allowed_hosts),

@@ -60,6 +60,7 @@ _positive = _number(int, 1, float("inf"), "at least 1")
 _fraction = _number(float, 0.0, 1.0, "between 0 and 1")
 _seconds = _number(float, 1e-3, float("inf"), "a positive number of seconds")
 _port = _number(int, 1, 65_535, "a port number from 1 to 65535")
+_workers = _number(int, 1, 64, "from 1 to 64")
 
 
 def _bool(text: str) -> bool:
@@ -168,6 +169,14 @@ OPTIONS: Final = (
     Option("transport", "--transport", "MEMORY_MCP_TRANSPORT", _transport, "stdio (for MCP hosts) or http"),
     Option("host", "--host", "MEMORY_MCP_HOST", str, "address the HTTP transport listens on"),
     Option("port", "--port", "MEMORY_MCP_PORT", _port, "port of the HTTP transport"),
+    Option(
+        "workers",
+        "--workers",
+        "MEMORY_MCP_WORKERS",
+        _workers,
+        "HTTP: serve with this many processes on one port, each a whole server on the same database (MCP over "
+        "HTTP is then stateless: no sampling, roots or notifications from the server)",
+    ),
     Option(
         "tokens_file",
         "--tokens-file",
@@ -330,6 +339,7 @@ class Settings:
     transport: str = "stdio"
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1
     tokens_file: str | None = None
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
@@ -394,6 +404,7 @@ SERVE_ONLY: Final = frozenset(
         "transport",
         "host",
         "port",
+        "workers",
         "tokens_file",
         "public_url",
         "allowed_hosts",

@@ -33,6 +33,7 @@ SECOND_TIER: Final = frozenset(
         "tests/server/test_view.py",  # the MCP App view in Chromium
         "tests/cli/test_claude_code.py",  # the real Claude Code CLI
         "tests/cli/test_hooks.py",  # hook processes and the server's socket folder, shared by every run
+        "tests/server/test_workers.py",  # several server processes, signals, a PostgreSQL stopped and started
     }
 )
 """The second tier (marked `slow`): benchmarks, real browsers and host CLIs, and flows of several processes. The

@@ -37,6 +37,7 @@ CHANGES: dict[str, tuple[str, str, object]] = {
     "MEMORY_MCP_TRANSPORT": ("streamable-http", "transport", "http"),
     "MEMORY_MCP_HOST": ("::1", "host", "::1"),
     "MEMORY_MCP_PORT": ("9000", "port", 9000),
+    "MEMORY_MCP_WORKERS": ("4", "workers", 4),
     "MEMORY_MCP_TOKENS_FILE": ("/etc/memory/tokens.json", "tokens_file", "/etc/memory/tokens.json"),
     "MEMORY_MCP_ALLOW_LOOPBACK_CLIENTS": ("1", "allow_loopback_clients", True),
     "MEMORY_MCP_ALLOWED_HOSTS": ("Memory.Example.com, *", "allowed_hosts", ("memory.example.com", "*")),

@@ -41,7 +41,7 @@ LAYERS: Final[tuple[tuple[str, ...], ...]] = (
     # Siblings: none imports another. The engine receives its store, embedder and retriever (the app wires them).
     ("memory_mcp.embedders", "memory_mcp.stores", "memory_mcp.engine", "memory_mcp.chat"),
     ("memory_mcp.schemas",),
-    ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall"),
+    ("memory_mcp.archive", "memory_mcp.checkup", "memory_mcp.recall", "memory_mcp.workers"),
     ("memory_mcp.server",),
     ("memory_mcp.app",),
     ("memory_mcp",),  # the package's own __init__: the public names, from every layer

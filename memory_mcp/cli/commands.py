@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import socket
 import sys
 import threading
@@ -17,7 +18,8 @@ import click
 from ..app import serve
 from ..locations import login_user
 from ..version import __version__
-from ._common import run, settings_of, settings_options
+from ..workers import LISTEN_FD, supervise
+from ._common import BadInput, run, settings_of, settings_options
 
 __all__ = ["app"]
 
@@ -72,6 +74,18 @@ def app(context: click.Context, /, **given: Any) -> None:
 
 def _serve(given: Mapping[str, Any]) -> None:
     settings = settings_of(given)
+    if settings.workers > 1 and settings.transport != "http":
+        raise BadInput("--workers serves HTTP: add --transport http (a host starts one stdio server itself).")
+    if settings.workers > 1 and not os.environ.get(LISTEN_FD):
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        sys.stderr.write(
+            f"memory-mcp {__version__}: serving MCP at {settings.public_url or f'http://{host}:{settings.port}/mcp'} "
+            f"with {settings.workers} worker processes (MCP over HTTP is stateless). Ctrl-C stops it.\n"
+        )
+        try:
+            sys.exit(supervise(settings.workers, settings.host, settings.port, sys.argv[1:]))
+        except OSError as exc:
+            raise BadInput(f"Cannot listen on {settings.host}:{settings.port}: {exc}.") from None
     try:
         run(serve(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,6 +29,8 @@ KEEP_ALIVE: Final = 5
 MAX_CONNECTIONS: Final = 500
 """Most connections open at once (fewer when the process may open fewer files): more are closed at once."""
 TIDY_EVERY: Final = 600.0
+DRAIN: Final = 30
+"""Seconds a stopping server gives the calls in flight to finish before it closes their connections."""
 """Seconds between purges of expired sign-in state."""
 
 
@@ -90,12 +94,14 @@ def guarded_protocol(timeouts: Timeouts) -> type[H11Protocol]:
     return GuardedProtocol
 
 
-def http_app(server: MCPServer, rules: Rules) -> ASGIApp:
+def http_app(server: MCPServer, rules: Rules, *, stateless: bool = False) -> ASGIApp:
     """The server's streamable-HTTP app (MCP at /mcp, the routes it carries) behind the guard, which checks the
-    Host of every route, so the SDK's own check of /mcp alone is off."""
+    Host of every route, so the SDK's own check of /mcp alone is off. `stateless`: no MCP session is kept
+    between requests (for several processes on one port)."""
     app = server.streamable_http_app(
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         max_request_body_size=dict(BODY_LIMITS)["/mcp"],
+        stateless_http=stateless,
     )
     return Guard(app, rules)
 
@@ -109,11 +115,13 @@ def uvicorn_config(
     trusted_proxies: str | None = None,
     timeouts: Timeouts = Timeouts(),
     log_level: str = "warning",
+    stateless: bool = False,
 ) -> uvicorn.Config:
     """How uvicorn serves the app: the guard in front, our protocol, proxies' headers believed only from
-    `trusted_proxies` (comma-separated addresses, or "*"), records through our log handler."""
+    `trusted_proxies` (comma-separated addresses, or "*"), records through our log handler; on SIGTERM the calls
+    in flight get `DRAIN` seconds to finish."""
     return uvicorn.Config(
-        http_app(server, rules),
+        http_app(server, rules, stateless=stateless),
         host=host,
         port=port,
         http=guarded_protocol(timeouts),
@@ -123,6 +131,7 @@ def uvicorn_config(
         limit_concurrency=connection_cap(timeouts.max_connections),
         log_level=log_level,
         log_config=None,  # uvicorn's records go through our handler, whose lines input cannot forge
+        timeout_graceful_shutdown=DRAIN,
     )
 
 
@@ -130,17 +139,29 @@ async def serve_http(
     server: MCPServer,
     *,
     tidy: Callable[[], Awaitable[Any]] | None = None,
+    listener: socket.socket | None = None,
     **options: Any,
 ) -> None:
     """Serve until stopped (SIGINT or SIGTERM: calls in flight finish first); `options` as for `uvicorn_config`.
     Without trusted proxies a client's address is the one it connects from (X-Forwarded-For is ignored). `tidy`
-    runs at the start and then every `TIDY_EVERY` seconds."""
+    runs at the start and then every `TIDY_EVERY` seconds. `listener`: a socket bound already (a worker's, shared
+    with the others: `workers`); the worker stops as on SIGTERM when its supervisor is gone."""
     running = uvicorn.Server(uvicorn_config(server, **options))
     async with anyio.create_task_group() as tasks:
         if tidy is not None:
             tasks.start_soon(every, TIDY_EVERY, tidy)
-        await running.serve()
+        if listener is not None:
+            tasks.start_soon(_orphaned, running, os.getppid())
+        await running.serve(sockets=None if listener is None else [listener])
         tasks.cancel_scope.cancel()
+
+
+async def _orphaned(running: uvicorn.Server, parent: int) -> None:
+    """Stop `running` (draining, as on SIGTERM) once the process that started this one has ended."""
+    while os.getppid() == parent:  # noqa: ASYNC110 (no event tells of a parent's end: polled)
+        await anyio.sleep(1)
+    logger.warning("the supervisor is gone: stopping this worker")
+    running.should_exit = True
 
 
 async def every(seconds: float, work: Callable[[], Awaitable[Any]]) -> None:

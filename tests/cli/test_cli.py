@@ -582,3 +582,14 @@ def test_remember_reads_a_conversation_and_reports_each_fact(db: Path, tmp_path:
     )
     assert bad.returncode == 2
     assert "not valid JSON" in bad.stderr
+
+
+def test_workers_are_for_http_and_a_sane_number(db: Path) -> None:
+    stdio = cli(db, "serve", "--workers", "2")
+    assert stdio.returncode == 2
+    assert "--workers serves HTTP: add --transport http" in stdio.stderr
+    too_many = cli(db, "serve", "--transport", "http", "--workers", "65")
+    assert too_many.returncode == 2
+    assert "from 1 to 64" in too_many.stderr
+    # A serving option in the environment does not stop the other commands.
+    assert cli(db, "list", "-u", "sam", env={"MEMORY_MCP_WORKERS": "4"}).returncode == 0
