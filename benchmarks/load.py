@@ -116,7 +116,15 @@ def serve(
 
 
 async def one_client(
-    base: str, token: str, user: str, until: float, texts: list[str], tally: Tally, mix: str = "write", cap: int = 0
+    base: str,
+    token: str,
+    user: str,
+    until: float,
+    texts: list[str],
+    tally: Tally,
+    mix: str = "write",
+    cap: int = 0,
+    sessions: float = SESSION_SHARE,
 ) -> None:
     """Repeat the mix until `until`, recording each call's time and outcome."""
     rng = random.Random(f"{token} {time.monotonic_ns()}")  # another sequence each run: no text repeats an earlier
@@ -124,7 +132,7 @@ async def one_client(
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient(base_url=f"{base}/api/v1", headers=headers, timeout=60) as api:
         while time.monotonic() < until:
-            operation = "mcp session" if rng.random() < SESSION_SHARE else rng.choice(operations)
+            operation = "mcp session" if rng.random() < sessions else rng.choice(operations)
             mine = tally.kept[user]
             if operation in ("update", "delete") and not mine:
                 operation = "add"
@@ -246,6 +254,7 @@ async def run(
     every: float = 0.0,
     kill_worker: bool = False,
     cap: int = 0,
+    sessions: float = SESSION_SHARE,
 ) -> dict[str, Any]:
     """`clients` clients (the first tokens) for `seconds`; their figures. With `every`, the server `process`'s
     memory, descriptors and threads and the p99 of the calls that ended are sampled that often; `kill_worker`
@@ -278,7 +287,8 @@ async def run(
     started = time.perf_counter()
     extra = ([watch()] if every and process is not None else []) + ([kill()] if kill_worker else [])
     await asyncio.gather(
-        *(one_client(base, t, u, until, texts, tally, mix, cap) for t, u in zip(chosen, users, strict=True)), *extra
+        *(one_client(base, t, u, until, texts, tally, mix, cap, sessions) for t, u in zip(chosen, users, strict=True)),
+        *extra,
     )
     took = time.perf_counter() - started
     calls = sum(len(samples) for samples in tally.seconds.values())
@@ -393,7 +403,18 @@ def soak(args: argparse.Namespace, texts: list[str]) -> int:
         process, base, tokens = serve(Path(folder), clients, args.database_url, args.workers)
         try:
             row = asyncio.run(
-                run(base, tokens, clients, args.seconds, texts, args.mix, process, every=args.every, cap=SOAK_CAP)
+                run(
+                    base,
+                    tokens,
+                    clients,
+                    args.seconds,
+                    texts,
+                    args.mix,
+                    process,
+                    args.every,
+                    cap=SOAK_CAP,
+                    sessions=args.sessions,
+                )
             )
         finally:
             process.terminate()
@@ -444,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--soak", action="store_true", help="one level (--clients, default 32) for --seconds, sampled every minute"
+    )
+    parser.add_argument(
+        "--sessions", type=float, default=SESSION_SHARE, help="share of calls that are whole MCP sessions (0.1)"
     )
     parser.add_argument("--every", type=float, default=60.0, help="seconds between a soak's samples (default 60)")
     parser.add_argument("--kill-worker", action="store_true", help="kill -9 one worker half-way (with --workers 2+)")

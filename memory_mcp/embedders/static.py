@@ -22,7 +22,7 @@ TABLE: Final = "minilm-static"
 _MAX_PIECES: Final = 3  # a word of more pieces than this is a name, a code or a typo: its pieces mean nothing
 _MIN_PIECE: Final = 3  # nor do pieces shorter than this ("hi" + "##kk" + "##ing" is not about greetings)
 _MIN_FIRST: Final = 4  # and the first piece must be a stem of its own ("all" + "##ergy" is not about "all")
-_CACHED: Final = 1 << 17  # words whose rows are remembered (then the memory starts over)
+_CACHED: Final = 1 << 14  # words whose rows are remembered, about 25 MB at most (then the memory starts over)
 _GROUP: Final = 256  # texts summed together, sorted by length so that little is padding
 
 

@@ -208,7 +208,8 @@ def test_postgresql_stopped_and_started_again_mid_use(tmp_path: Path) -> None:
                     answered = call()
                     assert time.monotonic() - started < 30
                     assert answered.status_code == 503, answered.text
-                    assert "PostgreSQL" in answered.json()["detail"]
+                    assert "PostgreSQL cannot be reached" in answered.json()["detail"]
+                    assert "is the database server running?" in answered.json()["detail"]
 
                 async def tool_error() -> str:
                     async with client(base, ALICE) as mcp:

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _RETRIES: Final = (0.1, 0.5, 2.0)  # seconds before each retry of a transient failure
+_UNREACHABLE: Final = (
+    "PostgreSQL cannot be reached ({exc}), after 4 tries over 2.6 s: is the database server running?{done} "
+    "Try again in a moment."
+)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -125,7 +129,9 @@ class Connections:
 
         try:
             return await _retrying(attempt)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
+            raise StoreError(_UNREACHABLE.format(exc=exc, done="")) from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"PostgreSQL {failure} ({exc}). Try again in a moment.") from exc
 
     async def write(self, work: Callable[[Any], Awaitable[T]], *, failure: str = "could not save the change") -> T:
@@ -140,7 +146,9 @@ class Connections:
             return await _retrying(attempt)
         except asyncpg.UniqueViolationError:
             raise
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
+            raise StoreError(_UNREACHABLE.format(exc=exc, done=" Nothing was changed.")) from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"PostgreSQL {failure} ({exc}); nothing was changed. Try again in a moment.") from exc
 
 
