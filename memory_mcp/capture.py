@@ -25,8 +25,6 @@ from .errors import InvalidInputError
 from .transcripts import MAX_CHARS, Message, line_message
 
 LOG_NAME: Final = "capture.log"
-EVENTS: Final = ("Stop", "PreCompact")
-"""The host events that start a capture (Claude Code's hook events)."""
 
 
 def configured(env: Mapping[str, str]) -> bool:

@@ -299,7 +299,7 @@ class Writes(EngineParts):
 
         Returns (memory, created) per added draft (an exact duplicate of a stored memory, or of a text changed
         here, gives that memory) and (old as closed, new) per replacement. InvalidInputError, with nothing
-        stored, when an old memory is missing, no longer current, or would start after its successor."""
+        stored, when an old memory is missing or no longer current, or a successor would start before it."""
         texts = [draft[0] for draft in added] + [draft[0] for _, draft in replacing]
         if not texts:
             return [], []

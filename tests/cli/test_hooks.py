@@ -276,9 +276,14 @@ def test_stop_and_pre_compact_remember_the_session_in_the_background_once(home: 
     with chat_server(memory_script(release)) as (url, received):
         model = {"MEMORY_MCP_LLM_BASE_URL": url, "MEMORY_MCP_LLM_MODEL": "scripted"}
         event = {"session_id": "s-1", "transcript_path": str(transcript), "stop_hook_active": False}
+        started = time.monotonic()
         stop = run(home, "hook", "stop", stdin=json.dumps({**event, "hook_event_name": "Stop"}), env=model)
+        assert time.monotonic() - started < 20  # the model holds its answer for 30 s: the hook did not wait for it
         assert (stop.returncode, stop.stdout, stop.stderr) == (0, "", "")
-        assert received == [] or not release.is_set()  # the hook did not wait for the model: it is still held
+        deadline = time.monotonic() + 30
+        while not received and time.monotonic() < deadline:  # the capture asks the model after the hook ended
+            time.sleep(0.05)
+        assert len(received) == 1
         release.set()
         log = finished(home, 1)
         assert "ADD sam plays the cello" in log

@@ -109,7 +109,7 @@ def test_workers_share_one_port_restart_a_killed_one_and_drain_on_sigterm(tmp_pa
                 time.sleep(0.1)
             first = workers_of(supervisor)
             assert len(first) == 2
-            for _ in range(20):  # both workers start; wait until both answer
+            for _ in range(20):  # new connections, spread over both workers: each answers
                 assert httpx2.get(f"{base}/health", timeout=10).status_code == 200
 
             async def through_mcp() -> list[str]:
