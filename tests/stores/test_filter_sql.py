@@ -163,6 +163,7 @@ async def test_a_selective_filter_through_hnsw_still_finds_every_match(
         spec = {"rating": 2**60 + 1}  # about 2% of the memories
         exact = await engine.search("unrelated words", USER, limit=20, threshold=-1, filters=spec)
     assert len(exact) == 20
+    monkeypatch.setattr(search_sql, "SCAN_MAX", 0)
     monkeypatch.setattr(search_sql, "EXACT_MAX", 0)
     # Server settings in the URL: stop HNSW's filtered scan early, and keep the planner on the HNSW index.
     settings = "hnsw.max_scan_tuples=1&enable_seqscan=off&enable_bitmapscan=off&enable_sort=off"

@@ -18,7 +18,7 @@ from memory_mcp import open_engine
 from memory_mcp.engine import MemoryEngine
 from memory_mcp.errors import StoreError
 from memory_mcp.locations import redact
-from memory_mcp.stores.postgres import PostgresStore, search_sql
+from memory_mcp.stores.postgres import PostgresStore
 from memory_mcp.stores.postgres import connection as pg_connection
 
 from ..helpers import ROOT, data, load_benchmark, untied
@@ -81,20 +81,6 @@ async def test_a_scopes_vector_sum_is_kept_through_adds_deletes_and_an_empty_sta
         finally:
             await connection.close()
         assert drift < 1e-4
-
-
-async def test_hnsw_finds_what_the_exact_scan_finds(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with open_engine(postgres_url) as engine:
-        alice = engine.scope("alice")
-        await engine.add_many([(f"note {i} about topic {i % 17} and item {i % 5}", None) for i in range(600)], alice)
-        await engine.add_many([(f"other user's note {i}", None) for i in range(300)], engine.scope("bob"))
-        queries = ["topic 3 item 2", "note 42", "item 4", "topic 16"]
-        exact = [await engine.search(q, alice, limit=10, threshold=-1) for q in queries]
-        monkeypatch.setattr(search_sql, "EXACT_MAX", 0)  # every scope through the HNSW index
-        approximate = [await engine.search(q, alice, limit=10, threshold=-1) for q in queries]
-    for found, expected in zip(approximate, exact, strict=True):
-        assert {h.memory.id for h in found} == {h.memory.id for h in expected}
-        assert all(h.memory.scope.user_id == "alice" for h in found)
 
 
 async def test_a_write_through_one_server_is_seen_by_another_at_once(postgres_url: str) -> None:

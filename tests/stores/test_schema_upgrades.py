@@ -19,6 +19,7 @@ from memory_mcp.stores.sqlite.migrations import SCHEMA_VERSION as SQLITE_VERSION
 from memory_mcp.validation import content_hash
 
 from ..helpers import ROOT
+from .test_postings import COUNTS_DRIFT, POSTINGS_DRIFT
 
 MADE_BY_MAIN = ROOT / "tests" / "data" / "schema2-main.sqlite3"
 """A SQLite file written by memory-mcp at schema 2 (main at eaf5e22): Sam's two memories (one updated, one added and
@@ -95,7 +96,7 @@ _TOASTED = f"SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = '{
 """Bytes in the TOAST table of the memories (vectors, terms or texts stored out of their rows)."""
 
 
-@pytest.mark.parametrize("released", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("released", [1, 2, 3, 4, 5, 6, 7, 9])
 async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     postgres_url: str, released: int
 ) -> None:
@@ -148,7 +149,7 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
     connection = await asyncpg.connect(postgres_url)
     try:
         version = await connection.fetchval(f"SELECT value FROM {SCHEMA}.settings WHERE key = 'schema_version'")
-        assert version == str(PG_VERSION) == "9"
+        assert version == str(PG_VERSION) == "10"
         # Schema 7 keeps vectors in their rows (an exact search reads them all): the rows of before were rewritten.
         assert await connection.fetchval(_TOASTED) == 0
         stats = await connection.fetch(f"SELECT project, memories FROM {SCHEMA}.scope_stats ORDER BY project")
@@ -160,5 +161,8 @@ async def test_a_postgresql_schema_of_every_release_opens_with_everything_kept(
                 USING (project)"""
         )
         assert drift < 1e-4
+        # 10: postings and per-term counts, filled from the memories stored before and kept since.
+        assert await connection.fetchval(POSTINGS_DRIFT) == await connection.fetchval(COUNTS_DRIFT) == 0
+        assert await connection.fetchval(f"SELECT count(*) FROM {SCHEMA}.postings WHERE memory_id = 'm1'") == 6
     finally:
         await connection.close()

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+SCHEMA: Final = "memory_mcp"
+"""The PostgreSQL schema that holds every table of memory-mcp."""
 _RETRIES: Final = (0.1, 0.5, 2.0)  # seconds before each retry of a transient failure
 _UNREACHABLE: Final = (
     "PostgreSQL cannot be reached ({exc}), after 4 tries over 2.6 s: is the database server running?{done} "

@@ -6,12 +6,12 @@ import logging
 from typing import Any, Final
 
 from ...errors import StoreError
+from .connection import SCHEMA as SCHEMA
 from .connection import Connections
+from .postings import MIGRATION as POSTINGS
 
 logger = logging.getLogger(__name__)
 
-SCHEMA: Final = "memory_mcp"
-"""The PostgreSQL schema that holds every table of memory-mcp."""
 _SCHEMA_KEY: Final = "schema_version"
 _LOCK: Final = 0x6D656D6F7279  # advisory lock id ("memory") held while migrating
 
@@ -281,6 +281,9 @@ def migrations(dim: int) -> tuple[tuple[str, ...], ...]:
             ON {SCHEMA}.memories FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.scope_stats_change()
             """,
         ),
+        # 10: postings in impact order and per-term document counts (`postings`), so that search takes the best
+        # memories of each query term through an index instead of scoring every memory that shares a word.
+        POSTINGS,
     )
 
 
