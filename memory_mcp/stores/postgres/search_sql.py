@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -22,10 +24,16 @@ impact, beside the nearest by cosine, found by a scan of the vectors up to this 
 PER_TERM: Final = 200
 """Postings read of each query term beyond those read in full (best impact first)."""
 FULL_SHARE: Final = 0.2
-FULL_BUDGET: Final = 20_000
+FULL_BUDGET: Final = 5_000
 """Postings read in full, rarest term first (`_quotas`): up to FULL_SHARE of the scope's memories, at most this."""
 RESCORED: Final = 300
 """The memories walked in the postings that are scored exactly: the best by the impacts seen."""
+TOGETHER_SHARE: Final = 0.02
+TOGETHER_BUDGET: Final = 2_000
+RAREST: Final = 8
+SEPARATOR: Final = "\x1f"
+"""Sets of the RAREST query terms expected together in few memories have them all as candidates, up to
+TOGETHER_SHARE of the scope's memories expected in all, at most TOGETHER_BUDGET (`_together`)."""
 NEAREST: Final = 100
 """The nearest memories by cosine taken as candidates (at least `k`)."""
 EF_SEARCH: Final = 100
@@ -195,6 +203,11 @@ def _candidates(shape: _Shape, hnsw: bool, walk: str, quotas_at: int, nearest: i
     idfs = ", ".join(f"w{i}" for i in ids) or "0"
     keyword = f"""SELECT w.id FROM walked AS w, weights GROUP BY w.id
             ORDER BY sum((ARRAY[{idfs}]::float8[])[w.i] * w.impact) DESC LIMIT {RESCORED}"""
+    together = f"""SELECT found.id FROM unnest(${quotas_at + 1}::text[]) AS together(terms)
+            CROSS JOIN LATERAL (SELECT id FROM {SCHEMA}.memories
+                                WHERE {shape.where} AND terms @> string_to_array(together.terms, chr({ord(SEPARATOR)}))
+                                  AND {shape.narrowing}
+                                LIMIT {4 * TOGETHER_BUDGET}) AS found"""
     if hnsw:
         vectors = ""
         near = f"""SELECT id FROM {SCHEMA}.memories WHERE {shape.where} AND {shape.narrowing}
@@ -221,7 +234,7 @@ def _candidates(shape: _Shape, hnsw: bool, walk: str, quotas_at: int, nearest: i
                             ORDER BY p.impact DESC LIMIT q.quota) AS found
     ),
     {vectors}
-    candidates AS MATERIALIZED (({keyword}) UNION ({near})),
+    candidates AS MATERIALIZED (({keyword}) UNION ({near}) UNION ({together})),
     matches AS MATERIALIZED (
         SELECT m.id, cardinality(m.terms)::float8 AS length, {_cosine("m.embedding")} AS similarity,
                {shape.products("m.embedding")}, tf.*
@@ -245,6 +258,34 @@ def _quotas(frequencies: list[int], per_term: int, size: int) -> list[int]:
             break
         quotas[i], spent = max(per_term, frequencies[i]), spent + frequencies[i]
     return quotas
+
+
+def _together(terms: list[str], frequency: dict[str, int], size: int) -> list[str]:
+    """Sets of query terms whose memories holding them all are read through the GIN index on the terms (each set
+    joined by SEPARATOR): the memories that hold several of the query's rarer terms lead the ranking whatever each
+    term's impact, and a set expected (as if the terms were independent) in few memories finds them cheaply.
+
+    Only the smallest sets expected within the budget (TOGETHER_SHARE of `size`, at most TOGETHER_BUDGET) are read
+    (a larger one's memories are among theirs), most selective first, until they are expected to fill the budget.
+    Sets are drawn from the RAREST query terms."""
+    budget = min(TOGETHER_BUDGET, TOGETHER_SHARE * size)
+    known = sorted((term for term in terms if frequency.get(term, 0) > 0), key=frequency.__getitem__)[:RAREST]
+    share = {term: frequency[term] / max(size, 1) for term in known}
+    chosen: list[tuple[float, tuple[str, ...]]] = []
+    for count in range(2, len(known) + 1):
+        for group in itertools.combinations(known, count):
+            if any(set(taken) <= set(group) for _, taken in chosen):
+                continue
+            expected = size * math.prod(share[term] for term in group)
+            if expected <= budget:
+                chosen.append((expected, group))
+    sets, spent = [], 0.0
+    for expected, group in sorted(chosen):
+        if spent + expected > budget:
+            break
+        sets.append(SEPARATOR.join(group))
+        spent += expected
+    return sets
 
 
 async def search(
@@ -308,7 +349,7 @@ async def search(
         async with db.transaction():
             # Each term's postings are walked best first through their index, up to `per_term` that pass: a
             # bitmap scan would read every posting of a common term before sorting them.
-            settings = "SET LOCAL enable_bitmapscan = off"
+            settings = "SET LOCAL enable_sort = off"
             if hnsw:
                 ef = max(EF_SEARCH, nearest)
                 settings += f"; SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order"
@@ -318,7 +359,7 @@ async def search(
             else:
                 walk = f"EXISTS (SELECT 1 FROM {SCHEMA}.memories WHERE id = p.memory_id AND {narrowing})"
             statement = _candidates(shape, hnsw, walk, len(arguments) + 1, nearest)
-            rows = await db.fetch(statement, *arguments, quotas)
+            rows = await db.fetch(statement, *arguments, quotas, _together(distinct, frequency, int(size)))
     filtered = where is not None or validity.as_of is not None
     if size > SCAN_MAX and filtered and sum(not row["by_meaning"] for row in rows) < k:  # too few passed
         rows = await db.fetch(_scan(shape), *arguments)
