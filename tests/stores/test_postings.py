@@ -160,3 +160,22 @@ async def test_search_through_candidates_finds_what_the_scan_finds(
         recall, wrong = await _both_ways(engine, monkeypatch, asks, hnsw)
     assert wrong == []
     assert recall >= 0.98
+
+
+def test_sets_read_together_are_the_smallest_expected_few_most_selective_first() -> None:
+    """At 1,000,000 memories (a budget of 2,000 memories expected): pairs expected in 40, 60, 600 and 600 fit, the
+    next (800) would pass the budget; a set holding a set already read is never read; a word no memory holds is no
+    help; and where no pair is selective enough, a triple is."""
+    frequency = {"rare": 2_000, "odd": 30_000, "common": 400_000, "usual": 300_000, "plain": 20_000, "gone": 0}
+    sets = [
+        set(joined.split(search_sql.SEPARATOR)) for joined in search_sql._together(list(frequency), frequency, 10**6)
+    ]
+    assert sets == [{"rare", "plain"}, {"rare", "odd"}, {"odd", "plain"}, {"rare", "usual"}]
+    common = {"a": 300_000, "b": 200_000, "c": 20_000}  # pairs expected in 60,000, 6,000 and 4,000; all three 1,200
+    assert search_sql._together(list(common), common, 10**6) == [search_sql.SEPARATOR.join(["c", "b", "a"])]
+
+
+def test_the_rarest_terms_are_read_in_full_within_the_budget() -> None:
+    quotas = search_sql._quotas([900, 30, 400_000, 3_000], per_term=200, size=1_000_000)
+    assert quotas == [900, 200, 200, 3_000]  # 30 + 900 + 3,000 within 5,000; the common word's best 200
+    assert search_sql._quotas([900, 30], per_term=200, size=1_000) == [200, 200]  # a fifth of 1,000: 200
