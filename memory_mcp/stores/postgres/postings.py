@@ -116,6 +116,10 @@ MIGRATION: Final = (
         RETURN NULL;
     END $$
     """,
+    # The terms' GIN index answers the sets of terms read together: without a pending list to scan on every search
+    # (fastupdate keeps up to 4 MB of new entries unsorted until a vacuum; measured 3x slower at 10,000).
+    f"ALTER INDEX {SCHEMA}.memories_terms SET (fastupdate = off)",
+    f"SELECT gin_clean_pending_list('{SCHEMA}.memories_terms'::regclass)",
     f"""CREATE TRIGGER memories_postings_add AFTER INSERT ON {SCHEMA}.memories REFERENCING NEW TABLE AS added
         FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.postings_change()""",
     f"""CREATE TRIGGER memories_postings_delete AFTER DELETE ON {SCHEMA}.memories REFERENCING OLD TABLE AS removed
