@@ -191,7 +191,8 @@ def _candidates(shape: _Shape, hnsw: bool, walk: str, quotas_at: int, nearest: i
 
     Each query term's postings are walked best impact first through `postings_best`, as many as its quota (those
     of the scope that pass `walk`); the memories walked are ranked by the IDF-weighted impacts seen, and the best
-    RESCORED of them join the `nearest` by cosine (through HNSW, or a scan of the vectors, which then also gives
+    RESCORED of them join the memories holding each set of terms at `quotas_at` + 1 (`_together`, through the GIN
+    index on the terms) and the `nearest` by cosine (through HNSW, or a scan of the vectors, which then also gives
     the meaning leg every memory). Those candidates are scored exactly as `_scan` scores them, with document
     frequencies from `term_stats`. A memory can be missed only when it is outside all of those:
     `benchmarks/postgres.py` measures recall against `_scan`.
