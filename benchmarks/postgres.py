@@ -206,8 +206,7 @@ async def bench_size(
     asks = queries(texts, repeats)
     row: dict[str, Any] = {"n": n, "path": served_by(n)}
     async with open_engine(folder / f"sqlite-{n}.db") as local:
-        row["sqlite"] = {**(await load(local, texts)), "throughput_per_s": 0.0}
-        row["sqlite"]["throughput_per_s"] = await throughput(local, asks, busy_seconds)
+        row["sqlite"] = {**(await load(local, texts)), "throughput_per_s": await throughput(local, asks, busy_seconds)}
         await reset(url)
         async with open_engine(url, pool=(2, 10)) as shared:
             row["postgres"] = await load(shared, texts, build_memory)
