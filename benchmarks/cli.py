@@ -4,7 +4,8 @@ the host waits for, with a capture started in the background or the reminder pri
 
 Run: python benchmarks/cli.py [--memories N] [--runs K] [--json OUT]
 The database is made in a temporary folder first (one user, N short distinct memories), then each command runs as a
-person types it. Python's own start (`python -c pass`) is measured too: no command can take less.
+person types it, every command once per round. Python's own start (`python -c pass`) is measured too: no command
+can take less.
 """
 
 from __future__ import annotations
@@ -38,24 +39,21 @@ async def fill(db: Path, count: int) -> str:
         return (await engine.page(scope, limit=1)).memories[0].id
 
 
-def timed(argv: Sequence[str], env: dict[str, str], runs: int, given: str = "", pause: float = 0.0) -> float:
-    """The median wall time of `runs` runs of a process given `given` on stdin (its output thrown away), `pause`
-    seconds apart."""
-    took = []
-    for _ in range(runs):
-        time.sleep(pause)
-        started = time.perf_counter()
-        subprocess.run(
-            argv, env=env, input=given.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
-        )
-        took.append(time.perf_counter() - started)
-    return statistics.median(took)
+def timed(argv: Sequence[str], env: dict[str, str], given: str = "", pause: float = 0.0) -> float:
+    """The wall time of one run of a process given `given` on stdin (its output thrown away); then `pause` s."""
+    started = time.perf_counter()
+    subprocess.run(
+        argv, env=env, input=given.encode(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+    )
+    took = time.perf_counter() - started
+    time.sleep(pause)
+    return took
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memories", type=int, default=10_000, help="memories in the database (default 10,000)")
-    parser.add_argument("--runs", type=int, default=5, help="runs of each command (the median is shown)")
+    parser.add_argument("--runs", type=int, default=9, help="rounds of every command (each one's median is shown)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
@@ -81,18 +79,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         transcript = Path(folder) / "session.jsonl"
         transcript.write_text(json.dumps({"role": "user", "content": "I play the cello."}) + "\n")
-        rows: list[dict[str, Any]] = []
-        for name, arguments in commands:
+        runs: list[tuple[list[str], dict[str, str], str, float]] = []
+        for number, (name, arguments) in enumerate(commands):
             argv_ = arguments if arguments[0] == sys.executable else [str(COMMAND), *arguments]
             given, extra, pause = "", {}, 0.0
             if name.startswith("hook stop"):
-                given = json.dumps({"session_id": f"s{len(rows)}", "transcript_path": str(transcript)})
+                given = json.dumps({"session_id": f"s{number}", "transcript_path": str(transcript)})
             if name == "hook stop (starts a capture)":  # the capture itself, in the background, finds no model
                 extra = {"MEMORY_MCP_LLM_BASE_URL": "http://127.0.0.1:9/v1", "MEMORY_MCP_LLM_MODEL": "none"}
-                pause = 2.0  # runs apart, so that one run's capture (a process of its own) does not slow the next
-            seconds = timed(argv_, {**env, **extra}, args.runs, given, pause)
+                pause = 2.0  # so that its capture (a process of its own) does not slow the next round
+            runs.append((argv_, {**env, **extra}, given, pause))
+        # Round by round, every command once per round: a slow spell of a shared machine slows them all alike.
+        took: list[list[float]] = [[] for _ in commands]
+        for _ in range(args.runs):
+            for number, (argv_, environment, given, pause) in enumerate(runs):
+                took[number].append(timed(argv_, environment, given, pause))
+        rows: list[dict[str, Any]] = []
+        for (name, _), seconds in zip(commands, map(statistics.median, took), strict=True):
             rows.append({"command": name, "seconds": round(seconds, 3), "within_goal": seconds <= GOAL})
-    print(f"Command line on {args.memories:,} memories, median of {args.runs} runs (goal: {GOAL} s each)")
+    print(f"Command line on {args.memories:,} memories, median of {args.runs} rounds (goal: {GOAL} s each)")
     print("| command | seconds | within 0.3 s |")
     print("|---|---|---|")
     for row in rows:

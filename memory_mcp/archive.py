@@ -89,8 +89,7 @@ async def export(
     out.write(json.dumps(header) + "\n")
     written = 0
     async for batch in engine.records(scope, vectors=vectors, history=history):
-        for record in batch:
-            out.write(_LINE.encode(record_json(record)) + "\n")
+        out.write("".join([_LINE.encode(record_json(record)) + "\n" for record in batch]))
         written += len(batch)
         if advance is not None:
             advance(len(batch))

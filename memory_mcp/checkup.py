@@ -1,9 +1,8 @@
-"""Health check of a database: SQLite integrity, schema, embedder, vectors, text hashes, history, and the index."""
+"""Health check of a database: SQLite integrity, schema, embedder, vectors, history, and (deep) texts and the index."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,24 +34,27 @@ class CheckReport:
         """True when nothing is wrong."""
         return not self.problems
 
-    def problem(self, what: str, ids: list[str] | None = None) -> None:
-        """Record a problem, naming the first few ids it concerns."""
+    def problem(self, what: str, ids: list[str] | None = None, count: int | None = None) -> None:
+        """Record a problem, naming the first few ids it concerns (of `count`, by default as many as `ids`)."""
         if ids:
-            shown = ", ".join(ids[:_SHOWN]) + (f" and {len(ids) - _SHOWN} more" if len(ids) > _SHOWN else "")
-            what = f"{what} ({len(ids)}: {shown})"
+            total = len(ids) if count is None else count
+            shown = ", ".join(ids[:_SHOWN]) + (f" and {total - _SHOWN} more" if total > _SHOWN else "")
+            what = f"{what} ({total}: {shown})"
         self.problems.append(what)
 
 
 async def check(db_path: str, embedder: Embedder, *, deep: bool = False) -> CheckReport:
-    """Examine the database at `db_path` as a server configured with `embedder` would use it. `deep` also builds
-    the search index from every text and compares it, and the kept index snapshot, with the memories (about a
-    second per 10,000 memories; without it the check reads each row once)."""
+    """Examine the database at `db_path` as a server configured with `embedder` would use it: SQLite's quick check
+    (every page and record read), the schema, the embedder, every vector's length and norm, metadata, history,
+    links and the entity index. `deep` also runs SQLite's full integrity check (indexes against their tables),
+    checks each text's duplicate-check hash, and builds the search index from every text to compare it, and the
+    kept index snapshot, with the memories (about a second per 10,000 memories, against a quarter of that)."""
     report = CheckReport()
     if db_path != ":memory:" and not await _exists(db_path):
         report.problem(f"There is no database at {db_path}; a server would create an empty one there.")
         return report
     async with await SqliteStore.open(db_path) as store:
-        found = await maintenance.integrity(store)
+        found = await maintenance.integrity(store, full=deep)
         if found:
             report.problem("SQLite integrity check failed: " + "; ".join(found))
         version = await maintenance.schema_version(store)
@@ -67,9 +69,12 @@ async def check(db_path: str, embedder: Embedder, *, deep: bool = False) -> Chec
                 f"Vectors were made by {stored!r} but the configured embedder is {embedder.id!r}: configure that "
                 "embedder, or start the server once with --reembed."
             )
-        by_user = await _rows(store, embedder.dim, report)
-        report.figures["memories"] = sum(len(ids) for ids in by_user.values())
-        report.figures["users"] = len(by_user)
+        report.figures["memories"], report.figures["users"] = await maintenance.counts(store)
+        await _vectors(store, embedder.dim, report)
+        bad_metadata = await maintenance.not_objects(store)
+        if bad_metadata:
+            report.problem("Metadata that is not a JSON object", list(bad_metadata))
+        by_user = await _texts(store, report) if deep else {}
         orphans = await maintenance.without_history(store)
         if orphans:
             report.problem("Memories without any history row", list(orphans))
@@ -133,40 +138,31 @@ async def _exists(path: str) -> bool:
     return await (await anyio.Path(path).expanduser()).exists()
 
 
-async def _rows(store: SqliteStore, dim: int, report: CheckReport) -> dict[str, set[MemoryId]]:
-    """Scan every stored memory; returns the ids of each user."""
+async def _vectors(store: SqliteStore, dim: int, report: CheckReport) -> None:
+    """Every vector must be `dim` float32 values of unit length (or all zero)."""
+    wrong_length = await maintenance.wrong_length(store, 4 * dim)
+    if wrong_length:
+        report.problem(f"Vectors of the wrong length (expected {dim} float32 values)", list(wrong_length))
+    not_unit: list[int] = []
+    async for rowids, joined in maintenance.iter_vectors(store, 4 * dim):
+        vectors = np.frombuffer(joined, dtype="<f4").reshape(len(rowids), dim)
+        squares = np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64)  # all squared norms of the batch at once
+        unit = (np.abs(squares - 1.0) < 2e-3) | (squares == 0.0)  # NaN fails both
+        not_unit += [rowids[position] for position in np.flatnonzero(~unit).tolist()]
+    if not_unit:
+        named = [str(memory_id) for memory_id in await maintenance.ids_of(store, not_unit)]
+        report.problem("Vectors that are not unit length (or hold NaN)", named, count=len(not_unit))
+
+
+async def _texts(store: SqliteStore, report: CheckReport) -> dict[str, set[MemoryId]]:
+    """Every text against its duplicate-check hash; returns the ids of each user."""
     by_user: dict[str, set[MemoryId]] = defaultdict(set)
-    wrong_length: list[str] = []
-    not_unit: list[str] = []
     wrong_hash: list[str] = []
-    bad_metadata: list[str] = []
-    async for batch in maintenance.iter_raw(store):
-        sized: list[str] = []
-        blobs: list[bytes] = []
-        for memory_id, user_id, text, metadata, digest, blob in batch:
+    async for batch in maintenance.iter_texts(store):
+        for memory_id, user_id, text, digest in batch:
             by_user[user_id].add(MemoryId(memory_id))
-            if len(blob) != 4 * dim:
-                wrong_length.append(memory_id)
-            else:
-                sized.append(memory_id)
-                blobs.append(blob)
             if content_hash(text) != digest:
                 wrong_hash.append(memory_id)
-            try:
-                if not isinstance(json.loads(metadata), dict):
-                    bad_metadata.append(memory_id)
-            except ValueError:
-                bad_metadata.append(memory_id)
-        if blobs:  # all norms of the batch at once
-            norms = np.linalg.norm(np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dim), axis=1)
-            unit = (np.abs(norms - 1.0) < 1e-3) | (norms == 0.0)  # NaN fails both
-            not_unit += [sized[position] for position in np.flatnonzero(~unit).tolist()]
-    if wrong_length:
-        report.problem(f"Vectors of the wrong length (expected {dim} float32 values)", wrong_length)
-    if not_unit:
-        report.problem("Vectors that are not unit length (or hold NaN)", not_unit)
     if wrong_hash:
         report.problem("Texts whose stored duplicate-check hash does not match", wrong_hash)
-    if bad_metadata:
-        report.problem("Metadata that is not a JSON object", bad_metadata)
     return by_user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
 from pathlib import Path
 
 from memory_mcp import HashEmbedder, open_engine
@@ -49,3 +50,18 @@ async def test_damage_is_named_and_a_missing_file_is_not_created(tmp_path: Path)
     damaged = await check(str(db), default_embedder())
     assert any(problem.startswith("Memories without any history row (1:") for problem in damaged.problems)
     assert any(problem.startswith("Links that do not join two memories of one user") for problem in damaged.problems)
+
+
+async def test_vectors_off_the_unit_sphere_are_named(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    await filled(db)
+    dim = default_embedder().dim
+    with sqlite3.connect(db) as raw:
+        doubled, nan = struct.pack(f"<{dim}f", *([0.5] * dim)), struct.pack(f"<{dim}f", *([float("nan")] * dim))
+        raw.execute("UPDATE memories SET embedding = ? WHERE text = 'Sam keeps bees'", (doubled,))
+        raw.execute("UPDATE memories SET embedding = ? WHERE text = 'Alex plays chess'", (nan,))
+        named = {row[0] for row in raw.execute("SELECT id FROM memories WHERE text <> 'Sam sells honey at the market'")}
+    report = await check(str(db), default_embedder())
+    [problem] = report.problems
+    assert problem.startswith("Vectors that are not unit length (or hold NaN) (2: ")
+    assert {part.strip() for part in problem.split(": ", 1)[1].rstrip(")").split(",")} == named

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -21,9 +22,31 @@ def main() -> NoReturn:
     logging.basicConfig(handlers=[handler])
     if len(sys.argv) == 3 and sys.argv[1] == "hook":
         _hook(sys.argv[2])
-    from .commands import app
+    from .commands import ONE_SHOT, app
 
+    if len(sys.argv) > 1 and sys.argv[1] in ONE_SHOT:
+        try:
+            app.main(prog_name="memory-mcp")
+        except SystemExit as stop:
+            _leave(stop.code)
     app.main(prog_name="memory-mcp")
+
+
+def _leave(code: object) -> NoReturn:
+    """End a one-shot command at once, its output flushed: its work is committed and its files closed, and letting
+    the interpreter free every object of a loaded search index first takes longer than the search (40 ms at 10,000
+    memories)."""
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away (`| head`): nothing is lost that it wanted
+        code = code or 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code or 0)
 
 
 def _hook(step: str) -> None:

@@ -15,17 +15,18 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
-from ..app import open_configured
 from ..config import OPTIONS, SERVE_ONLY, Settings, resolve
-from ..engine import MemoryEngine
 from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..locations import login_user
 from ..models import Scope
 from ..projects import asks_for_current, chosen, working_project
+
+if TYPE_CHECKING:  # the engine (and numpy with it) loads when a command opens it: `--help` and `config` never do
+    from ..engine import MemoryEngine
 
 T = TypeVar("T")
 _SHORTEST_ID: Final = 4  # shorter starts of an id are refused as ambiguous in all but tiny databases
@@ -273,6 +274,8 @@ def with_engine(given: Mapping[str, Any], work: Callable[[MemoryEngine], Awaitab
 
     `index=False` (reads and writes without search) skips loading the search index, so commands start fast.
     """
+    from ..app import open_configured
+
     settings = settings_of(given)
 
     async def body() -> T:

@@ -15,7 +15,6 @@ from typing import Any, Final
 
 import click
 
-from ..app import serve
 from ..locations import login_user
 from ..version import __version__
 from ..workers import LISTEN_FD, supervise
@@ -33,6 +32,9 @@ _MODULES: Final = {
 }
 """Which module of this package holds each command: a command loads only its own (a listing never imports what
 serving, importing or the hooks need)."""
+ONE_SHOT: Final = frozenset(name for names in _MODULES.values() for name in names)
+"""The commands that do one thing and end (everything but serving): `main` ends their process without tearing the
+interpreter down."""
 
 
 class LazyGroup(click.Group):
@@ -86,6 +88,8 @@ def _serve(given: Mapping[str, Any]) -> None:
             sys.exit(supervise(settings.workers, settings.host, settings.port, sys.argv[1:]))
         except OSError as exc:
             raise BadInput(f"Cannot listen on {settings.host}:{settings.port}: {exc}.") from None
+    from ..app import serve  # here: the listing and `--help` need neither the engine nor the server
+
     try:
         run(serve(settings))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -118,6 +122,8 @@ def ui_command(port: int, no_browser: bool, **given: Any) -> None:
     sys.stderr.write(f"memory-mcp: the memories of {settings.user} at {url} (Ctrl-C stops it)\n")
     if not no_browser:
         threading.Thread(target=_open_when_up, args=(url,), daemon=True).start()
+    from ..app import serve
+
     try:
         run(serve(settings, sign_in=False))
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -341,6 +341,7 @@ class NumpyIndex:
         self._slots: dict[MemoryId, int] | None = None  # while placing a snapshot's vectors (see `place`)
         self._bases: list[tuple[int, _Partition]] = []
         self._filled: Flags = np.zeros(0, dtype=np.bool_)
+        self._starts: Offsets = np.zeros(0, dtype=np.int64)  # the first slot of each of `_bases`
 
     def __len__(self) -> int:
         return len(self._where)
@@ -429,7 +430,8 @@ class NumpyIndex:
 
     def place(self, ids: Sequence[MemoryId], vectors: Matrix) -> int:
         """Put the vectors of memories a snapshot restored in their rows; returns how many were placed (unknown
-        ones, stored after the snapshot, are left to the change feed). Call `placed` when done."""
+        ones, stored after the snapshot, are left to the change feed). Call `placed` when done. A call costs in
+        the size of its batch, not in the number of partitions: small batches are cheap."""
         if self._slots is None:  # every row of every partition numbered once: a slot per memory
             self._slots, self._bases, base = {}, [], 0
             for keys in self._users.values():
@@ -438,21 +440,28 @@ class NumpyIndex:
                     self._bases.append((base, partition))
                     base += len(partition)
             self._filled = np.zeros(base, dtype=np.bool_)
+            self._starts = np.array([start for start, _ in self._bases], dtype=np.int64)
         slots = np.fromiter(map(self._slots.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
-        known = slots >= 0
-        self._filled[slots[known]] = True
-        bases = np.array([base for base, _ in self._bases], dtype=np.int64)
-        owner = np.where(known, np.searchsorted(bases, slots, side="right") - 1, -1)
+        known = np.flatnonzero(slots >= 0)
+        if len(known) < len(ids):
+            slots, vectors = slots[known], vectors[known]
+        if not len(slots):
+            return 0
+        self._filled[slots] = True
+        owner = np.searchsorted(self._starts, slots, side="right") - 1
+        if owner[0] == owner[-1] and (owner == owner[0]).all():  # the common case: one partition's rows
+            base, partition = self._bases[int(owner[0])]
+            partition.matrix[slots - base] = vectors
+            return len(slots)
         order = np.argsort(owner, kind="stable")  # by partition, each in the order the vectors came
-        cuts = np.searchsorted(owner[order], np.arange(-1, len(bases) + 1)).tolist()
-        for number, (base, partition) in enumerate(self._bases):
-            chosen = order[cuts[number + 1] : cuts[number + 2]]
-            if len(chosen) == len(ids):  # the whole batch is this partition's, in order: no gathering copy
-                partition.matrix[slots - base] = vectors
-            elif len(chosen):
-                partition.matrix[slots[chosen] - base] = vectors[chosen]
-            partition.forget_meaning_total()
-        return int(np.count_nonzero(slots >= 0))
+        numbers, firsts = np.unique(owner[order], return_index=True)
+        for number, first, last in zip(
+            numbers.tolist(), firsts.tolist(), [*firsts[1:].tolist(), len(order)], strict=True
+        ):
+            base, partition = self._bases[number]
+            chosen = order[first:last]
+            partition.matrix[slots[chosen] - base] = vectors[chosen]
+        return len(slots)
 
     def placed(self) -> list[MemoryId]:
         """Forget the numbering `place` used (rows move as memories come and go); returns the ids restored that got
@@ -463,6 +472,8 @@ class NumpyIndex:
             known = list(self._slots)
             numbers = np.fromiter(self._slots.values(), dtype=np.int64, count=len(known))
             missing = [known[position] for position in np.flatnonzero(~self._filled[numbers]).tolist()]
+            for _, partition in self._bases:
+                partition.forget_meaning_total()  # its vectors are in: the total is added up on the next search
         self._slots, self._bases, self._filled = None, [], np.zeros(0, dtype=np.bool_)
         return missing
 

@@ -251,11 +251,15 @@ def test_check_finds_problems_and_exits_nonzero(db: Path) -> None:
     with sqlite3.connect(db) as connection:
         connection.execute("UPDATE memories SET content_hash = 'x' WHERE text = 'healthy fact 0'")
         connection.execute("UPDATE memories SET embedding = zeroblob(12) WHERE text = 'healthy fact 1'")
+        connection.execute("UPDATE memories SET metadata = '[1]' WHERE text = 'healthy fact 2'")
     report = cli(db, "check", "--json")
     assert report.returncode == 1
     problems = json.loads(report.stdout)["problems"]
     assert any("wrong length" in p for p in problems)
-    assert any("hash" in p for p in problems)
+    assert any("not a JSON object (1:" in p for p in problems)
+    assert not any("hash" in p for p in problems)  # the texts are read by --deep
+    deep_problems = json.loads(cli(db, "check", "--deep", "--json").stdout)["problems"]
+    assert any("duplicate-check hash does not match (1:" in p for p in deep_problems)
     other_embedder = cli(db, "check", "--embed-dim", "64")
     assert other_embedder.returncode == 1
     assert "hash-v2-64" in other_embedder.stderr

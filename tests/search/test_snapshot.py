@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memory_mcp.checkup import check
 from memory_mcp.embedders import default_embedder
 from memory_mcp.engine import MemoryEngine
-from memory_mcp.models import Scope, Validity
+from memory_mcp.models import MemoryId, Scope, Validity
 from memory_mcp.search import LocalSearch, NumpyIndex, snapshot
 from memory_mcp.stores import SqliteStore
 from memory_mcp.validation import content_hash
@@ -188,3 +189,30 @@ async def test_an_index_restored_from_a_snapshot_changes_as_one_built_from_the_t
     assert changed == snapshot.describe(index)
     async with engine_on(db, snapshot_min=10**9) as engine:
         assert await answers(engine) == expected_answers
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_placing_vectors_in_batches_fills_every_partition_as_it_was(batch: int) -> None:
+    """`place` takes any batch: one partition's rows, several partitions' mixed, ids the snapshot does not know."""
+    rng = np.random.default_rng(7)
+    dim, scopes = 8, [Scope("sam"), Scope("sam", agent_id="a"), Scope("eve", project="p")]
+    built = NumpyIndex(dim)
+    items = [(MemoryId(f"m{n}"), scopes[n % 3 if n < 30 else 0]) for n in range(40)]
+    vectors = rng.standard_normal((40, dim)).astype(np.float32)
+    built.add(items, vectors, [["word"]] * 40)
+    restored_index = NumpyIndex(dim)
+    snapshot.restore(restored_index, snapshot.capture(built))
+    ids = [memory_id for memory_id, _ in items] + [MemoryId("unknown")]
+    given = np.vstack([vectors, np.ones((1, dim), dtype=np.float32)])
+    order = rng.permutation(len(ids)) if batch != 64 else np.arange(len(ids))
+    placed = sum(
+        restored_index.place([ids[i] for i in order[start : start + batch]], given[order[start : start + batch]])
+        for start in range(0, len(ids), batch)
+    )
+    assert placed == 40
+    assert restored_index.placed() == []
+    for scope in scopes:
+        query = rng.standard_normal(dim).astype(np.float32)
+        expected = built.search(query, [], scope, 40, threshold=-1.0)
+        got = restored_index.search(query, [], scope, 40, threshold=-1.0)
+        assert [(hit.id, round(hit.score, 5)) for hit in got] == [(hit.id, round(hit.score, 5)) for hit in expected]

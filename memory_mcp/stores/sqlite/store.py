@@ -493,7 +493,7 @@ class SqliteStore(SqliteAccounts):
         return [UserSummary(*row) for row in rows]
 
     async def iter_records(
-        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 5_000
+        self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 500
     ) -> AsyncIterator[list[MemoryRecord]]:
         """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
         where, params = _rows.scope_where(scope, mark) if scope is not None else ("1", [])
