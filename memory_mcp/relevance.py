@@ -8,7 +8,9 @@ prompts that mostly need none ("explain CORS", "write a limerick"). A memory is 
   ("I prefer", "never", "no meat"), or the prompt is about the user ("my", "we", "I" other than "how do I";
   not "me": "give me a checklist" asks for anyone);
 - **meaning**: the prompt is about the user and the memory is the closest in meaning of those search measured
-  (`SearchHit.closeness`, at least `scoring.MEANING_MIN`).
+  (`SearchHit.closeness`, at least `scoring.MEANING_MIN`), or within `TIE` of the closest: meaning this close
+  cannot tell two memories apart ("cook for dinner tonight": 0.27 to "cello on Tuesday evenings", 0.27 to
+  "vegetarian"), so both go.
 
 Health, family and other sensitive facts are added only to prompts about the user: "explain blood types" never
 brings up a diabetes. The same rule keeps a remembered conversation's sensitive facts to what the user said about
@@ -26,6 +28,8 @@ from .models import SearchHit
 from .scoring import MEANING_MIN
 from .search.analyzer import Analyzer, names
 
+TIE: Final = 0.95
+"""A memory this close in meaning to the prompt, relative to the closest, counts as the closest too."""
 _COMMON_TEXT: Final = """
     time year people way day man woman thing life child world school state family student group country problem
     hand part place case week company system program question work government number night point home water room
@@ -131,7 +135,13 @@ class Relevance:
             distinctive = {term for term in (asked & terms) - self.common if not term.isdigit()}
             kept_rule = bool(_RULE.search(hit.memory.text))
             by_words = bool(distinctive) and (bool(terms & self.work) or kept_rule or personal)
-            by_meaning = personal and closest is not None and hit.closeness == closest and closest >= MEANING_MIN
+            by_meaning = (
+                personal
+                and closest is not None
+                and closest >= MEANING_MIN
+                and hit.closeness is not None
+                and hit.closeness >= TIE * closest
+            )
             if by_words or by_meaning:
                 chosen.append(hit)
         return chosen

@@ -65,6 +65,12 @@ def test_meaning_alone_needs_a_prompt_about_the_user_and_the_closest_memory(rule
     assert rule.chosen("What should I cook tonight?", [hit("I'm vegetarian", "weak", 0.5)]) == []  # weak: never
 
 
+def test_memories_about_as_close_in_meaning_as_the_closest_both_go(rule: Relevance) -> None:
+    vegetarian, cello = hit("I'm vegetarian", closeness=0.266), hit("I play the cello", closeness=0.273)
+    hiking = hit("I hike on weekends", closeness=0.24)  # 0.88 of the closest: not a tie
+    assert rule.chosen("What should I cook for dinner tonight?", [cello, vegetarian, hiking]) == [cello, vegetarian]
+
+
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     return load_benchmark("prompt_hook")
@@ -72,11 +78,11 @@ def bench() -> ModuleType:
 
 def test_the_shipped_set_gets_the_measured_figures_through_the_real_hook(bench: ModuleType, tmp_path: Path) -> None:
     """benchmarks/prompt_hook.py through `recall.matching` and a real engine: measured 0.97 of the prompts needing
-    no memory get none (goal 0.95) and 0.79 of those needing one get it (goal 0.80, one prompt short), 9 memories
-    added where not wanted (81 with the rule before: any related hit). README quotes these figures."""
+    no memory get none (goal 0.95) and 0.83 of those needing one get it (goal 0.80), 9 memories added where not
+    wanted (81 with the rule before: any related hit). README quotes these figures."""
     out = tmp_path / "hook.json"
     assert bench.main(["--json", str(out)]) == 0
     figures = json.loads(out.read_text())["all"]
     assert figures["clean"] >= 0.95
-    assert figures["right"] >= 0.75
+    assert figures["right"] >= 0.80
     assert figures["wrong"] <= 12

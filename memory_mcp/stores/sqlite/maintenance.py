@@ -126,9 +126,7 @@ async def wrong_length(store: SqliteStore, size: int) -> list[MemoryId]:
     return [MemoryId(row[0]) for row in rows]
 
 
-async def iter_vectors(
-    store: SqliteStore, size: int, batch_size: int = 256
-) -> AsyncIterator[tuple[list[int], bytes]]:
+async def iter_vectors(store: SqliteStore, size: int, batch_size: int = 256) -> AsyncIterator[tuple[list[int], bytes]]:
     """The vector BLOBs of `size` bytes, joined, a batch at a time, with their rows' rowids (`ids_of` names them).
     Small batches: the memory of one is reused for the next (10,000 at a time took twice as long)."""
     async with store.reader.execute(
