@@ -24,6 +24,7 @@ from ..errors import ConfigError, InvalidInputError, MemoryMCPError
 from ..locations import login_user
 from ..models import Scope
 from ..projects import asks_for_current, chosen, working_project
+from .terminal import Console, Table, escape
 
 if TYPE_CHECKING:  # the engine (and numpy with it) loads when a command opens it: `--help` and `config` never do
     from ..engine import MemoryEngine
@@ -33,43 +34,9 @@ _SHORTEST_ID: Final = 4  # shorter starts of an id are refused as ambiguous in a
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _Console:
-    """A rich Console made on first use: a command that prints JSON (or a hook) never imports rich."""
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._console: Any = None
-
-    def real(self) -> Any:
-        """The rich Console itself."""
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(**self._options)
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real(), name)
-
-
-# Tables for people; piped, they are laid out 120 wide (scripts should use --json). Messages are never broken into
-# lines (soft wrap: the terminal wraps them for the eye), so a path or a command in them copies whole.
-out: Any = _Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
-err: Any = _Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def escape(text: str) -> str:
-    """`text` with rich's markup characters escaped, to print as it is."""
-    from rich.markup import escape as escaped
-
-    return escaped(text)
-
-
-def new_table(**options: Any) -> Any:
-    """A rich Table (rich loads when a command draws one)."""
-    from rich.table import Table
-
-    return Table(**options)
+# Markup styled on a terminal, tables laid out to its width (120 cells when piped); rich loads for progress bars only.
+out = Console()
+err = Console(stderr=True)
 
 
 class Failure(click.ClickException):
@@ -347,13 +314,13 @@ def memory_table(
 ) -> Any:
     """Memories (as `wire.memory_json` gives them) as a table for people; search results show their score, followed
     by its mark in `marks` (a * when they did not really match, a ~ when they came by meaning)."""
-    table = new_table(title=title, show_lines=False, expand=False)
+    table = Table(title=title)
     if scores is not None:
         table.add_column("score", justify="right", no_wrap=True)
     table.add_column("id", no_wrap=True, style="cyan")
-    table.add_column("text", overflow="fold", min_width=24, ratio=3)
+    table.add_column("text", min_width=24, ratio=3)
     table.add_column("stored", no_wrap=True)
-    table.add_column("metadata", overflow="fold", ratio=1)
+    table.add_column("metadata", ratio=1)
     for position, memory in enumerate(memories):
         row = [
             escape(memory["id"]),

@@ -14,7 +14,8 @@ from ..engine import MemoryEngine
 from ..passwords import MIN_LENGTH, hash_password
 from ..protocols import AccountStore
 from ..validation import ID_PATTERN
-from ._common import BadInput, data_options, emit, err, escape, json_option, out, with_engine
+from ._common import BadInput, data_options, emit, err, json_option, out, with_engine
+from .terminal import escape
 
 
 def _name(value: str) -> str:

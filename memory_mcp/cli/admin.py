@@ -28,10 +28,8 @@ from ._common import (
     day,
     emit,
     err,
-    escape,
     file_size,
     json_option,
-    new_table,
     out,
     parse_json,
     progress_bar,
@@ -40,6 +38,7 @@ from ._common import (
     settings_of,
     with_engine,
 )
+from .terminal import Table, escape
 
 
 @click.group("users", invoke_without_command=True)
@@ -58,7 +57,7 @@ def users_command(context: click.Context, /, as_json: bool, **given: Any) -> Non
     if as_json:
         emit({"users": [{k: v for k, v in user_stats_json(s, "").items() if k != "embedder"} for s in summaries]})
         return
-    table = new_table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
+    table = Table(title=f"{len(summaries)} user{'' if len(summaries) == 1 else 's'}")
     for column in ("user", "memories", "agents", "runs", "oldest", "newest"):
         table.add_column(column, justify="right" if column in ("memories", "agents", "runs") else "left")
     for s in summaries:

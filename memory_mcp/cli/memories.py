@@ -27,11 +27,9 @@ from ._common import (
     emit,
     entity_option,
     err,
-    escape,
     full_id,
     json_option,
     memory_table,
-    new_table,
     out,
     parse_json,
     progress_bar,
@@ -40,6 +38,7 @@ from ._common import (
     validity_options,
     with_engine,
 )
+from .terminal import Table, escape
 
 
 @click.command("list")
@@ -206,9 +205,9 @@ def history_command(
     if as_json:
         emit({"memory_id": memory_id, "history": entries})
         return
-    table = new_table(title=f"history of {memory_id}")
+    table = Table(title=f"history of {memory_id}")
     for column in ("when", "event", "before", "after"):
-        table.add_column(column, overflow="fold", no_wrap=column == "when")
+        table.add_column(column, no_wrap=column == "when")
     for entry in entries:
         table.add_row(
             entry["created_at"][:19].replace("T", " "),

@@ -129,7 +129,9 @@ class Ranking(EngineParts):
 
         Without a `minimum`, the second stage (`ranker`) orders the candidates of both legs, and the meaning leg
         gets its room (`search.fusion.give_room`): the memories closest in meaning come right after the best,
-        marked `match="meaning"` when that moved them up.
+        marked `match="meaning"` when that moved them up and they share no word with the query (one that shares a
+        word stays "strong" wherever the room places it), or when they are neither near the query by vector nor
+        share a word with it.
         `view`: the validity the memories must have and the entity key they must name (None: any); `locked`: the
         caller holds the write lock."""
         validity, named = view
@@ -169,6 +171,7 @@ class Ranking(EngineParts):
                 break
             query = replace(query, k=query.k * _FILTER_WIDEN)
         related = {hit.id for hit in ranked}  # shares a word or is near by vector; picks may be neither
+        worded = {hit.id for hit in ranked if hit.keyword > 0}  # shares a word of the query
         if ranker is not None:  # the second stage: every candidate of both legs, by its score
             candidates = ranked + [hit for hit in picks.values() if hit.id not in related]
             scores = ranker.scores(text, candidates, {hit.id: found[hit.id].text for hit in candidates})
@@ -179,7 +182,7 @@ class Ranking(EngineParts):
             SearchHit(
                 found[hit.id],
                 hit.score,
-                "meaning" if moved or hit.id not in related else "strong",
+                "meaning" if hit.id not in related or (moved and hit.id not in worded) else "strong",
                 closeness=picks[hit.id].closeness if hit.id in picks else None,
             )
             for hit, moved in arranged[:wanted]

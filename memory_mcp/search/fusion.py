@@ -30,7 +30,7 @@ def give_room(ranked: Sequence[IndexHit], picks: Sequence[IndexHit], room: int) 
     """The fused ranking with the meaning leg's best placed right after its first: `ranked` (best score first)
     and `picks` (best centred meaning first) become one ranking in which places 2 to `room` + 1 hold the first
     `room` picks that are not first already. Each hit comes with True when the room moved it up (it was not that
-    high in `ranked`), which the engine marks as a match by meaning."""
+    high in `ranked`), which the engine marks as a match by meaning unless it shares a word with the query."""
     order: list[IndexHit] = list(ranked[:1])
     placed = {hit.id for hit in order}
     for pick in picks:

@@ -263,3 +263,16 @@ async def test_an_engine_opened_without_search_reads_and_writes_and_refuses_to_s
         assert (await engine.page(ALICE)).total == 2
         with pytest.raises(InvalidInputError, match="opened without search; open it with index=True"):
             await engine.search("bees", ALICE)
+
+
+async def test_a_result_the_meaning_leg_places_higher_keeps_strong_when_it_shares_a_word(db_path: Path) -> None:
+    """ "meaning" tells the model a result shares few or no words with the query: one that holds the query's words
+    is "strong", wherever the meaning leg's room places it ("Memory number 42 about topic 42" is moved up to second
+    place here, and was marked "meaning" before)."""
+    async with open_engine(db_path) as engine:
+        scope = engine.scope("alice")
+        texts = [f"Memory number {n} about topic {n % 97} and thing {n % 13}" for n in range(300)]
+        await engine.add_many([(text, None) for text in texts], scope)
+        hits = await engine.search("topic 42", scope, limit=5)
+    assert "Memory number 42 about topic 42 and thing 3" in [hit.memory.text for hit in hits]
+    assert [hit.match for hit in hits] == ["strong"] * 5  # every memory holds "topic"
