@@ -36,8 +36,9 @@ SECOND_TIER: Final = frozenset(
         "tests/server/test_workers.py",  # several server processes, signals, a PostgreSQL stopped and started
     }
 )
-"""The second tier (marked `slow`): benchmarks, real browsers and host CLIs, and flows of several processes. The
-default run leaves it out; `pytest -m slow` runs it, and CI runs both (see the README's Development section)."""
+"""The second tier (marked `slow`): benchmarks, real browsers and host CLIs, and flows of several processes: these
+files, and single tests marked `slow` where they stand (two servers on one database). The default run leaves it
+out; `pytest -m slow` runs it, and CI runs both (see the README's Development section)."""
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker

@@ -87,6 +87,7 @@ async def test_concurrent_writers_in_two_engines_lose_nothing(db_path: Path) -> 
         assert (await first.page(ALICE)).total == 120
 
 
+@pytest.mark.slow  # two server processes: the second tier
 async def test_two_stdio_servers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
     command = str(Path(sys.executable).parent / "memory-mcp")
     env = {"MEMORY_MCP_DB": str(tmp_path / "shared.db")}

@@ -210,6 +210,7 @@ def test_import_the_reference_servers_memory_file(db: Path) -> None:
     assert hits[0]["text"] == "Acme Corp: Makes rocket-powered roller skates"
 
 
+@pytest.mark.slow  # a server process and the command line at once: the second tier
 def test_backup_while_a_server_is_writing(db: Path, tmp_path: Path) -> None:
     server = StdioServerParameters(command=str(COMMAND), args=[], env={"MEMORY_MCP_DB": str(db)})
     target = tmp_path / "backup.db"

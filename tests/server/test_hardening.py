@@ -369,6 +369,7 @@ def test_a_burst_of_wrong_passwords_gets_five_guesses_and_the_owner_elsewhere_st
     assert "code=" in answer.headers["location"]
 
 
+@pytest.mark.slow  # two server processes: the second tier
 def test_two_servers_on_one_database_share_the_failure_count(tmp_path: Path) -> None:
     """Failures through one server count at the other: three here and three there make the sixth a 429."""
     assert add_account(tmp_path / "http.db", "alice", PASSWORDS["alice"]).returncode == 0

@@ -372,6 +372,7 @@ def test_any_sign_in_or_token_request_is_answered_and_none_issues_what_it_should
         one()
 
 
+@pytest.mark.slow  # two server processes: the second tier
 def test_two_servers_on_one_postgresql_share_sign_ins(tmp_path: Path, postgres_url: str) -> None:
     """A sign-in on one server works on the other: accounts, clients and (hashed) tokens live in the database."""
     pg = {"MEMORY_MCP_DATABASE_URL": postgres_url}

@@ -98,6 +98,7 @@ async def test_a_write_through_one_server_is_seen_by_another_at_once(postgres_ur
         assert (duplicate.created, again.created, again.memory.id) == (True, False, duplicate.memory.id)
 
 
+@pytest.mark.slow  # two server processes: the second tier
 async def test_two_server_processes_share_one_database(postgres_url: str) -> None:
     env = {"MEMORY_MCP_DATABASE_URL": postgres_url}
     one = StdioServerParameters(command=str(COMMAND), args=[], env=env)
@@ -189,6 +190,7 @@ def test_sqlite_only_commands_say_so_for_postgresql(tmp_path: Path, postgres_url
     assert "postgresql://" in bad.stderr
 
 
+@pytest.mark.slow  # a benchmark: the second tier
 async def test_the_postgres_benchmark_runs_and_reports(
     tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -219,6 +221,7 @@ async def test_the_postgres_benchmark_runs_and_reports(
     assert "| 300 | 0.5% |" in table
 
 
+@pytest.mark.slow  # two server processes: the second tier
 async def test_the_compose_examples_servers_share_the_database_over_http(tmp_path: Path, postgres_url: str) -> None:
     """The server command of examples/docker-compose.postgres.yml, run twice on loopback (no Docker here)."""
     compose = (ROOT / "examples" / "docker-compose.postgres.yml").read_text()
