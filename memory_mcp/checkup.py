@@ -6,9 +6,9 @@ import asyncio
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
-import anyio
 import numpy as np
 
 from .models import MemoryId, Scope
@@ -121,10 +121,7 @@ async def _check_snapshot(store: SqliteStore, built: NumpyIndex, report: CheckRe
     if not retriever.restored:
         report.figures["index_snapshot"] += " (not usable: the next start builds the index and saves a new one)"
         return
-    expected, got = snapshot.describe(built), snapshot.describe(index)
-    differ = sorted(
-        memory_id for memory_id in expected.keys() | got.keys() if expected.get(memory_id) != got.get(memory_id)
-    )
+    differ = snapshot.differing(built, index)
     if differ:
         await store.drop_snapshot()
         report.problem(
@@ -135,7 +132,11 @@ async def _check_snapshot(store: SqliteStore, built: NumpyIndex, report: CheckRe
 
 
 async def _exists(path: str) -> bool:
-    return await (await anyio.Path(path).expanduser()).exists()
+    return await asyncio.to_thread(_file_exists, path)
+
+
+def _file_exists(path: str) -> bool:
+    return Path(path).expanduser().exists()
 
 
 async def _vectors(store: SqliteStore, dim: int, report: CheckReport) -> None:

@@ -147,3 +147,42 @@ def describe(
                     bool(partition.closed[row]),
                 )
     return described
+
+
+def differing(expected: NumpyIndex, got: NumpyIndex) -> list[MemoryId]:
+    """The memories two indexes hold differently (partition, terms and counts, superseded or not): partitions are
+    compared whole, term by term as arrays, and only one that differs is described memory by memory."""
+    keys = {(user, key) for index in (expected, got) for user, partitions in index._users.items() for key in partitions}
+    unlike: list[MemoryId] = []
+    for user, key in keys:
+        one, other = expected._users.get(user, {}).get(key), got._users.get(user, {}).get(key)
+        if one is None or other is None or not _alike(one, other):
+            unlike += [*([] if one is None else one.ids), *([] if other is None else other.ids)]
+    if not unlike:
+        return []
+    wanted = set(unlike)
+    described, seen = describe(expected), describe(got)
+    return sorted(
+        memory_id
+        for memory_id in wanted & (described.keys() | seen.keys())
+        if described.get(memory_id) != seen.get(memory_id)
+    )
+
+
+def _alike(one: _Partition, other: _Partition) -> bool:
+    """True when two partitions hold the same memories with the same terms, counts and states (rows may differ)."""
+    n = len(one)
+    if n != len(other) or set(one.ids) != set(other.ids) or one.postings.keys() != other.postings.keys():
+        return False
+    where = np.fromiter(map(one.rows.__getitem__, other.ids), dtype=np.int64, count=n)  # other's row -> one's
+    if not np.array_equal(one.closed[where], other.closed[:n]):
+        return False
+    for term in one.postings:
+        mine, theirs = one.posting_arrays(term), other.posting_arrays(term)
+        if mine is None or theirs is None or len(mine[0]) != len(theirs[0]):
+            return False
+        rows, counts = where[theirs[0]], theirs[1]
+        order, own = np.argsort(rows, kind="stable"), np.argsort(mine[0], kind="stable")
+        if not (np.array_equal(rows[order], mine[0][own]) and np.array_equal(counts[order], mine[1][own])):
+            return False
+    return True

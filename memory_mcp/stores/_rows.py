@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -128,6 +129,12 @@ def metadata_of(text: str) -> Any:
     return {} if text == "{}" else json.loads(text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _scope(user_id: str, agent_id: str | None, run_id: str | None, project: str | None) -> Scope:
+    """One Scope for the many memories that share it (a Scope is immutable): a read of 10,000 rows makes a few."""
+    return Scope(user_id, agent_id or None, run_id or None, project or None)
+
+
 def memory_of(row: Sequence[Any]) -> Memory:
     """A Memory from the values of `COLUMNS`, in order."""
     (memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at, valid_from, valid_to,
@@ -135,7 +142,7 @@ def memory_of(row: Sequence[Any]) -> Memory:
     return Memory(
         id=MemoryId(memory_id),
         text=text,
-        scope=Scope(user_id, agent_id or None, run_id or None, project or None),
+        scope=_scope(user_id, agent_id, run_id, project),
         metadata=metadata_of(metadata),
         created_at=created_at,
         updated_at=updated_at,

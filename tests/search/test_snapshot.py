@@ -216,3 +216,34 @@ def test_placing_vectors_in_batches_fills_every_partition_as_it_was(batch: int) 
         expected = built.search(query, [], scope, 40, threshold=-1.0)
         got = restored_index.search(query, [], scope, 40, threshold=-1.0)
         assert [(hit.id, round(hit.score, 5)) for hit in got] == [(hit.id, round(hit.score, 5)) for hit in expected]
+
+
+def test_indexes_are_compared_whole_and_each_memory_held_differently_is_named() -> None:
+    dim = 4
+    vectors = np.eye(dim, dtype=np.float32)[[0, 1, 2, 3]]
+    items = [(MemoryId(f"m{n}"), Scope("sam")) for n in range(3)] + [(MemoryId("e0"), Scope("eve"))]
+    terms = [["tea", "tea", "green"], ["garden"], ["tea", "paris"], ["hike"]]
+
+    def built(
+        changed_terms: list[list[str]] | None = None, closed: list[bool] | None = None, order: list[int] | None = None
+    ) -> NumpyIndex:
+        index = NumpyIndex(dim)
+        chosen = order or list(range(4))
+        words = changed_terms or terms
+        states = closed or [False] * 4
+        index.add([items[n] for n in chosen], vectors[chosen], [words[n] for n in chosen], [states[n] for n in chosen])
+        return index
+
+    assert snapshot.differing(built(), built(order=[2, 0, 3, 1])) == []  # rows in another order: the same
+    restored = NumpyIndex(dim)
+    snapshot.restore(restored, snapshot.capture(built()))
+    assert snapshot.differing(built(), restored) == []
+    counted = [["tea", "green"], *terms[1:]]  # one "tea" fewer
+    assert snapshot.differing(built(), built(changed_terms=counted)) == ["m0"]
+    assert snapshot.differing(built(), built(closed=[False, True, False, False])) == ["m1"]
+    moved = NumpyIndex(dim)
+    moved.add([*items[:2], (MemoryId("m2"), Scope("sam", project="p")), items[3]], vectors, terms)
+    assert snapshot.differing(built(), moved) == ["m2"]
+    fewer = NumpyIndex(dim)
+    fewer.add(items[:3], vectors[:3], terms[:3])
+    assert snapshot.differing(built(), fewer) == ["e0"]
