@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,19 @@ import numpy as np
 from . import validation
 from .engine import MemoryEngine
 from .errors import InvalidInputError
-from .models import HistoryEntry, Link, Memory, MemoryId, MemoryRecord, Scope, Validity, new_id, now
+from .models import (
+    MEMORY_FIELDS,
+    HistoryEntry,
+    Link,
+    Memory,
+    MemoryId,
+    MemoryRecord,
+    PlainMemory,
+    Scope,
+    Validity,
+    new_id,
+    now,
+)
 from .wire import history_json, link_json, memory_json
 
 FORMAT: Final = "memory-mcp"
@@ -88,12 +101,29 @@ async def export(
     }
     out.write(json.dumps(header) + "\n")
     written = 0
-    async for batch in engine.records(scope, vectors=vectors, history=history):
-        out.write("".join([_LINE.encode(record_json(record)) + "\n" for record in batch]))
-        written += len(batch)
+    if not vectors and not history:  # the common export: lines straight from plain values (a tenth of the time)
+        async with contextlib.aclosing(engine.plain(scope)) as pages:
+            async for plain in pages:
+                out.write("".join([_LINE.encode(plain_json(memory)) + "\n" for memory in plain]))
+                written += len(plain)
+                if advance is not None:
+                    advance(len(plain))
+        return written
+    async with contextlib.aclosing(engine.records(scope, vectors=vectors, history=history)) as batches:
+        async for batch in batches:
+            out.write("".join([_LINE.encode(record_json(record)) + "\n" for record in batch]))
+            written += len(batch)
         if advance is not None:
             advance(len(batch))
     return written
+
+
+def plain_json(memory: PlainMemory) -> dict[str, Any]:
+    """One export line from plain values: what `record_json` makes of the same memory without vector and history."""
+    line = dict(zip(MEMORY_FIELDS, memory.values, strict=True))
+    if memory.links:
+        line["links"] = [{k: v for k, v in link_json(link).items() if k != "source_id"} for link in memory.links]
+    return line
 
 
 def record_json(record: MemoryRecord) -> dict[str, Any]:

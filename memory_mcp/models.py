@@ -315,6 +315,33 @@ class UserSummary:
     runs: int
 
 
+MEMORY_FIELDS: Final = (
+    "id",
+    "text",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "project",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "valid_from",
+    "valid_to",
+    "superseded_by",
+    "entities",
+)
+"""A memory's values in a flat row: the keys of its JSON shape (`wire.memory_json`), in order, and of `PlainMemory`."""
+
+
+class PlainMemory(NamedTuple):
+    """A memory as plain values, for an export that writes many (no Memory object made: a tenth of the time)."""
+
+    values: tuple[Any, ...]
+    """In the order of `MEMORY_FIELDS`, as `wire.memory_json` gives them (no project: None; entities: a list)."""
+    links: tuple[Link, ...] = ()
+    """The links that start at this memory."""
+
+
 @dataclass(frozen=True)
 class MemoryRecord:
     """A memory as it travels between databases: with its vector (if kept) and its change history."""

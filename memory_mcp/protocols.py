@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from .filters import Filter
@@ -20,6 +20,7 @@ from .models import (
     Memory,
     MemoryId,
     MemoryRecord,
+    PlainMemory,
     Query,
     Row,
     Scope,
@@ -263,7 +264,11 @@ class MemoryStore(Protocol):
 
     def iter_records(
         self, scope: Scope | None, *, vectors: bool = ..., history: bool = ..., batch_size: int = ...
-    ) -> AsyncIterator[list[MemoryRecord]]: ...
+    ) -> AsyncGenerator[list[MemoryRecord], None]: ...
+
+    def iter_plain(self, scope: Scope | None, *, batch_size: int = ...) -> AsyncGenerator[list[PlainMemory], None]:
+        """What `iter_records` gives without vectors and history, as plain values (for an export's lines)."""
+        ...
 
 
 class ChangeFeed(Protocol):

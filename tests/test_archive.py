@@ -234,3 +234,22 @@ async def test_a_bad_line_in_the_reference_file_fails_alone(other: MemoryEngine)
     report = await archive.import_lines(other, io.StringIO("\n".join(lines)), user_id="u")
     assert report.added == 2
     assert [line.split(":")[0] for line in report.failed] == ["line 2", "line 3"]
+
+
+async def test_plain_export_lines_are_the_records_lines(engine: MemoryEngine) -> None:
+    """An export without vectors and history writes its lines from plain values, never making a Memory: line for line
+    what the records give (links, superseded memories, entities, metadata, agents and runs), on both backends."""
+    ids = await populate(engine)
+    alice = engine.scope("alice")
+    await engine.link(alice, ids["hiking"], ids["peanuts"], "relates_to")
+    await engine.add("Lives in Leeds", alice, valid_from="2021-05", entities=["Leeds"])
+    await engine.supersede(ids["hiking"], alice, "I love hiking in the Dolomites")
+    plain = [archive.plain_json(memory) async for batch in engine.plain(None) for memory in batch]
+    records = [archive.record_json(record) for record in await everything(engine, history=False)]
+    assert plain == records
+    assert [list(line) for line in plain] == [list(line) for line in records]  # the same keys, in the same order
+    assert any("links" in line for line in plain)
+    assert any(line["superseded_by"] for line in plain)
+    assert any(line["entities"] == ["Leeds"] for line in plain)
+    one_user = [archive.plain_json(memory) async for batch in engine.plain(alice) for memory in batch]
+    assert one_user == [line for line in records if line["user_id"] == "alice"]

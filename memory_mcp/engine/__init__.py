@@ -100,6 +100,7 @@ class MemoryEngine:
         self.summaries = self.reads.summaries
         self.summary = self.reads.summary
         self.records = self.reads.records
+        self.plain = self.reads.plain
         self.remember = self.remembering.remember
 
     async def start(

@@ -153,6 +153,27 @@ def memory_of(row: Sequence[Any]) -> Memory:
     )
 
 
+def plain_of(row: Sequence[Any]) -> tuple[Any, ...]:
+    """The values of `COLUMNS`, in order, as `models.MEMORY_FIELDS` lays them out (`memory_json(memory_of(row))`'s)."""
+    (memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at, valid_from, valid_to,
+     superseded_by, entities) = row  # fmt: skip
+    return (
+        memory_id,
+        text,
+        user_id,
+        agent_id or None,
+        run_id or None,
+        project or None,
+        metadata_of(metadata),
+        created_at,
+        updated_at,
+        valid_from or created_at,
+        valid_to,
+        superseded_by,
+        list(names_of(entities)),
+    )
+
+
 def listed_of(row: Sequence[Any]) -> Listed:
     """A Listed from the values of `LISTED_COLUMNS`, in order."""
     memory_id, created_at, metadata, valid_from, entities = row

@@ -6,9 +6,10 @@ the pool already live in modules of their own; what is left shares the connectio
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Self
 
 import numpy as np
@@ -27,6 +28,7 @@ from ...models import (
     Memory,
     MemoryId,
     MemoryRecord,
+    PlainMemory,
     Query,
     Row,
     Scope,
@@ -464,8 +466,36 @@ class PostgresStore(PostgresAccounts):
 
     async def iter_records(
         self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 1_000
-    ) -> AsyncIterator[list[MemoryRecord]]:
+    ) -> AsyncGenerator[list[MemoryRecord], None]:
         """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
+        async with contextlib.aclosing(self._pages(scope, history, batch_size)) as pages:
+            async for rows, outgoing, changes in pages:
+                yield [
+                    MemoryRecord(
+                        _rows.memory_of(list(row.values())[:-1]),
+                        vector_of(row["embedding"]) if vectors else None,
+                        tuple(changes.get(row["id"], ())),
+                        tuple(outgoing.get(row["id"], ())),
+                    )
+                    for row in rows
+                ]
+
+    async def iter_plain(
+        self, scope: Scope | None, *, batch_size: int = 1_000
+    ) -> AsyncGenerator[list[PlainMemory], None]:
+        """What `iter_records` gives without vectors and history, as plain values (for an export's lines)."""
+        async with contextlib.aclosing(self._pages(scope, False, batch_size)) as pages:
+            async for rows, outgoing, _ in pages:
+                yield [
+                    PlainMemory(_rows.plain_of(list(row.values())[:-1]), tuple(outgoing.get(row["id"], ())))
+                    for row in rows
+                ]
+
+    async def _pages(
+        self, scope: Scope | None, history: bool, batch_size: int
+    ) -> AsyncGenerator[tuple[list[Any], dict[str, list[Link]], dict[str, list[HistoryEntry]]], None]:
+        """The rows of `scope`'s memories (vectors included), oldest first, a page at a time, with the links starting
+        at each and (with `history`) each one's changes."""
         where, params = _rows.scope_where(scope, _mark) if scope is not None else ("true", [])
         position = len(params)
         select = (
@@ -494,15 +524,7 @@ class PostgresStore(PostgresAccounts):
             if history:
                 for entry in await self.db.read(lambda db, ids=ids: db.fetch(changed, ids)):  # type: ignore[misc]
                     changes.setdefault(entry["memory_id"], []).append(_rows.history_entry_of(entry))
-            yield [
-                MemoryRecord(
-                    _rows.memory_of(list(row.values())[:-1]),
-                    vector_of(row["embedding"]) if vectors else None,
-                    tuple(changes.get(row["id"], ())),
-                    tuple(outgoing.get(row["id"], ())),
-                )
-                for row in rows
-            ]
+            yield rows, outgoing, changes
             last = rows[-1]
             after = (last["user_id"], last["created_at"], last["id"])
 

@@ -7,10 +7,11 @@ maintenance already live in modules of their own; what is left shares the write 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, Self
@@ -31,6 +32,7 @@ from ...models import (
     Memory,
     MemoryId,
     MemoryRecord,
+    PlainMemory,
     Row,
     Scope,
     UserSummary,
@@ -494,14 +496,40 @@ class SqliteStore(SqliteAccounts):
 
     async def iter_records(
         self, scope: Scope | None, *, vectors: bool = False, history: bool = False, batch_size: int = 500
-    ) -> AsyncIterator[list[MemoryRecord]]:
+    ) -> AsyncGenerator[list[MemoryRecord], None]:
         """Every memory of `scope` (None: of every user), oldest first, optionally with vector and history."""
+        async with contextlib.aclosing(self._pages(scope, vectors, history, batch_size)) as pages:
+            async for rows, outgoing, changes in pages:
+                yield [
+                    MemoryRecord(
+                        _rows.memory_of(row[:-1]),
+                        decode_vector(row[-1]) if vectors else None,
+                        tuple(changes.get(row[0], ())),
+                        tuple(outgoing.get(row[0], ())),
+                    )
+                    for row in rows
+                ]
+
+    async def iter_plain(
+        self, scope: Scope | None, *, batch_size: int = 500
+    ) -> AsyncGenerator[list[PlainMemory], None]:
+        """What `iter_records` gives without vectors and history, as plain values (for an export's lines)."""
+        async with contextlib.aclosing(self._pages(scope, False, False, batch_size)) as pages:
+            async for rows, outgoing, _ in pages:
+                yield [PlainMemory(_rows.plain_of(row[:-1]), tuple(outgoing.get(row[0], ()))) for row in rows]
+
+    async def _pages(
+        self, scope: Scope | None, vectors: bool, history: bool, batch_size: int
+    ) -> AsyncGenerator[tuple[list[Any], dict[str, list[Link]], dict[str, list[HistoryEntry]]], None]:
+        """The rows of `scope`'s memories, oldest first, a batch at a time, with the links starting at each and (with
+        `history`) each one's changes."""
         where, params = _rows.scope_where(scope, mark) if scope is not None else ("1", [])
         vector = "embedding" if vectors else "NULL"  # vectors are most of a row: read only when asked for
         async with self._reader.execute(
             f"SELECT {_rows.COLUMNS}, {vector} FROM memories WHERE {where} ORDER BY user_id, created_at, id", params
         ) as cursor:
-            while rows := await cursor.fetchmany(batch_size):
+            while batch := await cursor.fetchmany(batch_size):
+                rows = list(batch)
                 changes: dict[str, list[HistoryEntry]] = {}
                 outgoing: dict[str, list[Link]] = {}
                 for chunk, marks in chunks([row[0] for row in rows]):
@@ -513,15 +541,7 @@ class SqliteStore(SqliteAccounts):
                         sql = f"SELECT {_rows.HISTORY_COLUMNS} FROM history WHERE memory_id IN ({marks}) ORDER BY seq"
                         for entry in await fetch_all(self._reader, sql, chunk):
                             changes.setdefault(entry[0], []).append(_rows.history_entry_of(entry))
-                yield [
-                    MemoryRecord(
-                        _rows.memory_of(row[:-1]),
-                        decode_vector(row[-1]) if vectors else None,
-                        tuple(changes.get(row[0], ())),
-                        tuple(outgoing.get(row[0], ())),
-                    )
-                    for row in rows
-                ]
+                yield rows, outgoing, changes
 
     # -- the change feed of an in-process index ---------------------------------------------------
 
