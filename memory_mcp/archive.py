@@ -10,7 +10,7 @@ import binascii
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -101,20 +101,18 @@ async def export(
     }
     out.write(json.dumps(header) + "\n")
     written = 0
+    line_of: Callable[[Any], dict[str, Any]]
     if not vectors and not history:  # the common export: lines straight from plain values (a tenth of the time)
-        async with contextlib.aclosing(engine.plain(scope)) as pages:
-            async for plain in pages:
-                out.write("".join([_LINE.encode(plain_json(memory)) + "\n" for memory in plain]))
-                written += len(plain)
-                if advance is not None:
-                    advance(len(plain))
-        return written
-    async with contextlib.aclosing(engine.records(scope, vectors=vectors, history=history)) as batches:
+        pages: AsyncGenerator[list[Any], None] = engine.plain(scope)
+        line_of = plain_json
+    else:
+        pages, line_of = engine.records(scope, vectors=vectors, history=history), record_json
+    async with contextlib.aclosing(pages) as batches:
         async for batch in batches:
-            out.write("".join([_LINE.encode(record_json(record)) + "\n" for record in batch]))
+            out.write("".join([_LINE.encode(line_of(memory)) + "\n" for memory in batch]))
             written += len(batch)
-        if advance is not None:
-            advance(len(batch))
+            if advance is not None:
+                advance(len(batch))
     return written
 
 

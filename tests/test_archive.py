@@ -253,3 +253,14 @@ async def test_plain_export_lines_are_the_records_lines(engine: MemoryEngine) ->
     assert any(line["entities"] == ["Leeds"] for line in plain)
     one_user = [archive.plain_json(memory) async for batch in engine.plain(alice) for memory in batch]
     assert one_user == [line for line in records if line["user_id"] == "alice"]
+
+
+@pytest.mark.parametrize("options", [{}, {"history": True}], ids=["plain", "records"])
+async def test_an_export_reports_its_progress_batch_by_batch(engine: MemoryEngine, options: dict[str, bool]) -> None:
+    facts = [(f"fact number {n} about thing {n % 7}", None) for n in range(1_200)]
+    for start in range(0, len(facts), 600):
+        await engine.add_many(facts[start : start + 600], engine.scope("zoe"))
+    advanced: list[int] = []
+    written = await archive.export(engine, io.StringIO(), None, advance=advanced.append, **options)
+    assert written == sum(advanced) == 1_200
+    assert len(advanced) > 1  # more than one batch, each reported

@@ -72,14 +72,17 @@ async def schema_version(store: SqliteStore) -> int:
     return int(rows[0][0])
 
 
+async def _ids(store: SqliteStore, where: str, parameters: Sequence[Any] = ()) -> list[MemoryId]:
+    """The ids of the memories (`m`) that meet `where`, at most 1,000."""
+    rows = await _rows(store.reader, f"SELECT id FROM memories AS m WHERE {where} LIMIT 1000", parameters)
+    return [MemoryId(row[0]) for row in rows]
+
+
 async def without_history(store: SqliteStore) -> list[MemoryId]:
     """Memories that have no history row (every stored memory should have at least its ADD)."""
-    rows = await _rows(
-        store.reader,
-        "SELECT id FROM memories AS m WHERE NOT EXISTS"
-        " (SELECT 1 FROM history AS h WHERE h.user_id = m.user_id AND h.memory_id = m.id) LIMIT 1000",
+    return await _ids(
+        store, "NOT EXISTS (SELECT 1 FROM history AS h WHERE h.user_id = m.user_id AND h.memory_id = m.id)"
     )
-    return [MemoryId(row[0]) for row in rows]
 
 
 async def broken_links(store: SqliteStore) -> list[str]:
@@ -95,23 +98,16 @@ async def broken_links(store: SqliteStore) -> list[str]:
 
 async def stale_entities(store: SqliteStore) -> list[MemoryId]:
     """Memories whose entity index rows differ from the entities they name."""
-    rows = await _rows(
-        store.reader,
-        "SELECT id FROM memories AS m WHERE json_array_length(m.entity_keys) <>"
-        " (SELECT count(*) FROM memory_entities AS e WHERE e.memory_id = m.id AND e.user_id = m.user_id)"
-        " LIMIT 1000",
+    return await _ids(
+        store,
+        "json_array_length(m.entity_keys) <>"
+        " (SELECT count(*) FROM memory_entities AS e WHERE e.memory_id = m.id AND e.user_id = m.user_id)",
     )
-    return [MemoryId(row[0]) for row in rows]
 
 
 async def not_objects(store: SqliteStore) -> list[MemoryId]:
     """Memories whose metadata is not a JSON object (SQLite's JSON functions read it: no row reaches Python)."""
-    rows = await _rows(
-        store.reader,
-        "SELECT id FROM memories WHERE CASE WHEN json_valid(metadata) THEN json_type(metadata) <> 'object' ELSE 1 END"
-        " LIMIT 1000",
-    )
-    return [MemoryId(row[0]) for row in rows]
+    return await _ids(store, "CASE WHEN json_valid(metadata) THEN json_type(metadata) <> 'object' ELSE 1 END")
 
 
 async def counts(store: SqliteStore) -> tuple[int, int]:
@@ -122,8 +118,7 @@ async def counts(store: SqliteStore) -> tuple[int, int]:
 
 async def wrong_length(store: SqliteStore, size: int) -> list[MemoryId]:
     """Memories whose vector BLOB is not `size` bytes long."""
-    rows = await _rows(store.reader, "SELECT id FROM memories WHERE length(embedding) <> ? LIMIT 1000", (size,))
-    return [MemoryId(row[0]) for row in rows]
+    return await _ids(store, "length(embedding) <> ?", (size,))
 
 
 async def iter_vectors(store: SqliteStore, size: int, batch_size: int = 256) -> AsyncIterator[tuple[list[int], bytes]]:
@@ -139,8 +134,7 @@ async def iter_vectors(store: SqliteStore, size: int, batch_size: int = 256) -> 
 async def ids_of(store: SqliteStore, rowids: Sequence[int]) -> list[MemoryId]:
     """The memory ids of rows by rowid (at most 1,000 are named)."""
     chosen = list(rowids[:1000])
-    rows = await _rows(store.reader, f"SELECT id FROM memories WHERE rowid IN ({','.join('?' * len(chosen))})", chosen)
-    return [MemoryId(row[0]) for row in rows]
+    return await _ids(store, f"rowid IN ({','.join('?' * len(chosen))})", chosen)
 
 
 async def iter_texts(store: SqliteStore, batch_size: int = 10_000) -> AsyncIterator[list[tuple[str, str, str, str]]]:
