@@ -296,7 +296,10 @@ async def serve(settings: Settings, *, sign_in: bool = True) -> None:
         # One person's server also answers their hooks (memory_mcp.recall), on a socket only they can reach.
         from . import recall
 
-        async with recall.listening(engine, database_key(settings.location)):
+        searching = recall.search_settings(
+            settings.embedder, settings.embed_dim, settings.vector_weight, settings.max_results
+        )
+        async with recall.listening(engine, database_key(settings.location), searching):
             await server.run_stdio_async()
 
 

@@ -3,9 +3,10 @@
 A hook runs as a new process on every prompt. Opening the database and loading the search index in it costs a
 few hundred milliseconds at 10,000 memories; a server that is running for the same database (as the host that
 runs the hooks keeps one) has them loaded already. Such a server listens on a Unix socket in a folder only its
-user can enter, named after the database, and answers two questions: the newest memories (session start) and
-the few that match a prompt. The hook tries that first, with nothing heavier than the standard library, and
-opens the database itself only when no server answers. Both paths call the same functions below.
+user can enter, named after the database, and answers three questions: the newest memories (session start), the
+few that match a prompt, and `memory-mcp search` (when the command's search settings are the server's). The
+hook and the command try that first, and open the database themselves only when no server answers. Both paths
+call the same functions below.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _LINE_LIMIT: Final = 65_536
 _ANSWER_WITHIN: Final = 2.0
 """Seconds a hook waits for a server before it opens the database itself."""
 STEPS: Final = ("session-start", "prompt", "stop", "pre-compact")
+SEARCH: Final = "search"
+"""The command line's question: a search, answered with its results (see `found`)."""
 _relevance: Relevance | None = None
 
 
@@ -165,6 +168,40 @@ def prompt_context(texts: list[str]) -> str:
     return "Memories that may bear on this (memory-mcp):\n" + "\n".join(f"- {text}" for text in texts)
 
 
+async def found(engine: MemoryEngine, request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The results of `memory-mcp search` (`wire.hit_json` each) for `request`: {"query", "user", "agent", "run",
+    "project", "limit", "threshold", "filters", "as_of", "include_superseded", "entity", "neighbors"}."""
+    from .wire import hit_json
+
+    scope = engine.scope(request.get("user"), request.get("agent"), request.get("run"), request.get("project"))
+    hits = await engine.search(
+        request["query"],
+        scope,
+        limit=request["limit"],
+        threshold=request.get("threshold"),
+        filters=request.get("filters"),
+        validity=engine.validity(request.get("as_of"), bool(request.get("include_superseded"))),
+        entity=request.get("entity"),
+        neighbors=request.get("neighbors") or 0,
+    )
+    return [hit_json(hit) for hit in hits]
+
+
+async def replied(engine: MemoryEngine, request: Any, settings: str | None) -> dict[str, Any]:
+    """A server's reply to a request on its socket: a hook's context, or the results of a search made with the
+    server's own search `settings` (ValueError for one made with others: the command then searches itself)."""
+    if isinstance(request, dict) and request.get("step") == SEARCH:
+        if settings is None or request.get("settings") != settings:
+            raise ValueError("this server searches with other settings")
+        return {"results": await found(engine, request)}
+    return {"context": await answer(engine, request)}
+
+
+def search_settings(embedder: str, embed_dim: int, vector_weight: float | None, max_results: int) -> str:
+    """What must be the same for a server's search to be the command's own: the settings that change its answer."""
+    return json.dumps([embedder, embed_dim, vector_weight, max_results])
+
+
 async def answer(engine: MemoryEngine, request: Mapping[str, Any]) -> str:
     """The context a hook prints for `request` ({"step", "user", "project", "prompt"?})."""
     step, user, project = request.get("step"), request.get("user"), request.get("project")
@@ -206,9 +243,10 @@ def _prefix(database: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path | None]:
-    """Answer hooks for `database` (a `locations.database_key`) on a socket while the block runs; yields its path
-    (None where hooks cannot be answered this way: they then open the database themselves)."""
+async def listening(engine: MemoryEngine, database: str, settings: str | None = None) -> AsyncIterator[Path | None]:
+    """Answer hooks for `database` (a `locations.database_key`) on a socket while the block runs, and the command
+    line's searches made with the same `settings` (`search_settings`); yields its path (None where hooks cannot be
+    answered this way: they then open the database themselves)."""
     import asyncio  # here, not at the top: a hook's process never needs it
 
     folder = _folder()
@@ -222,8 +260,8 @@ async def listening(engine: MemoryEngine, database: str) -> AsyncIterator[Path |
         try:
             line = await asyncio.wait_for(reader.readline(), _ANSWER_WITHIN)
             try:
-                reply = {"context": await answer(engine, json.loads(line))}
-            except Exception as exc:  # a bad request or a failed read: the hook opens the database itself
+                reply = await replied(engine, json.loads(line), settings)
+            except Exception as exc:  # a bad request or a failed read: the caller opens the database itself
                 logger.info("a hook's request was not answered: %s", exc)
                 reply = {"error": str(exc)}
             writer.write(json.dumps(reply).encode() + b"\n")
@@ -280,6 +318,21 @@ def _sweep(folder: Path, database: str) -> None:
 def ask(database: str, request: Mapping[str, Any]) -> str | None:
     """The context a running server for `database` gives for `request`; None when none answers (the caller
     then opens the database itself)."""
+    reply = asked(database, request, "context")
+    return reply if isinstance(reply, str) else None
+
+
+def ask_search(database: str, request: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The results a running server for `database` gives for a search `request` (see `found`); None when none
+    answers, or it searches with other settings, or the search is refused (the command then searches itself and
+    says why)."""
+    reply = asked(database, {**request, "step": SEARCH}, "results")
+    return reply if isinstance(reply, list) else None
+
+
+def asked(database: str, request: Mapping[str, Any], key: str) -> Any:
+    """What the first running server for `database` that answers `request` gives under `key`; None when none
+    does."""
     folder = _folder()
     if folder is None:
         return None
@@ -303,6 +356,6 @@ def ask(database: str, request: Mapping[str, Any]) -> str | None:
             reply = json.loads(received)
         except (OSError, ValueError):
             continue  # a server that is gone (its socket left behind) or busy: try the next, then the database
-        if isinstance(reply, dict) and isinstance(reply.get("context"), str):
-            return str(reply["context"])
+        if isinstance(reply, dict) and key in reply:
+            return reply[key]
     return None

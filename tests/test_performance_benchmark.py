@@ -52,7 +52,8 @@ def test_the_command_line_benchmark_times_every_command(tmp_path: Path, capsys: 
     printed = capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
     assert [row["command"] for row in rows][1:] == [
-        "--help", "list", "show ID", "history ID", "search WORDS", "add TEXT", "stats", "users", "export", "config",
+        "--help", "list", "show ID", "history ID", "search WORDS", "search WORDS (a stdio server running)", "add TEXT",
+        "stats", "users", "export", "config",
         "check", "check --deep (builds the index)", "hook stop (reminds)", "hook stop (starts a capture)",
     ]  # fmt: skip
     assert all(row["seconds"] > 0 and f"| {row['command']} | {row['seconds']:.3f} |" in printed for row in rows)

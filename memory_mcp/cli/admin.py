@@ -265,13 +265,14 @@ def backup_command(path: Path, force: bool, **given: Any) -> None:
 @click.option(
     "--deep",
     is_flag=True,
-    help="Also build the search index from every text and compare it, and the kept index snapshot, with the "
-    "memories (about a second per 10,000 memories).",
+    help="Also run SQLite's full integrity check, check every text's duplicate-check hash, and build the search "
+    "index from every text to compare it, and the kept index snapshot, with the memories (0.7 s at 10,000 memories, "
+    "where the quick check takes 0.25 s).",
 )
 @json_option
 @data_options
 def check_command(deep: bool, as_json: bool, **given: Any) -> None:
-    """Check the database: SQLite integrity, schema, embedder, vectors, history; with --deep the search index."""
+    """Check the database: SQLite's quick check, schema, embedder, vectors, metadata, history, links; --deep: more."""
     settings = settings_of(given)
     if settings.database_url:
         raise BadInput(

@@ -10,14 +10,18 @@ import json
 import os
 import shlex
 import sys
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
-from ..engine import MemoryEngine
+from .. import recall
+from ..locations import database_key
 from ..models import HistoryEntry, Memory, Scope
 from ..projects import working_project
-from ..wire import history_json, hit_json, link_json, linked_memory_json, memory_json, page_json
+
+if TYPE_CHECKING:  # the engine (and numpy with it) loads when a command opens it
+    from ..engine import MemoryEngine
+from ..wire import history_json, link_json, linked_memory_json, memory_json, page_json
 from ._common import (
     BadInput,
     Failure,
@@ -35,6 +39,7 @@ from ._common import (
     progress_bar,
     project_option,
     scope_options,
+    settings_of,
     validity_options,
     with_engine,
 )
@@ -121,21 +126,34 @@ def search_command(
     """Find a user's memories most related to QUERY, best first."""
     filters = parse_json(filter_json)
     seen = chosen_project(project, read=True)
-    hits = with_engine(
-        given,
-        lambda engine: engine.search(
-            query,
-            engine.scope(user_id, agent_id, run_id, seen),
-            limit=limit,
-            threshold=threshold,
-            filters=filters,
-            validity=engine.validity(as_of, include_superseded),
-            entity=entity,
-            neighbors=neighbors,
-        ),
-        index=True,
+    request = {
+        "query": query,
+        "user": user_id,
+        "agent": agent_id,
+        "run": run_id,
+        "project": seen,
+        "limit": limit,
+        "threshold": threshold,
+        "filters": filters,
+        "as_of": as_of,
+        "include_superseded": include_superseded,
+        "entity": entity,
+        "neighbors": neighbors,
+    }
+    # A stdio server running for this database (as an assistant keeps one) has the index loaded: it answers at
+    # once when it searches with these settings; else, or on any refusal, the command searches itself.
+    settings = settings_of(given)
+    results = recall.ask_search(
+        database_key(settings.location),
+        {
+            **request,
+            "settings": recall.search_settings(
+                settings.embedder, settings.embed_dim, settings.vector_weight, settings.max_results
+            ),
+        },
     )
-    results = [hit_json(hit) for hit in hits]
+    if results is None:
+        results = with_engine(given, lambda engine: recall.found(engine, request), index=True)
     if as_json:
         emit({"results": results})
     elif not results:

@@ -181,6 +181,47 @@ def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: 
     assert list(folder.glob("*.sock")) == []  # the server took its socket away
 
 
+def test_a_running_server_answers_the_command_lines_search_made_with_its_settings(home: Path) -> None:
+    """`memory-mcp search` asks a stdio server for the same database first: the same results as searching itself,
+    without numpy; a search with other settings (another vector weight) or one the engine refuses is made by the
+    command itself, with its own answer or message."""
+    for text in ("I'm vegetarian", "My sister Anna lives in Oslo", "Anna is a nurse", "I bake bread on Sundays"):
+        assert run(home, "add", text, "-u", "sam").returncode == 0
+    asked = ["search", "Anna", "--json", "-n", "3"]
+    alone = run(home, *asked)
+    assert alone.returncode == 0
+    refused = run(home, "search", "Anna", "--filter", '{"a": {"$near": 1}}')
+    assert refused.returncode == 2
+    env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": "sam", "TMPDIR": str(home)}
+    server = subprocess.Popen(
+        [str(COMMAND)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        folder = home / f"memory-mcp-{os.getuid()}"
+        deadline = time.monotonic() + 30
+        while not list(folder.glob("*.sock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        def traced(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-X", "importtime", "-m", "memory_mcp", *args]
+            environment = {**env, **(extra or {})}
+            return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=60, cwd=home)
+
+        served = traced(*asked)
+        assert json.loads(served.stdout) == json.loads(alone.stdout)
+        assert "numpy" not in served.stderr  # answered by the server: -X importtime lists every module imported
+        weighted = traced(*asked, extra={"MEMORY_MCP_VECTOR_WEIGHT": "0.9"})
+        assert weighted.returncode == 0
+        assert "numpy" in weighted.stderr  # other settings: the command searched itself
+        assert weighted.stdout == run(home, *asked, env={"MEMORY_MCP_VECTOR_WEIGHT": "0.9"}).stdout
+        again = traced("search", "Anna", "--filter", '{"a": {"$near": 1}}')
+        assert (again.returncode, again.stderr.splitlines()[-1]) == (2, refused.stderr.splitlines()[-1])
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
 async def test_a_server_removes_the_sockets_of_dead_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server killed with -9 leaves its socket behind; the next server for the database takes it away (a hook
     would otherwise try it first, in vain), and leaves other databases' sockets alone."""
