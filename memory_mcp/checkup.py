@@ -48,7 +48,7 @@ async def check(db_path: str, embedder: Embedder, *, deep: bool = False) -> Chec
     (every page and record read), the schema, the embedder, every vector's length and norm, metadata, history,
     links and the entity index. `deep` also runs SQLite's full integrity check (indexes against their tables),
     checks each text's duplicate-check hash, and builds the search index from every text to compare it, and the
-    kept index snapshot, with the memories (about a second per 10,000 memories, against a quarter of that)."""
+    kept index snapshot, with the memories (at 10,000 memories the command takes 0.7 s with `deep`, 0.25 without)."""
     report = CheckReport()
     if db_path != ":memory:" and not await _exists(db_path):
         report.problem(f"There is no database at {db_path}; a server would create an empty one there.")

@@ -262,7 +262,7 @@ async def listening(engine: MemoryEngine, database: str, settings: str | None = 
             try:
                 reply = await replied(engine, json.loads(line), settings)
             except Exception as exc:  # a bad request or a failed read: the caller opens the database itself
-                logger.info("a hook's request was not answered: %s", exc)
+                logger.info("a request on the hooks' socket was not answered: %s", exc)
                 reply = {"error": str(exc)}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
