@@ -18,8 +18,9 @@ from .._rows import placeholders
 
 BUSY_TIMEOUT_MS: Final = 10_000
 MMAP_BYTES: Final = 256 * 1024 * 1024
-"""How much of the file SQLite reads through a memory map rather than a read() per page: a start that loads every
-vector (the search index) or a check that reads every row takes half the time."""
+"""How much of the file a check reads through a memory map rather than a read() per page (`memory-mcp check` at
+10,000 memories 0.33 -> 0.24 s). Only a check maps the file: in a server the mapped pages would count as its
+resident memory (1.7x as much at 100,000 memories), for no gain in its searches."""
 _IN_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's bound-parameter limit
 
 
@@ -52,7 +53,6 @@ async def connect(path: str) -> aiosqlite.Connection:
         await connection.execute("PRAGMA journal_mode = WAL")
         await connection.execute("PRAGMA synchronous = FULL")
         await connection.execute("PRAGMA foreign_keys = ON")
-        await connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
     except BaseException:
         await connection.close()
         raise
