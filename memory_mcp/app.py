@@ -76,6 +76,7 @@ async def open_engine(
     background: bool = False,
     progress: Progress | None = None,
     pool: tuple[int, int] = _POOL,
+    mapped: bool = False,
 ) -> AsyncIterator[MemoryEngine]:
     """An engine on the database at `location` (a SQLite file, or a `postgresql://` URL); closed on exit.
 
@@ -85,11 +86,13 @@ async def open_engine(
     deterministic and offline. `index=False` builds no search (for tools that read and
     write but never search; search is then refused). `background=True` returns as soon as the database
     is checked and fills the index meanwhile: reads answer at once, searches wait for it, writes queue
-    behind it. `progress` follows a re-embedding; `pool` = (min, max) PostgreSQL connections.
+    behind it. `progress` follows a re-embedding; `pool` = (min, max) PostgreSQL connections; `mapped`: a SQLite
+    file is read through a memory map (for a process that ends after one command: a server's resident memory would
+    count the mapped pages).
     """
     chosen = embedder or default_embedder()
     weight = vector_weight_for(chosen) if vector_weight is None else vector_weight
-    store = await open_store(location, dim=chosen.dim, pool=pool)
+    store = await open_store(location, dim=chosen.dim, pool=pool, mapped=mapped)
     try:
         retriever: Retriever = NoSearch()
         if index:
@@ -148,7 +151,12 @@ def _local(embedder_id: str) -> bool:
 
 @asynccontextmanager
 async def open_configured(
-    settings: Settings, *, index: bool = True, background: bool = False, progress: Progress | None = None
+    settings: Settings,
+    *,
+    index: bool = True,
+    background: bool = False,
+    progress: Progress | None = None,
+    mapped: bool = False,
 ) -> AsyncIterator[MemoryEngine]:
     """The engine on the configured database and embedder (see `open_engine` for the keywords)."""
     async with (
@@ -163,6 +171,7 @@ async def open_configured(
             background=background,
             progress=progress,
             pool=settings.pool,
+            mapped=mapped,
         ) as engine,
     ):
         yield engine

@@ -53,8 +53,7 @@ async def check(db_path: str, embedder: Embedder, *, deep: bool = False) -> Chec
     if db_path != ":memory:" and not await _exists(db_path):
         report.problem(f"There is no database at {db_path}; a server would create an empty one there.")
         return report
-    async with await SqliteStore.open(db_path) as store:
-        await maintenance.map_reads(store)
+    async with await SqliteStore.open(db_path, mapped=True) as store:
         found = await maintenance.integrity(store, full=deep)
         if found:
             report.problem("SQLite integrity check failed: " + "; ".join(found))

@@ -246,7 +246,7 @@ def with_engine(given: Mapping[str, Any], work: Callable[[MemoryEngine], Awaitab
     settings = settings_of(given)
 
     async def body() -> T:
-        async with open_configured(settings, index=index) as engine:
+        async with open_configured(settings, index=index, mapped=True) as engine:  # one command: map the file
             return await work(engine)
 
     return run(body())

@@ -23,12 +23,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-async def open_store(location: str | Path, *, dim: int, pool: tuple[int, int]) -> SqliteStore | PostgresStore:
+async def open_store(
+    location: str | Path, *, dim: int, pool: tuple[int, int], mapped: bool = False
+) -> SqliteStore | PostgresStore:
     """The store at `location`: a `postgresql://` URL (through a pool of (min, max) connections; a new
-    database gets vectors of length `dim`), else a SQLite file, created with its folder if missing."""
+    database gets vectors of length `dim`), else a SQLite file, created with its folder if missing (`mapped`: read
+    through a memory map, for a one-shot process)."""
     where = str(location)
     if is_postgres(where):
         from .postgres import PostgresStore
 
         return await PostgresStore.open(where, dim=dim, min_size=pool[0], max_size=pool[1])
-    return await SqliteStore.open(where)
+    return await SqliteStore.open(where, mapped=mapped)

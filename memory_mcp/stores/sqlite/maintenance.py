@@ -14,7 +14,6 @@ import aiosqlite
 from ...errors import StoreError
 from ...models import MemoryId
 from ...private import private_file
-from .connection import MMAP_BYTES
 from .store import SNAPSHOT_KEY, SqliteStore
 
 
@@ -56,12 +55,6 @@ async def backup(store: SqliteStore, target: Path, progress: Callable[[int, int]
     except (sqlite3.Error, OSError) as exc:
         await asyncio.to_thread(Path(partial).unlink, missing_ok=True)
         raise StoreError(f"Could not back up to {str(final)!r}: {exc}. Nothing was written there.") from exc
-
-
-async def map_reads(store: SqliteStore) -> None:
-    """Have the store's reads go through a memory map of the file (`connection.MMAP_BYTES`): for a check, which
-    reads every page once."""
-    await _rows(store.reader, f"PRAGMA mmap_size = {MMAP_BYTES}")
 
 
 async def integrity(store: SqliteStore, *, full: bool = True) -> list[str]:

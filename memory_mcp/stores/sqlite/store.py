@@ -130,8 +130,9 @@ class SqliteStore(SqliteAccounts):
         return await fetch_all(self._reader, sql, parameters) if rows is None else rows
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteStore:
-        """Open (creating the file and its folder if needed) and migrate the database at `path`."""
+    async def open(cls, path: str | Path, *, mapped: bool = False) -> SqliteStore:
+        """Open (creating the file and its folder if needed) and migrate the database at `path`; with `mapped` the
+        reads go through a memory map of the file (for a process that reads much once: see `MMAP_BYTES`)."""
         location = prepare(path)
         try:
             writer = await connect(location)
@@ -142,7 +143,7 @@ class SqliteStore(SqliteAccounts):
         try:
             await migrate(writer, location)
             # A ":memory:" database exists only inside its one connection, so it reads through the writer.
-            reader = writer if location == ":memory:" else await connect(location)
+            reader = writer if location == ":memory:" else await connect(location, mapped=mapped)
         except BaseException:
             await writer.close()
             raise
