@@ -165,3 +165,14 @@ async def test_reads_of_a_few_rows_answer_on_the_loop_thread_and_fall_back_when_
         assert set(await store.get_many(USER, [MemoryId("m0"), MemoryId("m1")])) == {"m0", "m1"}
         assert await store.last_change() == last
         assert len(through_thread) == 2
+
+
+async def test_only_a_store_opened_for_one_command_reads_through_a_memory_map(db_path: Path) -> None:
+    """A command maps the file (its reads of every vector take less time); a server does not (the mapped pages would
+    count as its resident memory)."""
+    from memory_mcp.stores.sqlite.connection import MMAP_BYTES
+
+    for mapped, expected in ((False, 0), (True, MMAP_BYTES)):
+        async with await SqliteStore.open(db_path, mapped=mapped) as store:
+            rows = await store.reader.execute_fetchall("PRAGMA mmap_size")
+            assert next(iter(rows))[0] == expected
