@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,14 +148,9 @@ def test_the_cli_and_the_hooks_keep_each_repository_to_its_project(home: Path) -
     assert "not in a git repository" in refused.stderr
 
 
-def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: Path) -> None:
-    """The fast path: a stdio server for the same database answers over its socket (mode 0600, in a folder of
-    mode 0700), so the hook process never imports numpy; it prints what opening the database would print."""
-    for text in ("I'm vegetarian", "My sister Anna lives in Oslo"):
-        assert run(home, "add", text, "-u", "sam").returncode == 0
-    question = json.dumps({"prompt": "Is my sister Anna still in Oslo?"})
-    opened = run(home, "hook", "prompt", stdin=question).stdout  # no server yet: the hook opens the database
-    assert "My sister Anna lives in Oslo" in opened
+@contextlib.contextmanager
+def stdio_server(home: Path) -> Iterator[tuple[dict[str, str], Path]]:
+    """A stdio server on `home`'s database for the block, listening for hooks: its environment and socket folder."""
     env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": "sam", "TMPDIR": str(home)}
     server = subprocess.Popen(
         [str(COMMAND)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -163,6 +160,22 @@ def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: 
         deadline = time.monotonic() + 30
         while not list(folder.glob("*.sock")) and time.monotonic() < deadline:
             time.sleep(0.05)
+        yield env, folder
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=30)
+
+
+def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: Path) -> None:
+    """The fast path: a stdio server for the same database answers over its socket (mode 0600, in a folder of
+    mode 0700), so the hook process never imports numpy; it prints what opening the database would print."""
+    for text in ("I'm vegetarian", "My sister Anna lives in Oslo"):
+        assert run(home, "add", text, "-u", "sam").returncode == 0
+    question = json.dumps({"prompt": "Is my sister Anna still in Oslo?"})
+    opened = run(home, "hook", "prompt", stdin=question).stdout  # no server yet: the hook opens the database
+    assert "My sister Anna lives in Oslo" in opened
+    with stdio_server(home) as (env, folder):
         [socket_file] = folder.glob("*.sock")
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert stat.S_IMODE(socket_file.stat().st_mode) == 0o600
@@ -174,10 +187,6 @@ def test_a_running_server_answers_the_hooks_without_numpy_or_the_database(home: 
         assert "numpy" not in fast.stderr  # -X importtime lists every module imported
         started = run(home, "hook", "session-start", stdin="{}")
         assert "- I'm vegetarian" in started.stdout
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=30)
     assert list(folder.glob("*.sock")) == []  # the server took its socket away
 
 
@@ -192,15 +201,7 @@ def test_a_running_server_answers_the_command_lines_search_made_with_its_setting
     assert alone.returncode == 0
     refused = run(home, "search", "Anna", "--filter", '{"a": {"$near": 1}}')
     assert refused.returncode == 2
-    env = {"HOME": str(home), "MEMORY_MCP_DB": str(home / "m.db"), "MEMORY_MCP_USER": "sam", "TMPDIR": str(home)}
-    server = subprocess.Popen(
-        [str(COMMAND)], env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        folder = home / f"memory-mcp-{os.getuid()}"
-        deadline = time.monotonic() + 30
-        while not list(folder.glob("*.sock")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with stdio_server(home) as (env, _):
 
         def traced(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
             command = [sys.executable, "-X", "importtime", "-m", "memory_mcp", *args]
@@ -216,10 +217,6 @@ def test_a_running_server_answers_the_command_lines_search_made_with_its_setting
         assert weighted.stdout == run(home, *asked, env={"MEMORY_MCP_VECTOR_WEIGHT": "0.9"}).stdout
         again = traced("search", "Anna", "--filter", '{"a": {"$near": 1}}')
         assert (again.returncode, again.stderr.splitlines()[-1]) == (2, refused.stderr.splitlines()[-1])
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=30)
 
 
 async def test_a_server_removes_the_sockets_of_dead_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
