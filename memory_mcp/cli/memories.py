@@ -18,9 +18,6 @@ from .. import recall
 from ..locations import database_key
 from ..models import HistoryEntry, Memory, Scope
 from ..projects import working_project
-
-if TYPE_CHECKING:  # the engine (and numpy with it) loads when a command opens it
-    from ..engine import MemoryEngine
 from ..wire import history_json, link_json, linked_memory_json, memory_json, page_json
 from ._common import (
     BadInput,
@@ -44,6 +41,9 @@ from ._common import (
     with_engine,
 )
 from .terminal import Table, escape
+
+if TYPE_CHECKING:  # the engine (and numpy with it) loads when a command opens it
+    from ..engine import MemoryEngine
 
 
 @click.command("list")

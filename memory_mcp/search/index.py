@@ -449,7 +449,7 @@ class NumpyIndex:
             return 0
         self._filled[slots] = True
         owner = np.searchsorted(self._starts, slots, side="right") - 1
-        if owner[0] == owner[-1] and (owner == owner[0]).all():  # the common case: one partition's rows
+        if (owner == owner[0]).all():  # the common case: one partition's rows, placed without regrouping
             base, partition = self._bases[int(owner[0])]
             partition.matrix[slots - base] = vectors
             return len(slots)
@@ -475,6 +475,7 @@ class NumpyIndex:
             for _, partition in self._bases:
                 partition.forget_meaning_total()  # its vectors are in: the total is added up on the next search
         self._slots, self._bases, self._filled = None, [], np.zeros(0, dtype=np.bool_)
+        self._starts = np.zeros(0, dtype=np.int64)
         return missing
 
     def count(self, scope: Scope) -> int:

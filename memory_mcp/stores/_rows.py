@@ -136,20 +136,20 @@ def _scope(user_id: str, agent_id: str | None, run_id: str | None, project: str 
 
 
 def memory_of(row: Sequence[Any]) -> Memory:
-    """A Memory from the values of `COLUMNS`, in order."""
-    (memory_id, user_id, agent_id, run_id, project, text, metadata, created_at, updated_at, valid_from, valid_to,
-     superseded_by, entities) = row  # fmt: skip
+    """A Memory from the values of `COLUMNS`, in order (decoded by `plain_of`)."""
+    (memory_id, text, user_id, agent_id, run_id, project, metadata, created_at, updated_at, valid_from, valid_to,
+     superseded_by, entities) = plain_of(row)  # fmt: skip
     return Memory(
         id=MemoryId(memory_id),
         text=text,
         scope=_scope(user_id, agent_id, run_id, project),
-        metadata=metadata_of(metadata),
+        metadata=metadata,
         created_at=created_at,
         updated_at=updated_at,
-        valid_from=valid_from or "",
+        valid_from=valid_from,
         valid_to=valid_to,
         superseded_by=None if superseded_by is None else MemoryId(superseded_by),
-        entities=names_of(entities),
+        entities=tuple(entities),
     )
 
 
