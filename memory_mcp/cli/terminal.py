@@ -127,8 +127,14 @@ class Table:
         if sum(natural) <= room:
             return natural
         flexible = [i for i, column in enumerate(self.columns) if not column.no_wrap]
-        widths = {i: min(self.columns[i].min_width, natural[i]) for i in flexible}
-        spare = room - sum(natural[i] for i in range(len(natural)) if i not in widths) - sum(widths.values())
+        fixed = sum(natural[i] for i in range(len(natural)) if i not in flexible)
+        # A wrapping column is never narrower than its header's longest word, nor than its `min_width` while the
+        # room allows: on a narrow terminal the text gives way before a header is broken letter by letter.
+        headed = {i: min(natural[i], max(map(width_of, self.columns[i].header.split()), default=1)) for i in flexible}
+        widths = {i: max(headed[i], min(self.columns[i].min_width, natural[i])) for i in flexible}
+        if fixed + sum(widths.values()) > room:
+            widths = headed
+        spare = room - fixed - sum(widths.values())
         wanting = [i for i in flexible if natural[i] > widths[i]]
         while wanting and spare > 0:  # the room left is shared by ratio; a column never gets more than it needs
             shares = sum(self.columns[i].ratio for i in wanting)

@@ -55,8 +55,7 @@ def test_a_table_fits_the_room_and_keeps_every_word(room: int) -> None:
     body = lines[1:]
     assert len({width_of(line) for line in body}) == 1  # a box: every line as wide
     natural = 3 * 4 + 1 + 5 + 18 + len("a long text " * 12 + "[bold] stays text") + len('{"topic": "x"}')
-    smallest = 3 * 4 + 1 + 5 + 18 + 24 + 1  # the unbreakable columns, the text's min_width and a cell
-    assert width_of(body[0]) == min(natural, max(room, smallest))
+    assert width_of(body[0]) == min(natural, room)
     score, memory_id, text, metadata = columns_of(body)
     assert score == "0.50.25~"
     assert memory_id == "7f7d60e7-aa5b-4470cc0019b7-e782-4b61"
@@ -93,3 +92,12 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.M
     monkeypatch.setenv("NO_COLOR", "1")
     console.print("[bold]x[/bold]")
     assert console.file.getvalue() == "x\n"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("room", [40, 50])
+def test_on_a_narrow_terminal_the_text_gives_way_and_no_header_is_broken(room: int) -> None:
+    """Below the text's min_width the wrapping columns shrink to their headers' words (never "m", "e", "t", ...);
+    only the unbreakable columns and those words can make a table wider than the terminal."""
+    lines = list(table().lines(room, color=False))
+    assert [cell.strip() for cell in lines[2].strip("┃").split("┃")] == ["score", "id", "text", "metadata"]
+    assert width_of(lines[1]) == max(room, 3 * 4 + 1 + 5 + 18 + len("text") + len("metadata"))
